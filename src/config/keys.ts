@@ -1,0 +1,138 @@
+import { importJWK, type JWK } from 'jose';
+import { ConfigError } from './errors.js';
+
+/** The public fields of a P-256 key, as published in a JWKS. Never carries `d`. */
+export interface PublicJwk {
+  readonly kty: 'EC';
+  readonly crv: 'P-256';
+  readonly x: string;
+  readonly y: string;
+  readonly kid: string;
+  readonly use: 'sig';
+  readonly alg: 'ES256';
+}
+
+export interface SigningKey {
+  readonly kid: string;
+  readonly privateKey: CryptoKey;
+}
+
+const BASE64URL = /^[A-Za-z0-9_-]+$/;
+
+function parseJsonObject(variable: string, text: string): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new ConfigError(variable, 'is not valid JSON');
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new ConfigError(variable, 'must be a JSON object of JWKs');
+  }
+  return value as Record<string, unknown>;
+}
+
+function checkP256Jwk(variable: string, name: string, value: unknown, needPrivate: boolean): JWK {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new ConfigError(variable, `key "${name}" is not a JWK object`);
+  }
+  const jwk = value as Record<string, unknown>;
+  if (jwk.kty !== 'EC' || jwk.crv !== 'P-256') {
+    throw new ConfigError(variable, `key "${name}" must be an EC P-256 key (kty EC, crv P-256)`);
+  }
+  if (jwk.alg !== undefined && jwk.alg !== 'ES256') {
+    throw new ConfigError(variable, `key "${name}" has alg ${String(jwk.alg)}; only ES256 is accepted`);
+  }
+  if (jwk.use !== undefined && jwk.use !== 'sig') {
+    throw new ConfigError(variable, `key "${name}" has use ${String(jwk.use)}; only sig is accepted`);
+  }
+  for (const field of needPrivate ? ['x', 'y', 'd'] : ['x', 'y']) {
+    const part = jwk[field];
+    if (typeof part !== 'string' || !BASE64URL.test(part)) {
+      throw new ConfigError(variable, `key "${name}" lacks a base64url "${field}"`);
+    }
+  }
+  if (!needPrivate && jwk.d !== undefined) {
+    throw new ConfigError(variable, `key "${name}" is a private key; give only the public half`);
+  }
+  return jwk as JWK;
+}
+
+async function importOrFail(variable: string, name: string, jwk: JWK): Promise<CryptoKey> {
+  try {
+    // extractable=false: the key material never leaves WebCrypto once imported.
+    return (await importJWK({ ...jwk, alg: 'ES256', ext: false }, 'ES256', { extractable: false })) as CryptoKey;
+  } catch {
+    throw new ConfigError(variable, `key "${name}" is not a valid P-256 key`);
+  }
+}
+
+function publicHalf(jwk: JWK, kid: string): PublicJwk {
+  return Object.freeze({ kty: 'EC', crv: 'P-256', x: jwk.x as string, y: jwk.y as string, kid, use: 'sig', alg: 'ES256' });
+}
+
+/** `ECAMO_SERVICE_PUBLIC_KEYS`: `{"<service origin> <kid>": <public JWK>}`. */
+export async function loadServicePublicKeys(variable: string, text: string): Promise<ReadonlyMap<string, CryptoKey>> {
+  const entries = parseJsonObject(variable, text);
+  const keys = new Map<string, CryptoKey>();
+  for (const [name, value] of Object.entries(entries)) {
+    const parts = name.split(' ');
+    if (parts.length !== 2 || parts[0] === '' || parts[1] === '') {
+      throw new ConfigError(variable, `key name "${name}" must be "<service origin> <kid>"`);
+    }
+    let origin: string;
+    try {
+      origin = new URL(parts[0]!).origin;
+    } catch {
+      throw new ConfigError(variable, `key name "${name}" does not start with a service origin`);
+    }
+    if (origin !== parts[0]) {
+      throw new ConfigError(variable, `key name "${name}": origin must be written as ${origin}`);
+    }
+    const jwk = checkP256Jwk(variable, name, value, false);
+    keys.set(name, await importOrFail(variable, name, { kty: 'EC', crv: 'P-256', x: jwk.x!, y: jwk.y! }));
+  }
+  return keys;
+}
+
+export interface EcamoKeys {
+  readonly signing: SigningKey;
+  /** kid → public key; every configured key verifies proxy tokens, so keys can rotate. */
+  readonly verification: ReadonlyMap<string, CryptoKey>;
+  /** What `/.well-known/jwks.json` publishes. */
+  readonly publicJwks: readonly PublicJwk[];
+}
+
+/** `ECAMO_PRIVATE_KEYS` and `ECAMO_SIGNING_KID`. */
+export async function loadEcamoKeys(
+  variable: string,
+  text: string,
+  kidVariable: string,
+  signingKid: string | undefined,
+): Promise<EcamoKeys> {
+  const entries = parseJsonObject(variable, text);
+  const names = Object.keys(entries);
+  if (names.length === 0) throw new ConfigError(variable, 'holds no key');
+  const verification = new Map<string, CryptoKey>();
+  const privateKeys = new Map<string, CryptoKey>();
+  const publicJwks: PublicJwk[] = [];
+  for (const kid of names) {
+    const jwk = checkP256Jwk(variable, kid, entries[kid], true);
+    if (jwk.kid !== undefined && jwk.kid !== kid) {
+      throw new ConfigError(variable, `key "${kid}" carries a different kid "${String(jwk.kid)}"`);
+    }
+    privateKeys.set(kid, await importOrFail(variable, kid, { kty: 'EC', crv: 'P-256', x: jwk.x!, y: jwk.y!, d: jwk.d! }));
+    verification.set(kid, await importOrFail(variable, kid, { kty: 'EC', crv: 'P-256', x: jwk.x!, y: jwk.y! }));
+    publicJwks.push(publicHalf(jwk, kid));
+  }
+  // As the reference server: a single key needs no ECAMO_SIGNING_KID.
+  const kid = signingKid ?? (names.length === 1 ? names[0]! : undefined);
+  if (kid === undefined) throw new ConfigError(kidVariable, `is required when ${variable} holds several keys`);
+  const privateKey = privateKeys.get(kid);
+  if (privateKey === undefined) throw new ConfigError(kidVariable, `names "${kid}", which is not a key of ${variable}`);
+  return {
+    signing: Object.freeze({ kid, privateKey }),
+    verification,
+    publicJwks: Object.freeze(publicJwks),
+  };
+}

@@ -1,0 +1,189 @@
+import { ConfigError } from './errors.js';
+import { loadEcamoKeys, loadServicePublicKeys, type EcamoKeys } from './keys.js';
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** Everything the server needs, validated and frozen before the first request. */
+export interface Config {
+  readonly bind: { readonly host: string; readonly port: number };
+  readonly canonicalHost: string;
+  readonly serviceKeys: ReadonlyMap<string, CryptoKey>;
+  readonly ecamoKeys: EcamoKeys;
+  readonly serviceHostRegexp: RegExp | undefined;
+  readonly sourceAllowedRegexp: RegExp | undefined;
+  readonly sourceBlockedRegexp: RegExp | undefined;
+  readonly privateSourceAllowedRegexp: RegExp | undefined;
+  readonly prefix: string;
+  readonly maxRedirects: number;
+  readonly maxLength: number;
+  readonly contentTypeAllowed: ReadonlySet<string>;
+  readonly timeoutMs: number;
+  readonly tokenLifetimeSeconds: number;
+  readonly authCookie: string;
+  readonly defaultCacheControl: string;
+  readonly defaultSurrogateControl: string | undefined;
+  readonly insecure: boolean;
+  readonly logLevel: LogLevel;
+  /** Processes sharing the port (node:cluster); 1 runs in-process. */
+  readonly workers: number;
+  /** Upper bound on how long SIGTERM waits for in-flight responses. */
+  readonly shutdownGraceMs: number;
+}
+
+/** SPEC.md's default allow-list: the common image types. */
+export const DEFAULT_CONTENT_TYPES: readonly string[] = Object.freeze([
+  'image/avif',
+  'image/bmp',
+  'image/gif',
+  'image/heic',
+  'image/heif',
+  'image/jpeg',
+  'image/jpg',
+  'image/png',
+  'image/svg+xml',
+  'image/tiff',
+  'image/vnd.microsoft.icon',
+  'image/webp',
+  'image/x-icon',
+]);
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+const MEDIA_TYPE = /^[a-z0-9!#$&^_.+-]+\/[a-z0-9!#$&^_.+-]+$/;
+const HOST = /^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
+const COOKIE_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+const PREFIX = /^[A-Za-z0-9._~-]+$/;
+
+class Reader {
+  constructor(private readonly env: Env) {}
+
+  name(short: string): string {
+    return `ECAMO_${short}`;
+  }
+
+  /** A value, with empty strings treated as unset (as shells and orchestrators often pass them). */
+  optional(short: string): string | undefined {
+    const value = this.env[this.name(short)];
+    return value === undefined || value === '' ? undefined : value;
+  }
+
+  required(short: string): string {
+    const value = this.optional(short);
+    if (value === undefined) throw new ConfigError(this.name(short), 'is required');
+    return value;
+  }
+
+  integer(short: string, fallback: number, min: number, max: number): number {
+    const text = this.optional(short);
+    if (text === undefined) return fallback;
+    if (!/^\d+$/.test(text)) throw new ConfigError(this.name(short), `must be a whole number, got "${text}"`);
+    const value = Number(text);
+    if (value < min || value > max) throw new ConfigError(this.name(short), `must be between ${min} and ${max}`);
+    return value;
+  }
+
+  boolean(short: string): boolean {
+    const text = this.optional(short);
+    if (text === undefined) return false;
+    if (/^(1|true|yes|on)$/i.test(text)) return true;
+    if (/^(0|false|no|off)$/i.test(text)) return false;
+    throw new ConfigError(this.name(short), `must be true or false, got "${text}"`);
+  }
+
+  regexp(short: string): RegExp | undefined {
+    const text = this.optional(short);
+    if (text === undefined) return undefined;
+    try {
+      return new RegExp(text, 'u');
+    } catch (error) {
+      throw new ConfigError(this.name(short), `is not a valid regular expression (${(error as Error).message})`);
+    }
+  }
+}
+
+function parseBind(variable: string, text: string): { host: string; port: number } {
+  const match = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(text);
+  const port = match ? Number(match[3]) : NaN;
+  if (!match || port > 65535) throw new ConfigError(variable, `must be host:port or [ipv6]:port, got "${text}"`);
+  return { host: match[1] ?? (match[2] || '::'), port };
+}
+
+function parseWorkers(variable: string, text: string | undefined, cpus: number): number {
+  if (text === undefined) return 1;
+  if (text === 'auto') return Math.max(1, cpus);
+  if (!/^\d+$/.test(text) || Number(text) < 1 || Number(text) > 256) {
+    throw new ConfigError(variable, `must be a number from 1 to 256 or "auto", got "${text}"`);
+  }
+  return Number(text);
+}
+
+/**
+ * Reads every ECAMO_* variable once. Throws ConfigError on the first problem;
+ * the returned object is deeply frozen.
+ */
+export async function loadConfig(env: Env, options: { cpus?: number } = {}): Promise<Config> {
+  const read = new Reader(env);
+
+  const canonicalHost = read.required('CANONICAL_HOST');
+  if (!HOST.test(canonicalHost)) throw new ConfigError(read.name('CANONICAL_HOST'), `must be a host[:port], got "${canonicalHost}"`);
+
+  const serviceKeys = await loadServicePublicKeys(read.name('SERVICE_PUBLIC_KEYS'), read.required('SERVICE_PUBLIC_KEYS'));
+  const ecamoKeys = await loadEcamoKeys(
+    read.name('PRIVATE_KEYS'),
+    read.required('PRIVATE_KEYS'),
+    read.name('SIGNING_KID'),
+    read.optional('SIGNING_KID'),
+  );
+
+  const insecure = read.boolean('INSECURE');
+
+  const prefix = read.optional('PREFIX') ?? '.ecamo';
+  if (!PREFIX.test(prefix)) throw new ConfigError(read.name('PREFIX'), 'must be one path segment of unreserved characters');
+
+  const authCookie = read.optional('AUTH_COOKIE') ?? (insecure ? 'ecamo_token' : '__Host-ecamo_token');
+  if (!COOKIE_NAME.test(authCookie)) throw new ConfigError(read.name('AUTH_COOKIE'), 'is not a valid cookie name');
+
+  const contentTypeText = read.optional('CONTENT_TYPE_ALLOWED');
+  const contentTypes = contentTypeText === undefined
+    ? DEFAULT_CONTENT_TYPES
+    : contentTypeText.split(',').map((item) => item.trim().toLowerCase()).filter((item) => item !== '');
+  for (const type of contentTypes) {
+    if (!MEDIA_TYPE.test(type)) throw new ConfigError(read.name('CONTENT_TYPE_ALLOWED'), `"${type}" is not a type/subtype`);
+  }
+  if (contentTypes.length === 0) throw new ConfigError(read.name('CONTENT_TYPE_ALLOWED'), 'lists no type');
+
+  const logLevel = (read.optional('LOG_LEVEL') ?? 'info') as LogLevel;
+  if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError(read.name('LOG_LEVEL'), `must be one of ${LOG_LEVELS.join(', ')}`);
+
+  const cacheControl = read.optional('DEFAULT_CACHE_CONTROL') ?? read.optional('DEFUALT_CACHE_CONTROL') ?? 'public, max-age=3600';
+  const surrogateControl = read.optional('DEFAULT_SURROGATE_CONTROL');
+  for (const [short, value] of [['DEFAULT_CACHE_CONTROL', cacheControl], ['DEFAULT_SURROGATE_CONTROL', surrogateControl]] as const) {
+    if (value !== undefined && !/^[\t\x20-\x7e]*$/.test(value)) throw new ConfigError(read.name(short), 'holds characters not allowed in a header');
+  }
+
+  const config: Config = {
+    bind: Object.freeze(parseBind(read.name('BIND'), read.optional('BIND') ?? '[::]:3000')),
+    canonicalHost,
+    serviceKeys,
+    ecamoKeys,
+    serviceHostRegexp: read.regexp('SERVICE_HOST_REGEXP'),
+    sourceAllowedRegexp: read.regexp('SOURCE_ALLOWED_REGEXP'),
+    sourceBlockedRegexp: read.regexp('SOURCE_BLOCKED_REGEXP'),
+    privateSourceAllowedRegexp: read.regexp('PRIVATE_SOURCE_ALLOWED_REGEXP'),
+    prefix,
+    maxRedirects: read.integer('MAX_REDIRECTS', 0, 0, 20),
+    maxLength: read.integer('MAX_LENGTH', 5242880, 1, Number.MAX_SAFE_INTEGER),
+    contentTypeAllowed: new Set(contentTypes),
+    timeoutMs: read.integer('TIMEOUT', 10, 1, 3600) * 1000,
+    tokenLifetimeSeconds: read.integer('TOKEN_LIFETIME', 45, 1, 86400),
+    authCookie,
+    defaultCacheControl: cacheControl,
+    defaultSurrogateControl: surrogateControl,
+    insecure,
+    logLevel,
+    workers: parseWorkers(read.name('WORKERS'), read.optional('WORKERS'), options.cpus ?? 1),
+    shutdownGraceMs: read.integer('SHUTDOWN_GRACE', 10, 0, 600) * 1000,
+  };
+  return Object.freeze(config);
+}

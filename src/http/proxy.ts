@@ -1,0 +1,180 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Transform, pipeline, type TransformCallback } from 'node:stream';
+import { EcamoError } from '../errors.js';
+import { assertDigestMatches } from '../tokens/digest.js';
+import { SourceTimeoutError, sourceError, type SourceResponse } from '../upstream/fetch.js';
+import { assertSourceAllowed } from '../upstream/url-policy.js';
+import type { App } from './app.js';
+import { essenceOf } from './media-type.js';
+import type { RequestRecord } from './request-record.js';
+import { SOURCE_CSP, redirectToSource, validHeaderValue } from './respond.js';
+import { requestScheme } from './service-origin.js';
+
+/** Source headers passed to the client with a 200, besides Content-Type and Content-Length (handled apart). */
+const PASSED_ON_SUCCESS: readonly string[] = [
+  'etag', // lets browsers and CDNs revalidate
+  'expires', // the source's own freshness
+  'last-modified', // revalidation
+  'vary', // what the source's representation depends on (e.g. Accept for webp/avif)
+];
+
+/** Source headers passed with a source error (no etag: the body is ours, not the source's). */
+const PASSED_ON_ERROR: readonly string[] = ['expires', 'last-modified', 'vary'];
+
+/** `/{prefix}/v1/p/{DIGEST}?t={PROXY_TOKEN}` on the canonical origin, in SPEC.md's order. */
+export async function handleProxy(
+  app: App,
+  req: IncomingMessage,
+  res: ServerResponse,
+  record: RequestRecord,
+  digest: string,
+  proxyToken: string | undefined,
+): Promise<void> {
+  const { config, tokens } = app;
+  if (req.headers.host !== config.canonicalHost) {
+    throw new EcamoError('not-found', 'proxy endpoint only works on the canonical origin');
+  }
+
+  let claims;
+  try {
+    claims = await tokens.verifyProxyToken(proxyToken ?? '');
+  } catch (error) {
+    // Only ecamo mints these, so any defect in one is an authentication failure.
+    if (error instanceof EcamoError && error.status === 400) throw new EcamoError('invalid-token', error.message, { cause: error });
+    throw error;
+  }
+  record.service = claims.serviceOrigin;
+  record.source = claims.url;
+  assertSourceAllowed(claims.url, config);
+  assertDigestMatches(digest, claims.url);
+
+  if (req.headers['sec-fetch-dest'] === 'document') return redirectToSource(res, record, claims.url, 'src-fetch-dest');
+
+  const sourceUrl = new URL(claims.url);
+  const authorization = claims.sendToken
+    ? `Bearer ${await tokens.signIdToken({
+        canonicalOrigin: `${requestScheme(req, config)}://${config.canonicalHost}`,
+        sourceOrigin: sourceUrl.origin,
+        serviceOrigin: claims.serviceOrigin,
+      })}`
+    : undefined;
+
+  const controller = new AbortController();
+  const deadline = setTimeout(() => controller.abort(new SourceTimeoutError('source timed out')), config.timeoutMs);
+  // A client that goes away should not keep the source busy.
+  const onClientGone = (): void => controller.abort(new Error('client closed'));
+  res.once('close', onClientGone);
+  const finish = (): void => {
+    clearTimeout(deadline);
+    res.off('close', onClientGone);
+  };
+
+  let source: SourceResponse;
+  try {
+    source = await app.fetcher.fetch({ url: claims.url, accept: validHeaderValue(req.headers, 'accept'), authorization, signal: controller.signal });
+  } catch (error) {
+    finish();
+    throw error;
+  }
+  record.action = 'proxy-source';
+  record.sourceStatus = source.statusCode;
+
+  const common: Record<string, string> = {
+    'x-ecamo-action': 'proxy-source',
+    'x-ecamo-source': claims.url,
+    'x-frame-options': 'deny',
+    'x-content-type-options': 'nosniff',
+    'content-security-policy': SOURCE_CSP,
+    'cache-control': validHeaderValue(source.headers, 'cache-control') ?? config.defaultCacheControl,
+  };
+  if (config.defaultSurrogateControl !== undefined) common['surrogate-control'] = config.defaultSurrogateControl;
+
+  if (source.statusCode !== 200) {
+    finish();
+    source.body.dump().catch(() => {});
+    return sendSourceError(res, record, source, common);
+  }
+
+  try {
+    const declaredLength = source.headers['content-length'];
+    const length = typeof declaredLength === 'string' ? Number(declaredLength) : undefined;
+    if (length !== undefined && length > config.maxLength) throw new EcamoError('source-response-too-large', `source declares ${length} bytes`);
+    const contentType = essenceOf(validHeaderValue(source.headers, 'content-type'));
+    if (contentType === undefined || !config.contentTypeAllowed.has(contentType)) {
+      throw new EcamoError('unallowed-content-type', `source content-type ${String(source.headers['content-type'])}`);
+    }
+
+    const headers: Record<string, string | number> = { ...common, 'content-type': contentType };
+    for (const name of PASSED_ON_SUCCESS) {
+      const value = validHeaderValue(source.headers, name);
+      if (value !== undefined) headers[name] = value;
+    }
+    if (length !== undefined) headers['content-length'] = length;
+    res.writeHead(200, headers);
+  } catch (error) {
+    finish();
+    source.body.destroy();
+    throw error;
+  }
+
+  if (req.method === 'HEAD') {
+    finish();
+    source.body.destroy();
+    res.end();
+    return;
+  }
+
+  const limiter = new ByteLimit(config.maxLength, record);
+  pipeline(source.body, limiter, res, (error) => {
+    finish();
+    if (error && !limiter.overLimit && !res.destroyed) {
+      app.logger.warn({ err: sourceError(error, controller.signal), source: claims.url }, 'source stream failed');
+    }
+  });
+}
+
+function sendSourceError(res: ServerResponse, record: RequestRecord, source: SourceResponse, common: Record<string, string>): void {
+  const passedStatus = source.statusCode >= 400 && source.statusCode <= 599;
+  const status = passedStatus ? source.statusCode : 400;
+  const body = passedStatus ? `${source.statusCode} (from upstream)` : `${source.statusCode} (from upstream, converted to 400)`;
+  const headers: Record<string, string | number> = {
+    ...common,
+    'content-type': 'text/plain',
+    'content-length': Buffer.byteLength(body),
+    'x-ecamo-error': 'source-response',
+    'x-ecamo-error-origin': 'source',
+  };
+  for (const name of PASSED_ON_ERROR) {
+    const value = validHeaderValue(source.headers, name);
+    if (value !== undefined) headers[name] = value;
+  }
+  record.error = 'source-response';
+  res.writeHead(status, headers);
+  res.end(res.req.method === 'HEAD' ? undefined : body);
+}
+
+/**
+ * Passes at most `limit` bytes, then fails the stream so that the client sees
+ * a cut-off body (no clean chunked terminator) rather than a truncated image
+ * that looks complete.
+ */
+class ByteLimit extends Transform {
+  overLimit = false;
+
+  constructor(private readonly limit: number, private readonly record: RequestRecord) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    const room = this.limit - this.record.bytes;
+    if (chunk.length <= room) {
+      this.record.bytes += chunk.length;
+      callback(null, chunk);
+      return;
+    }
+    if (room > 0) this.push(chunk.subarray(0, room));
+    this.record.bytes = this.limit;
+    this.overLimit = true;
+    callback(new EcamoError('source-response-too-large', 'source body passed ECAMO_MAX_LENGTH'));
+  }
+}

@@ -1,0 +1,42 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { urlDigest } from '../tokens/digest.js';
+import { assertSourceAllowed } from '../upstream/url-policy.js';
+import type { App } from './app.js';
+import { readCookie } from './cookies.js';
+import type { RequestRecord } from './request-record.js';
+import { NO_CACHE, redirectToSource } from './respond.js';
+import { requestScheme, serviceOrigin } from './service-origin.js';
+
+/** `/{prefix}/v1/r/{URL_TOKEN}` on a service origin, in SPEC.md's order. */
+export async function handleRedirect(
+  app: App,
+  req: IncomingMessage,
+  res: ServerResponse,
+  record: RequestRecord,
+  urlToken: string,
+): Promise<void> {
+  const { config, tokens } = app;
+  const service = serviceOrigin(req, config);
+  record.service = service;
+
+  const claims = await tokens.verifyUrlToken(urlToken, service);
+  record.source = claims.url;
+  assertSourceAllowed(claims.url, config);
+
+  if (req.headers['sec-fetch-dest'] === 'document') return redirectToSource(res, record, claims.url, 'src-fetch-dest');
+  const cookie = readCookie(req.headers.cookie, config.authCookie);
+  if (cookie === undefined) return redirectToSource(res, record, claims.url, 'auth-cookie-missing');
+
+  const canonicalOrigin = `${requestScheme(req, config)}://${config.canonicalHost}`;
+  await tokens.verifyAuthCookie(cookie, service, canonicalOrigin);
+
+  const proxyToken = await tokens.issueProxyToken({ url: claims.url, serviceOrigin: service, sendToken: claims.sendToken });
+  record.action = 'redirect-to-canonical';
+  res.writeHead(302, {
+    location: `${canonicalOrigin}/${config.prefix}/v1/p/${urlDigest(claims.url)}?t=${proxyToken}`,
+    'cache-control': NO_CACHE,
+    'x-ecamo-action': 'redirect-to-canonical',
+    'content-length': 0,
+  });
+  res.end();
+}

@@ -1,0 +1,84 @@
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { EcamoError } from '../errors.js';
+import type { App } from './app.js';
+import { handleProxy } from './proxy.js';
+import { handleRedirect } from './redirect.js';
+import { newRequestRecord, type RequestRecord } from './request-record.js';
+import { sendError, sendText } from './respond.js';
+import { route } from './router.js';
+
+/** Large enough for URL tokens of long source URLs, small enough to refuse junk early. */
+const MAX_HEADER_BYTES = 32 * 1024;
+
+/** An ecamo `Via` entry means this request was sent by an ecamo: serving it would loop. */
+function viaEcamo(via: string | undefined): boolean {
+  return via !== undefined && via.split(',').some((entry) => entry.trim().split(/\s+/)[1]?.toLowerCase() === 'ecamo');
+}
+
+export function createHttpServer(app: App): http.Server {
+  const server = http.createServer({ maxHeaderSize: MAX_HEADER_BYTES, requestTimeout: 30_000 }, (req, res) => {
+    const started = process.hrtime.bigint();
+    const record = newRequestRecord();
+    res.once('close', () => logAccess(app, req, res, record, started));
+    dispatch(app, req, res, record).catch((error: unknown) => {
+      const failure = error instanceof EcamoError ? error : new EcamoError('unknown', 'unexpected failure', { cause: error });
+      if (failure.code === 'unknown') app.logger.error({ err: error }, 'bug: unexpected failure');
+      else app.logger.debug({ err: failure, code: failure.code }, 'request refused');
+      sendError(res, record, failure, failure.status === 405 ? { allow: 'GET, HEAD' } : {});
+    });
+  });
+  // Malformed requests (oversized headers, bad syntax) never reach the handler: answer them the same way.
+  server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
+    if (!socket.writable || socket.destroyed) return;
+    const tooLarge = error.code === 'HPE_HEADER_OVERFLOW';
+    const status = tooLarge ? '431 Request Header Fields Too Large' : '400 Bad Request';
+    socket.end(
+      `HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-type: text/plain; charset=utf-8\r\n` +
+        `x-ecamo-error: bad-request\r\ncontent-length: 18\r\n\r\nError: bad-request`,
+    );
+  });
+  return server;
+}
+
+async function dispatch(app: App, req: IncomingMessage, res: ServerResponse, record: RequestRecord): Promise<void> {
+  const target = route(req.url ?? '/');
+  record.route = target.kind;
+  if (req.method !== 'GET' && req.method !== 'HEAD') throw new EcamoError('method-not-allowed', `method ${req.method}`);
+  switch (target.kind) {
+    case 'index':
+      return sendText(res, 200, 'ecamo: authenticating image proxy\n');
+    case 'health':
+      return sendText(res, 200, 'ok');
+    case 'jwks':
+      if (req.headers.host !== app.config.canonicalHost) throw new EcamoError('not-found', 'JWKS is served on the canonical origin');
+      res.writeHead(200, { 'content-type': 'application/jwk-set+json', 'cache-control': 'public, max-age=300', 'content-length': Buffer.byteLength(app.jwksBody) });
+      res.end(req.method === 'HEAD' ? undefined : app.jwksBody);
+      return;
+    case 'none':
+      throw new EcamoError('not-found', 'no such path');
+  }
+  if (viaEcamo(req.headers.via)) throw new EcamoError('loop-detected', 'request came through an ecamo');
+  if (target.kind === 'redirect') return handleRedirect(app, req, res, record, target.token);
+  return handleProxy(app, req, res, record, target.digest, target.token);
+}
+
+function logAccess(app: App, req: IncomingMessage, res: ServerResponse, record: RequestRecord, started: bigint): void {
+  const level = record.error === 'unknown' ? 'error' : 'info';
+  app.logger[level](
+    {
+      method: req.method,
+      route: record.route,
+      status: res.statusCode,
+      complete: res.writableFinished,
+      action: record.action,
+      error: record.error,
+      service: record.service,
+      source: record.source,
+      sourceStatus: record.sourceStatus,
+      bytes: record.bytes,
+      durationMs: Number(process.hrtime.bigint() - started) / 1e6,
+    },
+    'access',
+  );
+}

@@ -1,0 +1,69 @@
+/**
+ * Programmatic entry point (`ecamo/server`): start an ecamo server from a
+ * validated configuration, for embedding, tests and the demo.
+ */
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createApp, type App } from './http/app.js';
+import { createHttpServer } from './http/server.js';
+import { createLogger, type Logger } from './log.js';
+import type { Config } from './config/load.js';
+
+export { loadConfig, type Config } from './config/load.js';
+export { ConfigError } from './config/errors.js';
+export { EcamoError, type EcamoErrorCode } from './errors.js';
+
+export interface StartOptions {
+  readonly logger?: Logger;
+  /** Overrides ECAMO_BIND, e.g. `{ host: '127.0.0.1', port: 0 }` in tests. */
+  readonly listen?: { readonly host: string; readonly port: number };
+  /** Extra trust for sources' TLS (tests with a private CA). */
+  readonly sourceTls?: { readonly ca?: string | Buffer };
+}
+
+export interface RunningServer {
+  readonly server: Server;
+  readonly app: App;
+  /** `http://host:port` as bound (IPv6 in brackets). */
+  readonly url: string;
+  readonly port: number;
+  /** Stops accepting, lets responses in flight finish for up to `graceMs`, then cuts the rest. */
+  close(graceMs?: number): Promise<void>;
+}
+
+export async function startServer(config: Config, options: StartOptions = {}): Promise<RunningServer> {
+  const logger = options.logger ?? createLogger(config.logLevel);
+  const app = createApp(config, logger, options.sourceTls === undefined ? {} : { connect: options.sourceTls });
+  const server = createHttpServer(app);
+  const listen = options.listen ?? config.bind;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(listen.port, listen.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+
+  let closing: Promise<void> | undefined;
+  const close = (graceMs: number = config.shutdownGraceMs): Promise<void> => {
+    closing ??= (async () => {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      let timer: NodeJS.Timeout | undefined;
+      const grace = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, graceMs);
+        timer.unref();
+      });
+      await Promise.race([closed, grace]);
+      clearTimeout(timer);
+      server.closeAllConnections();
+      await closed;
+      await app.fetcher.close();
+    })();
+    return closing;
+  };
+
+  return { server, app, url: `http://${host}:${address.port}`, port: address.port, close };
+}

@@ -1,0 +1,110 @@
+/**
+ * `ecamo/signer`: what a service origin needs to embed images through ecamo.
+ * Depends on `jose` only, so it runs in Node and in Web-standard runtimes.
+ */
+import { importJWK, SignJWT, type JWK } from 'jose';
+
+export interface SignerOptions {
+  /** The service origin, exactly as ecamo sees it, e.g. `https://wiki.corp.example`. */
+  readonly origin: string;
+  /** The key id; ecamo knows the public half as `"<origin> <kid>"`. */
+  readonly kid: string;
+  /** The private P-256 JWK (with `d`). */
+  readonly privateJwk: JWK;
+}
+
+export interface UrlOptions {
+  /** Ask ecamo to present its anonymous ID token to the source. */
+  readonly sendToken?: boolean;
+  /** The path segment the service routes to ecamo; default `.ecamo`. */
+  readonly prefix?: string;
+  /** Seconds until the URL token expires; default: never (cache-friendly, see README). */
+  readonly ttlSeconds?: number;
+}
+
+export interface AuthCookieOptions {
+  /** ecamo's canonical origin, e.g. `https://ecamo.corp.example`: the token's audience. */
+  readonly canonicalOrigin: string;
+  /** Lifetime of both the token and the cookie. Keep it short (minutes) and renew it with the page. */
+  readonly ttlSeconds: number;
+  /** Optional `sub`, e.g. a user id hash; ecamo does not read it. */
+  readonly subject?: string;
+  /** Cookie name; default `__Host-ecamo_token` (or `ecamo_token` when `insecure`). */
+  readonly cookieName?: string;
+  /** Plain-HTTP development: no `Secure`, default name `ecamo_token`, as ecamo's ECAMO_INSECURE. */
+  readonly insecure?: boolean;
+}
+
+export interface AuthCookie {
+  readonly name: string;
+  readonly token: string;
+  /** A complete `Set-Cookie` header value. */
+  readonly setCookie: string;
+  /** Seconds since the epoch. */
+  readonly expiresAt: number;
+}
+
+export interface Signer {
+  /** `/{prefix}/v1/r/{URL_TOKEN}`, to put in `<img src>` on the service origin. */
+  url(sourceUrl: string | URL, options?: UrlOptions): Promise<string>;
+  /** The authorisation cookie, to set on the service origin's responses. */
+  authCookie(options: AuthCookieOptions): Promise<AuthCookie>;
+}
+
+const COOKIE_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+const PREFIX = /^[A-Za-z0-9._~-]+$/;
+
+function now(): number {
+  return Math.floor(Date.now() / 1000);
+}
+
+export async function createSigner(options: SignerOptions): Promise<Signer> {
+  const origin = new URL(options.origin).origin;
+  if (origin !== options.origin) throw new TypeError(`origin must be a bare origin such as ${origin}`);
+  if (typeof options.kid !== 'string' || options.kid === '' || options.kid.includes(' ')) throw new TypeError('kid must be a non-empty string without spaces');
+  const jwk = options.privateJwk;
+  if (jwk.kty !== 'EC' || jwk.crv !== 'P-256' || typeof jwk.d !== 'string') throw new TypeError('privateJwk must be a private EC P-256 JWK');
+  const key = await importJWK({ kty: 'EC', crv: 'P-256', x: jwk.x, y: jwk.y, d: jwk.d }, 'ES256');
+  const header = { alg: 'ES256', kid: options.kid } as const;
+
+  return {
+    async url(sourceUrl, urlOptions = {}) {
+      const source = new URL(sourceUrl);
+      if (source.protocol !== 'http:' && source.protocol !== 'https:') throw new TypeError('source URL must be http or https');
+      const prefix = urlOptions.prefix ?? '.ecamo';
+      if (!PREFIX.test(prefix)) throw new TypeError('prefix must be one path segment');
+      const claims: Record<string, unknown> = { 'ecamo:url': source.href };
+      if (urlOptions.sendToken === true) claims['ecamo:send-token'] = true;
+      const jwt = new SignJWT(claims).setProtectedHeader(header).setIssuer(origin);
+      if (urlOptions.ttlSeconds !== undefined) jwt.setExpirationTime(now() + urlOptions.ttlSeconds);
+      return `/${prefix}/v1/r/${await jwt.sign(key)}`;
+    },
+
+    async authCookie(cookieOptions) {
+      const canonicalOrigin = new URL(cookieOptions.canonicalOrigin).origin;
+      const ttl = cookieOptions.ttlSeconds;
+      if (!Number.isInteger(ttl) || ttl <= 0) throw new TypeError('ttlSeconds must be a positive whole number');
+      const insecure = cookieOptions.insecure === true;
+      const name = cookieOptions.cookieName ?? (insecure ? 'ecamo_token' : '__Host-ecamo_token');
+      if (!COOKIE_NAME.test(name)) throw new TypeError(`invalid cookie name ${name}`);
+      if (insecure && (name.startsWith('__Host-') || name.startsWith('__Secure-'))) {
+        throw new TypeError(`${name} needs Secure, which insecure mode leaves out`);
+      }
+      const issuedAt = now();
+      const expiresAt = issuedAt + ttl;
+      const jwt = new SignJWT({})
+        .setProtectedHeader(header)
+        .setIssuer(origin)
+        .setAudience(canonicalOrigin)
+        .setIssuedAt(issuedAt)
+        .setExpirationTime(expiresAt);
+      if (cookieOptions.subject !== undefined) jwt.setSubject(cookieOptions.subject);
+      const token = await jwt.sign(key);
+      // __Host- rules: Secure, Path=/, no Domain. HttpOnly: scripts never need it.
+      // SameSite=Lax: images on the service's own pages are same-site requests.
+      const attributes = [`Path=/`, `Max-Age=${ttl}`, 'HttpOnly', 'SameSite=Lax'];
+      if (!insecure) attributes.push('Secure');
+      return { name, token, expiresAt, setCookie: `${name}=${token}; ${attributes.join('; ')}` };
+    },
+  };
+}

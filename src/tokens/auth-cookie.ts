@@ -1,0 +1,26 @@
+import { EcamoError } from '../errors.js';
+import { verifyEs256Jwt } from './jws.js';
+
+/**
+ * Verifies the authorisation cookie: signed by the service, `iss` = service
+ * origin, `aud` = canonical origin, `exp` required. Every failure is a 401.
+ * Returns the token's `exp`.
+ */
+export async function verifyAuthCookie(
+  token: string,
+  serviceOrigin: string,
+  canonicalOrigin: string,
+  serviceKeys: ReadonlyMap<string, CryptoKey>,
+): Promise<number> {
+  try {
+    const payload = await verifyEs256Jwt(token, (kid) => serviceKeys.get(`${serviceOrigin} ${kid}`), {
+      issuer: serviceOrigin,
+      audience: canonicalOrigin,
+      requiredClaims: ['exp'],
+    });
+    return payload.exp!;
+  } catch (error) {
+    if (error instanceof EcamoError && error.status === 401) throw error;
+    throw new EcamoError('invalid-token', `auth cookie: ${(error as Error).message}`, { cause: error });
+  }
+}
