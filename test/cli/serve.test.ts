@@ -1,0 +1,183 @@
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, before, test } from 'node:test';
+import { request } from 'undici';
+import { loadConfig } from '../../src/config/load.js';
+import { generateKey } from '../../src/cli/keygen.js';
+import { signProxyToken } from '../../src/tokens/proxy-token.js';
+import { urlDigest } from '../../src/tokens/digest.js';
+
+const CLI = new URL('../../src/cli/main.js', import.meta.url).pathname;
+
+interface Served {
+  child: ChildProcess;
+  port: number;
+  lines: Record<string, unknown>[];
+  stderr: string;
+}
+
+let source: http.Server;
+let sourcePort: number;
+let releaseSlow: () => void = () => {};
+
+before(async () => {
+  source = http.createServer((req, res) => {
+    if (req.url === '/slow.png') {
+      // Headers and half the body now, the rest when the test says so.
+      res.writeHead(200, { 'content-type': 'image/png', 'content-length': 8 });
+      res.write('half');
+      releaseSlow = () => res.end('done');
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'image/png', 'set-cookie': 'secret=1' }).end('png!');
+  });
+  await new Promise<void>((resolve) => source.listen(0, '127.0.0.1', resolve));
+  sourcePort = (source.address() as AddressInfo).port;
+});
+
+after(() => {
+  source.closeAllConnections();
+  source.close();
+});
+
+async function freePort(): Promise<number> {
+  const probe = http.createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const { port } = probe.address() as AddressInfo;
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
+}
+
+async function keys() {
+  const ecamo = await generateKey('ecamo-1');
+  const service = await generateKey('svc-1');
+  return {
+    ecamo,
+    env: {
+      ECAMO_PRIVATE_KEYS: JSON.stringify({ [ecamo.kid]: ecamo.privateJwk }),
+      ECAMO_SERVICE_PUBLIC_KEYS: JSON.stringify({ [`http://wiki.test ${service.kid}`]: service.publicJwk }),
+    },
+  };
+}
+
+async function serve(env: Record<string, string>): Promise<Served> {
+  const port = await freePort();
+  const child = spawn(process.execPath, [CLI, 'serve'], {
+    env: { PATH: process.env.PATH, ECAMO_BIND: `127.0.0.1:${port}`, ECAMO_CANONICAL_HOST: `127.0.0.1:${port}`, ECAMO_INSECURE: 'true', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const served: Served = { child, port, lines: [], stderr: '' };
+  let buffered = '';
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+    buffered += chunk;
+    const complete = buffered.split('\n');
+    buffered = complete.pop()!;
+    for (const line of complete) served.lines.push(JSON.parse(line) as Record<string, unknown>);
+  });
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (served.stderr += chunk));
+  const workers = Number(env.ECAMO_WORKERS ?? 1);
+  while (served.lines.filter((line) => line.msg === 'ecamo listening').length < workers) {
+    if (child.exitCode !== null) throw new Error(`serve exited: ${served.stderr}`);
+    await once(child.stdout!, 'data');
+  }
+  return served;
+}
+
+async function proxyPath(ecamo: Awaited<ReturnType<typeof generateKey>>, url: string): Promise<string> {
+  const config = await loadConfig({
+    ECAMO_CANONICAL_HOST: 'x.test',
+    ECAMO_PRIVATE_KEYS: JSON.stringify({ [ecamo.kid]: ecamo.privateJwk }),
+    ECAMO_SERVICE_PUBLIC_KEYS: '{}',
+  });
+  const token = await signProxyToken({ url, serviceOrigin: 'http://wiki.test', sendToken: false }, config.ecamoKeys.signing, 60);
+  return `/.ecamo/v1/p/${urlDigest(url)}?t=${token}`;
+}
+
+test('keygen prints keys that ECAMO_PRIVATE_KEYS and ECAMO_SERVICE_PUBLIC_KEYS accept', async () => {
+  const child = spawn(process.execPath, [CLI, 'keygen', '--kid', 'k1', '--origin', 'https://wiki.example'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
+  const [code] = await once(child, 'exit');
+  assert.equal(code, 0);
+  const printed = JSON.parse(out) as Record<string, unknown>;
+  const config = await loadConfig({
+    ECAMO_CANONICAL_HOST: 'ecamo.example',
+    ECAMO_PRIVATE_KEYS: JSON.stringify(printed.ECAMO_PRIVATE_KEYS),
+    ECAMO_SIGNING_KID: String(printed.ECAMO_SIGNING_KID),
+    ECAMO_SERVICE_PUBLIC_KEYS: JSON.stringify(printed.ECAMO_SERVICE_PUBLIC_KEYS),
+  });
+  assert.equal(config.ecamoKeys.signing.kid, 'k1');
+  assert.ok(config.serviceKeys.has('https://wiki.example k1'));
+  assert.equal('d' in (printed.publicJwk as object), false);
+});
+
+test('access log: one JSON line per request, with no token, cookie or authorization in it', async () => {
+  const { ecamo, env } = await keys();
+  const served = await serve({ ...env, ECAMO_PRIVATE_SOURCE_ALLOWED_REGEXP: `^http://127\\.0\\.0\\.1:${sourcePort}/` });
+  try {
+    const path = await proxyPath(ecamo, `http://127.0.0.1:${sourcePort}/ok.png`);
+    const response = await request(`http://127.0.0.1:${served.port}${path}`, {
+      headers: { cookie: 'ecamo_token=cookie-secret-value', authorization: 'Bearer client-secret' },
+    });
+    assert.equal(response.statusCode, 200);
+    assert.equal(await response.body.text(), 'png!');
+    assert.equal(response.headers['set-cookie'], undefined);
+    const refused = await request(`http://127.0.0.1:${served.port}/.ecamo/v1/r/not.a.token`);
+    await refused.body.dump();
+    while (served.lines.filter((line) => line.msg === 'access').length < 2) await once(served.child.stdout!, 'data');
+
+    const [ok, bad] = served.lines.filter((line) => line.msg === 'access');
+    assert.equal(ok!.status, 200);
+    assert.equal(ok!.action, 'proxy-source');
+    assert.equal(ok!.route, 'proxy');
+    assert.equal(ok!.bytes, 4);
+    assert.equal(ok!.service, 'http://wiki.test');
+    assert.equal(ok!.source, `http://127.0.0.1:${sourcePort}/ok.png`);
+    assert.equal(typeof ok!.durationMs, 'number');
+    assert.equal(bad!.status, 400);
+    assert.equal(bad!.error, 'token-deserialization');
+
+    const everything = served.lines.map((line) => JSON.stringify(line)).join('\n');
+    const proxyToken = new URL(path, 'http://x').searchParams.get('t')!;
+    for (const secret of [proxyToken, 'cookie-secret-value', 'client-secret', 'not.a.token']) {
+      assert.equal(everything.includes(secret), false, `log leaks ${secret.slice(0, 12)}`);
+    }
+  } finally {
+    served.child.kill('SIGTERM');
+    await once(served.child, 'exit');
+  }
+});
+
+test('SIGTERM: stops accepting, finishes the response in flight, exits 0', async () => {
+  const { ecamo, env } = await keys();
+  const served = await serve({ ...env, ECAMO_PRIVATE_SOURCE_ALLOWED_REGEXP: `^http://127\\.0\\.0\\.1:${sourcePort}/` });
+  const path = await proxyPath(ecamo, `http://127.0.0.1:${sourcePort}/slow.png`);
+  const response = await request(`http://127.0.0.1:${served.port}${path}`);
+  assert.equal(response.statusCode, 200);
+  const body = response.body.text();
+
+  const exited = once(served.child, 'exit');
+  served.child.kill('SIGTERM');
+  while (!served.lines.some((line) => line.msg === 'shutting down')) await once(served.child.stdout!, 'data');
+  await assert.rejects(request(`http://127.0.0.1:${served.port}/healthz`), 'new connections are refused while draining');
+
+  releaseSlow();
+  assert.equal(await body, 'halfdone');
+  const [code] = await exited;
+  assert.equal(code, 0);
+});
+
+test('ECAMO_WORKERS=2 serves from two processes on one port and stops cleanly', async () => {
+  const { env } = await keys();
+  const served = await serve({ ...env, ECAMO_WORKERS: '2' });
+  const pids = new Set(served.lines.filter((line) => line.msg === 'ecamo listening').map((line) => line.pid));
+  assert.equal(pids.size, 2);
+  const health = await request(`http://127.0.0.1:${served.port}/healthz`);
+  assert.equal(await health.body.text(), 'ok');
+  served.child.kill('SIGTERM');
+  const [code] = await once(served.child, 'exit');
+  assert.equal(code, 0);
+});
