@@ -181,3 +181,36 @@ test('ECAMO_WORKERS=2 serves from two processes on one port and stops cleanly', 
   const [code] = await once(served.child, 'exit');
   assert.equal(code, 0);
 });
+
+test('HTTP_PROXY and friends in the environment do not move source connections away from the guard', async () => {
+  let proxied = 0;
+  const trap = http.createServer((_req, res) => {
+    proxied++;
+    res.writeHead(200, { 'content-type': 'image/png' }).end('trap');
+  });
+  await new Promise<void>((resolve) => trap.listen(0, '127.0.0.1', resolve));
+  const trapUrl = `http://127.0.0.1:${(trap.address() as AddressInfo).port}`;
+  const { ecamo, env } = await keys();
+  const served = await serve({
+    ...env,
+    ECAMO_PRIVATE_SOURCE_ALLOWED_REGEXP: `^http://127\\.0\\.0\\.1:${sourcePort}/`,
+    HTTP_PROXY: trapUrl,
+    http_proxy: trapUrl,
+    HTTPS_PROXY: trapUrl,
+    ALL_PROXY: trapUrl,
+  });
+  try {
+    const allowed = await request(`http://127.0.0.1:${served.port}${await proxyPath(ecamo, `http://127.0.0.1:${sourcePort}/ok.png`)}`);
+    assert.equal(await allowed.body.text(), 'png!');
+    // A private source that is not allowed must still be refused, not handed to the proxy.
+    const refused = await request(`http://127.0.0.1:${served.port}${await proxyPath(ecamo, `http://localhost:${sourcePort}/ok.png`)}`);
+    await refused.body.dump();
+    assert.equal(refused.statusCode, 403);
+    assert.equal(refused.headers['x-ecamo-error'], 'unallowed-source');
+    assert.equal(proxied, 0);
+  } finally {
+    served.child.kill('SIGTERM');
+    await once(served.child, 'exit');
+    trap.close();
+  }
+});

@@ -1,0 +1,22 @@
+# ecamo: multi-stage build on Debian's Node 20 image. (Not built in CI: no Docker engine there.)
+FROM node:20-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json tsconfig.json ./
+COPY src ./src
+COPY test ./test
+COPY bench ./bench
+COPY contrib ./contrib
+RUN npm ci --no-audit --no-fund && npm prune --omit=dev
+
+FROM node:20-bookworm-slim
+ENV NODE_ENV=production ECAMO_BIND=[::]:3000
+WORKDIR /app
+COPY --from=build /app/package.json ./
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist/src ./dist/src
+USER node
+EXPOSE 3000
+HEALTHCHECK --interval=10s --timeout=2s CMD node -e "fetch('http://127.0.0.1:3000/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
+# SIGTERM drains in-flight responses for ECAMO_SHUTDOWN_GRACE seconds, then exits 0.
+ENTRYPOINT ["node", "dist/src/cli/main.js"]
+CMD ["serve"]

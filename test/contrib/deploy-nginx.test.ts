@@ -1,0 +1,110 @@
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { request } from 'undici';
+import { generateKey } from '../../src/cli/keygen.js';
+import { loadConfig } from '../../src/config/load.js';
+import { startServer, type RunningServer } from '../../src/server.js';
+import { createSigner, type Signer } from '../../src/signer/index.js';
+
+const NGINX = '/usr/sbin/nginx';
+const SNIPPET = new URL('../../../contrib/deploy/nginx/service-origin.conf', import.meta.url).pathname;
+
+let dir: string;
+let nginx: ChildProcess;
+let ecamo: RunningServer;
+let wikiPort: number;
+let signer: Signer;
+let source: http.Server;
+let sourcePort: number;
+
+async function freePort(): Promise<number> {
+  const probe = http.createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const { port } = probe.address() as AddressInfo;
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
+}
+
+before(async () => {
+  assert.ok(existsSync(NGINX), `${NGINX} is missing: apt-get install -y nginx-light`);
+  source = http.createServer((_req, res) => res.writeHead(200, { 'content-type': 'image/gif' }).end('GIF89a'));
+  await new Promise<void>((resolve) => source.listen(0, '127.0.0.1', resolve));
+  sourcePort = (source.address() as AddressInfo).port;
+
+  wikiPort = await freePort();
+  const ecamoPort = await freePort();
+  const serviceOrigin = `http://127.0.0.1:${wikiPort}`;
+  const [ecamoKey, serviceKey] = await Promise.all([generateKey('e1'), generateKey('w1')]);
+  const config = await loadConfig({
+    ECAMO_CANONICAL_HOST: `127.0.0.1:${ecamoPort}`,
+    ECAMO_INSECURE: 'true',
+    ECAMO_PRIVATE_KEYS: JSON.stringify({ e1: ecamoKey.privateJwk }),
+    ECAMO_SERVICE_PUBLIC_KEYS: JSON.stringify({ [`${serviceOrigin} w1`]: serviceKey.publicJwk }),
+    ECAMO_PRIVATE_SOURCE_ALLOWED_REGEXP: `^http://127\\.0\\.0\\.1:${sourcePort}/`,
+    ECAMO_LOG_LEVEL: 'silent',
+  });
+  ecamo = await startServer(config, { listen: { host: '127.0.0.1', port: ecamoPort } });
+  signer = await createSigner({ origin: serviceOrigin, kid: 'w1', privateJwk: serviceKey.privateJwk });
+
+  dir = mkdtempSync(join(tmpdir(), 'ecamo-nginx-'));
+  writeFileSync(
+    join(dir, 'nginx.conf'),
+    `daemon off;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log;
+worker_processes 1;
+events { worker_connections 64; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy;
+  fastcgi_temp_path ${dir}/fastcgi; uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi;
+  upstream ecamo_upstream { server 127.0.0.1:${ecamoPort}; keepalive 8; }
+  server {
+    listen 127.0.0.1:${wikiPort};
+    include ${SNIPPET};
+    location / { return 200 "the wiki itself\\n"; }
+  }
+}
+`,
+  );
+  nginx = spawn(NGINX, ['-p', dir, '-c', join(dir, 'nginx.conf')], { stdio: 'ignore' });
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await (await request(`http://127.0.0.1:${wikiPort}/`)).body.text();
+      break;
+    } catch (error) {
+      if (attempt > 100) throw error;
+      await sleep(50);
+    }
+  }
+});
+
+after(async () => {
+  nginx?.kill('SIGQUIT');
+  await ecamo?.close(0);
+  source?.close();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+test('contrib nginx snippet routes the prefix to ecamo with the service Host intact', async () => {
+  const cookie = await signer.authCookie({ canonicalOrigin: `http://${ecamo.app.config.canonicalHost}`, ttlSeconds: 60, insecure: true });
+  const path = await signer.url(`http://127.0.0.1:${sourcePort}/a.gif`);
+  const redirect = await request(`http://127.0.0.1:${wikiPort}${path}`, { headers: { cookie: `${cookie.name}=${cookie.token}` } });
+  await redirect.body.dump();
+  assert.equal(redirect.statusCode, 302);
+  assert.equal(redirect.headers['x-ecamo-action'], 'redirect-to-canonical');
+
+  const image = await request(String(redirect.headers.location));
+  assert.equal(image.statusCode, 200);
+  assert.equal(await image.body.text(), 'GIF89a');
+
+  const wiki = await request(`http://127.0.0.1:${wikiPort}/page`);
+  assert.equal(await wiki.body.text(), 'the wiki itself\n');
+});
