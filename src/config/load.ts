@@ -120,7 +120,8 @@ function parseWorkers(variable: string, text: string | undefined, cpus: number):
 
 /**
  * Reads every ECAMO_* variable once. Throws ConfigError on the first problem;
- * the returned object is deeply frozen.
+ * the returned object is frozen, and its keys, regexps and sets are never
+ * mutated after start.
  */
 export async function loadConfig(env: Env, options: { cpus?: number } = {}): Promise<Config> {
   const read = new Reader(env);

@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Transform, pipeline, type TransformCallback } from 'node:stream';
 import { EcamoError } from '../errors.js';
 import { assertDigestMatches } from '../tokens/digest.js';
-import { SourceTimeoutError, sourceError, type SourceResponse } from '../upstream/fetch.js';
+import { SourceTimeoutError, discardBody, sourceError, type SourceResponse } from '../upstream/fetch.js';
 import { assertSourceAllowed } from '../upstream/url-policy.js';
 import type { App } from './app.js';
 import { essenceOf } from './media-type.js';
@@ -113,13 +113,13 @@ export async function handleProxy(
     res.writeHead(200, headers);
   } catch (error) {
     finish();
-    source.body.destroy();
+    discardBody(source.body);
     throw error;
   }
 
   if (req.method === 'HEAD') {
     finish();
-    source.body.destroy();
+    discardBody(source.body);
     res.end();
     return;
   }

@@ -63,7 +63,7 @@ export class SourceFetcher {
       if (!REDIRECT_STATUSES.has(response.statusCode) || typeof location !== 'string' || hop >= this.#options.maxRedirects) {
         return { url: url.href, statusCode: response.statusCode, headers: response.headers, body: response.body };
       }
-      response.body.destroy();
+      discardBody(response.body);
       url = nextHop(url, location);
     }
   }
@@ -96,6 +96,16 @@ function nextHop(from: URL, location: string): URL {
   if (next.username !== '' || next.password !== '') throw new EcamoError('unallowed-source', 'source redirected to a URL with credentials');
   next.hash = '';
   return next;
+}
+
+/**
+ * Drops a source body that will not be read. undici fails an unfinished body
+ * that is destroyed with an AbortError; with no listener that error would be
+ * an uncaught exception, so it is swallowed here.
+ */
+export function discardBody(body: Dispatcher.ResponseData['body']): void {
+  body.on('error', () => {});
+  body.destroy();
 }
 
 /** Maps a failure of the upstream request (or of reading its body) to what the client sees. */

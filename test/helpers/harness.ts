@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { request, type Dispatcher } from 'undici';
 import { generateKey, type GeneratedKey } from '../../src/cli/keygen.js';
 import { loadConfig, type Config } from '../../src/config/load.js';
-import { createLogger } from '../../src/log.js';
+import { createLogger, type Logger } from '../../src/log.js';
 import { startServer, type RunningServer } from '../../src/server.js';
 import { createSigner, type Signer } from '../../src/signer/index.js';
 import { signProxyToken } from '../../src/tokens/proxy-token.js';
@@ -50,11 +50,16 @@ export interface Answer {
   header(name: string): string | undefined;
 }
 
+export interface StartEcamoOptions {
+  /** Where the server logs; default silent. */
+  readonly logger?: Logger;
+}
+
 /**
  * ecamo in insecure mode (plain HTTP) with canonical host CANONICAL_HOST.
  * `env` adds or overrides ECAMO_* variables.
  */
-export async function startEcamo(env: Record<string, string> = {}): Promise<Ecamo> {
+export async function startEcamo(env: Record<string, string> = {}, options: StartEcamoOptions = {}): Promise<Ecamo> {
   const ecamoKey = await generateKey('ecamo-1');
   const serviceKey = await generateKey('svc-1');
   const config = await loadConfig({
@@ -66,9 +71,15 @@ export async function startEcamo(env: Record<string, string> = {}): Promise<Ecam
     ECAMO_LOG_LEVEL: 'silent',
     ...env,
   });
-  const server = await startServer(config, { logger: createLogger('silent'), listen: { host: '127.0.0.1', port: 0 } });
+  const server = await startServer(config, { logger: options.logger ?? createLogger('silent'), listen: { host: '127.0.0.1', port: 0 } });
   const signer = await createSigner({ origin: SERVICE_ORIGIN, kid: serviceKey.kid, privateJwk: serviceKey.privateJwk });
-  const cookie = await signer.authCookie({ canonicalOrigin: CANONICAL_ORIGIN, ttlSeconds: 600, insecure: true, cookieName: config.authCookie });
+  // The cookie follows the mode (secure mode: https canonical origin, `__Host-` name with Secure).
+  const cookie = await signer.authCookie({
+    canonicalOrigin: config.insecure ? CANONICAL_ORIGIN : `https://${CANONICAL_HOST}`,
+    ttlSeconds: 600,
+    insecure: config.insecure,
+    cookieName: config.authCookie,
+  });
 
   return {
     server,
@@ -121,19 +132,22 @@ export interface Source {
   close(): Promise<void>;
 }
 
-/** A real HTTP source on 127.0.0.1 that records each request before handling it. */
-export async function startSource(handler: http.RequestListener): Promise<Source> {
+/** A real HTTP source on 127.0.0.1 (or `host`, e.g. `::1`) that records each request before handling it. */
+export async function startSource(handler: http.RequestListener, host = '127.0.0.1'): Promise<Source> {
   const requests: http.IncomingMessage[] = [];
   const server = http.createServer((req, res) => {
     requests.push(req);
     handler(req, res);
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, host, resolve);
+  });
   const { port } = server.address() as AddressInfo;
   return {
     server,
     port,
-    origin: `http://127.0.0.1:${port}`,
+    origin: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
     requests,
     async close() {
       server.closeAllConnections();

@@ -1,0 +1,396 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { before, describe, it } from 'node:test';
+import { exportJWK, generateKeyPair, type JWK } from 'jose';
+import { generateKey, type GeneratedKey } from '../../src/cli/keygen.js';
+import { ConfigError } from '../../src/config/errors.js';
+import { DEFAULT_CONTENT_TYPES, loadConfig } from '../../src/config/load.js';
+
+const CLI = new URL('../../src/cli/main.js', import.meta.url).pathname;
+const SERVICE = 'https://wiki.example';
+
+let ecamoKey: GeneratedKey;
+let secondKey: GeneratedKey;
+let serviceKey: GeneratedKey;
+let p384: { privateJwk: JWK; publicJwk: JWK };
+
+before(async () => {
+  [ecamoKey, secondKey, serviceKey] = await Promise.all([generateKey('ecamo-1'), generateKey('ecamo-2'), generateKey('svc-1')]);
+  const pair = await generateKeyPair('ES384', { extractable: true });
+  p384 = { privateJwk: await exportJWK(pair.privateKey), publicJwk: await exportJWK(pair.publicKey) };
+});
+
+/** The smallest valid configuration, plus `overrides`; `undefined` removes a variable. */
+function env(overrides: Record<string, string | undefined> = {}): Record<string, string | undefined> {
+  return {
+    ECAMO_CANONICAL_HOST: 'ecamo.example',
+    ECAMO_PRIVATE_KEYS: JSON.stringify({ 'ecamo-1': ecamoKey.privateJwk }),
+    ECAMO_SERVICE_PUBLIC_KEYS: JSON.stringify({ [`${SERVICE} svc-1`]: serviceKey.publicJwk }),
+    ...overrides,
+  };
+}
+
+/** loadConfig must fail with a one-line ConfigError that names `variable`. */
+async function assertRefused(overrides: Record<string, string | undefined>, variable: string): Promise<void> {
+  await assert.rejects(
+    loadConfig(env(overrides)),
+    (error: unknown) => {
+      assert.ok(error instanceof ConfigError, `${JSON.stringify(overrides).slice(0, 200)}: ${String(error)}`);
+      assert.equal(error.variable, variable);
+      assert.ok(error.message.startsWith(`${variable}: `), error.message);
+      assert.equal(error.message.includes('\n'), false);
+      return true;
+    },
+    `${JSON.stringify(overrides).slice(0, 200)} should be refused naming ${variable}`,
+  );
+}
+
+const keysOf = (entries: Record<string, unknown>): string => JSON.stringify(entries);
+
+describe('loadConfig: defaults', () => {
+  it('fills every optional variable with its SPEC default', async () => {
+    const config = await loadConfig(env());
+    assert.deepEqual(config.bind, { host: '::', port: 3000 });
+    assert.equal(config.canonicalHost, 'ecamo.example');
+    assert.equal(config.prefix, '.ecamo');
+    assert.equal(config.maxRedirects, 0);
+    assert.equal(config.maxLength, 5242880);
+    assert.equal(config.timeoutMs, 10_000);
+    assert.equal(config.tokenLifetimeSeconds, 45);
+    assert.equal(config.authCookie, '__Host-ecamo_token');
+    assert.equal(config.defaultCacheControl, 'public, max-age=3600');
+    assert.equal(config.defaultSurrogateControl, undefined);
+    assert.equal(config.insecure, false);
+    assert.equal(config.logLevel, 'info');
+    assert.equal(config.workers, 1);
+    assert.equal(config.shutdownGraceMs, 10_000);
+    assert.equal(config.serviceHostRegexp, undefined);
+    assert.equal(config.sourceAllowedRegexp, undefined);
+    assert.equal(config.sourceBlockedRegexp, undefined);
+    assert.equal(config.privateSourceAllowedRegexp, undefined);
+    assert.equal(config.ecamoKeys.signing.kid, 'ecamo-1', 'a single key signs without ECAMO_SIGNING_KID');
+  });
+
+  it('allows the common image types by default (SPEC list)', async () => {
+    const config = await loadConfig(env());
+    assert.deepEqual([...config.contentTypeAllowed].sort(), [...DEFAULT_CONTENT_TYPES].sort());
+    for (const type of ['avif', 'bmp', 'gif', 'heic', 'heif', 'x-icon', 'vnd.microsoft.icon', 'jpeg', 'png', 'svg+xml', 'tiff', 'webp']) {
+      assert.ok(config.contentTypeAllowed.has(`image/${type}`), type);
+    }
+    for (const type of ['text/html', 'application/octet-stream', 'text/xml', 'application/xml']) assert.equal(config.contentTypeAllowed.has(type), false, type);
+  });
+
+  it('in insecure mode the default cookie name is ecamo_token', async () => {
+    const config = await loadConfig(env({ ECAMO_INSECURE: 'true' }));
+    assert.equal(config.insecure, true);
+    assert.equal(config.authCookie, 'ecamo_token');
+  });
+
+  it('treats empty strings as unset', async () => {
+    const config = await loadConfig(
+      env({ ECAMO_BIND: '', ECAMO_PREFIX: '', ECAMO_MAX_LENGTH: '', ECAMO_SOURCE_ALLOWED_REGEXP: '', ECAMO_LOG_LEVEL: '', ECAMO_INSECURE: '', ECAMO_SIGNING_KID: '' }),
+    );
+    assert.equal(config.bind.port, 3000);
+    assert.equal(config.prefix, '.ecamo');
+    assert.equal(config.maxLength, 5242880);
+    assert.equal(config.sourceAllowedRegexp, undefined);
+    assert.equal(config.logLevel, 'info');
+    assert.equal(config.insecure, false);
+  });
+
+  it('the result is frozen', async () => {
+    const config = await loadConfig(env());
+    assert.ok(Object.isFrozen(config));
+    assert.ok(Object.isFrozen(config.bind));
+    assert.ok(Object.isFrozen(config.ecamoKeys.signing));
+    assert.ok(Object.isFrozen(config.ecamoKeys.publicJwks));
+    for (const jwk of config.ecamoKeys.publicJwks) assert.ok(Object.isFrozen(jwk));
+    assert.throws(() => {
+      (config as { prefix: string }).prefix = 'x';
+    }, TypeError);
+    assert.throws(() => {
+      (config.bind as { port: number }).port = 1;
+    }, TypeError);
+    assert.equal(config.prefix, '.ecamo');
+  });
+});
+
+describe('loadConfig: every variable is read', () => {
+  it('ECAMO_BIND: host:port, [ipv6]:port, :port', async () => {
+    const cases: [string, { host: string; port: number }][] = [
+      ['127.0.0.1:8080', { host: '127.0.0.1', port: 8080 }],
+      ['[::1]:8081', { host: '::1', port: 8081 }],
+      ['localhost:0', { host: 'localhost', port: 0 }],
+      [':9000', { host: '::', port: 9000 }],
+    ];
+    for (const [text, expected] of cases) assert.deepEqual((await loadConfig(env({ ECAMO_BIND: text }))).bind, expected, text);
+  });
+
+  it('ECAMO_CANONICAL_HOST may carry a port', async () => {
+    assert.equal((await loadConfig(env({ ECAMO_CANONICAL_HOST: 'ecamo.example:8443' }))).canonicalHost, 'ecamo.example:8443');
+    assert.equal((await loadConfig(env({ ECAMO_CANONICAL_HOST: '[::1]:8443' }))).canonicalHost, '[::1]:8443');
+  });
+
+  it('ECAMO_SERVICE_PUBLIC_KEYS: one public key per "<service origin> <kid>"; kid/use/alg accepted', async () => {
+    const other = await generateKey('k2');
+    const config = await loadConfig(
+      env({
+        ECAMO_SERVICE_PUBLIC_KEYS: keysOf({
+          [`${SERVICE} svc-1`]: serviceKey.publicJwk,
+          'http://other.example:8080 k2': other.publicJwk,
+          'https://bare.example k3': { kty: 'EC', crv: 'P-256', x: other.publicJwk.x, y: other.publicJwk.y },
+        }),
+      }),
+    );
+    assert.deepEqual([...config.serviceKeys.keys()].sort(), ['http://other.example:8080 k2', 'https://bare.example k3', `${SERVICE} svc-1`]);
+    for (const key of config.serviceKeys.values()) assert.equal(key.type, 'public');
+    assert.deepEqual((await loadConfig(env({ ECAMO_SERVICE_PUBLIC_KEYS: '{}' }))).serviceKeys.size, 0);
+  });
+
+  it('ECAMO_PRIVATE_KEYS and ECAMO_SIGNING_KID: the named key signs, every key verifies, only public halves are published', async () => {
+    const config = await loadConfig(
+      env({ ECAMO_PRIVATE_KEYS: keysOf({ 'ecamo-1': ecamoKey.privateJwk, 'ecamo-2': secondKey.privateJwk }), ECAMO_SIGNING_KID: 'ecamo-2' }),
+    );
+    assert.equal(config.ecamoKeys.signing.kid, 'ecamo-2');
+    assert.equal(config.ecamoKeys.signing.privateKey.type, 'private');
+    assert.deepEqual([...config.ecamoKeys.verification.keys()].sort(), ['ecamo-1', 'ecamo-2']);
+    for (const key of config.ecamoKeys.verification.values()) assert.equal(key.type, 'public');
+    assert.deepEqual(
+      config.ecamoKeys.publicJwks.map((jwk) => ({ ...jwk })),
+      [ecamoKey, secondKey].map((key) => ({ kty: 'EC', crv: 'P-256', x: key.publicJwk.x, y: key.publicJwk.y, kid: key.kid, use: 'sig', alg: 'ES256' })),
+    );
+    assert.equal(JSON.stringify(config.ecamoKeys.publicJwks).includes('"d"'), false);
+  });
+
+  it('the four regular expressions', async () => {
+    const config = await loadConfig(
+      env({
+        ECAMO_SERVICE_HOST_REGEXP: '^wiki\\.example$',
+        ECAMO_SOURCE_ALLOWED_REGEXP: '^https://',
+        ECAMO_SOURCE_BLOCKED_REGEXP: '\\.internal/',
+        ECAMO_PRIVATE_SOURCE_ALLOWED_REGEXP: '^http://10\\.',
+      }),
+    );
+    assert.ok(config.serviceHostRegexp!.test('wiki.example'));
+    assert.equal(config.serviceHostRegexp!.test('evil.example'), false);
+    assert.ok(config.sourceAllowedRegexp!.test('https://img.example/a.png'));
+    assert.ok(config.sourceBlockedRegexp!.test('https://x.internal/a.png'));
+    assert.ok(config.privateSourceAllowedRegexp!.test('http://10.0.0.1/a.png'));
+  });
+
+  it('numbers, names and strings', async () => {
+    const config = await loadConfig(
+      env({
+        ECAMO_PREFIX: 'img-proxy',
+        ECAMO_MAX_REDIRECTS: '3',
+        ECAMO_MAX_LENGTH: '1024',
+        ECAMO_TIMEOUT: '2',
+        ECAMO_TOKEN_LIFETIME: '90',
+        ECAMO_AUTH_COOKIE: 'img_auth',
+        ECAMO_DEFAULT_CACHE_CONTROL: 'private, max-age=10',
+        ECAMO_DEFAULT_SURROGATE_CONTROL: 'max-age=86400',
+        ECAMO_LOG_LEVEL: 'debug',
+        ECAMO_WORKERS: '4',
+        ECAMO_SHUTDOWN_GRACE: '3',
+      }),
+    );
+    assert.equal(config.prefix, 'img-proxy');
+    assert.equal(config.maxRedirects, 3);
+    assert.equal(config.maxLength, 1024);
+    assert.equal(config.timeoutMs, 2000);
+    assert.equal(config.tokenLifetimeSeconds, 90);
+    assert.equal(config.authCookie, 'img_auth');
+    assert.equal(config.defaultCacheControl, 'private, max-age=10');
+    assert.equal(config.defaultSurrogateControl, 'max-age=86400');
+    assert.equal(config.logLevel, 'debug');
+    assert.equal(config.workers, 4);
+    assert.equal(config.shutdownGraceMs, 3000);
+  });
+
+  it('ECAMO_CONTENT_TYPE_ALLOWED: comma-separated, trimmed, lower-cased; replaces the default list', async () => {
+    const config = await loadConfig(env({ ECAMO_CONTENT_TYPE_ALLOWED: ' Image/PNG ,application/pdf,, ' }));
+    assert.deepEqual([...config.contentTypeAllowed].sort(), ['application/pdf', 'image/png']);
+  });
+
+  it('ECAMO_DEFUALT_CACHE_CONTROL (old misspelling) is accepted; the right spelling wins', async () => {
+    assert.equal((await loadConfig(env({ ECAMO_DEFUALT_CACHE_CONTROL: 'public, max-age=5' }))).defaultCacheControl, 'public, max-age=5');
+    const both = await loadConfig(env({ ECAMO_DEFUALT_CACHE_CONTROL: 'public, max-age=5', ECAMO_DEFAULT_CACHE_CONTROL: 'public, max-age=6' }));
+    assert.equal(both.defaultCacheControl, 'public, max-age=6');
+  });
+
+  it('ECAMO_INSECURE accepts the usual spellings of true and false', async () => {
+    for (const text of ['true', 'TRUE', '1', 'yes', 'on']) assert.equal((await loadConfig(env({ ECAMO_INSECURE: text }))).insecure, true, text);
+    for (const text of ['false', '0', 'no', 'off']) assert.equal((await loadConfig(env({ ECAMO_INSECURE: text }))).insecure, false, text);
+  });
+
+  it('ECAMO_WORKERS=auto uses the CPU count', async () => {
+    assert.equal((await loadConfig(env({ ECAMO_WORKERS: 'auto' }), { cpus: 6 })).workers, 6);
+    assert.equal((await loadConfig(env({ ECAMO_WORKERS: 'auto' }), { cpus: 0 })).workers, 1);
+  });
+
+  it('ECAMO_LOG_LEVEL takes every pino level and silent', async () => {
+    for (const level of ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']) {
+      assert.equal((await loadConfig(env({ ECAMO_LOG_LEVEL: level }))).logLevel, level);
+    }
+  });
+});
+
+describe('loadConfig: a wrong value throws a ConfigError naming the variable', () => {
+  it('missing required values', async () => {
+    for (const name of ['ECAMO_CANONICAL_HOST', 'ECAMO_SERVICE_PUBLIC_KEYS', 'ECAMO_PRIVATE_KEYS']) {
+      await assertRefused({ [name]: undefined }, name);
+      await assertRefused({ [name]: '' }, name);
+    }
+  });
+
+  it('ECAMO_CANONICAL_HOST that is not a host[:port]', async () => {
+    for (const text of ['https://ecamo.example', 'ecamo.example/path', 'ecamo example', 'ecamo.example:port', 'user@ecamo.example']) {
+      await assertRefused({ ECAMO_CANONICAL_HOST: text }, 'ECAMO_CANONICAL_HOST');
+    }
+  });
+
+  it('bad JSON, or JSON that is not an object of JWKs', async () => {
+    for (const name of ['ECAMO_SERVICE_PUBLIC_KEYS', 'ECAMO_PRIVATE_KEYS']) {
+      for (const text of ['{', "{'a': 1}", '[]', '"text"', 'null', '42', '{"x": "not a jwk"}', '{"x": null}', '{"x": []}']) {
+        await assertRefused({ [name]: text }, name);
+      }
+    }
+    await assertRefused({ ECAMO_PRIVATE_KEYS: '{}' }, 'ECAMO_PRIVATE_KEYS');
+  });
+
+  it('ECAMO_SERVICE_PUBLIC_KEYS: key names must be "<service origin> <kid>"', async () => {
+    for (const name of ['svc-1', `${SERVICE}`, `${SERVICE}/ svc-1`, 'wiki.example svc-1', `${SERVICE}  svc-1`, `${SERVICE} svc 1`, 'HTTPS://WIKI.example svc-1', ' svc-1']) {
+      await assertRefused({ ECAMO_SERVICE_PUBLIC_KEYS: keysOf({ [name]: serviceKey.publicJwk }) }, 'ECAMO_SERVICE_PUBLIC_KEYS');
+    }
+  });
+
+  it('only P-256 EC keys: P-384, RSA, OKP, symmetric and wrong alg/use are refused', async () => {
+    const rsa = { kty: 'RSA', n: 'sXchDaQebHnPiGvyDOAT4saGEUetSyo9MKLOoWFsueri23bOdgWp4Dy1WlUzewbgBHod5pcM9H95GQRV3JDXboIRROSBigeC5yjU1hGzHHyXss8UDprecbAYxknTcQkhslANGRUZmdTOQ5qTRsLAt6BTYuyvVRdhS8exSZEy_c4gs_7svlJJQ4H9_NxsiIoLwAEk7-Q3UXERGYw_75IDrGA84-lA_-Ct4eTlXHBIY2EaV7t7LjJaynVJCpkv4LKjTTAumiGUIuQhrNhZLuF_RJLqHpM2kgWFLU7-VTdL1VbC2tejvcI2BlMkEpk1BzBZI0KQB0GaDWFLN-aEAw3vRw', e: 'AQAB' };
+    const oct = { kty: 'oct', k: 'c2VjcmV0' };
+    const okp = { kty: 'OKP', crv: 'Ed25519', x: '11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo' };
+    const badPublic: unknown[] = [
+      p384.publicJwk,
+      rsa,
+      oct,
+      okp,
+      { ...serviceKey.publicJwk, crv: 'secp256k1' },
+      { ...serviceKey.publicJwk, kty: 'RSA' },
+      { ...serviceKey.publicJwk, alg: 'ES384' },
+      { ...serviceKey.publicJwk, alg: 'RS256' },
+      { ...serviceKey.publicJwk, use: 'enc' },
+    ];
+    for (const jwk of badPublic) {
+      await assertRefused({ ECAMO_SERVICE_PUBLIC_KEYS: keysOf({ [`${SERVICE} svc-1`]: jwk }) }, 'ECAMO_SERVICE_PUBLIC_KEYS');
+    }
+    for (const jwk of [p384.privateJwk, { ...rsa, d: 'AQAB' }, { ...oct }, { ...okp, d: okp.x }, { ...ecamoKey.privateJwk, alg: 'ES512' }]) {
+      await assertRefused({ ECAMO_PRIVATE_KEYS: keysOf({ 'ecamo-1': jwk }) }, 'ECAMO_PRIVATE_KEYS');
+    }
+  });
+
+  it('broken P-256 keys: missing or non-base64url coordinates, a point off the curve', async () => {
+    const { x, y } = serviceKey.publicJwk as { x: string; y: string };
+    const offCurve = { kty: 'EC', crv: 'P-256', x, y: y.slice(0, -2) + (y.endsWith('AA') ? 'AB' : 'AA') };
+    for (const jwk of [{ kty: 'EC', crv: 'P-256', x }, { kty: 'EC', crv: 'P-256', x, y: 42 }, { kty: 'EC', crv: 'P-256', x: 'not base64!', y }, { kty: 'EC', crv: 'P-256', x, y: 'AAAA' }, offCurve]) {
+      await assertRefused({ ECAMO_SERVICE_PUBLIC_KEYS: keysOf({ [`${SERVICE} svc-1`]: jwk }) }, 'ECAMO_SERVICE_PUBLIC_KEYS');
+    }
+  });
+
+  it('ECAMO_PRIVATE_KEYS: a key without d (a public key) is refused; a bad d too', async () => {
+    await assertRefused({ ECAMO_PRIVATE_KEYS: keysOf({ 'ecamo-1': ecamoKey.publicJwk }) }, 'ECAMO_PRIVATE_KEYS');
+    await assertRefused({ ECAMO_PRIVATE_KEYS: keysOf({ 'ecamo-1': { ...ecamoKey.privateJwk, d: 'AAAA' } }) }, 'ECAMO_PRIVATE_KEYS');
+    await assertRefused({ ECAMO_PRIVATE_KEYS: keysOf({ 'ecamo-1': { ...ecamoKey.privateJwk, d: 42 } }) }, 'ECAMO_PRIVATE_KEYS');
+  });
+
+  it('ECAMO_PRIVATE_KEYS: a JWK whose kid differs from its name is refused', async () => {
+    await assertRefused({ ECAMO_PRIVATE_KEYS: keysOf({ 'ecamo-x': ecamoKey.privateJwk }) }, 'ECAMO_PRIVATE_KEYS');
+  });
+
+  it('ECAMO_SERVICE_PUBLIC_KEYS: a private key (with d) is refused, so a secret never sits where public keys go', async () => {
+    await assertRefused({ ECAMO_SERVICE_PUBLIC_KEYS: keysOf({ [`${SERVICE} svc-1`]: serviceKey.privateJwk }) }, 'ECAMO_SERVICE_PUBLIC_KEYS');
+  });
+
+  it('ECAMO_SIGNING_KID: unknown, or missing when several keys could sign', async () => {
+    await assertRefused({ ECAMO_SIGNING_KID: 'nope' }, 'ECAMO_SIGNING_KID');
+    const two = keysOf({ 'ecamo-1': ecamoKey.privateJwk, 'ecamo-2': secondKey.privateJwk });
+    await assertRefused({ ECAMO_PRIVATE_KEYS: two }, 'ECAMO_SIGNING_KID');
+    await assertRefused({ ECAMO_PRIVATE_KEYS: two, ECAMO_SIGNING_KID: 'ecamo-3' }, 'ECAMO_SIGNING_KID');
+  });
+
+  it('bad regular expressions', async () => {
+    for (const name of ['ECAMO_SERVICE_HOST_REGEXP', 'ECAMO_SOURCE_ALLOWED_REGEXP', 'ECAMO_SOURCE_BLOCKED_REGEXP', 'ECAMO_PRIVATE_SOURCE_ALLOWED_REGEXP']) {
+      for (const text of ['(', '[a-', '*x', 'a{2,1}']) await assertRefused({ [name]: text }, name);
+    }
+  });
+
+  it('bad ECAMO_BIND', async () => {
+    for (const text of ['3000', 'localhost', '[::1]', '::1:3000', '127.0.0.1:70000', '127.0.0.1:', '127.0.0.1:http', '[::1:3000', 'a:b:3000']) {
+      await assertRefused({ ECAMO_BIND: text }, 'ECAMO_BIND');
+    }
+  });
+
+  it('bad numbers', async () => {
+    const cases: [string, string[]][] = [
+      ['ECAMO_MAX_REDIRECTS', ['abc', '-1', '1.5', '21', '0x2', ' 1']],
+      ['ECAMO_MAX_LENGTH', ['0', '-1', '1e6', '5MB', '1.5']],
+      ['ECAMO_TIMEOUT', ['0', 'ten', '-3', '0.5', '3601']],
+      ['ECAMO_TOKEN_LIFETIME', ['0', '-45', 'forever', '86401']],
+      ['ECAMO_SHUTDOWN_GRACE', ['x', '-1', '601']],
+    ];
+    for (const [name, values] of cases) {
+      for (const value of values) await assertRefused({ [name]: value }, name);
+    }
+  });
+
+  it('bad ECAMO_LOG_LEVEL, ECAMO_WORKERS, ECAMO_INSECURE', async () => {
+    for (const value of ['verbose', 'warning', 'none']) await assertRefused({ ECAMO_LOG_LEVEL: value }, 'ECAMO_LOG_LEVEL');
+    for (const value of ['0', '-1', 'many', '257', '1.5', 'AUTO']) await assertRefused({ ECAMO_WORKERS: value }, 'ECAMO_WORKERS');
+    for (const value of ['maybe', 'tru', '2']) await assertRefused({ ECAMO_INSECURE: value }, 'ECAMO_INSECURE');
+  });
+
+  it('bad ECAMO_PREFIX, ECAMO_AUTH_COOKIE, ECAMO_CONTENT_TYPE_ALLOWED, header values', async () => {
+    for (const value of ['a/b', '/.ecamo', '.ecamo/', 'a b', 'a?b']) await assertRefused({ ECAMO_PREFIX: value }, 'ECAMO_PREFIX');
+    for (const value of ['a b', 'a;b', 'a=b', 'tok\u00e9n']) await assertRefused({ ECAMO_AUTH_COOKIE: value }, 'ECAMO_AUTH_COOKIE');
+    for (const value of ['png', 'image/png;q=1', ',', 'image/png, text html']) await assertRefused({ ECAMO_CONTENT_TYPE_ALLOWED: value }, 'ECAMO_CONTENT_TYPE_ALLOWED');
+    await assertRefused({ ECAMO_DEFAULT_CACHE_CONTROL: 'public\r\nSet-Cookie: a=b' }, 'ECAMO_DEFAULT_CACHE_CONTROL');
+    await assertRefused({ ECAMO_DEFUALT_CACHE_CONTROL: 'public\nx' }, 'ECAMO_DEFAULT_CACHE_CONTROL');
+    await assertRefused({ ECAMO_DEFAULT_SURROGATE_CONTROL: 'max-age=1\n' }, 'ECAMO_DEFAULT_SURROGATE_CONTROL');
+  });
+});
+
+describe('ecamo serve with a wrong configuration', () => {
+  /** Runs the CLI with only PATH and `variables` in its environment. */
+  async function serve(variables: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
+    const child = spawn(process.execPath, [CLI, 'serve'], { env: { PATH: process.env.PATH, ...variables }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    const [code] = (await once(child, 'exit')) as [number | null];
+    return { code, stdout, stderr };
+  }
+
+  it('prints one line naming the variable, no stack trace, and exits 2', async () => {
+    const valid = env() as Record<string, string>;
+    const cases: [Record<string, string>, string][] = [
+      [{}, 'ECAMO_CANONICAL_HOST'],
+      [{ ...valid, ECAMO_PRIVATE_KEYS: '{not json' }, 'ECAMO_PRIVATE_KEYS'],
+      [{ ...valid, ECAMO_SERVICE_PUBLIC_KEYS: keysOf({ [`${SERVICE} svc-1`]: p384.publicJwk }) }, 'ECAMO_SERVICE_PUBLIC_KEYS'],
+      [{ ...valid, ECAMO_SIGNING_KID: 'nope' }, 'ECAMO_SIGNING_KID'],
+      [{ ...valid, ECAMO_SOURCE_BLOCKED_REGEXP: '(' }, 'ECAMO_SOURCE_BLOCKED_REGEXP'],
+      [{ ...valid, ECAMO_BIND: 'nowhere' }, 'ECAMO_BIND'],
+      [{ ...valid, ECAMO_WORKERS: 'lots' }, 'ECAMO_WORKERS'],
+    ];
+    const results = await Promise.all(cases.map(([variables]) => serve(variables)));
+    results.forEach((result, i) => {
+      const variable = cases[i]![1];
+      assert.equal(result.code, 2, `${variable}: ${result.stderr}`);
+      assert.equal(result.stdout, '', variable);
+      const lines = result.stderr.split('\n');
+      assert.equal(lines.length, 2, `exactly one line for ${variable}: ${JSON.stringify(result.stderr)}`);
+      assert.equal(lines[1], '');
+      assert.ok(lines[0]!.includes(variable), lines[0]);
+      assert.doesNotMatch(result.stderr, /\bat .+:\d+:\d+|Error:|node:internal/, 'no stack trace');
+    });
+  });
+});
