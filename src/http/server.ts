@@ -1,5 +1,6 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { EcamoError } from '../errors.js';
 import type { App } from './app.js';
 import { handleProxy } from './proxy.js';
@@ -16,8 +17,20 @@ function viaEcamo(via: string | undefined): boolean {
   return via !== undefined && via.split(',').some((entry) => entry.trim().split(/\s+/)[1]?.toLowerCase() === 'ecamo');
 }
 
+/**
+ * RFC 9112 section 3.2: an HTTP/1.1 request has exactly one Host. node:http
+ * keeps the first of several, while a front proxy may have routed on another:
+ * the service origin must not depend on which one a hop believed.
+ */
+function hasOneHost(req: IncomingMessage): boolean {
+  let hosts = 0;
+  for (let i = 0; i < req.rawHeaders.length; i += 2) if (req.rawHeaders[i]!.toLowerCase() === 'host') hosts++;
+  return hosts === 1 || (hosts === 0 && req.httpVersion === '1.0');
+}
+
 export function createHttpServer(app: App): http.Server {
-  const server = http.createServer({ maxHeaderSize: MAX_HEADER_BYTES, requestTimeout: 30_000 }, (req, res) => {
+  // requireHostHeader off: node:http would answer a missing Host with a bare 400; dispatch checks Host itself.
+  const server = http.createServer({ maxHeaderSize: MAX_HEADER_BYTES, requestTimeout: 30_000, requireHostHeader: false }, (req, res) => {
     const started = process.hrtime.bigint();
     const record = newRequestRecord();
     res.once('close', () => logAccess(app, req, res, record, started));
@@ -38,12 +51,24 @@ export function createHttpServer(app: App): http.Server {
         `x-ecamo-error: bad-request\r\ncontent-length: 18\r\n\r\nError: bad-request`,
     );
   });
+  // CONNECT never reaches the handler either: node:http gives it to 'connect'
+  // listeners and silently drops the socket when there are none. Answer it as
+  // any other method we do not serve. The socket has left node:http's care, so
+  // it needs its own error listener (a reset would otherwise be uncaught).
+  server.on('connect', (_req: IncomingMessage, socket: Duplex) => {
+    socket.on('error', () => {});
+    socket.end(
+      `HTTP/1.1 405 Method Not Allowed\r\nconnection: close\r\nallow: GET, HEAD\r\ncontent-type: text/plain; charset=utf-8\r\n` +
+        `cache-control: no-store\r\nx-ecamo-error: method-not-allowed\r\ncontent-length: 25\r\n\r\nError: method-not-allowed`,
+    );
+  });
   return server;
 }
 
 async function dispatch(app: App, req: IncomingMessage, res: ServerResponse, record: RequestRecord): Promise<void> {
   const target = route(req.url ?? '/');
   record.route = target.kind;
+  if (!hasOneHost(req)) throw new EcamoError('bad-request', 'request needs exactly one Host header');
   if (req.method !== 'GET' && req.method !== 'HEAD') throw new EcamoError('method-not-allowed', `method ${req.method}`);
   switch (target.kind) {
     case 'index':

@@ -1,0 +1,149 @@
+/**
+ * Helpers for tests of both ends of the wire: ID tokens obtained from a real
+ * ecamo through the send-token flow, a JWKS relay (ecamo only serves its JWKS
+ * with Host = its canonical host, which nothing resolves in tests), and the
+ * CLI run as a child process.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { request } from 'undici';
+import { CANONICAL_HOST, fetchAnswer, startSource, type Answer, type Ecamo, type Source } from './harness.js';
+
+export const CLI = new URL('../../src/cli/main.js', import.meta.url).pathname;
+export const IMAGE = Buffer.from('\x89PNG\r\n\x1a\nnot really a png');
+
+export async function freePort(): Promise<number> {
+  const probe = http.createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const { port } = probe.address() as AddressInfo;
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
+}
+
+/** A source that answers every GET with IMAGE as image/png. */
+export function startImageSource(): Promise<Source> {
+  return startSource((_req, res) => {
+    res.writeHead(200, { 'content-type': 'image/png', 'content-length': IMAGE.length }).end(IMAGE);
+  });
+}
+
+/**
+ * What a browser does on a service page: the redirect endpoint on the
+ * service host (with the auth cookie), then the canonical proxy URL.
+ * Returns the final answer (the image, or ecamo's refusal).
+ */
+export async function fetchThroughEcamo(ecamo: Ecamo, sourceUrl: string, options: { sendToken?: boolean } = {}): Promise<Answer> {
+  const path = await ecamo.signer.url(sourceUrl, { sendToken: options.sendToken ?? false });
+  const redirect = await ecamo.get(path, { headers: { cookie: ecamo.cookie } });
+  if (redirect.status !== 302) throw new Error(`redirect endpoint answered ${redirect.status} ${redirect.header('x-ecamo-error')}`);
+  const location = new URL(redirect.header('location')!);
+  return fetchAnswer(`${ecamo.url}${location.pathname}${location.search}`, { host: CANONICAL_HOST });
+}
+
+/** A fresh ID token, as ecamo sent it to `source` (which must answer 200 with an image). */
+export async function idTokenFromEcamo(ecamo: Ecamo, source: Source, path = '/img.png'): Promise<string> {
+  const answer = await fetchThroughEcamo(ecamo, `${source.origin}${path}`, { sendToken: true });
+  if (answer.status !== 200) throw new Error(`proxy answered ${answer.status} ${answer.header('x-ecamo-error')}`);
+  const authorization = source.requests.at(-1)!.headers.authorization;
+  const token = /^Bearer (\S+)$/.exec(authorization ?? '')?.[1];
+  if (token === undefined) throw new Error(`source got Authorization ${authorization}`);
+  return token;
+}
+
+export interface JwksRelay {
+  /** `http://127.0.0.1:port/.well-known/jwks.json`. */
+  readonly url: string;
+  /** How many times the JWKS was asked for. */
+  readonly hits: number;
+  /** Which ecamo answers from now on (a key rotation without the verifier knowing). */
+  target(ecamo: Ecamo): void;
+  close(): Promise<void>;
+}
+
+/** Serves the JWKS of the current target ecamo on 127.0.0.1, as a front proxy of the canonical origin would. */
+export async function startJwksRelay(first: Ecamo): Promise<JwksRelay> {
+  let current = first;
+  let hits = 0;
+  const server = http.createServer((req, res) => {
+    hits++;
+    request(`${current.url}${req.url}`, { headers: { host: CANONICAL_HOST } }).then(
+      async (answer) => {
+        const headers: Record<string, string> = {};
+        for (const name of ['content-type', 'cache-control']) {
+          const value = answer.headers[name];
+          if (typeof value === 'string') headers[name] = value;
+        }
+        res.writeHead(answer.statusCode, headers).end(Buffer.from(await answer.body.arrayBuffer()));
+      },
+      () => res.writeHead(502).end(),
+    );
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/.well-known/jwks.json`,
+    get hits() {
+      return hits;
+    },
+    target(ecamo) {
+      current = ecamo;
+    },
+    async close() {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+export interface CliResult {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs `ecamo ARGS` to completion with exactly `env` (plus PATH), `input` on stdin. */
+export async function runCli(args: readonly string[], env: Record<string, string> = {}, input = ''): Promise<CliResult> {
+  const child = spawn(process.execPath, [CLI, ...args], { env: { PATH: process.env.PATH, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+  child.stdin.end(input);
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  const [code] = (await once(child, 'close')) as [number | null];
+  return { code, stdout, stderr };
+}
+
+export interface Listening {
+  readonly child: ChildProcess;
+  /** The match of `ready` in the output. */
+  readonly match: RegExpMatchArray;
+  output(): string;
+  stop(): Promise<void>;
+}
+
+/** Starts a long-running node process and waits until its stdout matches `ready`. */
+export async function spawnListening(argv: readonly string[], env: Record<string, string>, ready: RegExp): Promise<Listening> {
+  const child = spawn(process.execPath, argv, { env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+  const exited = once(child, 'exit');
+  let match: RegExpMatchArray | null;
+  while ((match = ready.exec(output)) === null) {
+    if (child.exitCode !== null) throw new Error(`${argv.join(' ')} exited ${child.exitCode}:\n${output}`);
+    await Promise.race([once(child.stdout, 'data'), exited]);
+  }
+  return {
+    child,
+    match,
+    output: () => output,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        await exited;
+      }
+    },
+  };
+}
