@@ -4,6 +4,10 @@ import { ConfigError } from '../config/errors.js';
 import { keygen } from './keygen.js';
 import { serve } from './serve.js';
 import { demo } from './demo.js';
+import { ArgumentError } from './arguments.js';
+import { inspectCommand } from './inspect.js';
+import { signCookieCommand, signUrlCommand } from './sign.js';
+import { verifyProxyCommand } from './verify-proxy.js';
 
 const USAGE = `usage: ecamo <command> [options]
 
@@ -12,6 +16,17 @@ commands:
   demo [--port N]       a working demo with generated keys (ecamo, a wiki, a source); --port 0 picks free ports
   keygen [--kid NAME] [--origin ORIGIN]
                         print a new P-256 key pair as ECAMO_PRIVATE_KEYS / ECAMO_SERVICE_PUBLIC_KEYS JSON
+  sign-url URL [--send-token] [--prefix P] [--ttl S]
+                        print /{prefix}/v1/r/{URL token} for a source URL
+  sign-cookie --canonical-origin O [--ttl S] [--subject SUB] [--insecure] [--cookie-name N] [--format set-cookie|cookie|token]
+                        print an auth cookie (default ttl 300 s)
+      signing key for both: --key-file FILE (ecamo keygen output or a private JWK) or ECAMO_SIGNER_PRIVATE_JWK;
+      [--origin O] or ECAMO_SIGNER_ORIGIN, [--kid K] or ECAMO_SIGNER_KID when the key does not say
+  inspect TOKEN|- [--service-origin O] [--audience O]
+                        decode any ecamo token and say whether the ecamo configured in ECAMO_* accepts it
+                        (exit 0 accepted, 1 rejected or undecidable)
+  verify-proxy --upstream URL --audience ORIGIN (--ecamo-origin O | --jwks-url U) [--listen HOST:PORT] [--clock-tolerance S]
+                        admit only requests bearing a valid ecamo ID token, and forward them to URL
 `;
 
 /** A mistake in how the command was called: printed with the usage, exit 2. */
@@ -31,7 +46,24 @@ const COMMANDS: Record<string, Command> = {
     const { values } = parseArgs({ args, options: { kid: { type: 'string' }, origin: { type: 'string' } } });
     process.stdout.write(`${await keygen(values)}\n`);
   },
+  'sign-url': (args) => asUsage(signUrlCommand(args, process.env, write)),
+  'sign-cookie': (args) => asUsage(signCookieCommand(args, process.env, write)),
+  inspect: async (args) => {
+    process.exitCode = await asUsage(inspectCommand(args, process.env, write));
+  },
+  'verify-proxy': (args) => asUsage(verifyProxyCommand(args, process.env)),
 };
+
+function write(text: string): void {
+  process.stdout.write(text);
+}
+
+/** Commands report argument mistakes as ArgumentError (they cannot import this module); they get the usage too. */
+function asUsage<T>(running: Promise<T>): Promise<T> {
+  return running.catch((error: unknown) => {
+    throw error instanceof ArgumentError ? new UsageError(error.message) : error;
+  });
+}
 
 function parsePort(text: string): number {
   if (!/^\d{1,5}$/.test(text) || Number(text) > 65535) throw new UsageError(`--port must be a port number, got "${text}"`);

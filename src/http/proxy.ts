@@ -62,7 +62,10 @@ export async function handleProxy(
   const controller = new AbortController();
   const deadline = setTimeout(() => controller.abort(new SourceTimeoutError('source timed out')), config.timeoutMs);
   // A client that goes away should not keep the source busy.
-  const onClientGone = (): void => controller.abort(new Error('client closed'));
+  // 'close' also follows a complete response, before the pipeline reports; aborting then would be wasted work.
+  const onClientGone = (): void => {
+    if (!res.writableFinished) controller.abort(new Error('client closed'));
+  };
   res.once('close', onClientGone);
   const finish = (): void => {
     clearTimeout(deadline);

@@ -58,6 +58,11 @@ function now(): number {
   return Math.floor(Date.now() / 1000);
 }
 
+function positiveSeconds(ttl: number): number {
+  if (!Number.isInteger(ttl) || ttl <= 0) throw new TypeError('ttlSeconds must be a positive whole number');
+  return ttl;
+}
+
 export async function createSigner(options: SignerOptions): Promise<Signer> {
   const origin = new URL(options.origin).origin;
   if (origin !== options.origin) throw new TypeError(`origin must be a bare origin such as ${origin}`);
@@ -71,19 +76,21 @@ export async function createSigner(options: SignerOptions): Promise<Signer> {
     async url(sourceUrl, urlOptions = {}) {
       const source = new URL(sourceUrl);
       if (source.protocol !== 'http:' && source.protocol !== 'https:') throw new TypeError('source URL must be http or https');
+      // ecamo refuses these (400 url): say so here, where the mistake is made.
+      if (source.username !== '' || source.password !== '') throw new TypeError('source URL must not carry credentials');
       const prefix = urlOptions.prefix ?? '.ecamo';
       if (!PREFIX.test(prefix)) throw new TypeError('prefix must be one path segment');
       const claims: Record<string, unknown> = { 'ecamo:url': source.href };
       if (urlOptions.sendToken === true) claims['ecamo:send-token'] = true;
       const jwt = new SignJWT(claims).setProtectedHeader(header).setIssuer(origin);
-      if (urlOptions.ttlSeconds !== undefined) jwt.setExpirationTime(now() + urlOptions.ttlSeconds);
+      if (urlOptions.ttlSeconds !== undefined) jwt.setExpirationTime(now() + positiveSeconds(urlOptions.ttlSeconds));
       return `/${prefix}/v1/r/${await jwt.sign(key)}`;
     },
 
     async authCookie(cookieOptions) {
       const canonicalOrigin = new URL(cookieOptions.canonicalOrigin).origin;
-      const ttl = cookieOptions.ttlSeconds;
-      if (!Number.isInteger(ttl) || ttl <= 0) throw new TypeError('ttlSeconds must be a positive whole number');
+      if (!/^https?:/.test(canonicalOrigin)) throw new TypeError('canonicalOrigin must be an http(s) origin');
+      const ttl = positiveSeconds(cookieOptions.ttlSeconds);
       const insecure = cookieOptions.insecure === true;
       const name = cookieOptions.cookieName ?? (insecure ? 'ecamo_token' : '__Host-ecamo_token');
       if (!COOKIE_NAME.test(name)) throw new TypeError(`invalid cookie name ${name}`);

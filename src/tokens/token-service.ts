@@ -7,7 +7,13 @@ import { ExpiringCache } from './verified-cache.js';
 
 /** How long a verified token without `exp` is trusted from the cache before it is verified again. */
 const UNBOUNDED_TOKEN_CACHE_MS = 10 * 60_000;
-const CACHE_ENTRIES = 50_000;
+/**
+ * Entries per cache. An entry is a token string (~0.5 KB) and its claims, so
+ * 10,000 bound each cache to a few MB. Smaller than a busy minute of distinct
+ * proxy tokens on purpose: the caches keep the hot set (one page's images,
+ * one user's cookie), they never replace verification in general.
+ */
+const CACHE_ENTRIES = 10_000;
 
 /**
  * All token work of the request path, over keys imported at start. Verified

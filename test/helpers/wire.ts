@@ -120,28 +120,45 @@ export interface Listening {
   /** The match of `ready` in the output. */
   readonly match: RegExpMatchArray;
   output(): string;
+  /** Resolves with the exit code once the process has ended. */
+  readonly exited: Promise<number | null>;
   stop(): Promise<void>;
 }
 
-/** Starts a long-running node process and waits until its stdout matches `ready`. */
-export async function spawnListening(argv: readonly string[], env: Record<string, string>, ready: RegExp): Promise<Listening> {
-  const child = spawn(process.execPath, argv, { env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+/**
+ * Starts a long-running process (node unless `command` says otherwise) and
+ * waits until its output matches `ready`. It gets a process group of its
+ * own, so that stop() also ends what a shell script started.
+ */
+export async function spawnListening(
+  argv: readonly string[],
+  env: Record<string, string>,
+  ready: RegExp,
+  options: { command?: string; cwd?: string } = {},
+): Promise<Listening> {
+  const child = spawn(options.command ?? process.execPath, argv, {
+    env: { PATH: process.env.PATH, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+    ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
+  });
   let output = '';
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
   const exited = once(child, 'exit');
   let match: RegExpMatchArray | null;
   while ((match = ready.exec(output)) === null) {
-    if (child.exitCode !== null) throw new Error(`${argv.join(' ')} exited ${child.exitCode}:\n${output}`);
-    await Promise.race([once(child.stdout, 'data'), exited]);
+    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${argv.join(' ')} exited ${child.exitCode}:\n${output}`);
+    await Promise.race([once(child.stdout, 'data'), once(child.stderr, 'data'), exited]);
   }
   return {
     child,
     match,
     output: () => output,
+    exited: exited.then(([code]) => code as number | null),
     async stop() {
       if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGTERM');
+        process.kill(-child.pid!, 'SIGTERM');
         await exited;
       }
     },

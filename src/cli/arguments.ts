@@ -1,0 +1,37 @@
+/**
+ * A mistake in how a command was called. main.ts turns it into its
+ * UsageError (message, usage, exit 2); commands cannot import main.ts,
+ * which runs on import.
+ */
+export class ArgumentError extends Error {
+  override readonly name = 'ArgumentError';
+}
+
+/** A positive whole number of seconds, as given to `--ttl` and friends. */
+export function parseSeconds(flag: string, text: string): number {
+  if (!/^\d{1,9}$/.test(text) || Number(text) === 0) throw new ArgumentError(`${flag} must be a positive whole number of seconds, got "${text}"`);
+  return Number(text);
+}
+
+/** `host:port` or `[ipv6]:port`. */
+export function parseListen(flag: string, text: string): { host: string; port: number } {
+  const match = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text);
+  if (match === null || Number(match[3]) > 65535) throw new ArgumentError(`${flag} must be host:port or [ipv6]:port, got "${text}"`);
+  return { host: match[1] ?? match[2]!, port: Number(match[3]) };
+}
+
+/** An absolute http(s) URL. */
+export function parseHttpUrl(flag: string, text: string): URL {
+  const url = URL.canParse(text) ? new URL(text) : undefined;
+  if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+    throw new ArgumentError(`${flag} must be an absolute http(s) URL, got "${text}"`);
+  }
+  return url;
+}
+
+/** A bare http(s) origin, e.g. `https://img.example`, as ecamo writes them in tokens. */
+export function parseOrigin(flag: string, text: string): string {
+  const url = parseHttpUrl(flag, text);
+  if (url.origin !== text) throw new ArgumentError(`${flag} must be an origin such as ${url.origin}, got "${text}"`);
+  return url.origin;
+}

@@ -1,0 +1,245 @@
+/**
+ * `ecamo verify-proxy`: put in front of an image source that must only
+ * serve ecamo. Admits a request only with a valid ecamo ID token (401 with
+ * `x-ecamo-error` otherwise; 503 while ecamo's keys are unreachable), and
+ * forwards it to the upstream without the token or any client-supplied
+ * `x-ecamo-*` header, adding `x-ecamo-service: <service origin>`. Bodies
+ * stream both ways; nothing is buffered.
+ */
+import http, { type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { pipeline } from 'node:stream/promises';
+import { parseArgs } from 'node:util';
+import { Agent, type Dispatcher } from 'undici';
+import { ConfigError } from '../config/errors.js';
+import { LOG_LEVELS, type LogLevel } from '../config/load.js';
+import { createLogger, type Logger } from '../log.js';
+import { createIdTokenVerifier, IdTokenError, type IdTokenVerifier } from '../verify/index.js';
+import { ArgumentError, parseHttpUrl, parseListen, parseOrigin } from './arguments.js';
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+/** Meaningful for one connection only (RFC 9110 section 7.6.1), plus whatever Connection names. */
+const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authorization', 'proxy-authenticate'];
+const VIA = '1.1 ecamo-verify-proxy';
+
+export interface VerifyProxyOptions {
+  /** Where admitted requests go; its path is a prefix of theirs. */
+  readonly upstream: URL;
+  readonly verifier: IdTokenVerifier;
+  readonly listen: { readonly host: string; readonly port: number };
+  readonly logger: Logger;
+}
+
+export interface RunningVerifyProxy {
+  readonly url: string;
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+export async function startVerifyProxy(options: VerifyProxyOptions): Promise<RunningVerifyProxy> {
+  const agent = new Agent();
+  const server = http.createServer((req, res) => {
+    const started = process.hrtime.bigint();
+    const record: { error?: string; service?: string } = {};
+    res.once('close', () => {
+      options.logger.info(
+        { method: req.method, path: req.url?.split('?')[0], status: res.statusCode, complete: res.writableFinished, ...record, durationMs: Number(process.hrtime.bigint() - started) / 1e6 },
+        'access',
+      );
+    });
+    handle(req, res, record, options, agent).catch((error: unknown) => {
+      options.logger.error({ err: error }, 'bug: unexpected failure');
+      refuse(res, 500, 'unknown', record);
+    });
+  });
+  // Unparsable requests never reach the handler; answer them as the handler would.
+  server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
+    if (!socket.writable || socket.destroyed) return;
+    const status = error.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
+    socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-type: text/plain; charset=utf-8\r\nx-ecamo-error: bad-request\r\ncontent-length: 18\r\n\r\nError: bad-request`);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.listen.port, options.listen.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return {
+    url: `http://${host}:${address.port}`,
+    port: address.port,
+    async close() {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections();
+      await closed;
+      await agent.close();
+    },
+  };
+}
+
+async function handle(
+  req: IncomingMessage,
+  res: ServerResponse,
+  record: { error?: string; service?: string },
+  options: VerifyProxyOptions,
+  agent: Agent,
+): Promise<void> {
+  // Origin-form only: an absolute-form target would make this an open forward proxy's look-alike.
+  if (req.url === undefined || !req.url.startsWith('/')) return refuse(res, 400, 'bad-request', record);
+  let serviceOrigin: string;
+  try {
+    serviceOrigin = (await options.verifier.verify(req.headers.authorization)).serviceOrigin;
+  } catch (error) {
+    if (!(error instanceof IdTokenError)) throw error;
+    options.logger.debug({ code: error.code, reason: error.message }, 'refused');
+    if (error.code === 'jwks-unavailable') options.logger.warn({ reason: error.message }, 'ecamo keys unavailable');
+    return refuse(res, error.status, error.code, record, error.status === 401 ? { 'www-authenticate': 'Bearer error="invalid_token"' } : {});
+  }
+  record.service = serviceOrigin;
+
+  // If the client goes away, so does the upstream request.
+  const controller = new AbortController();
+  res.once('close', () => {
+    if (!res.writableFinished) controller.abort();
+  });
+  const base = options.upstream.pathname.replace(/\/$/, '');
+  let answer: Dispatcher.ResponseData;
+  try {
+    answer = await agent.request({
+      origin: options.upstream.origin,
+      path: `${base}${req.url}`,
+      method: req.method as Dispatcher.HttpMethod,
+      headers: upstreamRequestHeaders(req.headers, serviceOrigin),
+      // A GET has no body; handing undici the empty stream would make it send a chunked one.
+      body: hasBody(req.headers) ? req : null,
+      signal: controller.signal,
+    });
+  } catch (error) {
+    if (controller.signal.aborted) return;
+    options.logger.warn({ err: error }, 'upstream request failed');
+    return refuse(res, 502, 'upstream-request', record);
+  }
+  try {
+    res.writeHead(answer.statusCode, withoutHopByHop(answer.headers));
+  } catch (error) {
+    // Node refuses header values it would not send; that is the upstream's fault, not ours.
+    answer.body.on('error', () => {}).destroy();
+    options.logger.warn({ err: error }, 'upstream response headers refused');
+    return refuse(res, 502, 'upstream-response', record);
+  }
+  try {
+    await pipeline(answer.body, res);
+  } catch {
+    // The client left or the upstream broke off mid-body; pipeline has destroyed both sides.
+  }
+}
+
+function hasBody(headers: IncomingHttpHeaders): boolean {
+  const length = headers['content-length'];
+  return length === undefined ? headers['transfer-encoding'] !== undefined : length !== '0';
+}
+
+function hopByHopNames(connection: string | string[] | undefined): Set<string> {
+  const names = new Set(HOP_BY_HOP);
+  for (const name of [connection ?? []].flat().join(',').split(',')) {
+    if (name.trim() !== '') names.add(name.trim().toLowerCase());
+  }
+  return names;
+}
+
+function withoutHopByHop(headers: IncomingHttpHeaders | Record<string, string | string[] | undefined>): Record<string, string | string[]> {
+  const drop = hopByHopNames(headers.connection);
+  const kept: Record<string, string | string[]> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value !== undefined && !drop.has(name)) kept[name] = value;
+  }
+  return kept;
+}
+
+/**
+ * What the upstream sees: the client's end-to-end headers, minus the token
+ * (it is ours, and replayable while it lives) and any `x-ecamo-*` (only this
+ * proxy may say which service a request is for); Host is the upstream's.
+ */
+function upstreamRequestHeaders(headers: IncomingHttpHeaders, serviceOrigin: string): Record<string, string | string[]> {
+  const kept = withoutHopByHop(headers);
+  for (const name of Object.keys(kept)) {
+    if (name === 'host' || name === 'authorization' || name.startsWith('x-ecamo-')) delete kept[name];
+    // Node's server already answered `Expect: 100-continue`; undici refuses the header outright.
+    if (name === 'expect') delete kept[name];
+  }
+  kept['x-ecamo-service'] = serviceOrigin;
+  kept.via = headers.via === undefined ? VIA : `${headers.via}, ${VIA}`;
+  return kept;
+}
+
+function refuse(res: ServerResponse, status: number, code: string, record: { error?: string }, headers: Record<string, string> = {}): void {
+  record.error = code;
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const body = `Error: ${code}`;
+  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store', 'x-ecamo-error': code, ...headers });
+  res.end(res.req.method === 'HEAD' ? undefined : body);
+}
+
+/**
+ * `ecamo verify-proxy --upstream URL --audience ORIGIN [--listen HOST:PORT]
+ * [--ecamo-origin O] [--jwks-url U] [--clock-tolerance S]`. The ecamo origin
+ * (the tokens' iss) defaults to the JWKS URL's origin, the JWKS URL to the
+ * ecamo origin's /.well-known/jwks.json; one of them is required.
+ */
+export async function verifyProxyCommand(args: string[], env: Env): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args,
+    options: {
+      upstream: { type: 'string' },
+      audience: { type: 'string' },
+      listen: { type: 'string', default: '127.0.0.1:8080' },
+      'ecamo-origin': { type: 'string' },
+      'jwks-url': { type: 'string' },
+      'clock-tolerance': { type: 'string' },
+    },
+  });
+  if (positionals.length !== 0) throw new ArgumentError('verify-proxy takes no positional argument');
+  if (values.upstream === undefined) throw new ArgumentError('verify-proxy needs --upstream URL (the service to protect)');
+  if (values.audience === undefined) throw new ArgumentError("verify-proxy needs --audience ORIGIN (this source's origin, as in the image URLs)");
+  if (values['ecamo-origin'] === undefined && values['jwks-url'] === undefined) {
+    throw new ArgumentError("verify-proxy needs --ecamo-origin ORIGIN (ecamo's canonical origin) or --jwks-url URL");
+  }
+  const upstream = parseHttpUrl('--upstream', values.upstream);
+  if (upstream.search !== '' || upstream.hash !== '' || upstream.username !== '' || upstream.password !== '') {
+    throw new ArgumentError('--upstream must have no query, fragment or credentials');
+  }
+  const jwksUrl = values['jwks-url'] === undefined ? undefined : parseHttpUrl('--jwks-url', values['jwks-url']).href;
+  const ecamoOrigin = values['ecamo-origin'] === undefined ? new URL(jwksUrl!).origin : parseOrigin('--ecamo-origin', values['ecamo-origin']);
+  const tolerance = values['clock-tolerance'];
+  if (tolerance !== undefined && (!/^\d{1,2}$/.test(tolerance) || Number(tolerance) > 60)) {
+    throw new ArgumentError(`--clock-tolerance must be 0 to 60 seconds, got "${tolerance}"`);
+  }
+  const verifier = createIdTokenVerifier({
+    ecamoOrigin,
+    audience: parseOrigin('--audience', values.audience),
+    ...(jwksUrl === undefined ? {} : { jwksUrl }),
+    ...(tolerance === undefined ? {} : { clockToleranceSeconds: Number(tolerance) }),
+  });
+
+  const level = (env.ECAMO_LOG_LEVEL || 'info') as LogLevel;
+  if (!LOG_LEVELS.includes(level)) throw new ConfigError('ECAMO_LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')}`);
+  const logger = createLogger(level);
+  const running = await startVerifyProxy({ upstream, verifier, listen: parseListen('--listen', values.listen), logger });
+  logger.info({ url: running.url, upstream: upstream.href, audience: values.audience, ecamoOrigin }, 'verify-proxy listening');
+  const stop = (signal: NodeJS.Signals): void => {
+    logger.info({ signal }, 'shutting down');
+    running.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+}
