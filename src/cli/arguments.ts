@@ -1,8 +1,4 @@
-/**
- * A mistake in how a command was called. main.ts turns it into its
- * UsageError (message, usage, exit 2); commands cannot import main.ts,
- * which runs on import.
- */
+/** A mistake in how a command was called: main.ts prints it with the usage and exits 2. */
 export class ArgumentError extends Error {
   override readonly name = 'ArgumentError';
 }

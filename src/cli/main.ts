@@ -1,13 +1,7 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../config/errors.js';
-import { keygen } from './keygen.js';
-import { serve } from './serve.js';
-import { demo } from './demo.js';
 import { ArgumentError } from './arguments.js';
-import { inspectCommand } from './inspect.js';
-import { signCookieCommand, signUrlCommand } from './sign.js';
-import { verifyProxyCommand } from './verify-proxy.js';
 
 const USAGE = `usage: ecamo <command> [options]
 
@@ -29,44 +23,33 @@ commands:
                         admit only requests bearing a valid ecamo ID token, and forward them to URL
 `;
 
-/** A mistake in how the command was called: printed with the usage, exit 2. */
-export class UsageError extends Error {
-  override readonly name = 'UsageError';
-}
-
 type Command = (args: string[]) => Promise<void>;
 
+// Each command loads its own modules, so that a quick `sign-url` does not pay for the server's.
 const COMMANDS: Record<string, Command> = {
-  serve: async () => serve(process.env),
+  serve: async () => (await import('./serve.js')).serve(process.env),
   demo: async (args) => {
     const { values } = parseArgs({ args, options: { port: { type: 'string' } } });
-    await demo({ port: values.port === undefined ? 3000 : parsePort(values.port) });
+    await (await import('./demo.js')).demo({ port: values.port === undefined ? 3000 : parsePort(values.port) });
   },
   keygen: async (args) => {
     const { values } = parseArgs({ args, options: { kid: { type: 'string' }, origin: { type: 'string' } } });
-    process.stdout.write(`${await keygen(values)}\n`);
+    write(`${await (await import('./keygen.js')).keygen(values)}\n`);
   },
-  'sign-url': (args) => asUsage(signUrlCommand(args, process.env, write)),
-  'sign-cookie': (args) => asUsage(signCookieCommand(args, process.env, write)),
+  'sign-url': async (args) => (await import('./sign.js')).signUrlCommand(args, process.env, write),
+  'sign-cookie': async (args) => (await import('./sign.js')).signCookieCommand(args, process.env, write),
   inspect: async (args) => {
-    process.exitCode = await asUsage(inspectCommand(args, process.env, write));
+    process.exitCode = await (await import('./inspect.js')).inspectCommand(args, process.env, write);
   },
-  'verify-proxy': (args) => asUsage(verifyProxyCommand(args, process.env)),
+  'verify-proxy': async (args) => (await import('./verify-proxy.js')).verifyProxyCommand(args, process.env),
 };
 
 function write(text: string): void {
   process.stdout.write(text);
 }
 
-/** Commands report argument mistakes as ArgumentError (they cannot import this module); they get the usage too. */
-function asUsage<T>(running: Promise<T>): Promise<T> {
-  return running.catch((error: unknown) => {
-    throw error instanceof ArgumentError ? new UsageError(error.message) : error;
-  });
-}
-
 function parsePort(text: string): number {
-  if (!/^\d{1,5}$/.test(text) || Number(text) > 65535) throw new UsageError(`--port must be a port number, got "${text}"`);
+  if (!/^\d{1,5}$/.test(text) || Number(text) > 65535) throw new ArgumentError(`--port must be a port number, got "${text}"`);
   return Number(text);
 }
 
@@ -77,7 +60,7 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   const command = COMMANDS[name];
-  if (command === undefined) throw new UsageError(`unknown command "${name}"`);
+  if (command === undefined) throw new ArgumentError(`unknown command "${name}"`);
   await command(args);
 }
 
@@ -86,7 +69,7 @@ main(process.argv.slice(2)).catch((error: unknown) => {
     process.stderr.write(`ecamo: configuration error: ${error.message}\n`);
     process.exit(2);
   }
-  if (error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS') === true) {
+  if (error instanceof ArgumentError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS') === true) {
     process.stderr.write(`ecamo: ${(error as Error).message}\n${USAGE}`);
     process.exit(2);
   }

@@ -50,14 +50,12 @@ export async function handleProxy(
 
   if (req.headers['sec-fetch-dest'] === 'document') return redirectToSource(res, record, claims.url, 'src-fetch-dest');
 
-  const sourceUrl = new URL(claims.url);
-  const authorization = claims.sendToken
-    ? `Bearer ${await tokens.signIdToken({
-        canonicalOrigin: `${requestScheme(req, config)}://${config.canonicalHost}`,
-        sourceOrigin: sourceUrl.origin,
-        serviceOrigin: claims.serviceOrigin,
-      })}`
-    : undefined;
+  const idTokenClaims = {
+    canonicalOrigin: `${requestScheme(req, config)}://${config.canonicalHost}`,
+    sourceOrigin: new URL(claims.url).origin,
+    serviceOrigin: claims.serviceOrigin,
+  };
+  const authorize = claims.sendToken ? async (): Promise<string> => `Bearer ${await tokens.signIdToken(idTokenClaims)}` : undefined;
 
   const controller = new AbortController();
   const deadline = setTimeout(() => controller.abort(new SourceTimeoutError('source timed out')), config.timeoutMs);
@@ -74,7 +72,7 @@ export async function handleProxy(
 
   let source: SourceResponse;
   try {
-    source = await app.fetcher.fetch({ url: claims.url, accept: validHeaderValue(req.headers, 'accept'), authorization, signal: controller.signal });
+    source = await app.fetcher.fetch({ url: claims.url, accept: validHeaderValue(req.headers, 'accept'), authorize, signal: controller.signal });
   } catch (error) {
     finish();
     throw error;

@@ -8,8 +8,12 @@ export interface SourceRequest {
   readonly url: string;
   /** The client's Accept header, the only client header passed on. */
   readonly accept: string | undefined;
-  /** Sent to the first URL's origin only; dropped on a cross-origin redirect. */
-  readonly authorization: string | undefined;
+  /**
+   * Makes the Authorization value for one hop: called for every hop on the
+   * first URL's origin (each gets a fresh ID token, so a source that refuses
+   * replayed `jti`s accepts its own redirects), never for other origins.
+   */
+  readonly authorize: (() => Promise<string>) | undefined;
   readonly signal: AbortSignal;
 }
 
@@ -56,7 +60,7 @@ export class SourceFetcher {
     for (let hop = 0; ; hop++) {
       const headers: Record<string, string> = { 'accept-encoding': 'identity', via: '1.1 ecamo' };
       if (request.accept !== undefined) headers.accept = request.accept;
-      if (request.authorization !== undefined && url.origin === firstOrigin) headers.authorization = request.authorization;
+      if (request.authorize !== undefined && url.origin === firstOrigin) headers.authorization = await request.authorize();
 
       const response = await this.#send(url, headers, request.signal);
       const location = response.headers.location;

@@ -5,8 +5,8 @@ import { generateKey } from '../../src/cli/keygen.js';
 import { signIdToken } from '../../src/tokens/id-token.js';
 import { createIdTokenVerifier, IdTokenError, MemoryReplayStore, type IdTokenErrorCode, type IdTokenVerifierOptions } from '../../src/verify/index.js';
 import { maxAgeOf } from '../../src/verify/jwks.js';
-import { CANONICAL_HOST, CANONICAL_ORIGIN, SERVICE_ORIGIN, startEcamo, type Ecamo, type Source } from '../helpers/harness.js';
-import { idTokenFromEcamo, startImageSource, startJwksRelay, type JwksRelay } from '../helpers/wire.js';
+import { CANONICAL_HOST, CANONICAL_ORIGIN, SERVICE_ORIGIN, startEcamo, startSource, type Ecamo, type Source } from '../helpers/harness.js';
+import { fetchThroughEcamo, idTokenFromEcamo, IMAGE, startImageSource, startJwksRelay, type JwksRelay } from '../helpers/wire.js';
 
 let ecamo: Ecamo;
 let source: Source;
@@ -75,6 +75,36 @@ describe('ID tokens from a real ecamo', () => {
     assert.equal(error.status, 401);
     // Each fetch through ecamo carries a fresh jti.
     await check.verify(await idTokenFromEcamo(ecamo, source));
+  });
+
+  test('a source that redirects within its origin gets a fresh token on each hop, and replay protection accepts both', async () => {
+    const following = await startEcamo({ ECAMO_MAX_REDIRECTS: '1' });
+    // The audience is the source's own origin, known once it listens.
+    let check: ReturnType<typeof createIdTokenVerifier> | undefined;
+    const verdicts: string[] = [];
+    const protectedSource = await startSource((req, res) => {
+      check!.verify(req.headers.authorization ?? '').then(
+        () => {
+          verdicts.push(`${req.url} accepted`);
+          if (req.url === '/old.png') res.writeHead(302, { location: '/new.png' }).end();
+          else res.writeHead(200, { 'content-type': 'image/png', 'content-length': IMAGE.length }).end(IMAGE);
+        },
+        (error: IdTokenError) => {
+          verdicts.push(`${req.url} ${error.code}`);
+          res.writeHead(401).end();
+        },
+      );
+    });
+    try {
+      check = createIdTokenVerifier({ ecamoOrigin: CANONICAL_ORIGIN, audience: protectedSource.origin, keys: { keys: [following.ecamoKey.publicJwk] } });
+      const answer = await fetchThroughEcamo(following, `${protectedSource.origin}/old.png`, { sendToken: true });
+      assert.equal(answer.status, 200, answer.body);
+      assert.deepEqual(verdicts, ['/old.png accepted', '/new.png accepted']);
+      const [first, second] = protectedSource.requests.map((req) => req.headers.authorization);
+      assert.notEqual(first, second);
+    } finally {
+      await Promise.all([following.close(), protectedSource.close()]);
+    }
   });
 
   test('replay: false accepts a token twice; a custom store sees jti and exp plus leeway', async () => {
