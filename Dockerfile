@@ -18,5 +18,5 @@ USER node
 EXPOSE 3000
 HEALTHCHECK --interval=10s --timeout=2s CMD node -e "fetch('http://127.0.0.1:3000/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
 # SIGTERM drains in-flight responses for ECAMO_SHUTDOWN_GRACE seconds, then exits 0.
-ENTRYPOINT ["node", "dist/src/cli/main.js"]
+ENTRYPOINT ["dist/src/cli/main.js"]
 CMD ["serve"]

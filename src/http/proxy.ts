@@ -1,5 +1,4 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Transform, pipeline, type TransformCallback } from 'node:stream';
 import { EcamoError } from '../errors.js';
 import { assertDigestMatches } from '../tokens/digest.js';
 import { SourceTimeoutError, discardBody, sourceError, type SourceResponse } from '../upstream/fetch.js';
@@ -7,6 +6,7 @@ import { assertSourceAllowed } from '../upstream/url-policy.js';
 import type { App } from './app.js';
 import { essenceOf } from './media-type.js';
 import type { RequestRecord } from './request-record.js';
+import { streamBody } from './stream-body.js';
 import { SOURCE_CSP, redirectToSource, validHeaderValue } from './respond.js';
 import { requestScheme } from './service-origin.js';
 
@@ -125,12 +125,9 @@ export async function handleProxy(
     return;
   }
 
-  const limiter = new ByteLimit(config.maxLength, record);
-  pipeline(source.body, limiter, res, (error) => {
+  streamBody(source.body, res, config.maxLength, record, (outcome, error) => {
     finish();
-    if (error && !limiter.overLimit && !res.destroyed) {
-      app.logger.warn({ err: sourceError(error, controller.signal), source: claims.url }, 'source stream failed');
-    }
+    if (outcome === 'source-failed') app.logger.warn({ err: sourceError(error, controller.signal), source: claims.url }, 'source stream failed');
   });
 }
 
@@ -152,30 +149,4 @@ function sendSourceError(res: ServerResponse, record: RequestRecord, source: Sou
   record.error = 'source-response';
   res.writeHead(status, headers);
   res.end(res.req.method === 'HEAD' ? undefined : body);
-}
-
-/**
- * Passes at most `limit` bytes, then fails the stream so that the client sees
- * a cut-off body (no clean chunked terminator) rather than a truncated image
- * that looks complete.
- */
-class ByteLimit extends Transform {
-  overLimit = false;
-
-  constructor(private readonly limit: number, private readonly record: RequestRecord) {
-    super();
-  }
-
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    const room = this.limit - this.record.bytes;
-    if (chunk.length <= room) {
-      this.record.bytes += chunk.length;
-      callback(null, chunk);
-      return;
-    }
-    if (room > 0) this.push(chunk.subarray(0, room));
-    this.record.bytes = this.limit;
-    this.overLimit = true;
-    callback(new EcamoError('source-response-too-large', 'source body passed ECAMO_MAX_LENGTH'));
-  }
 }

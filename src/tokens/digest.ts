@@ -1,11 +1,11 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { hash, timingSafeEqual } from 'node:crypto';
 import { EcamoError } from '../errors.js';
 
 const BASE64URL_ALPHABET = /^[A-Za-z0-9_-]*$/;
 
 /** SHA-384 of the UTF-8 URL, base64url without padding: what a CDN keys its cache on. */
 export function urlDigest(url: string): string {
-  return createHash('sha384').update(url, 'utf8').digest('base64url');
+  return hash('sha384', url, 'base64url');
 }
 
 /**
@@ -22,7 +22,7 @@ export function decodeStrictBase64url(text: string): Buffer | undefined {
 export function assertDigestMatches(digest: string, url: string): void {
   const given = decodeStrictBase64url(digest);
   if (given === undefined) throw new EcamoError('bad-request', 'digest is not canonical base64url');
-  const expected = createHash('sha384').update(url, 'utf8').digest();
+  const expected = hash('sha384', url, 'buffer');
   if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
     throw new EcamoError('invalid-token', 'digest does not match the token URL');
   }

@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import { Agent, type Dispatcher } from 'undici';
 import { EcamoError } from '../errors.js';
 import { guardedConnector, isPrivateAddressError } from './guarded-connect.js';
@@ -107,7 +108,7 @@ function nextHop(from: URL, location: string): URL {
  * that is destroyed with an AbortError; with no listener that error would be
  * an uncaught exception, so it is swallowed here.
  */
-export function discardBody(body: Dispatcher.ResponseData['body']): void {
+export function discardBody(body: Readable): void {
   body.on('error', () => {});
   body.destroy();
 }

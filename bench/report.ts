@@ -1,0 +1,193 @@
+/**
+ * Medians over rounds, ratios, and the two outputs: a Markdown report for
+ * people and a JSON file for comparing runs over time.
+ */
+import type { MemoryReading } from './memory.js';
+import type { WrkResult } from './wrk.js';
+
+export interface Run extends WrkResult {
+  readonly round: number;
+  /** Only for scenarios that watch memory. */
+  readonly memory?: MemoryReading;
+  /** CPU used by processes outside the benchmark during the run, as a share of the machine. */
+  readonly foreignCpuPercent?: number;
+}
+
+export interface TargetInfo {
+  readonly id: string;
+  readonly label: string;
+  /** RSS right after the start-up checks, before any load. */
+  readonly idleRssMb: number;
+}
+
+export interface ScenarioResult {
+  /** A scenario id, or `<id>-first` for its first-sight pass. */
+  readonly id: string;
+  readonly title: string;
+  /** Show throughput in MB/s first, and memory. */
+  readonly bulk: boolean;
+  readonly targets: readonly TargetInfo[];
+  /** target id → one run per round. */
+  readonly runs: Record<string, Run[]>;
+  /** Smallest body a correct response carries, if the scenario serves one. */
+  readonly bodyBytes?: number;
+}
+
+export interface Summary {
+  readonly requestsPerSecond: number;
+  readonly megabytesPerSecond: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly bytesPerResponse: number;
+  readonly errors: number;
+  readonly peakRssMb?: number;
+  readonly hwmMb?: number;
+}
+
+export function median(values: readonly number[]): number {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
+/** Medians of each metric over the rounds; errors are summed (any error matters). */
+export function summarize(runs: readonly Run[]): Summary {
+  const of = (pick: (run: Run) => number): number => median(runs.map(pick));
+  const withMemory = runs.filter((run) => run.memory !== undefined);
+  return {
+    requestsPerSecond: of((run) => run.requestsPerSecond),
+    megabytesPerSecond: of((run) => run.megabytesPerSecond),
+    p50Ms: of((run) => run.latencyMs.p50),
+    p99Ms: of((run) => run.latencyMs.p99),
+    bytesPerResponse: of((run) => run.bytesPerResponse),
+    errors: runs.reduce((sum, run) => sum + run.errorCount, 0),
+    ...(withMemory.length === 0
+      ? {}
+      : {
+          peakRssMb: Math.max(...withMemory.map((run) => run.memory!.peakRssMb)),
+          hwmMb: Math.max(...withMemory.map((run) => run.memory!.hwmMb)),
+        }),
+  };
+}
+
+export type Metric = 'requestsPerSecond' | 'megabytesPerSecond' | 'p99Ms' | 'peakRssMb';
+
+export interface RatioSpec {
+  readonly label: string;
+  readonly metric: Metric;
+  /** [scenario result id, target id] */
+  readonly numerator: readonly [string, string];
+  readonly denominator: readonly [string, string];
+  /** Which way is good for ecamo, so the reader need not guess. */
+  readonly better: 'higher' | 'lower';
+}
+
+export interface Ratio {
+  readonly label: string;
+  readonly better: 'higher' | 'lower';
+  /** Median of the per-round ratios: both sides of a round ran minutes apart at most, so drift cancels. */
+  readonly value: number;
+  readonly perRound: readonly number[];
+}
+
+function metricOf(run: Run, metric: Metric): number | undefined {
+  switch (metric) {
+    case 'requestsPerSecond':
+      return run.requestsPerSecond;
+    case 'megabytesPerSecond':
+      return run.megabytesPerSecond;
+    case 'p99Ms':
+      return run.latencyMs.p99;
+    case 'peakRssMb':
+      return run.memory?.peakRssMb;
+  }
+}
+
+/** undefined when a side was not run (e.g. `--only`). */
+export function ratio(results: readonly ScenarioResult[], spec: RatioSpec): Ratio | undefined {
+  const runsOf = ([scenario, target]: readonly [string, string]): Run[] | undefined =>
+    results.find((result) => result.id === scenario)?.runs[target];
+  const top = runsOf(spec.numerator);
+  const bottom = runsOf(spec.denominator);
+  if (top === undefined || bottom === undefined) return undefined;
+  const perRound: number[] = [];
+  for (const run of top) {
+    const other = bottom.find((candidate) => candidate.round === run.round);
+    const a = metricOf(run, spec.metric);
+    const b = other === undefined ? undefined : metricOf(other, spec.metric);
+    if (a !== undefined && b !== undefined && b > 0) perRound.push(a / b);
+  }
+  if (perRound.length === 0) return undefined;
+  return { label: spec.label, better: spec.better, value: median(perRound), perRound };
+}
+
+/** Above this, another process took enough CPU to move a result. */
+const FOREIGN_CPU_WARNING_PERCENT = 10;
+
+/** Errors, bodies shorter than the image (a server cut responses short), and runs disturbed by other processes. */
+export function warnings(results: readonly ScenarioResult[]): string[] {
+  const found: string[] = [];
+  const busy = results.flatMap((result) => result.targets.flatMap((target) =>
+    (result.runs[target.id] ?? [])
+      .filter((run) => (run.foreignCpuPercent ?? 0) > FOREIGN_CPU_WARNING_PERCENT)
+      .map((run) => `${result.id} / ${target.label} round ${run.round + 1} (${run.foreignCpuPercent!.toFixed(0)}%)`)));
+  if (busy.length > 0) {
+    found.push(`other processes used more than ${FOREIGN_CPU_WARNING_PERCENT}% of the CPU during ${busy.length} run(s), whose numbers are unreliable: ${busy.join(', ')}`);
+  }
+  for (const result of results) {
+    for (const target of result.targets) {
+      const runs = result.runs[target.id] ?? [];
+      const summary = summarize(runs);
+      if (summary.errors > 0) {
+        const kinds = runs.reduce<Record<string, number>>((sum, run) => {
+          for (const [kind, count] of Object.entries(run.errors)) sum[kind] = (sum[kind] ?? 0) + count;
+          return sum;
+        }, {});
+        const detail = Object.entries(kinds).filter(([, count]) => count > 0).map(([kind, count]) => `${kind} ${count}`).join(', ');
+        found.push(`${result.id} / ${target.label}: ${summary.errors} errors (${detail})`);
+      }
+      if (result.bodyBytes !== undefined && runs.some((run) => run.requests > 0 && run.bytesPerResponse < result.bodyBytes!)) {
+        found.push(`${result.id} / ${target.label}: fewer bytes per response than the ${result.bodyBytes}-byte image`);
+      }
+    }
+  }
+  return found;
+}
+
+const integer = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
+const decimal = new Intl.NumberFormat('en-US', { minimumFractionDigits: 1, maximumFractionDigits: 1 });
+const fmt = (value: number | undefined, format = integer): string => (value === undefined || Number.isNaN(value) ? '–' : format.format(value));
+const ms = (value: number): string => (value < 10 ? value.toFixed(2) : value.toFixed(1));
+
+export function markdown(header: readonly string[], results: readonly ScenarioResult[], ratios: readonly Ratio[], notes: readonly string[]): string {
+  const out: string[] = ['# ecamo benchmark', '', ...header.map((line) => `${line}  `), ''];
+  for (const result of results) {
+    const memory = result.bulk;
+    out.push(`## ${result.title}`, '');
+    out.push(memory
+      ? '| target | MB/s | req/s | p50 ms | p99 ms | peak RSS MB | idle RSS MB | errors | MB/s per round |'
+      : '| target | req/s | p50 ms | p99 ms | MB/s | errors | req/s per round |');
+    out.push(memory ? '|---|--:|--:|--:|--:|--:|--:|--:|---|' : '|---|--:|--:|--:|--:|--:|---|');
+    for (const target of result.targets) {
+      const runs = result.runs[target.id] ?? [];
+      const s = summarize(runs);
+      if (memory) {
+        const rounds = runs.map((run) => decimal.format(run.megabytesPerSecond)).join(' / ');
+        out.push(`| ${target.label} | ${fmt(s.megabytesPerSecond, decimal)} | ${fmt(s.requestsPerSecond)} | ${ms(s.p50Ms)} | ${ms(s.p99Ms)} | ` +
+          `${fmt(s.peakRssMb)} | ${fmt(target.idleRssMb)} | ${s.errors} | ${rounds} |`);
+      } else {
+        const rounds = runs.map((run) => integer.format(run.requestsPerSecond)).join(' / ');
+        out.push(`| ${target.label} | ${fmt(s.requestsPerSecond)} | ${ms(s.p50Ms)} | ${ms(s.p99Ms)} | ${fmt(s.megabytesPerSecond, decimal)} | ${s.errors} | ${rounds} |`);
+      }
+    }
+    out.push('');
+  }
+  if (ratios.length > 0) {
+    out.push('## Ratios (median of per-round ratios)', '', '| ratio | value | better | per round |', '|---|--:|---|---|');
+    for (const r of ratios) out.push(`| ${r.label} | ${r.value.toFixed(2)} | ${r.better} | ${r.perRound.map((v) => v.toFixed(2)).join(' / ')} |`);
+    out.push('');
+  }
+  if (notes.length > 0) out.push(...notes.map((note) => `- ${note}`), '');
+  return out.join('\n');
+}

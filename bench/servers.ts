@@ -1,0 +1,65 @@
+/** camo and ecamo as separate processes, configured the way an operator would. */
+import type { GeneratedKey } from '../src/cli/keygen.js';
+import { startChild, waitForHttp, type Child } from './processes.js';
+
+/** Fits both images (camo and ecamo share the 5 MiB default; stated so it cannot drift). */
+const LENGTH_LIMIT = 5 * 1024 * 1024;
+
+/** Debian's atmos/camo with upstream keep-alive on. */
+export async function startCamo(server: string, port: number, key: string): Promise<Child> {
+  const env = {
+    ...withoutPrefix(process.env, 'CAMO_'),
+    PORT: String(port),
+    CAMO_KEY: key,
+    CAMO_KEEP_ALIVE: 'true',
+    CAMO_LOGGING_ENABLED: 'disabled',
+    CAMO_LENGTH_LIMIT: String(LENGTH_LIMIT),
+  };
+  // --no-deprecation: camo uses `new Buffer` and url.parse; the warnings are noise here.
+  const child = startChild('camo', process.execPath, ['--no-deprecation', server], { env });
+  await waitForHttp(child, `http://127.0.0.1:${port}/`);
+  return child;
+}
+
+export interface EcamoOptions {
+  readonly cli: string;
+  readonly port: number;
+  readonly workers: number;
+  readonly ecamoKey: GeneratedKey;
+  /** `http://127.0.0.1:<port>`, which is also where the benchmark sends redirect requests. */
+  readonly serviceOrigin: string;
+  readonly serviceKey: GeneratedKey;
+  readonly originPort: number;
+  readonly cwd: string;
+}
+
+/** `ecamo serve`: canonical host and service host are both its own address. */
+export async function startEcamo(options: EcamoOptions): Promise<Child> {
+  const { port, ecamoKey, serviceKey } = options;
+  const env = {
+    ...withoutPrefix(process.env, 'ECAMO_'),
+    ECAMO_BIND: `127.0.0.1:${port}`,
+    ECAMO_CANONICAL_HOST: `127.0.0.1:${port}`,
+    ECAMO_INSECURE: 'true',
+    ECAMO_PRIVATE_KEYS: JSON.stringify({ [ecamoKey.kid]: ecamoKey.privateJwk }),
+    ECAMO_SIGNING_KID: ecamoKey.kid,
+    ECAMO_SERVICE_PUBLIC_KEYS: JSON.stringify({ [`${options.serviceOrigin} ${serviceKey.kid}`]: serviceKey.publicJwk }),
+    ECAMO_PRIVATE_SOURCE_ALLOWED_REGEXP: `^http://127\\.0\\.0\\.1:${options.originPort}/`,
+    ECAMO_MAX_LENGTH: String(LENGTH_LIMIT),
+    // Proxy tokens issued by the redirect endpoint must outlive the whole run.
+    ECAMO_TOKEN_LIFETIME: '7200',
+    ECAMO_LOG_LEVEL: 'warn',
+    ECAMO_WORKERS: String(options.workers),
+    ECAMO_SHUTDOWN_GRACE: '1',
+  };
+  const name = options.workers === 1 ? 'ecamo' : `ecamo-${options.workers}w`;
+  // Run as the installed bin runs (its shebang carries ecamo's V8 flags), not as `node main.js`.
+  const child = startChild(name, options.cli, ['serve'], { env, cwd: options.cwd });
+  await waitForHttp(child, `http://127.0.0.1:${port}/healthz`);
+  return child;
+}
+
+/** The parent's environment minus one program's variables, so a developer's shell cannot skew the run. */
+function withoutPrefix(env: NodeJS.ProcessEnv, prefix: string): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(env).filter(([name]) => !name.startsWith(prefix)));
+}

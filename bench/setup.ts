@@ -1,0 +1,192 @@
+/**
+ * Everything measured, started side by side on 127.0.0.1: the nginx origin,
+ * ecamo (1 worker, and 2 workers for scaling), camo and the nginx proxy, plus
+ * the request lists each scenario drives them with, all checked once.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { generateKey } from '../src/cli/keygen.js';
+import { createSigner } from '../src/signer/index.js';
+import { checkRequest, type Expectation } from './check.js';
+import { writeImage } from './fixtures.js';
+import { originConfig, proxyConfig, startNginx } from './nginx.js';
+import type { ScenarioId, Options } from './options.js';
+import { camoPaths, ecamoProxyPaths, nginxPaths, pageViews, sourceUrls, writeRequests, type RequestLine } from './pools.js';
+import { freePort, type Child } from './processes.js';
+import type { Tools } from './prerequisites.js';
+import { startCamo, startEcamo } from './servers.js';
+
+export interface Target {
+  readonly id: string;
+  readonly label: string;
+  /** The process whose liveness and memory count for this target. */
+  readonly server: Child;
+  /** `http://127.0.0.1:port/` for wrk. */
+  readonly url: string;
+  readonly requestsFile: string;
+  /** Warm-up traffic; for the proxy scenario other tokens than the measured ones, so that their first sight can be measured. */
+  readonly warmupFile: string;
+  /** What the first and last request must answer before anything is measured. */
+  readonly expect: Expectation;
+  readonly firstAndLast: readonly RequestLine[];
+}
+
+export interface Scenario {
+  readonly id: ScenarioId;
+  readonly title: string;
+  readonly targets: readonly Target[];
+  /** Sample RSS during its runs. */
+  readonly watchMemory: boolean;
+  /** Also measure one pass over the pool before the rounds: every token's first request. */
+  readonly firstSight: boolean;
+  readonly bodyBytes?: number;
+}
+
+export interface Lab {
+  readonly scenarios: readonly Scenario[];
+  /** Every server, the origin included: any of them dying invalidates the numbers. */
+  readonly servers: readonly Child[];
+}
+
+const SMALL_BYTES = 30 * 1024;
+const LARGE_BYTES = 1024 * 1024;
+/** Warm-up tokens: enough for the JIT to settle on the verification path too. */
+const WARMUP_POOL = 1000;
+
+export async function buildLab(tools: Tools, options: Options, dir: string, repoRoot: string, log: (line: string) => void): Promise<Lab> {
+  const wanted = (id: ScenarioId): boolean => options.scenarios.includes(id);
+  const www = join(dir, 'www');
+  mkdirSync(www, { mode: 0o755 });
+  const small = writeImage(www, '30k.png', SMALL_BYTES, 1);
+  const large = writeImage(www, '1m.png', LARGE_BYTES, 2);
+
+  const [originPort, proxyPort, camoPort, ecamoPort, ecamo2Port] = await distinctFreePorts(5);
+  const base = (port: number): string => `http://127.0.0.1:${port}`;
+  const ecamoOrigin = base(ecamoPort);
+  // ecamo is its own service origin too: redirect requests then carry the right Host without tricks.
+  const serviceOrigin = ecamoOrigin;
+
+  log('signing request pools');
+  const [ecamoKey, serviceKey] = await Promise.all([generateKey('bench-ecamo'), generateKey('bench-service')]);
+  const camoKey = randomBytes(20).toString('hex');
+  const signer = await createSigner({ origin: serviceOrigin, kid: serviceKey.kid, privateJwk: serviceKey.privateJwk });
+  const poolSize = options.pool;
+  // Without the proxy scenario one token is still needed, for the Location of nginx's 302.
+  const smallUrls = sourceUrls(originPort, small.name, wanted('proxy') ? poolSize : 1);
+  const largeUrls = wanted('large') ? sourceUrls(originPort, large.name, poolSize) : [];
+  const warmupUrls = wanted('proxy') ? sourceUrls(originPort, small.name, Math.min(poolSize, WARMUP_POOL), 'w') : [];
+  const [ecamoSmall, ecamoWarmup, ecamoLarge, views] = await Promise.all([
+    ecamoProxyPaths(ecamoKey, serviceOrigin, smallUrls),
+    ecamoProxyPaths(ecamoKey, serviceOrigin, warmupUrls),
+    ecamoProxyPaths(ecamoKey, serviceOrigin, largeUrls),
+    wanted('redirect') ? pageViews(signer, ecamoOrigin, sourceUrls(originPort, small.name, options.images, 'img'), options.users) : [],
+  ]);
+
+  log('starting servers');
+  const originDir = join(dir, 'nginx-origin');
+  const origin = await startNginx(tools.nginx, 'nginx origin', originDir, originPort, originConfig(originDir, originPort, www));
+  const ecamoCommon = { cli: tools.ecamo, ecamoKey, serviceKey, serviceOrigin, originPort, cwd: repoRoot };
+  const proxyDir = join(dir, 'nginx-proxy');
+  const [ecamo, ecamo2, camo, nginx] = await Promise.all([
+    startEcamo({ ...ecamoCommon, port: ecamoPort, workers: 1 }),
+    wanted('proxy') ? startEcamo({ ...ecamoCommon, port: ecamo2Port, workers: 2 }) : undefined,
+    wanted('proxy') || wanted('large') ? startCamo(tools.camo, camoPort, camoKey) : undefined,
+    // nginx's 302 points at a real ecamo proxy URL, so its Location is as long as ecamo's.
+    startNginx(tools.nginx, 'nginx proxy', proxyDir, proxyPort, proxyConfig(proxyDir, proxyPort, originPort, `${ecamoOrigin}${ecamoSmall[0]}`)),
+  ]);
+
+  const file = (name: string, lines: readonly (RequestLine | string)[]): string => writeRequests(join(dir, `${name}.txt`), lines);
+  const ends = <T>(list: readonly T[]): T[] => [list[0]!, list[list.length - 1]!];
+  const asLines = (paths: readonly string[]): RequestLine[] => ends(paths).map((path) => ({ path }));
+
+  const scenarios: Scenario[] = [];
+  if (wanted('proxy')) {
+    const expect: Expectation = { kind: 'image', image: small };
+    const ecamoFile = file('proxy-ecamo', ecamoSmall);
+    const ecamoWarmupFile = file('proxy-ecamo-warmup', ecamoWarmup);
+    const nginxLines = nginxPaths(ecamoSmall, small.name);
+    const camoLines = camoPaths(camoKey, smallUrls);
+    scenarios.push({
+      id: 'proxy',
+      title: `(a) proxy endpoint: ${kib(small.size)} image, ${poolSize} distinct tokens/URLs per target`,
+      watchMemory: false,
+      firstSight: true,
+      bodyBytes: small.size,
+      targets: [
+        {
+          id: 'ecamo', label: 'ecamo (1 worker)', server: ecamo, url: base(ecamoPort),
+          requestsFile: ecamoFile, warmupFile: ecamoWarmupFile, expect, firstAndLast: asLines(ecamoSmall),
+        },
+        {
+          id: 'camo', label: 'camo', server: camo!, url: base(camoPort),
+          requestsFile: file('proxy-camo', camoLines), warmupFile: file('proxy-camo-warmup', camoPaths(camoKey, warmupUrls)), expect, firstAndLast: asLines(camoLines),
+        },
+        {
+          id: 'nginx', label: 'nginx proxy_pass (ceiling)', server: nginx, url: base(proxyPort),
+          requestsFile: file('proxy-nginx', nginxLines), warmupFile: file('proxy-nginx-warmup', nginxPaths(ecamoWarmup, small.name)), expect, firstAndLast: asLines(nginxLines),
+        },
+        // (d) the same paths against the 2-worker instance: its canonical host is its own address, and the tokens don't name it.
+        {
+          id: 'ecamo-2w', label: 'ecamo (2 workers)', server: ecamo2!, url: base(ecamo2Port),
+          requestsFile: ecamoFile, warmupFile: ecamoWarmupFile, expect, firstAndLast: asLines(ecamoSmall),
+        },
+      ],
+    });
+  }
+  if (wanted('redirect')) {
+    const expect: Expectation = { kind: 'redirect', locationPrefix: `${ecamoOrigin}/.ecamo/v1/p/`, follow: small };
+    const requestsFile = file('redirect', views);
+    scenarios.push({
+      id: 'redirect',
+      title: `(b) redirect endpoint page views: ${options.users} users × ${options.images} URL tokens → 302`,
+      watchMemory: false,
+      firstSight: false,
+      targets: [
+        { id: 'ecamo', label: 'ecamo (1 worker)', server: ecamo, url: base(ecamoPort), requestsFile, warmupFile: requestsFile, expect, firstAndLast: ends(views) },
+        { id: 'nginx', label: 'nginx return 302 (ceiling)', server: nginx, url: base(proxyPort), requestsFile, warmupFile: requestsFile, expect, firstAndLast: ends(views) },
+      ],
+    });
+  }
+  if (wanted('large')) {
+    const expect: Expectation = { kind: 'image', image: large };
+    const ecamoFile = file('large-ecamo', ecamoLarge);
+    const nginxLines = nginxPaths(ecamoLarge, large.name);
+    const nginxFile = file('large-nginx', nginxLines);
+    const camoLines = camoPaths(camoKey, largeUrls);
+    const camoFile = file('large-camo', camoLines);
+    scenarios.push({
+      id: 'large',
+      title: `(c) large bodies: ${kib(large.size)} image, ${options.connections} concurrent downloads`,
+      watchMemory: true,
+      // Token checks are noise next to moving a megabyte; warm-up may use the measured pool.
+      firstSight: false,
+      bodyBytes: large.size,
+      targets: [
+        { id: 'ecamo', label: 'ecamo (1 worker)', server: ecamo, url: base(ecamoPort), requestsFile: ecamoFile, warmupFile: ecamoFile, expect, firstAndLast: asLines(ecamoLarge) },
+        { id: 'camo', label: 'camo', server: camo!, url: base(camoPort), requestsFile: camoFile, warmupFile: camoFile, expect, firstAndLast: asLines(camoLines) },
+        { id: 'nginx', label: 'nginx proxy_pass (ceiling)', server: nginx, url: base(proxyPort), requestsFile: nginxFile, warmupFile: nginxFile, expect, firstAndLast: asLines(nginxLines) },
+      ],
+    });
+  }
+
+  log('checking every target answers correctly');
+  for (const scenario of scenarios) {
+    for (const target of scenario.targets) {
+      for (const line of target.firstAndLast) await checkRequest(`${scenario.id} / ${target.label}`, target.url, line, target.expect);
+    }
+  }
+  const servers = [origin, ecamo, ecamo2, camo, nginx].filter((child): child is Child => child !== undefined);
+  return { scenarios, servers };
+}
+
+function kib(bytes: number): string {
+  return bytes >= 1024 * 1024 ? `${bytes / (1024 * 1024)} MiB` : `${bytes / 1024} KiB`;
+}
+
+/** Asked one by one, the kernel could hand out a port twice; insist on distinct ones. */
+async function distinctFreePorts(count: number): Promise<number[]> {
+  const ports = new Set<number>();
+  while (ports.size < count) ports.add(await freePort());
+  return [...ports];
+}
