@@ -335,7 +335,7 @@ async function serverRefusal(
         await verifyAuthCookie(token, serviceOrigin!, `${new URL(serviceOrigin!).protocol}//${config.canonicalHost}`, config.serviceKeys);
         return undefined;
       case 'proxy-token':
-        await verifyProxyToken(token, config.ecamoKeys.verification);
+        await verifyProxyToken(token, config.ecamoKeys);
         return undefined;
       case 'id-token':
         // Replays cannot be judged from one token; the audience is the one checked above.

@@ -62,7 +62,7 @@ export class TokenService {
   async verifyProxyToken(token: string): Promise<VerifiedProxyToken> {
     const cached = this.#proxyTokens.get(token);
     if (cached !== undefined) return cached;
-    const claims = await verifyProxyToken(token, this.#config.ecamoKeys.verification);
+    const claims = await verifyProxyToken(token, this.#config.ecamoKeys);
     this.#proxyTokens.set(token, claims, claims.exp * 1000);
     return claims;
   }
