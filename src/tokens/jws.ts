@@ -124,7 +124,7 @@ function decodeJsonObject(segment: string, part: 'header' | 'payload'): Record<s
 function checkCrit(header: Record<string, unknown>): void {
   const crit = header.crit;
   if (crit === undefined) return;
-  if (!Array.isArray(crit) || crit.length === 0 || crit.some((name) => typeof name !== 'string' || name === '' || !(name in header))) {
+  if (!Array.isArray(crit) || crit.length === 0 || crit.some((name) => typeof name !== 'string' || name === '' || !Object.hasOwn(header, name))) {
     throw new EcamoError('token-deserialization', 'crit must list header parameters that are present');
   }
   if (crit.includes('b64')) throw new EcamoError('token-deserialization', 'JWTs must not use an unencoded payload');
@@ -133,7 +133,7 @@ function checkCrit(header: Record<string, unknown>): void {
 
 function checkClaims(payload: JwtPayload, rules: ClaimRules, now: number): void {
   for (const claim of rules.requiredClaims ?? []) {
-    if (!(claim in payload)) throw new EcamoError('jwt', `missing required claim ${claim}`);
+    if (!Object.hasOwn(payload, claim)) throw new EcamoError('jwt', `missing required claim ${claim}`);
   }
   if (rules.issuer !== undefined && payload.iss !== rules.issuer) throw new EcamoError('jwt', 'unexpected iss');
   if (rules.audience !== undefined) {
