@@ -24,7 +24,10 @@ function viaEcamo(via: string | undefined): boolean {
  */
 function hasOneHost(req: IncomingMessage): boolean {
   let hosts = 0;
-  for (let i = 0; i < req.rawHeaders.length; i += 2) if (req.rawHeaders[i]!.toLowerCase() === 'host') hosts++;
+  for (let i = 0; i < req.rawHeaders.length; i += 2) {
+    const name = req.rawHeaders[i]!;
+    if (name.length === 4 && name.toLowerCase() === 'host') hosts++;
+  }
   return hosts === 1 || (hosts === 0 && req.httpVersion === '1.0');
 }
 
@@ -90,6 +93,7 @@ async function dispatch(app: App, req: IncomingMessage, res: ServerResponse, rec
 
 function logAccess(app: App, req: IncomingMessage, res: ServerResponse, record: RequestRecord, started: bigint): void {
   const level = record.error === 'unknown' ? 'error' : 'info';
+  if (!app.logger.isLevelEnabled(level)) return;
   app.logger[level](
     {
       method: req.method,
