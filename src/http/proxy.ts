@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { EcamoError } from '../errors.js';
 import { assertDigestMatches } from '../tokens/digest.js';
-import { SourceTimeoutError, discardBody, sourceError, type SourceResponse } from '../upstream/fetch.js';
+import type { SourceResponse } from '../upstream/fetch.js';
 import { assertSourceAllowed } from '../upstream/url-policy.js';
 import type { App } from './app.js';
 import { essenceOf } from './media-type.js';
@@ -57,25 +57,17 @@ export async function handleProxy(
   };
   const authorize = claims.sendToken ? async (): Promise<string> => `Bearer ${await tokens.signIdToken(idTokenClaims)}` : undefined;
 
-  const controller = new AbortController();
-  const deadline = setTimeout(() => controller.abort(new SourceTimeoutError('source timed out')), config.timeoutMs);
-  // A client that goes away should not keep the source busy.
-  // 'close' also follows a complete response, before the pipeline reports; aborting then would be wasted work.
+  const fetching = app.fetcher.fetch({ url: claims.url, accept: validHeaderValue(req.headers, 'accept'), authorize, timeoutMs: config.timeoutMs });
+  // A client that goes away should not keep the source busy. ('close' also follows a complete response: nothing to cancel then.)
   const onClientGone = (): void => {
-    if (!res.writableFinished) controller.abort(new Error('client closed'));
+    if (!res.writableFinished) fetching.cancel();
   };
   res.once('close', onClientGone);
-  const finish = (): void => {
-    clearTimeout(deadline);
-    res.off('close', onClientGone);
-  };
-
   let source: SourceResponse;
   try {
-    source = await app.fetcher.fetch({ url: claims.url, accept: validHeaderValue(req.headers, 'accept'), authorize, signal: controller.signal });
-  } catch (error) {
-    finish();
-    throw error;
+    source = await fetching.response;
+  } finally {
+    res.off('close', onClientGone);
   }
   record.action = 'proxy-source';
   record.sourceStatus = source.statusCode;
@@ -91,8 +83,7 @@ export async function handleProxy(
   if (config.defaultSurrogateControl !== undefined) common['surrogate-control'] = config.defaultSurrogateControl;
 
   if (source.statusCode !== 200) {
-    finish();
-    source.body.dump().catch(() => {});
+    source.body.discard();
     return sendSourceError(res, record, source, common);
   }
 
@@ -113,21 +104,18 @@ export async function handleProxy(
     if (length !== undefined) headers['content-length'] = length;
     res.writeHead(200, headers);
   } catch (error) {
-    finish();
-    discardBody(source.body);
+    source.body.discard();
     throw error;
   }
 
   if (req.method === 'HEAD') {
-    finish();
-    discardBody(source.body);
+    source.body.discard();
     res.end();
     return;
   }
 
   streamBody(source.body, res, config.maxLength, record, (outcome, error) => {
-    finish();
-    if (outcome === 'source-failed') app.logger.warn({ err: sourceError(error, controller.signal), source: claims.url }, 'source stream failed');
+    if (outcome === 'source-failed') app.logger.warn({ err: error, source: claims.url }, 'source stream failed');
   });
 }
 

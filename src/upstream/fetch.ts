@@ -1,4 +1,3 @@
-import type { Readable } from 'node:stream';
 import { Agent, type Dispatcher } from 'undici';
 import { EcamoError } from '../errors.js';
 import { guardedConnector, isPrivateAddressError } from './guarded-connect.js';
@@ -15,14 +14,39 @@ export interface SourceRequest {
    * replayed `jti`s accepts its own redirects), never for other origins.
    */
   readonly authorize: (() => Promise<string>) | undefined;
-  readonly signal: AbortSignal;
+  /** For the whole fetch, body included. */
+  readonly timeoutMs: number;
 }
+
+export type SourceHeaders = Record<string, string | string[] | undefined>;
 
 export interface SourceResponse {
   readonly url: string;
   readonly statusCode: number;
-  readonly headers: Dispatcher.ResponseData['headers'];
-  readonly body: Dispatcher.ResponseData['body'];
+  readonly headers: SourceHeaders;
+  readonly body: SourceBody;
+}
+
+/** Receives a source body; `data` returning false pauses the source until `SourceBody.resume()`. */
+export interface BodySink {
+  data(chunk: Buffer): boolean;
+  end(): void;
+  /** Already mapped for the client (timeout: 504). */
+  error(error: EcamoError): void;
+}
+
+/** A source body that waits (its connection paused) until it is sent somewhere or thrown away. */
+export interface SourceBody {
+  flow(sink: BodySink): void;
+  resume(): void;
+  /** Stops the transfer; nothing is reported to any sink afterwards. */
+  discard(): void;
+}
+
+/** One fetch in progress: its response, and a way to abandon it (the client went away). */
+export interface SourceFetch {
+  readonly response: Promise<SourceResponse>;
+  cancel(): void;
 }
 
 export interface FetcherOptions {
@@ -32,9 +56,14 @@ export interface FetcherOptions {
   readonly connect?: { readonly ca?: string | Buffer };
 }
 
-/** Abort reason for the whole-fetch deadline; mapped to 504. */
+/** Reason for the whole-fetch deadline; mapped to 504. */
 export class SourceTimeoutError extends Error {
   override readonly name = 'SourceTimeoutError';
+}
+
+/** Reason for a transfer nobody wants any more; never reported. */
+class AbandonedError extends Error {
+  override readonly name = 'AbandonedError';
 }
 
 /**
@@ -42,6 +71,11 @@ export class SourceTimeoutError extends Error {
  * reach global addresses, and one for URLs the operator allowed to be private.
  * Redirects are followed here, hop by hop, so that each hop picks its pool
  * (and so gets its address checked) and its scheme is re-validated.
+ *
+ * It drives undici's dispatch API directly rather than `request()`: the body
+ * goes from undici's parser to the sink with no Readable, AbortController or
+ * async resource in between, which is most of the per-response allocation
+ * on a small image.
  */
 export class SourceFetcher {
   readonly #guarded: Agent;
@@ -55,7 +89,20 @@ export class SourceFetcher {
     this.#open = new Agent({ ...pool, connect: { ...options.connect } });
   }
 
-  async fetch(request: SourceRequest): Promise<SourceResponse> {
+  fetch(request: SourceRequest): SourceFetch {
+    const deadline = new Deadline(request.timeoutMs);
+    const response = this.#follow(request, deadline).catch((error: unknown) => {
+      deadline.clear();
+      throw sourceError(error);
+    });
+    return { response, cancel: () => deadline.abandon() };
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([this.#guarded.close(), this.#open.close()]);
+  }
+
+  async #follow(request: SourceRequest, deadline: Deadline): Promise<SourceResponse> {
     let url = new URL(request.url);
     const firstOrigin = url.origin;
     for (let hop = 0; ; hop++) {
@@ -63,28 +110,139 @@ export class SourceFetcher {
       if (request.accept !== undefined) headers.accept = request.accept;
       if (request.authorize !== undefined && url.origin === firstOrigin) headers.authorization = await request.authorize();
 
-      const response = await this.#send(url, headers, request.signal);
-      const location = response.headers.location;
-      if (!REDIRECT_STATUSES.has(response.statusCode) || typeof location !== 'string' || hop >= this.#options.maxRedirects) {
-        return { url: url.href, statusCode: response.statusCode, headers: response.headers, body: response.body };
+      const allowPrivate = this.#options.privateSourceAllowedRegexp?.test(url.href) ?? false;
+      const exchange = new Exchange(deadline);
+      (allowPrivate ? this.#open : this.#guarded).dispatch({ origin: url.origin, path: url.pathname + url.search, method: 'GET', headers }, exchange);
+      const { statusCode, headers: responseHeaders } = await exchange.started;
+      const location = responseHeaders.location;
+      if (!REDIRECT_STATUSES.has(statusCode) || typeof location !== 'string' || hop >= this.#options.maxRedirects) {
+        return { url: url.href, statusCode, headers: responseHeaders, body: exchange };
       }
-      discardBody(response.body);
+      exchange.skip();
       url = nextHop(url, location);
     }
   }
+}
 
-  async close(): Promise<void> {
-    await Promise.all([this.#guarded.close(), this.#open.close()]);
+/** The whole-fetch timer, and the one exchange it currently governs. */
+class Deadline {
+  #timer: NodeJS.Timeout | undefined;
+  #current: Exchange | undefined;
+  #reason: Error | undefined;
+
+  constructor(timeoutMs: number) {
+    this.#timer = setTimeout(() => this.#stop(new SourceTimeoutError('source timed out')), timeoutMs);
   }
 
-  async #send(url: URL, headers: Record<string, string>, signal: AbortSignal): Promise<Dispatcher.ResponseData> {
-    const allowPrivate = this.#options.privateSourceAllowedRegexp?.test(url.href) ?? false;
-    const dispatcher = allowPrivate ? this.#open : this.#guarded;
-    try {
-      return await dispatcher.request({ origin: url.origin, path: url.pathname + url.search, method: 'GET', headers, signal });
-    } catch (error) {
-      throw sourceError(error, signal);
-    }
+  /** The exchange now in flight; it is stopped at once if the fetch already was. */
+  govern(exchange: Exchange): void {
+    this.#current = exchange;
+    if (this.#reason !== undefined) exchange.stop(this.#reason);
+  }
+
+  abandon(): void {
+    this.#stop(new AbandonedError('client went away'));
+  }
+
+  clear(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#current = undefined;
+  }
+
+  #stop(reason: Error): void {
+    if (this.#reason !== undefined) return;
+    this.#reason = reason;
+    this.#current?.stop(reason);
+  }
+}
+
+/**
+ * One request/response with a source, as an undici dispatch handler. The
+ * connection is paused from the response head until the body is given a
+ * sink (or discarded), so nothing is read that nobody will write.
+ */
+class Exchange implements Dispatcher.DispatchHandler, SourceBody {
+  readonly started: Promise<{ statusCode: number; headers: SourceHeaders }>;
+  #resolveStart!: (head: { statusCode: number; headers: SourceHeaders }) => void;
+  #rejectStart!: (error: unknown) => void;
+  #controller: Dispatcher.DispatchController | undefined;
+  #pendingStop: Error | undefined;
+  #sink: BodySink | undefined;
+  #state: 'connecting' | 'head' | 'flowing' | 'done' = 'connecting';
+
+  constructor(private readonly deadline: Deadline) {
+    this.started = new Promise((resolve, reject) => {
+      this.#resolveStart = resolve;
+      this.#rejectStart = reject;
+    });
+    deadline.govern(this);
+  }
+
+  stop(reason: Error): void {
+    if (this.#controller === undefined) this.#pendingStop = reason;
+    else this.#controller.abort(reason);
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.#controller = controller;
+    if (this.#pendingStop !== undefined) controller.abort(this.#pendingStop);
+  }
+
+  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: SourceHeaders): void {
+    if (statusCode < 200) return; // 1xx: the real head follows
+    this.#state = 'head';
+    controller.pause();
+    this.#resolveStart({ statusCode, headers });
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.#state === 'flowing' && !this.#sink!.data(chunk)) controller.pause();
+  }
+
+  onResponseEnd(): void {
+    if (this.#state === 'done') return;
+    const sink = this.#state === 'flowing' ? this.#sink : undefined;
+    this.#finish();
+    sink?.end();
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
+    if (this.#state === 'done') return;
+    const state = this.#state;
+    const sink = this.#sink;
+    this.#finish();
+    if (state === 'connecting') this.#rejectStart(error);
+    else if (state === 'flowing' && !(error instanceof AbandonedError)) sink!.error(sourceError(error));
+  }
+
+  flow(sink: BodySink): void {
+    if (this.#state !== 'head') return;
+    this.#state = 'flowing';
+    this.#sink = sink;
+    this.#controller!.resume();
+  }
+
+  resume(): void {
+    if (this.#state === 'flowing') this.#controller!.resume();
+  }
+
+  discard(): void {
+    if (this.#state === 'done') return;
+    this.#finish();
+    this.#controller?.abort(new AbandonedError('body not wanted'));
+  }
+
+  /** Drops a redirect's body; the fetch, and its deadline, go on with the next hop. */
+  skip(): void {
+    this.#state = 'done';
+    this.#controller?.abort(new AbandonedError('redirect followed'));
+  }
+
+  #finish(): void {
+    this.#state = 'done';
+    this.#sink = undefined;
+    this.deadline.clear();
   }
 }
 
@@ -103,23 +261,11 @@ function nextHop(from: URL, location: string): URL {
   return next;
 }
 
-/**
- * Drops a source body that will not be read. undici fails an unfinished body
- * that is destroyed with an AbortError; with no listener that error would be
- * an uncaught exception, so it is swallowed here.
- */
-export function discardBody(body: Readable): void {
-  body.on('error', () => {});
-  body.destroy();
-}
-
 /** Maps a failure of the upstream request (or of reading its body) to what the client sees. */
-export function sourceError(error: unknown, signal: AbortSignal): EcamoError {
+export function sourceError(error: unknown): EcamoError {
   if (error instanceof EcamoError) return error;
   if (isPrivateAddressError(error)) return new EcamoError('unallowed-source', 'source address is not global', { cause: error });
-  if (signal.aborted && signal.reason instanceof SourceTimeoutError) {
-    return new EcamoError('source-request', 'source timed out', { status: 504, cause: error });
-  }
+  if (error instanceof SourceTimeoutError) return new EcamoError('source-request', 'source timed out', { status: 504, cause: error });
   const detail = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
   return new EcamoError('source-request', detail, { cause: error });
 }

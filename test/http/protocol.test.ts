@@ -897,6 +897,32 @@ describe('SPEC: Fetching the source', () => {
     }
   });
 
+  it('ECAMO_TIMEOUT covers every hop: a redirect to a source that never answers is 504', { timeout: 15_000 }, async () => {
+    const impatient = await startEcamo({ ECAMO_TIMEOUT: '1', ECAMO_MAX_REDIRECTS: '1' });
+    try {
+      assertEcamoError(await proxy(impatient, src(`/to?u=${encodeURIComponent(src('/hang'))}`)), 504, 'source-request');
+    } finally {
+      await impatient.close();
+    }
+  });
+
+  it('ECAMO_TIMEOUT covers the body: a source that stalls mid-body is cut off', { timeout: 15_000 }, async () => {
+    const impatient = await startEcamo({ ECAMO_TIMEOUT: '1' });
+    const stalling = await startSource((_req, res) => {
+      res.writeHead(200, { 'content-type': 'image/png', 'content-length': 100 });
+      res.write(Buffer.alloc(10, 'x')); // and never the other 90 bytes
+    });
+    try {
+      const cut = await proxy(impatient, `${stalling.origin}/stall.png`).then(
+        () => 'completed',
+        (error: Error) => error.name,
+      );
+      assert.notEqual(cut, 'completed');
+    } finally {
+      await Promise.all([impatient.close(), stalling.close()]);
+    }
+  });
+
   it('a connect failure (closed port on 127.0.0.1) is 502 source-request', async () => {
     const closed = await startSource(() => {});
     const closedPort = closed.port;
