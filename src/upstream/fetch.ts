@@ -170,6 +170,8 @@ class Exchange implements Dispatcher.DispatchHandler, SourceBody {
   #pendingStop: Error | undefined;
   #sink: BodySink | undefined;
   #state: 'connecting' | 'head' | 'flowing' | 'done' = 'connecting';
+  /** How the transfer ended while it still waited for a sink: told to the sink when it comes. */
+  #endedEarly: { readonly error: EcamoError | undefined } | undefined;
 
   constructor(private readonly deadline: Deadline) {
     this.started = new Promise((resolve, reject) => {
@@ -201,23 +203,44 @@ class Exchange implements Dispatcher.DispatchHandler, SourceBody {
   }
 
   onResponseEnd(): void {
-    if (this.#state === 'done') return;
-    const sink = this.#state === 'flowing' ? this.#sink : undefined;
+    if (this.#state === 'head') this.#endedEarly = { error: undefined };
+    if (this.#state !== 'flowing') return;
+    const sink = this.#sink!;
     this.#finish();
-    sink?.end();
+    sink.end();
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
-    if (this.#state === 'done') return;
     const state = this.#state;
-    const sink = this.#sink;
+    if (state === 'done') return;
+    if (state === 'connecting') {
+      this.#finish();
+      this.#rejectStart(error);
+      return;
+    }
+    if (error instanceof AbandonedError) {
+      // Stopped on purpose (client gone): nobody is waiting for the news.
+      this.#finish();
+      return;
+    }
+    if (state === 'head') {
+      this.#endedEarly = { error: sourceError(error) };
+      return;
+    }
+    const sink = this.#sink!;
     this.#finish();
-    if (state === 'connecting') this.#rejectStart(error);
-    else if (state === 'flowing' && !(error instanceof AbandonedError)) sink!.error(sourceError(error));
+    sink.error(sourceError(error));
   }
 
   flow(sink: BodySink): void {
     if (this.#state !== 'head') return;
+    const early = this.#endedEarly;
+    if (early !== undefined) {
+      this.#finish();
+      if (early.error === undefined) sink.end();
+      else sink.error(early.error);
+      return;
+    }
     this.#state = 'flowing';
     this.#sink = sink;
     this.#controller!.resume();
