@@ -3,8 +3,8 @@
  * validated configuration, for embedding, tests and the demo.
  */
 import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { createApp, type App } from './http/app.js';
+import { listen } from './http/listen.js';
 import { createHttpServer } from './http/server.js';
 import { createLogger, type Logger } from './log.js';
 import type { Config } from './config/load.js';
@@ -35,16 +35,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const logger = options.logger ?? createLogger(config.logLevel);
   const app = createApp(config, logger, options.sourceTls === undefined ? {} : { connect: options.sourceTls });
   const server = createHttpServer(app);
-  const listen = options.listen ?? config.bind;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(listen.port, listen.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const address = server.address() as AddressInfo;
-  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const { url, port } = await listen(server, options.listen ?? config.bind);
 
   let closing: Promise<void> | undefined;
   const close = (graceMs: number = config.shutdownGraceMs): Promise<void> => {
@@ -65,5 +56,5 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     return closing;
   };
 
-  return { server, app, url: `http://${host}:${address.port}`, port: address.port, close };
+  return { server, app, url, port, close };
 }

@@ -7,11 +7,11 @@
  * stream both ways; nothing is buffered.
  */
 import http, { type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
 import { pipeline } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
 import { Agent, type Dispatcher } from 'undici';
 import { ConfigError } from '../config/errors.js';
+import { answerClientErrors, listen } from '../http/listen.js';
 import { LOG_LEVELS, type LogLevel } from '../config/load.js';
 import { createLogger, type Logger } from '../log.js';
 import { createIdTokenVerifier, IdTokenError, type IdTokenVerifier } from '../verify/index.js';
@@ -53,24 +53,11 @@ export async function startVerifyProxy(options: VerifyProxyOptions): Promise<Run
       refuse(res, 500, 'unknown', record);
     });
   });
-  // Unparsable requests never reach the handler; answer them as the handler would.
-  server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
-    if (!socket.writable || socket.destroyed) return;
-    const status = error.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
-    socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-type: text/plain; charset=utf-8\r\nx-ecamo-error: bad-request\r\ncontent-length: 18\r\n\r\nError: bad-request`);
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.listen.port, options.listen.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const address = server.address() as AddressInfo;
-  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  answerClientErrors(server);
+  const { url, port } = await listen(server, options.listen);
   return {
-    url: `http://${host}:${address.port}`,
-    port: address.port,
+    url,
+    port,
     async close() {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();

@@ -1,8 +1,8 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { EcamoError } from '../errors.js';
 import type { App } from './app.js';
+import { answerClientErrors } from './listen.js';
 import { handleProxy } from './proxy.js';
 import { handleRedirect } from './redirect.js';
 import { newRequestRecord, type RequestRecord } from './request-record.js';
@@ -44,16 +44,7 @@ export function createHttpServer(app: App): http.Server {
       sendError(res, record, failure, failure.status === 405 ? { allow: 'GET, HEAD' } : {});
     });
   });
-  // Malformed requests (oversized headers, bad syntax) never reach the handler: answer them the same way.
-  server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
-    if (!socket.writable || socket.destroyed) return;
-    const tooLarge = error.code === 'HPE_HEADER_OVERFLOW';
-    const status = tooLarge ? '431 Request Header Fields Too Large' : '400 Bad Request';
-    socket.end(
-      `HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-type: text/plain; charset=utf-8\r\n` +
-        `x-ecamo-error: bad-request\r\ncontent-length: 18\r\n\r\nError: bad-request`,
-    );
-  });
+  answerClientErrors(server);
   // CONNECT never reaches the handler either: node:http gives it to 'connect'
   // listeners and silently drops the socket when there are none. Answer it as
   // any other method we do not serve. The socket has left node:http's care, so

@@ -1,0 +1,32 @@
+import type http from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+
+/** Listens on `host:port` (port 0 picks one) and says where, as `http://host:port` (IPv6 in brackets). */
+export async function listen(server: http.Server, at: { readonly host: string; readonly port: number }): Promise<{ url: string; port: number }> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(at.port, at.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return { url: `http://${host}:${address.port}`, port: address.port };
+}
+
+/**
+ * Malformed requests (oversized headers, bad syntax) never reach a request
+ * handler: node:http hands them to 'clientError'. Answer them as every other
+ * refusal, with `x-ecamo-error: bad-request`.
+ */
+export function answerClientErrors(server: http.Server): void {
+  server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
+    if (!socket.writable || socket.destroyed) return;
+    const status = error.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
+    socket.end(
+      `HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-type: text/plain; charset=utf-8\r\n` +
+        `x-ecamo-error: bad-request\r\ncontent-length: 18\r\n\r\nError: bad-request`,
+    );
+  });
+}
