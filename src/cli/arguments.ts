@@ -1,3 +1,5 @@
+import { parseHostPort } from '../config/load.js';
+
 /** A mistake in how a command was called: main.ts prints it with the usage and exits 2. */
 export class ArgumentError extends Error {
   override readonly name = 'ArgumentError';
@@ -11,9 +13,9 @@ export function parseSeconds(flag: string, text: string): number {
 
 /** `host:port` or `[ipv6]:port`. */
 export function parseListen(flag: string, text: string): { host: string; port: number } {
-  const match = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text);
-  if (match === null || Number(match[3]) > 65535) throw new ArgumentError(`${flag} must be host:port or [ipv6]:port, got "${text}"`);
-  return { host: match[1] ?? match[2]!, port: Number(match[3]) };
+  const listen = parseHostPort(text);
+  if (listen === undefined || listen.host === '') throw new ArgumentError(`${flag} must be host:port or [ipv6]:port, got "${text}"`);
+  return listen;
 }
 
 /** An absolute http(s) URL. */

@@ -102,11 +102,17 @@ class Reader {
   }
 }
 
-function parseBind(variable: string, text: string): { host: string; port: number } {
+/** `host:port` or `[ipv6]:port`; `host` is empty for `:port`. Undefined when it is neither. */
+export function parseHostPort(text: string): { host: string; port: number } | undefined {
   const match = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(text);
-  const port = match ? Number(match[3]) : NaN;
-  if (!match || port > 65535) throw new ConfigError(variable, `must be host:port or [ipv6]:port, got "${text}"`);
-  return { host: match[1] ?? (match[2] || '::'), port };
+  if (match === null || Number(match[3]) > 65535) return undefined;
+  return { host: match[1] ?? match[2]!, port: Number(match[3]) };
+}
+
+function parseBind(variable: string, text: string): { host: string; port: number } {
+  const bind = parseHostPort(text);
+  if (bind === undefined) throw new ConfigError(variable, `must be host:port or [ipv6]:port, got "${text}"`);
+  return { host: bind.host || '::', port: bind.port };
 }
 
 function parseWorkers(variable: string, text: string | undefined, cpus: number): number {
