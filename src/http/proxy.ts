@@ -114,8 +114,8 @@ export async function handleProxy(
     return;
   }
 
-  streamBody(source.body, res, config.maxLength, record, (outcome, error) => {
-    if (outcome === 'source-failed') app.logger.warn({ err: error, source: claims.url }, 'source stream failed');
+  streamBody(source.body, res, config.maxLength, record, (error) => {
+    app.logger.warn({ err: error, source: claims.url }, 'source stream failed');
   });
 }
 

@@ -3,8 +3,6 @@ import type { EcamoError } from '../errors.js';
 import type { SourceBody } from '../upstream/fetch.js';
 import type { RequestRecord } from './request-record.js';
 
-export type StreamOutcome = 'complete' | 'over-limit' | 'client-gone' | 'source-failed';
-
 /**
  * Copies a source body to the client with backpressure, counting bytes into
  * the request record and stopping at `limit`.
@@ -18,19 +16,16 @@ export function streamBody(
   res: ServerResponse,
   limit: number,
   record: RequestRecord,
-  done: (outcome: StreamOutcome, error?: EcamoError) => void,
+  onSourceError: (error: EcamoError) => void,
 ): void {
-  let settled = false;
-  const settle = (outcome: StreamOutcome, error?: EcamoError): void => {
-    if (settled) return;
-    settled = true;
+  // The transfer is over (one way or another): stop listening to the client.
+  const settle = (): void => {
     res.off('drain', onDrain).off('close', onClose);
-    done(outcome, error);
   };
   const onDrain = (): void => body.resume();
+  // 'close' after a complete response comes once settled, with the listener gone.
   const onClose = (): void => {
-    // 'close' after a complete response is settled already.
-    settle('client-gone');
+    settle();
     body.discard();
   };
   res.on('drain', onDrain).once('close', onClose);
@@ -43,18 +38,19 @@ export function streamBody(
         return res.write(chunk);
       }
       record.bytes = limit;
-      settle('over-limit');
+      settle();
       body.discard();
       if (room > 0) res.write(chunk.subarray(0, room), () => res.destroy());
       else res.destroy();
       return false;
     },
     end() {
-      settle('complete');
+      settle();
       res.end();
     },
     error(error) {
-      settle('source-failed', error);
+      settle();
+      onSourceError(error);
       res.destroy();
     },
   });
