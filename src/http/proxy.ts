@@ -21,7 +21,35 @@ const PASSED_ON_SUCCESS: readonly string[] = [
 /** Source headers passed with a source error (no etag: the body is ours, not the source's). */
 const PASSED_ON_ERROR: readonly string[] = ['expires', 'last-modified', 'vary'];
 
-/** `/{prefix}/v1/p/{DIGEST}?t={PROXY_TOKEN}` on the canonical origin, in SPEC.md's order. */
+/**
+ * What the shared pipeline fetches once a request is authenticated. Both the
+ * Ecamo proxy endpoint and camo-format URLs describe their source this way,
+ * so every policy, cache and counter downstream sees one shape.
+ */
+export interface SourceRequest {
+  /** The source URL, WHATWG-serialised: what policies, fetch and logs use. */
+  readonly url: string;
+  /** The service origin that embeds the image, or a fixed marker for requests that name none (camo). */
+  readonly service: string;
+  /** Present ecamo's anonymous ID token to the source. */
+  readonly sendToken: boolean;
+}
+
+/** The proxy endpoint and camo URLs only answer on ecamo's own origin. */
+export function assertCanonicalHost(req: IncomingMessage, config: App['config']): void {
+  if (req.headers.host !== config.canonicalHost) {
+    throw new EcamoError('not-found', 'proxy endpoint only works on the canonical origin');
+  }
+}
+
+/** Records the source and applies the operator's source policy (403 `unallowed-source`). */
+export function admitSource(app: App, record: RequestRecord, source: SourceRequest): void {
+  record.service = source.service;
+  record.source = source.url;
+  assertSourceAllowed(source.url, app.config);
+}
+
+/** `/{prefix}/v1/p/{DIGEST}?t={PROXY_TOKEN}` on the canonical origin, in the order of docs/protocol.md. */
 export async function handleProxy(
   app: App,
   req: IncomingMessage,
@@ -30,34 +58,38 @@ export async function handleProxy(
   digest: string,
   proxyToken: string | undefined,
 ): Promise<void> {
-  const { config, tokens } = app;
-  if (req.headers.host !== config.canonicalHost) {
-    throw new EcamoError('not-found', 'proxy endpoint only works on the canonical origin');
-  }
-
+  assertCanonicalHost(req, app.config);
   let claims;
   try {
-    claims = await tokens.verifyProxyToken(proxyToken ?? '');
+    claims = await app.tokens.verifyProxyToken(proxyToken ?? '');
   } catch (error) {
     // Only ecamo mints these, so any defect in one is an authentication failure.
     if (error instanceof EcamoError && error.status === 400) throw new EcamoError('invalid-token', error.message, { cause: error });
     throw error;
   }
-  record.service = claims.serviceOrigin;
-  record.source = claims.url;
-  assertSourceAllowed(claims.url, config);
+  const source: SourceRequest = { url: claims.url, service: claims.serviceOrigin, sendToken: claims.sendToken };
+  admitSource(app, record, source);
   assertDigestMatches(digest, claims.url);
+  return serveSource(app, req, res, record, source);
+}
 
-  if (req.headers['sec-fetch-dest'] === 'document') return redirectToSource(res, record, claims.url, 'src-fetch-dest');
+/**
+ * The part every authenticated, admitted source request shares: a document
+ * navigation goes to the source itself; anything else is fetched (guarded,
+ * bounded) and streamed back under ecamo's response rules.
+ */
+export async function serveSource(app: App, req: IncomingMessage, res: ServerResponse, record: RequestRecord, sourceRequest: SourceRequest): Promise<void> {
+  const { config, tokens } = app;
+  if (req.headers['sec-fetch-dest'] === 'document') return redirectToSource(res, record, sourceRequest.url, 'src-fetch-dest');
 
   const idTokenClaims = {
     canonicalOrigin: `${requestScheme(req, config)}://${config.canonicalHost}`,
-    sourceOrigin: new URL(claims.url).origin,
-    serviceOrigin: claims.serviceOrigin,
+    sourceOrigin: new URL(sourceRequest.url).origin,
+    serviceOrigin: sourceRequest.service,
   };
-  const authorize = claims.sendToken ? async (): Promise<string> => `Bearer ${await tokens.signIdToken(idTokenClaims)}` : undefined;
+  const authorize = sourceRequest.sendToken ? async (): Promise<string> => `Bearer ${await tokens.signIdToken(idTokenClaims)}` : undefined;
 
-  const fetching = app.fetcher.fetch({ url: claims.url, accept: validHeaderValue(req.headers, 'accept'), authorize, timeoutMs: config.timeoutMs });
+  const fetching = app.fetcher.fetch({ url: sourceRequest.url, accept: validHeaderValue(req.headers, 'accept'), authorize, timeoutMs: config.timeoutMs });
   // A client that goes away should not keep the source busy. ('close' also follows a complete response: nothing to cancel then.)
   const onClientGone = (): void => {
     if (!res.writableFinished) fetching.cancel();
@@ -74,7 +106,7 @@ export async function handleProxy(
 
   const common: Record<string, string> = {
     'x-ecamo-action': 'proxy-source',
-    'x-ecamo-source': claims.url,
+    'x-ecamo-source': sourceRequest.url,
     'x-frame-options': 'deny',
     'x-content-type-options': 'nosniff',
     'content-security-policy': SOURCE_CSP,
@@ -115,7 +147,7 @@ export async function handleProxy(
   }
 
   streamBody(source.body, res, config.maxLength, record, (error) => {
-    app.logger.warn({ err: error, source: claims.url }, 'source stream failed');
+    app.logger.warn({ err: error, source: sourceRequest.url }, 'source stream failed');
   });
 }
 
