@@ -11,7 +11,9 @@ import { pipeline } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
 import { Agent, type Dispatcher } from 'undici';
 import { ConfigError } from '../config/errors.js';
+import { EcamoError, type EcamoErrorCode } from '../errors.js';
 import { answerClientErrors, listen } from '../http/listen.js';
+import { sendError } from '../http/respond.js';
 import { LOG_LEVELS, type LogLevel } from '../config/load.js';
 import { createLogger, type Logger } from '../log.js';
 import { createIdTokenVerifier, IdTokenError, type IdTokenVerifier } from '../verify/index.js';
@@ -22,6 +24,12 @@ type Env = Readonly<Record<string, string | undefined>>;
 /** Meaningful for one connection only (RFC 9110 section 7.6.1), plus whatever Connection names. */
 const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authorization', 'proxy-authenticate'];
 const VIA = '1.1 ecamo-verify-proxy';
+
+/** What one request did, logged once as its access line. */
+interface ProxyRecord {
+  error?: EcamoErrorCode;
+  service?: string;
+}
 
 export interface VerifyProxyOptions {
   /** Where admitted requests go; its path is a prefix of theirs. */
@@ -41,7 +49,7 @@ export async function startVerifyProxy(options: VerifyProxyOptions): Promise<Run
   const agent = new Agent();
   const server = http.createServer((req, res) => {
     const started = process.hrtime.bigint();
-    const record: { error?: string; service?: string } = {};
+    const record: ProxyRecord = {};
     res.once('close', () => {
       options.logger.info(
         { method: req.method, path: req.url?.split('?')[0], status: res.statusCode, complete: res.writableFinished, ...record, durationMs: Number(process.hrtime.bigint() - started) / 1e6 },
@@ -50,7 +58,7 @@ export async function startVerifyProxy(options: VerifyProxyOptions): Promise<Run
     });
     handle(req, res, record, options, agent).catch((error: unknown) => {
       options.logger.error({ err: error }, 'bug: unexpected failure');
-      refuse(res, 500, 'unknown', record);
+      refuse(res, record, new EcamoError('unknown', 'unexpected failure', { cause: error }));
     });
   });
   answerClientErrors(server);
@@ -70,12 +78,12 @@ export async function startVerifyProxy(options: VerifyProxyOptions): Promise<Run
 async function handle(
   req: IncomingMessage,
   res: ServerResponse,
-  record: { error?: string; service?: string },
+  record: ProxyRecord,
   options: VerifyProxyOptions,
   agent: Agent,
 ): Promise<void> {
   // Origin-form only: an absolute-form target would make this an open forward proxy's look-alike.
-  if (req.url === undefined || !req.url.startsWith('/')) return refuse(res, 400, 'bad-request', record);
+  if (req.url === undefined || !req.url.startsWith('/')) return refuse(res, record, new EcamoError('bad-request', 'request target is not origin-form'));
   let serviceOrigin: string;
   try {
     serviceOrigin = (await options.verifier.verify(req.headers.authorization)).serviceOrigin;
@@ -83,7 +91,7 @@ async function handle(
     if (!(error instanceof IdTokenError)) throw error;
     options.logger.debug({ code: error.code, reason: error.message }, 'refused');
     if (error.code === 'jwks-unavailable') options.logger.warn({ reason: error.message }, 'ecamo keys unavailable');
-    return refuse(res, error.status, error.code, record, error.status === 401 ? { 'www-authenticate': 'Bearer error="invalid_token"' } : {});
+    return refuse(res, record, new EcamoError(error.code, error.message, { cause: error }));
   }
   record.service = serviceOrigin;
 
@@ -107,7 +115,7 @@ async function handle(
   } catch (error) {
     if (controller.signal.aborted) return;
     options.logger.warn({ err: error }, 'upstream request failed');
-    return refuse(res, 502, 'upstream-request', record);
+    return refuse(res, record, new EcamoError('upstream-request', 'upstream request failed', { cause: error }));
   }
   try {
     res.writeHead(answer.statusCode, withoutHopByHop(answer.headers));
@@ -115,7 +123,7 @@ async function handle(
     // Node refuses header values it would not send; that is the upstream's fault, not ours.
     answer.body.on('error', () => {}).destroy();
     options.logger.warn({ err: error }, 'upstream response headers refused');
-    return refuse(res, 502, 'upstream-response', record);
+    return refuse(res, record, new EcamoError('upstream-response', 'upstream response headers refused', { cause: error }));
   }
   try {
     await pipeline(answer.body, res);
@@ -163,15 +171,9 @@ function upstreamRequestHeaders(headers: IncomingHttpHeaders, serviceOrigin: str
   return kept;
 }
 
-function refuse(res: ServerResponse, status: number, code: string, record: { error?: string }, headers: Record<string, string> = {}): void {
-  record.error = code;
-  if (res.headersSent) {
-    res.destroy();
-    return;
-  }
-  const body = `Error: ${code}`;
-  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store', 'x-ecamo-error': code, ...headers });
-  res.end(res.req.method === 'HEAD' ? undefined : body);
+function refuse(res: ServerResponse, record: ProxyRecord, error: EcamoError): void {
+  record.error = error.code;
+  sendError(res, error);
 }
 
 /**

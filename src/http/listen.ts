@@ -1,5 +1,7 @@
 import type http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { EcamoError } from '../errors.js';
+import { sendError } from './respond.js';
 
 /** Listens on `host:port` (port 0 picks one) and says where, as `http://host:port` (IPv6 in brackets). */
 export async function listen(server: http.Server, at: { readonly host: string; readonly port: number }): Promise<{ url: string; port: number }> {
@@ -22,11 +24,7 @@ export async function listen(server: http.Server, at: { readonly host: string; r
  */
 export function answerClientErrors(server: http.Server): void {
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
-    if (!socket.writable || socket.destroyed) return;
-    const status = error.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
-    socket.end(
-      `HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-type: text/plain; charset=utf-8\r\n` +
-        `x-ecamo-error: bad-request\r\ncontent-length: 18\r\n\r\nError: bad-request`,
-    );
+    const tooLarge = error.code === 'HPE_HEADER_OVERFLOW';
+    sendError(socket, new EcamoError('bad-request', error.message, tooLarge ? { status: 431, cause: error } : { cause: error }));
   });
 }

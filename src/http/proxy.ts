@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { EcamoError } from '../errors.js';
+import { EcamoError, SourceResponseError } from '../errors.js';
 import { assertDigestMatches } from '../tokens/digest.js';
 import type { SourceResponse } from '../upstream/fetch.js';
 import { assertSourceAllowed } from '../upstream/url-policy.js';
@@ -7,7 +7,7 @@ import type { App } from './app.js';
 import { essenceOf } from './media-type.js';
 import type { RequestRecord } from './request-record.js';
 import { streamBody } from './stream-body.js';
-import { SOURCE_CSP, redirectToSource, validHeaderValue } from './respond.js';
+import { SOURCE_CSP, redirectToSource, sendError, validHeaderValue } from './respond.js';
 import { requestScheme } from './service-origin.js';
 
 /** Source headers passed to the client with a 200, besides Content-Type and Content-Length (handled apart). */
@@ -152,21 +152,11 @@ export async function serveSource(app: App, req: IncomingMessage, res: ServerRes
 }
 
 function sendSourceError(res: ServerResponse, record: RequestRecord, source: SourceResponse, common: Record<string, string>): void {
-  const passedStatus = source.statusCode >= 400 && source.statusCode <= 599;
-  const status = passedStatus ? source.statusCode : 400;
-  const body = passedStatus ? `${source.statusCode} (from upstream)` : `${source.statusCode} (from upstream, converted to 400)`;
-  const headers: Record<string, string | number> = {
-    ...common,
-    'content-type': 'text/plain',
-    'content-length': Buffer.byteLength(body),
-    'x-ecamo-error': 'source-response',
-    'x-ecamo-error-origin': 'source',
-  };
+  const headers: Record<string, string> = { ...common };
   for (const name of PASSED_ON_ERROR) {
     const value = validHeaderValue(source.headers, name);
     if (value !== undefined) headers[name] = value;
   }
   record.error = 'source-response';
-  res.writeHead(status, headers);
-  res.end(res.req.method === 'HEAD' ? undefined : body);
+  sendError(res, new SourceResponseError(source.statusCode), headers);
 }

@@ -4,7 +4,7 @@ import type { EcamoErrorCode } from '../errors.js';
 export interface RequestRecord {
   route: 'index' | 'health' | 'jwks' | 'redirect' | 'proxy' | 'none';
   action: 'redirect-to-source' | 'redirect-to-canonical' | 'proxy-source' | undefined;
-  error: EcamoErrorCode | 'source-response' | undefined;
+  error: EcamoErrorCode | undefined;
   service: string | undefined;
   source: string | undefined;
   sourceStatus: number | undefined;

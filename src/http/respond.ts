@@ -1,5 +1,6 @@
-import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
-import type { EcamoError } from '../errors.js';
+import { STATUS_CODES, ServerResponse, type IncomingHttpHeaders } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { errorAnswer, type EcamoError } from '../errors.js';
 import type { RequestRecord } from './request-record.js';
 
 /** Every redirect ecamo answers is personal and short-lived. */
@@ -22,13 +23,37 @@ export function sendText(res: ServerResponse, status: number, body: string, head
   res.end(res.req.method === 'HEAD' ? undefined : body);
 }
 
-export function sendError(res: ServerResponse, record: RequestRecord, error: EcamoError, extraHeaders: Record<string, string> = {}): void {
-  record.error = error.code;
-  if (res.headersSent) {
-    res.destroy();
+/**
+ * The one way any listener (ecamo, verify-proxy) refuses: the status and
+ * headers of the error's code, `x-ecamo-error`, and a body that names the code
+ * only. `to` is a response, or a bare socket for what node:http never turns
+ * into one (a malformed request, CONNECT); the socket is closed after the answer.
+ * `headers` adds to, or overrides, what the code brings.
+ */
+export function sendError(to: ServerResponse | Duplex, error: EcamoError, headers: Readonly<Record<string, string>> = {}): void {
+  const body = error.body;
+  const all: Record<string, string | number> = {
+    'content-type': 'text/plain; charset=utf-8',
+    'cache-control': 'no-store',
+    ...errorAnswer(error.code).headers,
+    ...headers,
+    'x-ecamo-error': error.code,
+    'content-length': Buffer.byteLength(body),
+  };
+  if (!(to instanceof ServerResponse)) {
+    if (!to.writable || to.destroyed) return;
+    // The socket has left node:http's care: a reset while answering must not become an uncaught error.
+    to.on('error', () => {});
+    const lines = Object.entries({ connection: 'close', ...all }).map(([name, value]) => `${name}: ${value}\r\n`);
+    to.end(`HTTP/1.1 ${error.status} ${STATUS_CODES[error.status] ?? ''}\r\n${lines.join('')}\r\n${body}`);
     return;
   }
-  sendText(res, error.status, `Error: ${error.code}`, { 'x-ecamo-error': error.code, 'cache-control': 'no-store', ...extraHeaders });
+  if (to.headersSent) {
+    to.destroy();
+    return;
+  }
+  to.writeHead(error.status, all);
+  to.end(to.req.method === 'HEAD' ? undefined : body);
 }
 
 export type SourceRedirectReason = 'src-fetch-dest' | 'auth-cookie-missing';

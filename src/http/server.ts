@@ -41,20 +41,16 @@ export function createHttpServer(app: App): http.Server {
       const failure = error instanceof EcamoError ? error : new EcamoError('unknown', 'unexpected failure', { cause: error });
       if (failure.code === 'unknown') app.logger.error({ err: error }, 'bug: unexpected failure');
       else app.logger.debug({ err: failure, code: failure.code }, 'request refused');
-      sendError(res, record, failure, failure.status === 405 ? { allow: 'GET, HEAD' } : {});
+      record.error = failure.code;
+      sendError(res, failure);
     });
   });
   answerClientErrors(server);
   // CONNECT never reaches the handler either: node:http gives it to 'connect'
   // listeners and silently drops the socket when there are none. Answer it as
-  // any other method we do not serve. The socket has left node:http's care, so
-  // it needs its own error listener (a reset would otherwise be uncaught).
-  server.on('connect', (_req: IncomingMessage, socket: Duplex) => {
-    socket.on('error', () => {});
-    socket.end(
-      `HTTP/1.1 405 Method Not Allowed\r\nconnection: close\r\nallow: GET, HEAD\r\ncontent-type: text/plain; charset=utf-8\r\n` +
-        `cache-control: no-store\r\nx-ecamo-error: method-not-allowed\r\ncontent-length: 25\r\n\r\nError: method-not-allowed`,
-    );
+  // any other method we do not serve.
+  server.on('connect', (req: IncomingMessage, socket: Duplex) => {
+    sendError(socket, new EcamoError('method-not-allowed', `method ${req.method}`));
   });
   return server;
 }

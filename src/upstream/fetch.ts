@@ -1,6 +1,6 @@
 import { Agent, type Dispatcher } from 'undici';
-import { EcamoError } from '../errors.js';
-import { guardedConnector, isPrivateAddressError } from './guarded-connect.js';
+import { EcamoError, findEcamoError } from '../errors.js';
+import { guardedConnector } from './guarded-connect.js';
 
 const REDIRECT_STATUSES: ReadonlySet<number> = new Set([301, 302, 303, 307, 308]);
 
@@ -54,11 +54,6 @@ export interface FetcherOptions {
   readonly privateSourceAllowedRegexp: RegExp | undefined;
   /** Test hook: connection options for both pools (e.g. trusted CA). */
   readonly connect?: { readonly ca?: string | Buffer };
-}
-
-/** Reason for the whole-fetch deadline; mapped to 504. */
-export class SourceTimeoutError extends Error {
-  override readonly name = 'SourceTimeoutError';
 }
 
 /** Reason for a transfer nobody wants any more; never reported. */
@@ -131,7 +126,7 @@ class Deadline {
   #reason: Error | undefined;
 
   constructor(timeoutMs: number) {
-    this.#timer = setTimeout(() => this.#stop(new SourceTimeoutError('source timed out')), timeoutMs);
+    this.#timer = setTimeout(() => this.#stop(new EcamoError('source-request', 'source timed out', { status: 504 })), timeoutMs);
   }
 
   /** The exchange now in flight; it is stopped at once if the fetch already was. */
@@ -286,9 +281,9 @@ function nextHop(from: URL, location: string): URL {
 
 /** Maps a failure of the upstream request (or of reading its body) to what the client sees. */
 export function sourceError(error: unknown): EcamoError {
-  if (error instanceof EcamoError) return error;
-  if (isPrivateAddressError(error)) return new EcamoError('unallowed-source', 'source address is not global', { cause: error });
-  if (error instanceof SourceTimeoutError) return new EcamoError('source-request', 'source timed out', { status: 504, cause: error });
+  // Ours (the deadline, the address guard, a redirect refused), however wrapped on the way.
+  const ours = findEcamoError(error);
+  if (ours !== undefined) return ours;
   const detail = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
   return new EcamoError('source-request', detail, { cause: error });
 }

@@ -1,23 +1,16 @@
 import dns, { type LookupAddress, type LookupOptions } from 'node:dns';
 import { isIP } from 'node:net';
 import { buildConnector } from 'undici';
+import { EcamoError } from '../errors.js';
 import { isGlobalAddress } from './ip-filter.js';
 
-/** Raised (through undici) when a source resolves to a non-global address. */
-export class PrivateAddressError extends Error {
+/** Raised (through net and undici) when a source resolves to a non-global address. */
+export class PrivateAddressError extends EcamoError {
   override readonly name = 'PrivateAddressError';
-  readonly code = 'ECAMO_PRIVATE_ADDRESS';
 
   constructor(readonly host: string, readonly address: string) {
-    super(`${host} resolves to non-global address ${address}`);
+    super('unallowed-source', `${host} resolves to non-global address ${address}`);
   }
-}
-
-export function isPrivateAddressError(error: unknown): boolean {
-  for (let current = error; current instanceof Error; current = current.cause) {
-    if (current instanceof PrivateAddressError) return true;
-  }
-  return false;
 }
 
 type LookupCallback = (error: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void;

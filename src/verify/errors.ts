@@ -1,6 +1,10 @@
 /**
  * Why an ID token was refused. `code` is stable (log it, send it in
  * `x-ecamo-error`); `message` is for people and may change.
+ *
+ * Kept apart from the server's registry (src/errors.ts) on purpose: the SDK
+ * imports only jose and node built-ins. The registry lists these codes as wire
+ * codes, so verify-proxy answers with them unchanged.
  */
 export type IdTokenErrorCode =
   /** No token at all: no Authorization header, or one that is not `Bearer`. */

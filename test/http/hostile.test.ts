@@ -70,6 +70,9 @@ function assertRefused(answer: Reply, status: number, code: string, context = ''
   assert.equal(answer.body, `Error: ${code}`, what);
   assert.equal(answer.header('location'), undefined, `${what}: a refusal never redirects`);
   assert.equal(answer.header('set-cookie'), undefined, what);
+  assert.equal(answer.header('cache-control'), 'no-store', what);
+  assert.equal(answer.header('www-authenticate'), status === 401 ? 'Bearer error="invalid_token"' : undefined, what);
+  assert.equal(answer.header('allow'), status === 405 ? 'GET, HEAD' : undefined, what);
   assertNoStackTrace(answer.body);
 }
 

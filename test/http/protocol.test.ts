@@ -217,6 +217,8 @@ function assertEcamoError(answer: Answer, status: number, code: string): void {
   assert.equal(answer.status, status, `status for ${code}: ${answer.body}`);
   assert.equal(answer.header('x-ecamo-error'), code);
   assert.equal(answer.body, `Error: ${code}`);
+  assert.equal(answer.header('cache-control'), 'no-store');
+  assert.equal(answer.header('www-authenticate'), status === 401 ? 'Bearer error="invalid_token"' : undefined, 'a 401 names its scheme (RFC 9110)');
 }
 
 function assertNoCache302(answer: Answer): void {

@@ -10,7 +10,8 @@ import dns, { type LookupAddress, type LookupOptions } from 'node:dns';
 import net, { type AddressInfo } from 'node:net';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import { Agent, request } from 'undici';
-import { PrivateAddressError, guardedConnector, guardedLookup, isPrivateAddressError } from '../../src/upstream/guarded-connect.js';
+import { findEcamoError } from '../../src/errors.js';
+import { PrivateAddressError, guardedConnector, guardedLookup } from '../../src/upstream/guarded-connect.js';
 
 type Answer = Error | readonly LookupAddress[];
 
@@ -61,8 +62,7 @@ describe('guardedLookup', () => {
       assert.ok(result.error instanceof PrivateAddressError, `refused with ${JSON.stringify(options)}`);
       assert.equal((result.error as PrivateAddressError).address, '127.0.0.1');
       assert.equal((result.error as PrivateAddressError).host, 'images.example.com');
-      assert.equal(result.error.code, 'ECAMO_PRIVATE_ADDRESS');
-      assert.ok(isPrivateAddressError(result.error));
+      assert.equal(result.error.code, 'unallowed-source');
     }
     // Whatever form net asked for, the guard saw every address.
     assert.ok(calls.every((call) => call.options.all === true));
@@ -137,7 +137,7 @@ describe('guardedLookup', () => {
     scriptDns(t, { 'flaky.example.com': failure, 'empty.example.com': [] });
     const failed = await lookup('flaky.example.com', { all: true });
     assert.equal(failed.error, failure);
-    assert.ok(!isPrivateAddressError(failed.error));
+    assert.equal(findEcamoError(failed.error), undefined);
     const missing = await lookup('missing.example.com', {});
     assert.equal(missing.error?.code, 'ENOTFOUND');
     for (const all of [true, false]) {
@@ -148,15 +148,15 @@ describe('guardedLookup', () => {
   });
 });
 
-describe('isPrivateAddressError', () => {
+describe('findEcamoError', () => {
   test('finds the guard error anywhere in a cause chain, and nothing else', () => {
     const guard = new PrivateAddressError('a.example.com', '10.0.0.1');
-    assert.ok(isPrivateAddressError(guard));
-    assert.ok(isPrivateAddressError(new Error('outer', { cause: new Error('middle', { cause: guard }) })));
-    assert.ok(!isPrivateAddressError(new Error('connect ECONNREFUSED')));
-    assert.ok(!isPrivateAddressError(Object.assign(new Error('lookalike'), { code: 'ECAMO_PRIVATE_ADDRESS', name: 'PrivateAddressError' })));
-    assert.ok(!isPrivateAddressError(undefined));
-    assert.ok(!isPrivateAddressError('PrivateAddressError'));
+    assert.equal(findEcamoError(guard), guard);
+    assert.equal(findEcamoError(new Error('outer', { cause: new Error('middle', { cause: guard }) })), guard);
+    assert.equal(findEcamoError(new Error('connect ECONNREFUSED')), undefined);
+    assert.equal(findEcamoError(Object.assign(new Error('lookalike'), { code: 'unallowed-source', name: 'PrivateAddressError' })), undefined);
+    assert.equal(findEcamoError(undefined), undefined);
+    assert.equal(findEcamoError('PrivateAddressError'), undefined);
   });
 });
 
@@ -231,7 +231,7 @@ describe('guardedConnector', () => {
       const before = connections;
       for (const hostname of ['images.example.com', 'dual.example.com', 'mapped.example.com']) {
         const { error, socket } = await connect(connector, hostname, hostname === 'dual.example.com' ? (v6Port ?? v4Port) : v4Port);
-        assert.ok(isPrivateAddressError(error), `${hostname}: ${String(error)}`);
+        assert.ok(findEcamoError(error) instanceof PrivateAddressError, `${hostname}: ${String(error)}`);
         assert.ok(socket == null, 'no socket is handed back');
       }
       assert.equal(connections, before);
@@ -245,7 +245,7 @@ describe('guardedConnector', () => {
   test('localhost (from the hosts file, no DNS server involved) is refused', async () => {
     const before = connections;
     const { error } = await connect(guardedConnector(), 'localhost', v4Port);
-    assert.ok(isPrivateAddressError(error), String(error));
+    assert.ok(findEcamoError(error) instanceof PrivateAddressError, String(error));
     assert.equal(connections, before);
   });
 
@@ -256,7 +256,7 @@ describe('guardedConnector', () => {
       const before = connections;
       for (const url of [`http://127.0.0.1:${v4Port}/`, `http://rebind.example.com:${v4Port}/`, `http://[::ffff:127.0.0.1]:${v4Port}/`]) {
         await assert.rejects(request(url, { dispatcher: agent }), (error: unknown) => {
-          assert.ok(isPrivateAddressError(error), `${url}: ${String(error)}`);
+          assert.ok(findEcamoError(error) instanceof PrivateAddressError, `${url}: ${String(error)}`);
           return true;
         });
       }
