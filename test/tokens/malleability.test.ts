@@ -1,0 +1,169 @@
+/**
+ * Every byte of a token is authenticated: a proxy token ecamo did not mint,
+ * or a URL token / cookie its service did not sign, is refused, whatever
+ * part of it changed (docs/protocol.md, tokens). Proxy tokens are minted with
+ * a low `s` and refused with a high one, so that ECDSA's s -> n - s does not
+ * turn one token into two; service-signed tokens (jose/WebCrypto, which do
+ * not normalise `s`) keep both.
+ */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { importJWK, jwtVerify, SignJWT } from 'jose';
+import { generateKey } from '../../src/cli/keygen.js';
+import { loadEcamoKeys, type EcamoKeys } from '../../src/config/keys.js';
+import { loadConfig } from '../../src/config/load.js';
+import { EcamoError } from '../../src/errors.js';
+import { signProxyToken, verifyProxyToken } from '../../src/tokens/proxy-token.js';
+import { TokenService } from '../../src/tokens/token-service.js';
+import { verifyUrlToken } from '../../src/tokens/url-token.js';
+
+const CLAIMS = { url: 'https://images.example/a.png', serviceOrigin: 'https://wiki.example', sendToken: true };
+/** Order of the P-256 group. */
+const N = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n;
+const BASE64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+
+async function ecamoKeys(kid = 'k1'): Promise<{ keys: EcamoKeys; publicKey: CryptoKey }> {
+  const generated = await generateKey(kid);
+  const keys = await loadEcamoKeys('ECAMO_PRIVATE_KEYS', JSON.stringify({ [kid]: generated.privateJwk }), 'ECAMO_SIGNING_KID', kid);
+  return { keys, publicKey: (await importJWK(generated.publicJwk, 'ES256')) as CryptoKey };
+}
+
+function segments(token: string): [string, string, string] {
+  const [header, payload, signature] = token.split('.');
+  return [header!, payload!, signature!];
+}
+
+function json(segment: string): Record<string, unknown> {
+  return JSON.parse(Buffer.from(segment, 'base64url').toString('utf8')) as Record<string, unknown>;
+}
+
+function encode(value: unknown): string {
+  return Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url');
+}
+
+function sOf(token: string): bigint {
+  return BigInt(`0x${Buffer.from(segments(token)[2], 'base64url').subarray(32).toString('hex')}`);
+}
+
+/** The same token with s replaced by n - s: a signature that verifies just as well. */
+function flipS(token: string): string {
+  const [header, payload, signature] = segments(token);
+  const bytes = Buffer.from(signature, 'base64url');
+  const s = BigInt(`0x${bytes.subarray(32).toString('hex')}`);
+  const flipped = Buffer.concat([bytes.subarray(0, 32), Buffer.from((N - s).toString(16).padStart(64, '0'), 'hex')]);
+  return `${header}.${payload}.${flipped.toString('base64url')}`;
+}
+
+/** The same base64url text with a spare bit set that a canonical encoder leaves clear (same bytes when decoded leniently). */
+function withSpareBit(segment: string): string | undefined {
+  if (segment.length % 4 === 0) return undefined;
+  return segment.slice(0, -1) + BASE64URL[BASE64URL.indexOf(segment.at(-1)!) ^ 1];
+}
+
+async function refused(promise: Promise<unknown>, codes: readonly string[] = ['invalid-token', 'token-deserialization']): Promise<void> {
+  await assert.rejects(promise, (error: unknown) => error instanceof EcamoError && codes.includes(error.code));
+}
+
+/** Variants of a genuine token that its signer never produced. */
+function variants(token: string): Record<string, string> {
+  const [header, payload, signature] = segments(token);
+  const claims = json(payload);
+  const headerFields = json(header);
+  const reordered = Object.fromEntries(Object.entries(claims).reverse());
+  const { iat: _removed, ...withoutIat } = claims;
+  const out: Record<string, string> = {
+    'random signature': `${header}.${payload}.${Buffer.from(Array.from({ length: 64 }, (_, i) => (i * 37 + 11) & 0xff)).toString('base64url')}`,
+    'zero signature': `${header}.${payload}.${Buffer.alloc(64).toString('base64url')}`,
+    'added 20 KB claim': `${header}.${encode({ ...claims, pad: 'x'.repeat(20_000) })}.${signature}`,
+    'added claim': `${header}.${encode({ ...claims, x: 1 })}.${signature}`,
+    'removed claim': `${header}.${encode(withoutIat)}.${signature}`,
+    'reordered claims': `${header}.${encode(reordered)}.${signature}`,
+    'same claims, other whitespace': `${header}.${encode(JSON.stringify(claims, null, 1))}.${signature}`,
+    'changed header (typ added)': `${encode({ ...headerFields, typ: 'JWT' })}.${payload}.${signature}`,
+    'reordered header': `${encode(Object.fromEntries(Object.entries(headerFields).reverse()))}.${payload}.${signature}`,
+    'padded signature': `${header}.${payload}.${signature}==`,
+    'padded payload': `${header}.${payload}=.${signature}`,
+    'whitespace in payload': `${header}.${payload.slice(0, 8)} ${payload.slice(8)}.${signature}`,
+    'newline after token': `${token}\n`,
+    'standard base64 alphabet': token.replaceAll('-', '+').replaceAll('_', '/'),
+  };
+  const parts = [header, payload, signature];
+  parts.forEach((part, index) => {
+    const spare = withSpareBit(part);
+    if (spare !== undefined) out[`spare bit in segment ${index}`] = parts.map((p, i) => (i === index ? spare : p)).join('.');
+  });
+  // Only variants that differ from the genuine string count.
+  for (const [name, value] of Object.entries(out)) if (value === token) delete out[name];
+  return out;
+}
+
+describe('proxy tokens: byte for byte', () => {
+  test('ecamo mints ES256 tokens that a plain ES256 verifier (another Ecamo server) accepts, with nothing but the protocol claims', async () => {
+    const { keys, publicKey } = await ecamoKeys();
+    const token = await signProxyToken(CLAIMS, keys.signing, 45);
+    const { payload, protectedHeader } = await jwtVerify(token, publicKey, { issuer: 'ecamo:s', audience: 'ecamo:p', algorithms: ['ES256'] });
+    assert.deepEqual(protectedHeader, { alg: 'ES256', kid: 'k1' });
+    assert.deepEqual(Object.keys(payload).sort(), ['aud', 'ecamo:svc', 'ecamo:tok', 'ecamo:url', 'exp', 'iat', 'iss', 'nbf']);
+    assert.deepEqual(await verifyProxyToken(token, keys), { ...CLAIMS, exp: payload.exp });
+  });
+
+  test('every variant of a genuine token is refused', async () => {
+    const { keys } = await ecamoKeys();
+    const token = await signProxyToken(CLAIMS, keys.signing, 45);
+    const all = variants(token);
+    assert.ok(Object.keys(all).length >= 14, Object.keys(all).join(', '));
+    for (const [name, variant] of Object.entries(all)) {
+      await assert.rejects(verifyProxyToken(variant, keys), (error: unknown) => error instanceof EcamoError && (error.status === 401 || error.code === 'token-deserialization'), name);
+    }
+  });
+
+  test('ecamo mints low-s signatures only', async () => {
+    const { keys } = await ecamoKeys();
+    // A signature has a high s half the time: 40 tokens all low is chance with probability 2^-40.
+    for (let i = 0; i < 40; i++) {
+      const token = await signProxyToken({ ...CLAIMS, url: `${CLAIMS.url}?${i}` }, keys.signing, 45);
+      assert.ok(sOf(token) <= N / 2n, `token ${i} has a high s`);
+    }
+  });
+
+  test('the high-s twin of a genuine proxy token verifies as ECDSA, and is refused', async () => {
+    const { keys, publicKey } = await ecamoKeys();
+    const token = await signProxyToken(CLAIMS, keys.signing, 45);
+    const twin = flipS(token);
+    assert.notEqual(twin, token);
+    // The twin is a valid ES256 signature: only the low-s rule refuses it.
+    await jwtVerify(twin, publicKey, { algorithms: ['ES256'] });
+    await refused(verifyProxyToken(twin, keys), ['invalid-token']);
+  });
+
+  test('a refused variant stays refused after the genuine token is cached, and the other way round', async () => {
+    const generated = await generateKey('k1');
+    const service = await generateKey('svc');
+    const config = await loadConfig({
+      ECAMO_CANONICAL_HOST: 'ecamo.test',
+      ECAMO_PRIVATE_KEYS: JSON.stringify({ k1: generated.privateJwk }),
+      ECAMO_SERVICE_PUBLIC_KEYS: JSON.stringify({ [`https://wiki.example ${service.kid}`]: service.publicJwk }),
+    });
+    const tokens = new TokenService(config);
+    const token = await tokens.issueProxyToken(CLAIMS);
+    const all = variants(token);
+    for (const variant of Object.values(all)) await refused(tokens.verifyProxyToken(variant), ['invalid-token', 'token-deserialization', 'jwt']);
+    assert.equal((await tokens.verifyProxyToken(token)).url, CLAIMS.url);
+    for (const variant of Object.values(all)) await refused(tokens.verifyProxyToken(variant), ['invalid-token', 'token-deserialization', 'jwt']);
+    await refused(tokens.verifyProxyToken(flipS(token)), ['invalid-token']);
+  });
+});
+
+describe('URL tokens and cookies (signed by services)', () => {
+  test('every variant of a genuine URL token is refused; its high-s twin is accepted (jose does not normalise s)', async () => {
+    const service = await generateKey('svc');
+    const privateKey = (await importJWK(service.privateJwk, 'ES256')) as CryptoKey;
+    const serviceKeys = new Map([[`https://wiki.example svc`, (await importJWK(service.publicJwk, 'ES256')) as CryptoKey]]);
+    const token = await new SignJWT({ iss: 'https://wiki.example', 'ecamo:url': CLAIMS.url }).setProtectedHeader({ alg: 'ES256', kid: 'svc' }).sign(privateKey);
+    for (const [name, variant] of Object.entries(variants(token))) {
+      await assert.rejects(verifyUrlToken(variant, 'https://wiki.example', serviceKeys), EcamoError, name);
+    }
+    assert.equal((await verifyUrlToken(flipS(token), 'https://wiki.example', serviceKeys)).url, CLAIMS.url);
+    assert.equal((await verifyUrlToken(token, 'https://wiki.example', serviceKeys)).url, CLAIMS.url);
+  });
+});
