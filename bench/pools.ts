@@ -36,22 +36,11 @@ export function sourceUrls(originPort: number, file: string, count: number, quer
   return Array.from({ length: count }, (_, n) => new URL(`http://127.0.0.1:${originPort}/${file}?${query}=${n}`).href);
 }
 
-/**
- * ecamo proxy endpoint paths, one freshly signed proxy token per URL.
- * `ecamo`: as ecamo's redirect endpoint mints them (ES256 plus the `ecamo:mac`
- * claim ecamo checks instead of the signature); `signature-only`: as the
- * reference Ecamo server mints them, so every request verifies a P-256 signature.
- */
-export async function ecamoProxyPaths(
-  ecamoKey: GeneratedKey,
-  serviceOrigin: string,
-  urls: readonly string[],
-  minter: 'ecamo' | 'signature-only' = 'ecamo',
-): Promise<string[]> {
+/** ecamo proxy endpoint paths, one freshly signed proxy token per URL, as ecamo's redirect endpoint mints them. */
+export async function ecamoProxyPaths(ecamoKey: GeneratedKey, serviceOrigin: string, urls: readonly string[]): Promise<string[]> {
   const keys = await loadEcamoKeys('ECAMO_PRIVATE_KEYS', JSON.stringify({ [ecamoKey.kid]: ecamoKey.privateJwk }), 'ECAMO_SIGNING_KID', ecamoKey.kid);
-  const key = minter === 'ecamo' ? keys.signing : { kid: keys.signing.kid, privateKey: keys.signing.privateKey };
   return Promise.all(urls.map(async (url) => {
-    const token = await signProxyToken({ url, serviceOrigin, sendToken: false }, key, TOKEN_LIFETIME_SECONDS);
+    const token = await signProxyToken({ url, serviceOrigin, sendToken: false }, keys.signing, TOKEN_LIFETIME_SECONDS);
     return `/.ecamo/v1/p/${urlDigest(url)}?t=${token}`;
   }));
 }

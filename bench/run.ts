@@ -25,7 +25,6 @@ const ECAMO_CLI = join(REPO_ROOT, 'dist', 'src', 'cli', 'main.js');
 
 const RATIOS: readonly RatioSpec[] = [
   { label: 'proxy req/s: ecamo / camo', metric: 'requestsPerSecond', numerator: ['proxy', 'ecamo'], denominator: ['proxy', 'camo'], better: 'higher' },
-  { label: 'proxy req/s: ecamo, signature-only tokens / camo', metric: 'requestsPerSecond', numerator: ['proxy', 'ecamo-sig'], denominator: ['proxy', 'camo'], better: 'higher' },
   { label: 'proxy req/s: ecamo / nginx', metric: 'requestsPerSecond', numerator: ['proxy', 'ecamo'], denominator: ['proxy', 'nginx'], better: 'higher' },
   { label: 'proxy p99: ecamo / camo', metric: 'p99Ms', numerator: ['proxy', 'ecamo'], denominator: ['proxy', 'camo'], better: 'lower' },
   { label: 'first-sight proxy req/s: ecamo / camo', metric: 'requestsPerSecond', numerator: ['proxy-first', 'ecamo'], denominator: ['proxy-first', 'camo'], better: 'higher' },

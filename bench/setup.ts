@@ -76,9 +76,8 @@ export async function buildLab(tools: Tools, options: Options, dir: string, repo
   const smallUrls = sourceUrls(originPort, small.name, wanted('proxy') ? poolSize : 1);
   const largeUrls = wanted('large') ? sourceUrls(originPort, large.name, poolSize) : [];
   const warmupUrls = wanted('proxy') ? sourceUrls(originPort, small.name, Math.min(poolSize, WARMUP_POOL), 'w') : [];
-  const [ecamoSmall, ecamoSmallSignatureOnly, ecamoWarmup, ecamoLarge, views] = await Promise.all([
+  const [ecamoSmall, ecamoWarmup, ecamoLarge, views] = await Promise.all([
     ecamoProxyPaths(ecamoKey, serviceOrigin, smallUrls),
-    ecamoProxyPaths(ecamoKey, serviceOrigin, wanted('proxy') ? sourceUrls(originPort, small.name, poolSize, 's') : [], 'signature-only'),
     ecamoProxyPaths(ecamoKey, serviceOrigin, warmupUrls),
     ecamoProxyPaths(ecamoKey, serviceOrigin, largeUrls),
     wanted('redirect') ? pageViews(signer, ecamoOrigin, sourceUrls(originPort, small.name, options.images, 'img'), options.users) : [],
@@ -126,10 +125,6 @@ export async function buildLab(tools: Tools, options: Options, dir: string, repo
         {
           id: 'nginx', label: 'nginx proxy_pass (ceiling)', server: nginx, url: base(proxyPort),
           requestsFile: file('proxy-nginx', nginxLines), warmupFile: file('proxy-nginx-warmup', nginxPaths(ecamoWarmup, small.name)), expect, firstAndLast: asLines(nginxLines),
-        },
-        {
-          id: 'ecamo-sig', label: 'ecamo, signature-only tokens', server: ecamo, url: base(ecamoPort),
-          requestsFile: file('proxy-ecamo-signature-only', ecamoSmallSignatureOnly), warmupFile: ecamoWarmupFile, expect, firstAndLast: asLines(ecamoSmallSignatureOnly),
         },
         // (d) the same paths against the 2-worker instance: its canonical host is its own address, and the tokens don't name it.
         {

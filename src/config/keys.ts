@@ -1,5 +1,4 @@
 import { importJWK, type JWK } from 'jose';
-import { deriveProxyMacKey } from '../tokens/proxy-mac.js';
 import { ConfigError } from './errors.js';
 
 /** The public fields of a P-256 key, as published in a JWKS. Never carries `d`. */
@@ -16,8 +15,6 @@ export interface PublicJwk {
 export interface SigningKey {
   readonly kid: string;
   readonly privateKey: CryptoKey;
-  /** Also stamps proxy tokens with a MAC (see tokens/proxy-mac.ts); absent, they carry the signature only. */
-  readonly macKey?: Buffer;
 }
 
 const BASE64URL = /^[A-Za-z0-9_-]+$/;
@@ -104,8 +101,6 @@ export interface EcamoKeys {
   readonly verification: ReadonlyMap<string, CryptoKey>;
   /** What `/.well-known/jwks.json` publishes. */
   readonly publicJwks: readonly PublicJwk[];
-  /** kid → proxy-token MAC key, derived from that private key. */
-  readonly macKeys: ReadonlyMap<string, Buffer>;
 }
 
 /** `ECAMO_PRIVATE_KEYS` and `ECAMO_SIGNING_KID`. */
@@ -121,7 +116,6 @@ export async function loadEcamoKeys(
   const verification = new Map<string, CryptoKey>();
   const privateKeys = new Map<string, CryptoKey>();
   const publicJwks: PublicJwk[] = [];
-  const macKeys = new Map<string, Buffer>();
   for (const kid of names) {
     const jwk = checkP256Jwk(variable, kid, entries[kid], true);
     if (jwk.kid !== undefined && jwk.kid !== kid) {
@@ -130,7 +124,6 @@ export async function loadEcamoKeys(
     privateKeys.set(kid, await importOrFail(variable, kid, { kty: 'EC', crv: 'P-256', x: jwk.x!, y: jwk.y!, d: jwk.d! }));
     verification.set(kid, await importOrFail(variable, kid, { kty: 'EC', crv: 'P-256', x: jwk.x!, y: jwk.y! }));
     publicJwks.push(publicHalf(jwk, kid));
-    macKeys.set(kid, deriveProxyMacKey(jwk.d!, kid));
   }
   // As the reference server: a single key needs no ECAMO_SIGNING_KID.
   const kid = signingKid ?? (names.length === 1 ? names[0]! : undefined);
@@ -138,9 +131,8 @@ export async function loadEcamoKeys(
   const privateKey = privateKeys.get(kid);
   if (privateKey === undefined) throw new ConfigError(kidVariable, `names "${kid}", which is not a key of ${variable}`);
   return {
-    signing: Object.freeze({ kid, privateKey, macKey: macKeys.get(kid)! }),
+    signing: Object.freeze({ kid, privateKey }),
     verification,
     publicJwks: Object.freeze(publicJwks),
-    macKeys,
   };
 }

@@ -1,6 +1,7 @@
 import { KeyObject, verify as verifySignature } from 'node:crypto';
 import { EcamoError } from '../errors.js';
 import { decodeStrictBase64url } from './digest.js';
+import { hasHighS } from './low-s.js';
 
 /**
  * Clock leeway for exp/nbf. Seconds, not minutes: a token's lifetime is
@@ -27,6 +28,11 @@ export interface ClaimRules {
   readonly requiredClaims?: readonly string[];
 }
 
+export interface SignatureRules {
+  /** Refuse the high-s twin of a signature (tokens/low-s.ts): for tokens ecamo mints itself. */
+  readonly requireLowS?: boolean;
+}
+
 /**
  * Verifies an ES256 compact JWS and its registered claims, with the same
  * rules (and the same error codes) as jose's jwtVerify restricted to ES256,
@@ -43,7 +49,8 @@ export interface ClaimRules {
  * - anything but three strict, canonical base64url segments, a JSON-object
  *   header and payload, a well-formed `crit`: `token-deserialization`;
  * - `alg` other than ES256 (`none`, HMAC, ...), an unknown `crit` extension,
- *   a signature that is not 64 raw bytes (DER) or does not verify: `invalid-token`;
+ *   a signature that is not 64 raw bytes (DER), has a high s when
+ *   `requireLowS`, or does not verify: `invalid-token`;
  * - no `kid`, or no key for it: `unknown-key`;
  * - wrong or missing claims, expired, not yet valid: `jwt`.
  */
@@ -51,8 +58,7 @@ export async function verifyEs256Jwt(
   token: string,
   resolveKey: KeyResolver,
   rules: ClaimRules,
-  /** Another proof of authenticity (tokens/proxy-mac.ts): true accepts, false refuses, undefined defers to the signature. */
-  alternativeProof?: (kid: string, payload: JwtPayload) => boolean | undefined,
+  signatureRules: SignatureRules = {},
 ): Promise<JwtPayload> {
   const firstDot = token.indexOf('.');
   const secondDot = token.indexOf('.', firstDot + 1);
@@ -71,9 +77,12 @@ export async function verifyEs256Jwt(
   if (signature === undefined) throw new EcamoError('token-deserialization', 'signature is not base64url');
   // ES256 signatures are r || s, 32 bytes each (RFC 7518 section 3.4); DER is refused here.
   if (signature.length !== 64) throw new EcamoError('invalid-token', 'signature is not 64 raw bytes');
+  if (signatureRules.requireLowS === true && hasHighS(signature)) throw new EcamoError('invalid-token', 'signature has a high s');
   const payload = decodeJsonObject(token.slice(firstDot + 1, secondDot), 'payload') as JwtPayload;
-  const proof = alternativeProof?.(header.kid, payload) ?? (await verifyOnThreadPool(token.slice(0, secondDot), keyObjectOf(key), signature));
-  if (!proof) throw new EcamoError('invalid-token', 'signature verification failed');
+  // The signature covers the exact bytes of header and payload as sent: any other spelling of them fails here.
+  if (!(await verifyOnThreadPool(token.slice(0, secondDot), keyObjectOf(key), signature))) {
+    throw new EcamoError('invalid-token', 'signature verification failed');
+  }
   checkClaims(payload, rules, Math.floor(Date.now() / 1000));
   return payload;
 }

@@ -2,7 +2,7 @@ import { SignJWT } from 'jose';
 import { EcamoError } from '../errors.js';
 import type { EcamoKeys, SigningKey } from '../config/keys.js';
 import { verifyEs256Jwt } from './jws.js';
-import { checkProxyTokenMac, MAC_CLAIM, proxyTokenMac } from './proxy-mac.js';
+import { toLowS } from './low-s.js';
 import { parseSourceUrl } from './source-url.js';
 
 const ISSUER = 'ecamo:s';
@@ -14,13 +14,14 @@ export interface ProxyTokenClaims {
   readonly sendToken: boolean;
 }
 
+/** Signs a proxy token with ecamo's signing key, always with a low s (tokens/low-s.ts). */
 export async function signProxyToken(
   claims: ProxyTokenClaims,
   key: SigningKey,
   lifetimeSeconds: number,
   now: number = Math.floor(Date.now() / 1000),
 ): Promise<string> {
-  const payload: Record<string, unknown> = {
+  const payload = {
     'ecamo:svc': claims.serviceOrigin,
     'ecamo:url': claims.url,
     'ecamo:tok': claims.sendToken,
@@ -30,21 +31,22 @@ export async function signProxyToken(
     nbf: now,
     exp: now + lifetimeSeconds,
   };
-  if (key.macKey !== undefined) payload[MAC_CLAIM] = proxyTokenMac(key.macKey, key.kid, payload);
-  return new SignJWT(payload).setProtectedHeader({ alg: 'ES256', kid: key.kid }).sign(key.privateKey);
+  const token = await new SignJWT(payload).setProtectedHeader({ alg: 'ES256', kid: key.kid }).sign(key.privateKey);
+  const lastDot = token.lastIndexOf('.');
+  return `${token.slice(0, lastDot + 1)}${toLowS(Buffer.from(token.slice(lastDot + 1), 'base64url')).toString('base64url')}`;
 }
 
-/** Verifies a proxy token against any of ecamo's keys (so that keys can rotate). */
 export interface VerifiedProxyToken extends ProxyTokenClaims {
   readonly exp: number;
 }
 
-export async function verifyProxyToken(token: string, keys: Pick<EcamoKeys, 'verification' | 'macKeys'>): Promise<VerifiedProxyToken> {
+/** Verifies a proxy token against any of ecamo's keys (so that keys can rotate); a high-s signature is refused. */
+export async function verifyProxyToken(token: string, keys: Pick<EcamoKeys, 'verification'>): Promise<VerifiedProxyToken> {
   const payload = await verifyEs256Jwt(
     token,
     (kid) => keys.verification.get(kid),
     { issuer: ISSUER, audience: AUDIENCE, requiredClaims: ['exp'] },
-    (kid, claims) => checkProxyTokenMac(keys.macKeys, kid, claims),
+    { requireLowS: true },
   );
   const serviceOrigin = payload['ecamo:svc'];
   const sendToken = payload['ecamo:tok'] ?? false;

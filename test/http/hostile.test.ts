@@ -19,6 +19,7 @@ import { request } from 'undici';
 import { generateKey, type GeneratedKey } from '../../src/cli/keygen.js';
 import { createLogger } from '../../src/log.js';
 import { urlDigest } from '../../src/tokens/digest.js';
+import { toLowS } from '../../src/tokens/low-s.js';
 import {
   CANONICAL_HOST,
   CANONICAL_ORIGIN,
@@ -183,9 +184,11 @@ async function startRawSource(respond: (socket: net.Socket) => void): Promise<Ra
 const b64u = (data: string | Uint8Array): string => Buffer.from(data).toString('base64url');
 const jsonPart = (value: unknown): string => b64u(JSON.stringify(value));
 
+/** Raw signatures have a low s, as ecamo mints them: proxy tokens with a high s are refused (tokens/low-s.ts). */
 function es256(privateJwk: JWK, input: string, dsaEncoding: 'ieee-p1363' | 'der' = 'ieee-p1363'): Buffer {
   const key = createPrivateKey({ key: privateJwk as NodeJwk, format: 'jwk' });
-  return signBytes('sha256', Buffer.from(input), { key, dsaEncoding });
+  const signature = signBytes('sha256', Buffer.from(input), { key, dsaEncoding });
+  return dsaEncoding === 'ieee-p1363' ? toLowS(signature) : signature;
 }
 
 /**
