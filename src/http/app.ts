@@ -20,6 +20,8 @@ export function createApp(config: Config, logger: Logger, fetcherOptions: { conn
     tokens: new TokenService(config),
     fetcher: new SourceFetcher({
       maxRedirects: config.maxRedirects,
+      sourceAllowedRegexp: config.sourceAllowedRegexp,
+      sourceBlockedRegexp: config.sourceBlockedRegexp,
       privateSourceAllowedRegexp: config.privateSourceAllowedRegexp,
       ...fetcherOptions,
     }),

@@ -110,9 +110,7 @@ export async function serveSource(app: App, req: IncomingMessage, res: ServerRes
     'x-frame-options': 'deny',
     'x-content-type-options': 'nosniff',
     'content-security-policy': SOURCE_CSP,
-    'cache-control': validHeaderValue(source.headers, 'cache-control') ?? config.defaultCacheControl,
   };
-  if (config.defaultSurrogateControl !== undefined) common['surrogate-control'] = config.defaultSurrogateControl;
 
   if (source.statusCode !== 200) {
     source.body.discard();
@@ -128,7 +126,13 @@ export async function serveSource(app: App, req: IncomingMessage, res: ServerRes
       throw new EcamoError('unallowed-content-type', `source content-type ${String(source.headers['content-type'])}`);
     }
 
-    const headers: Record<string, string | number> = { ...common, 'content-type': contentType };
+    // The defaults are for images: an error must not be kept for their hour (sendSourceError).
+    const headers: Record<string, string | number> = {
+      ...common,
+      'content-type': contentType,
+      'cache-control': validHeaderValue(source.headers, 'cache-control') ?? config.defaultCacheControl,
+    };
+    if (config.defaultSurrogateControl !== undefined) headers['surrogate-control'] = config.defaultSurrogateControl;
     for (const name of PASSED_ON_SUCCESS) {
       const value = validHeaderValue(source.headers, name);
       if (value !== undefined) headers[name] = value;
@@ -151,8 +155,15 @@ export async function serveSource(app: App, req: IncomingMessage, res: ServerRes
   });
 }
 
+/**
+ * A source error is relayed as not storable: a 503 or 429 passes, and a
+ * browser or CDN that kept it would show a broken image long after the source
+ * recovered. A 404 or 410 is as lasting as its source says, when it says so.
+ */
 function sendSourceError(res: ServerResponse, record: RequestRecord, source: SourceResponse, common: Record<string, string>): void {
-  const headers: Record<string, string> = { ...common };
+  const sourceCacheControl = validHeaderValue(source.headers, 'cache-control');
+  const lasting = (source.statusCode === 404 || source.statusCode === 410) && sourceCacheControl !== undefined;
+  const headers: Record<string, string> = { ...common, 'cache-control': lasting ? sourceCacheControl : 'no-store' };
   for (const name of PASSED_ON_ERROR) {
     const value = validHeaderValue(source.headers, name);
     if (value !== undefined) headers[name] = value;

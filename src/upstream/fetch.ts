@@ -1,5 +1,6 @@
 import { Agent, type Dispatcher } from 'undici';
 import { EcamoError, findEcamoError } from '../errors.js';
+import { assertSourceAllowed, type SourcePolicy } from './url-policy.js';
 import { guardedConnector } from './guarded-connect.js';
 
 const REDIRECT_STATUSES: ReadonlySet<number> = new Set([301, 302, 303, 307, 308]);
@@ -49,7 +50,8 @@ export interface SourceFetch {
   cancel(): void;
 }
 
-export interface FetcherOptions {
+/** The allow/block lists apply to every hop, as does the private-address rule. */
+export interface FetcherOptions extends SourcePolicy {
   readonly maxRedirects: number;
   readonly privateSourceAllowedRegexp: RegExp | undefined;
   /** Test hook: connection options for both pools (e.g. trusted CA). */
@@ -115,6 +117,8 @@ export class SourceFetcher {
       }
       exchange.skip();
       url = nextHop(url, location);
+      // An allowed source must not lead ecamo to one the operator refused (an open redirect would).
+      assertSourceAllowed(url.href, this.#options);
     }
   }
 }

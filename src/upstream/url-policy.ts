@@ -5,7 +5,7 @@ export interface SourcePolicy {
   readonly sourceBlockedRegexp: RegExp | undefined;
 }
 
-/** The operator's allow/block lists, for the first source URL (redirect hops are checked by address only). */
+/** The operator's allow/block lists, for the source URL and for every redirect hop (upstream/fetch.ts). */
 export function assertSourceAllowed(url: string, policy: SourcePolicy): void {
   if (policy.sourceAllowedRegexp !== undefined && !policy.sourceAllowedRegexp.test(url)) {
     throw new EcamoError('unallowed-source', 'source does not match ECAMO_SOURCE_ALLOWED_REGEXP');
