@@ -1,0 +1,171 @@
+/**
+ * The verify-proxy, started by `ecamo verify-proxy` (src/cli/verify-proxy.ts):
+ * put in front of an image source that must only serve ecamo. Admits a
+ * request only with a valid ecamo ID token (401 with `x-ecamo-error` otherwise; 503 while ecamo's keys are unreachable), and
+ * forwards it to the upstream without the token or any client-supplied
+ * `x-ecamo-*` header, adding `x-ecamo-service: <service origin>`. Bodies
+ * stream both ways; nothing is buffered.
+ */
+import http, { type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
+import { pipeline } from 'node:stream/promises';
+import { Agent, type Dispatcher } from 'undici';
+import { EcamoError, type EcamoErrorCode } from '../errors.js';
+import { answerClientErrors, listen } from '../http/listen.js';
+import { sendError } from '../http/respond.js';
+import type { Logger } from '../log.js';
+import { IdTokenError, type IdTokenVerifier } from '../verify/index.js';
+
+/** Meaningful for one connection only (RFC 9110 section 7.6.1), plus whatever Connection names. */
+const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authorization', 'proxy-authenticate'];
+const VIA = '1.1 ecamo-verify-proxy';
+
+/** What one request did, logged once as its access line. */
+interface ProxyRecord {
+  error?: EcamoErrorCode;
+  service?: string;
+}
+
+export interface VerifyProxyOptions {
+  /** Where admitted requests go; its path is a prefix of theirs. */
+  readonly upstream: URL;
+  readonly verifier: IdTokenVerifier;
+  readonly listen: { readonly host: string; readonly port: number };
+  readonly logger: Logger;
+}
+
+export interface RunningVerifyProxy {
+  readonly url: string;
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+export async function startVerifyProxy(options: VerifyProxyOptions): Promise<RunningVerifyProxy> {
+  const agent = new Agent();
+  const server = http.createServer((req, res) => {
+    const started = process.hrtime.bigint();
+    const record: ProxyRecord = {};
+    res.once('close', () => {
+      options.logger.info(
+        { method: req.method, path: req.url?.split('?')[0], status: res.statusCode, complete: res.writableFinished, ...record, durationMs: Number(process.hrtime.bigint() - started) / 1e6 },
+        'access',
+      );
+    });
+    handle(req, res, record, options, agent).catch((error: unknown) => {
+      options.logger.error({ err: error }, 'bug: unexpected failure');
+      refuse(res, record, new EcamoError('unknown', 'unexpected failure', { cause: error }));
+    });
+  });
+  answerClientErrors(server);
+  const { url, port } = await listen(server, options.listen);
+  return {
+    url,
+    port,
+    async close() {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections();
+      await closed;
+      await agent.close();
+    },
+  };
+}
+
+async function handle(
+  req: IncomingMessage,
+  res: ServerResponse,
+  record: ProxyRecord,
+  options: VerifyProxyOptions,
+  agent: Agent,
+): Promise<void> {
+  // Origin-form only: an absolute-form target would make this an open forward proxy's look-alike.
+  if (req.url === undefined || !req.url.startsWith('/')) return refuse(res, record, new EcamoError('bad-request', 'request target is not origin-form'));
+  let serviceOrigin: string;
+  try {
+    serviceOrigin = (await options.verifier.verify(req.headers.authorization)).serviceOrigin;
+  } catch (error) {
+    if (!(error instanceof IdTokenError)) throw error;
+    options.logger.debug({ code: error.code, reason: error.message }, 'refused');
+    if (error.code === 'jwks-unavailable') options.logger.warn({ reason: error.message }, 'ecamo keys unavailable');
+    return refuse(res, record, new EcamoError(error.code, error.message, { cause: error }));
+  }
+  record.service = serviceOrigin;
+
+  // If the client goes away, so does the upstream request.
+  const controller = new AbortController();
+  res.once('close', () => {
+    if (!res.writableFinished) controller.abort();
+  });
+  const base = options.upstream.pathname.replace(/\/$/, '');
+  let answer: Dispatcher.ResponseData;
+  try {
+    answer = await agent.request({
+      origin: options.upstream.origin,
+      path: `${base}${req.url}`,
+      method: req.method as Dispatcher.HttpMethod,
+      headers: upstreamRequestHeaders(req.headers, serviceOrigin),
+      // A GET has no body; handing undici the empty stream would make it send a chunked one.
+      body: hasBody(req.headers) ? req : null,
+      signal: controller.signal,
+    });
+  } catch (error) {
+    if (controller.signal.aborted) return;
+    options.logger.warn({ err: error }, 'upstream request failed');
+    return refuse(res, record, new EcamoError('upstream-request', 'upstream request failed', { cause: error }));
+  }
+  try {
+    res.writeHead(answer.statusCode, withoutHopByHop(answer.headers));
+  } catch (error) {
+    // Node refuses header values it would not send; that is the upstream's fault, not ours.
+    answer.body.on('error', () => {}).destroy();
+    options.logger.warn({ err: error }, 'upstream response headers refused');
+    return refuse(res, record, new EcamoError('upstream-response', 'upstream response headers refused', { cause: error }));
+  }
+  try {
+    await pipeline(answer.body, res);
+  } catch {
+    // The client left or the upstream broke off mid-body; pipeline has destroyed both sides.
+  }
+}
+
+function hasBody(headers: IncomingHttpHeaders): boolean {
+  const length = headers['content-length'];
+  return length === undefined ? headers['transfer-encoding'] !== undefined : length !== '0';
+}
+
+function hopByHopNames(connection: string | string[] | undefined): Set<string> {
+  const names = new Set(HOP_BY_HOP);
+  for (const name of [connection ?? []].flat().join(',').split(',')) {
+    if (name.trim() !== '') names.add(name.trim().toLowerCase());
+  }
+  return names;
+}
+
+function withoutHopByHop(headers: IncomingHttpHeaders | Record<string, string | string[] | undefined>): Record<string, string | string[]> {
+  const drop = hopByHopNames(headers.connection);
+  const kept: Record<string, string | string[]> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value !== undefined && !drop.has(name)) kept[name] = value;
+  }
+  return kept;
+}
+
+/**
+ * What the upstream sees: the client's end-to-end headers, minus the token
+ * (it is ours, and replayable while it lives) and any `x-ecamo-*` (only this
+ * proxy may say which service a request is for); Host is the upstream's.
+ */
+function upstreamRequestHeaders(headers: IncomingHttpHeaders, serviceOrigin: string): Record<string, string | string[]> {
+  const kept = withoutHopByHop(headers);
+  for (const name of Object.keys(kept)) {
+    if (name === 'host' || name === 'authorization' || name.startsWith('x-ecamo-')) delete kept[name];
+    // Node's server already answered `Expect: 100-continue`; undici refuses the header outright.
+    if (name === 'expect') delete kept[name];
+  }
+  kept['x-ecamo-service'] = serviceOrigin;
+  kept.via = headers.via === undefined ? VIA : `${headers.via}, ${VIA}`;
+  return kept;
+}
+
+function refuse(res: ServerResponse, record: ProxyRecord, error: EcamoError): void {
+  record.error = error.code;
+  sendError(res, error);
+}
