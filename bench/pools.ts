@@ -5,7 +5,7 @@
  */
 import { createHmac } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
-import type { GeneratedKey } from '../src/cli/keygen.js';
+import type { GeneratedKey } from '../src/config/generate-key.js';
 import type { Signer } from '../src/signer/index.js';
 import { urlDigest } from '../src/tokens/digest.js';
 import { loadEcamoKeys } from '../src/config/keys.js';

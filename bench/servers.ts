@@ -1,5 +1,5 @@
 /** camo and ecamo as separate processes, configured the way an operator would. */
-import type { GeneratedKey } from '../src/cli/keygen.js';
+import type { GeneratedKey } from '../src/config/generate-key.js';
 import { startChild, waitForHttp, type Child } from './processes.js';
 
 /** Fits both images (camo and ecamo share the 5 MiB default; stated so it cannot drift). */

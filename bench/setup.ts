@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { generateKey } from '../src/cli/keygen.js';
+import { generateKey } from '../src/config/generate-key.js';
 import { createSigner } from '../src/signer/index.js';
 import { checkRequest, type Expectation } from './check.js';
 import { writeImage } from './fixtures.js';

@@ -8,7 +8,7 @@ import { ArgumentError } from '../../src/cli/arguments.js';
 import { inspectCommand } from '../../src/cli/inspect.js';
 import { signCookieCommand, signUrlCommand } from '../../src/cli/sign.js';
 import { ConfigError } from '../../src/config/errors.js';
-import { generateKey } from '../../src/cli/keygen.js';
+import { generateKey } from '../../src/config/generate-key.js';
 import { createSigner } from '../../src/signer/index.js';
 import { urlDigest } from '../../src/tokens/digest.js';
 import { signIdToken } from '../../src/tokens/id-token.js';

@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { before, describe, it } from 'node:test';
 import { exportJWK, generateKeyPair, type JWK } from 'jose';
-import { generateKey, type GeneratedKey } from '../../src/cli/keygen.js';
+import { generateKey, type GeneratedKey } from '../../src/config/generate-key.js';
 import { ConfigError } from '../../src/config/errors.js';
 import { DEFAULT_CONTENT_TYPES, loadConfig } from '../../src/config/load.js';
 

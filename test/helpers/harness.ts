@@ -5,7 +5,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { request, type Dispatcher } from 'undici';
-import { generateKey, type GeneratedKey } from '../../src/cli/keygen.js';
+import { generateKey, type GeneratedKey } from '../../src/config/generate-key.js';
 import { loadConfig, type Config } from '../../src/config/load.js';
 import { createLogger, type Logger } from '../../src/log.js';
 import { startServer, type RunningServer } from '../../src/server.js';

@@ -16,7 +16,7 @@ import net, { type AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import type { JWK } from 'jose';
 import { request } from 'undici';
-import { generateKey, type GeneratedKey } from '../../src/cli/keygen.js';
+import { generateKey, type GeneratedKey } from '../../src/config/generate-key.js';
 import { createLogger } from '../../src/log.js';
 import { urlDigest } from '../../src/tokens/digest.js';
 import { toLowS } from '../../src/tokens/low-s.js';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { decodeJwt, decodeProtectedHeader } from 'jose';
-import { generateKey } from '../../src/cli/keygen.js';
+import { generateKey } from '../../src/config/generate-key.js';
 import { createSigner, type Signer } from '../../src/signer/index.js';
 import { CANONICAL_HOST, CANONICAL_ORIGIN, SERVICE_HOST, SERVICE_ORIGIN, startEcamo, type Ecamo, type Source } from '../helpers/harness.js';
 import { fetchThroughEcamo, IMAGE, startImageSource } from '../helpers/wire.js';

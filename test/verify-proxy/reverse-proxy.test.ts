@@ -6,7 +6,7 @@ import { PassThrough } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { importJWK, SignJWT } from 'jose';
 import { request } from 'undici';
-import { generateKey } from '../../src/cli/keygen.js';
+import { generateKey } from '../../src/config/generate-key.js';
 import { ArgumentError } from '../../src/cli/arguments.js';
 import { verifyProxyCommand } from '../../src/cli/verify-proxy.js';
 import { startVerifyProxy } from '../../src/verify-proxy/reverse-proxy.js';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { importJWK, SignJWT } from 'jose';
-import { generateKey } from '../../src/cli/keygen.js';
+import { generateKey } from '../../src/config/generate-key.js';
 import { signIdToken } from '../../src/tokens/id-token.js';
 import { createIdTokenVerifier, IdTokenError, MemoryReplayStore, type IdTokenErrorCode, type IdTokenVerifierOptions } from '../../src/verify/index.js';
 import { maxAgeOf } from '../../src/verify/jwks.js';

@@ -1,0 +1,89 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { generateKey } from '../config/generate-key.js';
+import { loadConfig } from '../config/load.js';
+import { startServer } from '../server.js';
+import { createSigner } from '../signer/index.js';
+import { demoServiceHandler } from './service.js';
+import { demoSourceHandler } from './source.js';
+
+const LOOPBACK = '127.0.0.1';
+
+function listen(server: http.Server, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, LOOPBACK, () => resolve((server.address() as AddressInfo).port));
+  });
+}
+
+function close(server: http.Server): Promise<void> {
+  server.closeAllConnections();
+  return new Promise((resolve) => server.close(() => resolve()));
+}
+
+export interface RunningDemo {
+  readonly pageUrl: string;
+  readonly canonicalOrigin: string;
+  close(): Promise<void>;
+}
+
+/**
+ * Three servers on 127.0.0.1 with generated keys: ecamo (canonical origin
+ * `localhost:<port>`), a wiki-like service origin and an image source, on
+ * ports base, base+1 and base+2 (all picked by the system when base is 0).
+ */
+export async function startDemo(options: { port: number; logLevel?: 'info' | 'warn' | 'silent' }): Promise<RunningDemo> {
+  const base = options.port;
+  const pick = (offset: number): number => (base === 0 ? 0 : base + offset);
+  const [ecamoKey, serviceKey] = await Promise.all([generateKey('ecamo-demo'), generateKey('wiki-demo')]);
+
+  // Origins go into ecamo's configuration, so bind first and attach handlers after.
+  const service = http.createServer();
+  const source = http.createServer();
+  const servicePort = await listen(service, pick(1));
+  const sourcePort = await listen(source, pick(2));
+  const reserved = http.createServer();
+  const ecamoPort = await listen(reserved, pick(0));
+  await close(reserved);
+
+  const serviceOrigin = `http://${LOOPBACK}:${servicePort}`;
+  const sourceOrigin = `http://${LOOPBACK}:${sourcePort}`;
+  const canonicalHost = `localhost:${ecamoPort}`;
+  const canonicalOrigin = `http://${canonicalHost}`;
+
+  const config = await loadConfig({
+    ECAMO_CANONICAL_HOST: canonicalHost,
+    ECAMO_BIND: `${LOOPBACK}:${ecamoPort}`,
+    ECAMO_INSECURE: 'true',
+    ECAMO_PRIVATE_KEYS: JSON.stringify({ [ecamoKey.kid]: ecamoKey.privateJwk }),
+    ECAMO_SIGNING_KID: ecamoKey.kid,
+    ECAMO_SERVICE_PUBLIC_KEYS: JSON.stringify({ [`${serviceOrigin} ${serviceKey.kid}`]: serviceKey.publicJwk }),
+    // The demo source is on loopback, which ecamo refuses unless the operator allows it.
+    ECAMO_PRIVATE_SOURCE_ALLOWED_REGEXP: `^http://127\\.0\\.0\\.1:${sourcePort}/`,
+    ECAMO_LOG_LEVEL: options.logLevel ?? 'info',
+  });
+  const ecamo = await startServer(config);
+
+  source.on('request', demoSourceHandler({ ecamoOrigin: canonicalOrigin, ownOrigin: sourceOrigin, jwks: { keys: [ecamoKey.publicJwk] } }));
+  service.on(
+    'request',
+    demoServiceHandler({
+      signer: await createSigner({ origin: serviceOrigin, kid: serviceKey.kid, privateJwk: serviceKey.privateJwk }),
+      canonicalOrigin,
+      ecamo: { host: LOOPBACK, port: ecamoPort },
+      images: {
+        publicUrl: `${sourceOrigin}/public.svg`,
+        internalUrl: `${sourceOrigin}/internal.svg`,
+        refusedUrl: `http://localhost:${sourcePort}/secret.svg`,
+      },
+    }),
+  );
+
+  return {
+    pageUrl: `${serviceOrigin}/`,
+    canonicalOrigin,
+    close: async () => {
+      await Promise.all([ecamo.close(1000), close(service), close(source)]);
+    },
+  };
+}
