@@ -5,7 +5,7 @@
 import type { Server } from 'node:http';
 import { createApp, type App } from './http/app.js';
 import { listen } from './http/listen.js';
-import { createHttpServer } from './http/server.js';
+import { createHttpServer } from './http/dispatch.js';
 import { createLogger, type Logger } from './log.js';
 import type { Config } from './config/load.js';
 

@@ -1,6 +1,7 @@
-import { STATUS_CODES, ServerResponse, type IncomingHttpHeaders } from 'node:http';
+import { STATUS_CODES, ServerResponse, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { errorAnswer, type EcamoError } from '../errors.js';
+import { EcamoError, errorAnswer } from '../errors.js';
 import type { RequestRecord } from './request-record.js';
 
 /** Every redirect ecamo answers is personal and short-lived. */
@@ -54,6 +55,18 @@ export function sendError(to: ServerResponse | Duplex, error: EcamoError, header
   }
   to.writeHead(error.status, all);
   to.end(to.req.method === 'HEAD' ? undefined : body);
+}
+
+/**
+ * Malformed requests (oversized headers, bad syntax) never reach a request
+ * handler: node:http hands them to 'clientError'. Answer them as every other
+ * refusal, with `x-ecamo-error: bad-request`.
+ */
+export function answerClientErrors(server: Server): void {
+  server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
+    const tooLarge = error.code === 'HPE_HEADER_OVERFLOW';
+    sendError(socket, new EcamoError('bad-request', error.message, tooLarge ? { status: 431, cause: error } : { cause: error }));
+  });
 }
 
 export type SourceRedirectReason = 'src-fetch-dest' | 'auth-cookie-missing';

@@ -10,8 +10,8 @@ import http, { type IncomingHttpHeaders, type IncomingMessage, type ServerRespon
 import { pipeline } from 'node:stream/promises';
 import { Agent, type Dispatcher } from 'undici';
 import { EcamoError, type EcamoErrorCode } from '../errors.js';
-import { answerClientErrors, listen } from '../http/listen.js';
-import { sendError } from '../http/respond.js';
+import { listen } from '../http/listen.js';
+import { answerClientErrors, sendError } from '../http/respond.js';
 import type { Logger } from '../log.js';
 import { IdTokenError, type IdTokenVerifier } from '../verify/index.js';
 

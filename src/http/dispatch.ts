@@ -2,11 +2,10 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { EcamoError } from '../errors.js';
 import type { App } from './app.js';
-import { answerClientErrors } from './listen.js';
 import { handleProxy } from './proxy.js';
 import { handleRedirect } from './redirect.js';
 import { newRequestRecord, type RequestRecord } from './request-record.js';
-import { sendError, sendText } from './respond.js';
+import { answerClientErrors, sendError, sendText } from './respond.js';
 import { route } from './router.js';
 
 /** Large enough for URL tokens of long source URLs, small enough to refuse junk early. */
