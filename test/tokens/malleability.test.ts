@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { importJWK, jwtVerify, SignJWT } from 'jose';
-import { generateKey } from '../../src/cli/keygen.js';
+import { generateKey } from '../../src/config/generate-key.js';
 import { loadEcamoKeys, type EcamoKeys } from '../../src/config/keys.js';
 import { loadConfig } from '../../src/config/load.js';
 import { EcamoError } from '../../src/errors.js';
