@@ -2,7 +2,7 @@ import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import { loadConfig, type Config } from '../config/load.js';
 import { createLogger } from '../log.js';
-import { startServer } from '../server.js';
+import { startServer } from '../http/start.js';
 
 /**
  * `ecamo serve`: configuration from ECAMO_* (validated before anything

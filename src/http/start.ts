@@ -1,17 +1,14 @@
 /**
- * Programmatic entry point (`ecamo/server`): start an ecamo server from a
- * validated configuration, for embedding, tests and the demo.
+ * Starts and stops an ecamo server from a validated configuration: for
+ * `ecamo serve`, the demo, the package entry `ecamo/server` (src/server/index.ts)
+ * and tests, which alone use the hooks (the App, a private CA for sources).
  */
 import type { Server } from 'node:http';
-import { createApp, type App } from './http/app.js';
-import { listen } from './http/listen.js';
-import { createHttpServer } from './http/dispatch.js';
-import { createLogger, type Logger } from './log.js';
-import type { Config } from './config/load.js';
-
-export { loadConfig, type Config } from './config/load.js';
-export { ConfigError } from './config/errors.js';
-export { EcamoError, type EcamoErrorCode } from './errors.js';
+import { createApp, type App } from './app.js';
+import { listen } from './listen.js';
+import { createHttpServer } from './dispatch.js';
+import { createLogger, type Logger } from '../log.js';
+import type { Config } from '../config/load.js';
 
 export interface StartOptions {
   readonly logger?: Logger;
