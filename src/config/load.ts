@@ -1,3 +1,5 @@
+import { createSecretKey, type KeyObject } from 'node:crypto';
+import { parseCamoKeys } from './camo-keys.js';
 import { ConfigError } from './errors.js';
 import { loadEcamoKeys, loadServicePublicKeys, type EcamoKeys } from './keys.js';
 
@@ -29,6 +31,8 @@ export interface Config {
   readonly workers: number;
   /** Upper bound on how long SIGTERM waits for in-flight responses. */
   readonly shutdownGraceMs: number;
+  /** HMAC-SHA1 keys that sign camo-format URLs (ECAMO_CAMO_KEY); empty when camo URLs are off. */
+  readonly camoKeys: readonly KeyObject[];
 }
 
 /** SPEC.md's default allow-list: the common image types. */
@@ -169,6 +173,8 @@ export async function loadConfig(env: Env, options: { cpus?: number } = {}): Pro
     if (value !== undefined && !/^[\t\x20-\x7e]*$/.test(value)) throw new ConfigError(read.name(short), 'holds characters not allowed in a header');
   }
 
+  const camoKeysText = read.optional('CAMO_KEY');
+
   const config: Config = {
     bind: Object.freeze(parseBind(read.name('BIND'), read.optional('BIND') ?? '[::]:3000')),
     canonicalHost,
@@ -191,6 +197,7 @@ export async function loadConfig(env: Env, options: { cpus?: number } = {}): Pro
     logLevel,
     workers: parseWorkers(read.name('WORKERS'), read.optional('WORKERS'), options.cpus ?? 1),
     shutdownGraceMs: read.integer('SHUTDOWN_GRACE', 10, 0, 600) * 1000,
+    camoKeys: Object.freeze(camoKeysText === undefined ? [] : parseCamoKeys(read.name('CAMO_KEY'), camoKeysText).map((key) => createSecretKey(key, 'utf8'))),
   };
   return Object.freeze(config);
 }

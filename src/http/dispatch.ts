@@ -2,6 +2,7 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { EcamoError } from '../errors.js';
 import type { App } from './app.js';
+import { handleCamo } from './camo.js';
 import { handleProxy } from './proxy.js';
 import { handleRedirect } from './redirect.js';
 import { newRequestRecord, type RequestRecord } from './request-record.js';
@@ -71,9 +72,13 @@ async function dispatch(app: App, req: IncomingMessage, res: ServerResponse, rec
       return;
     case 'none':
       throw new EcamoError('not-found', 'no such path');
+    case 'camo':
+      if (app.config.camoKeys.length === 0) throw new EcamoError('not-found', 'no such path (camo URLs are off: ECAMO_CAMO_KEY is unset)');
+      break;
   }
   if (viaEcamo(req.headers.via)) throw new EcamoError('loop-detected', 'request came through an ecamo');
   if (target.kind === 'redirect') return handleRedirect(app, req, res, record, target.token);
+  if (target.kind === 'camo') return handleCamo(app, req, res, record, target.digest, target.url);
   return handleProxy(app, req, res, record, target.digest, target.token);
 }
 

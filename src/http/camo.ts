@@ -1,0 +1,32 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { verifyCamoUrl, type CamoEncodedUrl } from '../tokens/camo-url.js';
+import { parseSourceUrl } from '../tokens/source-url.js';
+import type { App } from './app.js';
+import { admitSource, assertCanonicalHost, serveSource, type SourceRequest } from './proxy.js';
+import type { RequestRecord } from './request-record.js';
+
+/**
+ * The service of every camo request: camo URLs name no service origin. Not an
+ * origin itself, so it can never be confused with one (in logs, cache keys).
+ */
+export const CAMO_SERVICE = 'camo';
+
+/**
+ * A camo-format URL on the canonical origin: authenticated by its HMAC, then
+ * served by the same pipeline as the proxy endpoint. camo URLs never ask for
+ * ecamo's ID token: anyone holding one can replay it, so it vouches for nobody.
+ */
+export async function handleCamo(
+  app: App,
+  req: IncomingMessage,
+  res: ServerResponse,
+  record: RequestRecord,
+  digest: string,
+  encodedUrl: CamoEncodedUrl,
+): Promise<void> {
+  assertCanonicalHost(req, app.config);
+  const url = verifyCamoUrl(app.config.camoKeys, digest, encodedUrl);
+  const source: SourceRequest = { url: parseSourceUrl(url, 'camo URL').href, service: CAMO_SERVICE, sendToken: false };
+  admitSource(app, record, source);
+  return serveSource(app, req, res, record, source);
+}
