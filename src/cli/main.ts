@@ -25,6 +25,8 @@ commands:
                         print an auth cookie (default ttl 300 s)
       signing key for both: --key-file FILE (ecamo keygen output or a private JWK) or ECAMO_SIGNER_PRIVATE_JWK;
       [--origin O] or ECAMO_SIGNER_ORIGIN, [--kid K] or ECAMO_SIGNER_KID when the key does not say
+  sign-camo URL [--key K] [--encoding hex|base64]
+                        print a camo-format path /{digest}/{encoded URL}; the key defaults to the first of ECAMO_CAMO_KEY
   inspect TOKEN|- [--service-origin O] [--audience O]
                         decode any ecamo token and say whether the ecamo configured in ECAMO_* accepts it
                         (exit 0 accepted, 1 rejected or undecidable)
@@ -47,6 +49,7 @@ const COMMANDS: Record<string, Command> = {
   },
   'sign-url': async (args) => (await import('./sign.js')).signUrlCommand(args, process.env, write),
   'sign-cookie': async (args) => (await import('./sign.js')).signCookieCommand(args, process.env, write),
+  'sign-camo': async (args) => (await import('./sign.js')).signCamoCommand(args, process.env, write),
   inspect: async (args) => {
     process.exitCode = await (await import('./inspect.js')).inspectCommand(args, process.env, write);
   },

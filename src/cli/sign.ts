@@ -11,8 +11,9 @@
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import type { JWK } from 'jose';
+import { parseCamoKeys } from '../config/camo-keys.js';
 import { ConfigError } from '../config/errors.js';
-import { createSigner, type Signer } from '../signer/index.js';
+import { camoUrl, createSigner, type Signer } from '../signer/index.js';
 import { ArgumentError, parseOrigin, parseSeconds } from './arguments.js';
 
 const SIGNER_ENV = Object.freeze({
@@ -175,4 +176,36 @@ export async function signCookieCommand(args: string[], env: Env, write: (text: 
   }
   const output = { 'set-cookie': cookie.setCookie, cookie: `${cookie.name}=${cookie.token}`, token: cookie.token }[format];
   write(`${output}\n`);
+}
+
+const CAMO_ENCODINGS = ['hex', 'base64'] as const;
+
+/**
+ * `ecamo sign-camo URL [--key K] [--encoding hex|base64]`: prints the camo
+ * path for a source URL, signed with `--key` or else the first (newest) key of
+ * ECAMO_CAMO_KEY, the one a server configured alike verifies first.
+ */
+export async function signCamoCommand(args: string[], env: Env, write: (text: string) => void): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { key: { type: 'string' }, encoding: { type: 'string', default: 'hex' } },
+  });
+  if (positionals.length !== 1) throw new ArgumentError('sign-camo takes exactly one source URL');
+  const encoding = values.encoding as (typeof CAMO_ENCODINGS)[number];
+  if (!CAMO_ENCODINGS.includes(encoding)) throw new ArgumentError(`--encoding must be one of ${CAMO_ENCODINGS.join(', ')}`);
+  let key = values.key;
+  if (key === undefined) {
+    const keys = env.ECAMO_CAMO_KEY;
+    if (keys === undefined || keys === '') throw new ConfigError('ECAMO_CAMO_KEY', 'is required when --key is not given');
+    key = parseCamoKeys('ECAMO_CAMO_KEY', keys)[0]!;
+  }
+  if (key === '') throw new ArgumentError('--key must not be empty');
+  let path: string;
+  try {
+    path = await camoUrl(key, positionals[0]!, { encoding });
+  } catch (error) {
+    throw new ArgumentError((error as Error).message);
+  }
+  write(`${path}\n`);
 }

@@ -1,8 +1,9 @@
 /**
  * `ecamo/signer`: what a service origin needs to embed images through ecamo.
- * Depends on `jose` only, so it runs in Node and in Web-standard runtimes.
+ * Depends on `jose` and Web standards only (WebCrypto, TextEncoder), so it
+ * runs in Node and in Web-standard runtimes.
  */
-import { importJWK, SignJWT, type JWK } from 'jose';
+import { base64url, importJWK, SignJWT, type JWK } from 'jose';
 
 export interface SignerOptions {
   /** The service origin, exactly as ecamo sees it, e.g. `https://wiki.corp.example`. */
@@ -114,4 +115,36 @@ export async function createSigner(options: SignerOptions): Promise<Signer> {
       return { name, token, expiresAt, setCookie: `${name}=${token}; ${attributes.join('; ')}` };
     },
   };
+}
+
+export interface CamoUrlOptions {
+  /** `hex` (atmos/camo and go-camo, the default) or `base64`: go-camo's unpadded base64url. */
+  readonly encoding?: 'hex' | 'base64';
+}
+
+const utf8 = new TextEncoder();
+
+function hex(bytes: Uint8Array): string {
+  let text = '';
+  for (const byte of bytes) text += byte.toString(16).padStart(2, '0');
+  return text;
+}
+
+/**
+ * A camo-format path, `/{HMAC-SHA1 digest}/{encoded URL}`, that ecamo serves
+ * when `key` is one of its `ECAMO_CAMO_KEY`s (and that camo or go-camo serve
+ * with the same key). Signs the URL's WHATWG serialisation, the form ecamo
+ * fetches, and refuses what ecamo would refuse.
+ */
+export async function camoUrl(key: string, sourceUrl: string | URL, options: CamoUrlOptions = {}): Promise<string> {
+  if (typeof key !== 'string' || key === '') throw new TypeError('key must be a non-empty string');
+  const encoding = options.encoding ?? 'hex';
+  if (encoding !== 'hex' && encoding !== 'base64') throw new TypeError('encoding must be hex or base64');
+  const source = new URL(sourceUrl);
+  if (source.protocol !== 'http:' && source.protocol !== 'https:') throw new TypeError('source URL must be http or https');
+  if (source.username !== '' || source.password !== '') throw new TypeError('source URL must not carry credentials');
+  const urlBytes = utf8.encode(source.href);
+  const hmacKey = await crypto.subtle.importKey('raw', utf8.encode(key), { name: 'HMAC', hash: 'SHA-1' }, false, ['sign']);
+  const digest = new Uint8Array(await crypto.subtle.sign('HMAC', hmacKey, urlBytes));
+  return encoding === 'hex' ? `/${hex(digest)}/${hex(urlBytes)}` : `/${base64url.encode(digest)}/${base64url.encode(urlBytes)}`;
 }
