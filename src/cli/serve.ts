@@ -1,6 +1,9 @@
 import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
+import { AggregatorRegistry } from 'prom-client';
 import { loadConfig, type Config } from '../config/load.js';
+import { createAdminServer } from '../http/admin.js';
+import { listen } from '../http/listen.js';
 import { createLogger } from '../log.js';
 import { startServer } from '../http/start.js';
 
@@ -16,8 +19,18 @@ export async function serve(env: NodeJS.ProcessEnv): Promise<void> {
 
 async function runWorker(config: Config): Promise<void> {
   const logger = createLogger(config.logLevel);
-  const running = await startServer(config, { logger });
-  logger.info({ url: running.url, canonicalHost: config.canonicalHost, workers: config.workers }, 'ecamo listening');
+  const inCluster = cluster.isWorker;
+  const running = await startServer(config, { logger, admin: !inCluster, processMetrics: inCluster || config.adminBind !== undefined });
+  if (inCluster) {
+    // The primary's AggregatorRegistry asks every worker for this registry over IPC.
+    AggregatorRegistry.setRegistries([running.app.metrics.registry]);
+    new AggregatorRegistry();
+  }
+  logger.info({ url: running.url, admin: running.adminUrl, canonicalHost: config.canonicalHost, workers: config.workers }, 'ecamo listening');
+  process.on('SIGHUP', () => {
+    logger.info({ signal: 'SIGHUP' }, 'reloading');
+    void running.reload();
+  });
   const stop = (signal: NodeJS.Signals): void => {
     logger.info({ signal }, 'shutting down');
     running.close().then(
@@ -32,20 +45,28 @@ async function runWorker(config: Config): Promise<void> {
   process.once('SIGINT', stop);
 }
 
-function runPrimary(config: Config): void {
+async function runPrimary(config: Config): Promise<void> {
   const logger = createLogger(config.logLevel);
   let stopping = false;
+  const listening = new Set<number>();
+  cluster.on('listening', (worker) => listening.add(worker.id));
   const fork = (): void => {
     cluster.fork();
   };
   for (let i = 0; i < config.workers; i++) fork();
   cluster.on('exit', (worker, code, signal) => {
+    listening.delete(worker.id);
     if (stopping) {
       if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(0);
       return;
     }
     logger.error({ worker: worker.process.pid, code, signal }, 'worker died; starting another');
     fork();
+  });
+  // Every worker re-reads its own keys: each holds them in its own memory.
+  process.on('SIGHUP', () => {
+    logger.info({ signal: 'SIGHUP' }, 'reloading workers');
+    for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGHUP');
   });
   const stop = (signal: NodeJS.Signals): void => {
     stopping = true;
@@ -54,4 +75,19 @@ function runPrimary(config: Config): void {
   };
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
+  if (config.adminBind !== undefined) {
+    const aggregator = new AggregatorRegistry();
+    const admin = createAdminServer(
+      {
+        metrics: () => aggregator.clusterMetrics(),
+        metricsContentType: aggregator.contentType,
+        ready: () => !stopping && listening.size > 0,
+      },
+      logger,
+    );
+    const { url } = await listen(admin, config.adminBind);
+    // Off the event loop's books: the primary exits once its last worker has.
+    admin.unref();
+    logger.info({ admin: url, workers: config.workers }, 'ecamo admin listening');
+  }
 }

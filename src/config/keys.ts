@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import { importJWK, type JWK } from 'jose';
 import { ConfigError } from './errors.js';
 
@@ -73,7 +74,10 @@ function publicHalf(jwk: JWK, kid: string): PublicJwk {
 
 /** `ECAMO_SERVICE_PUBLIC_KEYS`: `{"<service origin> <kid>": <public JWK>}`. */
 export async function loadServicePublicKeys(variable: string, text: string): Promise<ReadonlyMap<string, CryptoKey>> {
-  const entries = parseJsonObject(variable, text);
+  return importServicePublicKeys(variable, parseJsonObject(variable, text));
+}
+
+async function importServicePublicKeys(variable: string, entries: Record<string, unknown>): Promise<ReadonlyMap<string, CryptoKey>> {
   const keys = new Map<string, CryptoKey>();
   for (const [name, value] of Object.entries(entries)) {
     const parts = name.split(' ');
@@ -110,7 +114,15 @@ export async function loadEcamoKeys(
   kidVariable: string,
   signingKid: string | undefined,
 ): Promise<EcamoKeys> {
-  const entries = parseJsonObject(variable, text);
+  return importEcamoKeys(variable, parseJsonObject(variable, text), kidVariable, signingKid);
+}
+
+async function importEcamoKeys(
+  variable: string,
+  entries: Record<string, unknown>,
+  kidVariable: string,
+  signingKid: string | undefined,
+): Promise<EcamoKeys> {
   const names = Object.keys(entries);
   if (names.length === 0) throw new ConfigError(variable, 'holds no key');
   const verification = new Map<string, CryptoKey>();
@@ -135,4 +147,70 @@ export async function loadEcamoKeys(
     verification,
     publicJwks: Object.freeze(publicJwks),
   };
+}
+
+/** The keys the request path uses; replaced as a whole when key files are re-read. */
+export interface KeySet {
+  readonly serviceKeys: ReadonlyMap<string, CryptoKey>;
+  readonly ecamoKeys: EcamoKeys;
+}
+
+/** Where the keys come from: each set from its variable's text, or from a file re-read on reload. */
+export interface KeySources {
+  readonly servicePublicKeysFile: string | undefined;
+  readonly privateKeysFile: string | undefined;
+  /** `ECAMO_SIGNING_KID`; a private key file's own `signing_kid` takes precedence. */
+  readonly signingKid: string | undefined;
+}
+
+export const SERVICE_PUBLIC_KEYS_FILE = 'ECAMO_SERVICE_PUBLIC_KEYS_FILE';
+export const PRIVATE_KEYS_FILE = 'ECAMO_PRIVATE_KEYS_FILE';
+const SIGNING_KID = 'ECAMO_SIGNING_KID';
+
+async function readKeyFile(variable: string, path: string): Promise<Record<string, unknown>> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    throw new ConfigError(variable, `cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  return parseJsonObject(variable, text);
+}
+
+/** `ECAMO_SERVICE_PUBLIC_KEYS_FILE`: the same JSON as the variable. */
+export async function loadServicePublicKeysFile(path: string): Promise<ReadonlyMap<string, CryptoKey>> {
+  return importServicePublicKeys(SERVICE_PUBLIC_KEYS_FILE, await readKeyFile(SERVICE_PUBLIC_KEYS_FILE, path));
+}
+
+/**
+ * `ECAMO_PRIVATE_KEYS_FILE`: the same JSON as the variable, or
+ * `{"signing_kid": "<kid>", "keys": {"<kid>": <private JWK>}}` so that the
+ * signing key can change with a reload. The second form is recognised by a
+ * `keys` member that is not itself a JWK (it has no `kty`).
+ */
+export async function loadEcamoKeysFile(path: string, signingKid: string | undefined): Promise<EcamoKeys> {
+  const document = await readKeyFile(PRIVATE_KEYS_FILE, path);
+  const keys = document.keys;
+  const wrapped = keys !== null && typeof keys === 'object' && !Array.isArray(keys) && !('kty' in keys);
+  if (!wrapped) return importEcamoKeys(PRIVATE_KEYS_FILE, document, SIGNING_KID, signingKid);
+  for (const member of Object.keys(document)) {
+    if (member !== 'keys' && member !== 'signing_kid') throw new ConfigError(PRIVATE_KEYS_FILE, `has an unknown member "${member}" beside "keys"`);
+  }
+  const fileKid = document.signing_kid;
+  if (fileKid !== undefined && (typeof fileKid !== 'string' || fileKid === '')) throw new ConfigError(PRIVATE_KEYS_FILE, '"signing_kid" must be a kid');
+  const kidVariable = fileKid === undefined ? SIGNING_KID : PRIVATE_KEYS_FILE;
+  return importEcamoKeys(PRIVATE_KEYS_FILE, keys as Record<string, unknown>, kidVariable, fileKid ?? signingKid);
+}
+
+/**
+ * Re-reads the key files of `sources` and keeps the rest of `current` (keys
+ * given in variables cannot change while the process runs). Throws
+ * ConfigError naming the file's variable; `current` is then still whole.
+ */
+export async function reloadKeySet(sources: KeySources, current: KeySet): Promise<KeySet> {
+  const [serviceKeys, ecamoKeys] = await Promise.all([
+    sources.servicePublicKeysFile === undefined ? current.serviceKeys : loadServicePublicKeysFile(sources.servicePublicKeysFile),
+    sources.privateKeysFile === undefined ? current.ecamoKeys : loadEcamoKeysFile(sources.privateKeysFile, sources.signingKid),
+  ]);
+  return Object.freeze({ serviceKeys, ecamoKeys });
 }

@@ -1,7 +1,14 @@
 import { createSecretKey, type KeyObject } from 'node:crypto';
 import { parseCamoKeys } from './camo-keys.js';
 import { ConfigError } from './errors.js';
-import { loadEcamoKeys, loadServicePublicKeys, type EcamoKeys } from './keys.js';
+import {
+  loadEcamoKeys,
+  loadEcamoKeysFile,
+  loadServicePublicKeys,
+  loadServicePublicKeysFile,
+  type EcamoKeys,
+  type KeySources,
+} from './keys.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -9,9 +16,13 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 /** Everything the server needs, validated and frozen before the first request. */
 export interface Config {
   readonly bind: { readonly host: string; readonly port: number };
+  /** Metrics and probes (`ECAMO_ADMIN_BIND`); undefined: no admin listener. */
+  readonly adminBind: { readonly host: string; readonly port: number } | undefined;
   readonly canonicalHost: string;
+  /** The keys at start; a running server reads its current ones from `TokenService.keys` (key files reload). */
   readonly serviceKeys: ReadonlyMap<string, CryptoKey>;
   readonly ecamoKeys: EcamoKeys;
+  readonly keySources: KeySources;
   readonly serviceHostRegexp: RegExp | undefined;
   readonly sourceAllowedRegexp: RegExp | undefined;
   readonly sourceBlockedRegexp: RegExp | undefined;
@@ -95,6 +106,19 @@ class Reader {
     throw new ConfigError(this.name(short), `must be true or false, got "${text}"`);
   }
 
+  /**
+   * The path in `fileShort` (e.g. PRIVATE_KEYS_FILE) when that variable is the
+   * one set; undefined when it is not (then `short` itself must be). Both set
+   * is a mistake: which one wins would be a guess.
+   */
+  oneOf(short: string, fileShort: string): string | undefined {
+    const path = this.optional(fileShort);
+    if (path !== undefined && this.optional(short) !== undefined) {
+      throw new ConfigError(this.name(fileShort), `and ${this.name(short)} are both set; give only one`);
+    }
+    return path;
+  }
+
   regexp(short: string): RegExp | undefined {
     const text = this.optional(short);
     if (text === undefined) return undefined;
@@ -119,6 +143,14 @@ function parseBind(variable: string, text: string): { host: string; port: number
   return { host: bind.host || '::', port: bind.port };
 }
 
+const WILDCARD_HOSTS: ReadonlySet<string> = new Set(['::', '0.0.0.0', '']);
+
+/** Two listeners that would fight over one port (port 0 picks a fresh one each time). */
+function sharesPort(a: { host: string; port: number }, b: { host: string; port: number }): boolean {
+  if (a.port !== b.port || a.port === 0) return false;
+  return a.host === b.host || WILDCARD_HOSTS.has(a.host) || WILDCARD_HOSTS.has(b.host);
+}
+
 function parseWorkers(variable: string, text: string | undefined, cpus: number): number {
   if (text === undefined) return 1;
   if (text === 'auto') return Math.max(1, cpus);
@@ -139,13 +171,24 @@ export async function loadConfig(env: Env, options: { cpus?: number } = {}): Pro
   const canonicalHost = read.required('CANONICAL_HOST');
   if (!HOST.test(canonicalHost)) throw new ConfigError(read.name('CANONICAL_HOST'), `must be a host[:port], got "${canonicalHost}"`);
 
-  const serviceKeys = await loadServicePublicKeys(read.name('SERVICE_PUBLIC_KEYS'), read.required('SERVICE_PUBLIC_KEYS'));
-  const ecamoKeys = await loadEcamoKeys(
-    read.name('PRIVATE_KEYS'),
-    read.required('PRIVATE_KEYS'),
-    read.name('SIGNING_KID'),
-    read.optional('SIGNING_KID'),
-  );
+  const keySources: KeySources = Object.freeze({
+    servicePublicKeysFile: read.oneOf('SERVICE_PUBLIC_KEYS', 'SERVICE_PUBLIC_KEYS_FILE'),
+    privateKeysFile: read.oneOf('PRIVATE_KEYS', 'PRIVATE_KEYS_FILE'),
+    signingKid: read.optional('SIGNING_KID'),
+  });
+  const serviceKeys = keySources.servicePublicKeysFile === undefined
+    ? await loadServicePublicKeys(read.name('SERVICE_PUBLIC_KEYS'), read.required('SERVICE_PUBLIC_KEYS'))
+    : await loadServicePublicKeysFile(keySources.servicePublicKeysFile);
+  const ecamoKeys = keySources.privateKeysFile === undefined
+    ? await loadEcamoKeys(read.name('PRIVATE_KEYS'), read.required('PRIVATE_KEYS'), read.name('SIGNING_KID'), keySources.signingKid)
+    : await loadEcamoKeysFile(keySources.privateKeysFile, keySources.signingKid);
+
+  const bind = Object.freeze(parseBind(read.name('BIND'), read.optional('BIND') ?? '[::]:3000'));
+  const adminText = read.optional('ADMIN_BIND');
+  const adminBind = adminText === undefined ? undefined : Object.freeze(parseBind(read.name('ADMIN_BIND'), adminText));
+  if (adminBind !== undefined && sharesPort(adminBind, bind)) {
+    throw new ConfigError(read.name('ADMIN_BIND'), `must not be the public listener's address (${read.name('BIND')})`);
+  }
 
   const insecure = read.boolean('INSECURE');
 
@@ -176,10 +219,12 @@ export async function loadConfig(env: Env, options: { cpus?: number } = {}): Pro
   const camoKeysText = read.optional('CAMO_KEY');
 
   const config: Config = {
-    bind: Object.freeze(parseBind(read.name('BIND'), read.optional('BIND') ?? '[::]:3000')),
+    bind,
+    adminBind,
     canonicalHost,
     serviceKeys,
     ecamoKeys,
+    keySources,
     serviceHostRegexp: read.regexp('SERVICE_HOST_REGEXP'),
     sourceAllowedRegexp: read.regexp('SOURCE_ALLOWED_REGEXP'),
     sourceBlockedRegexp: read.regexp('SOURCE_BLOCKED_REGEXP'),

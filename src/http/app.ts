@@ -1,5 +1,6 @@
 import type { Config } from '../config/load.js';
 import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
 import { TokenService } from '../tokens/token-service.js';
 import { SourceFetcher } from '../upstream/fetch.js';
 
@@ -9,15 +10,15 @@ export interface App {
   readonly logger: Logger;
   readonly tokens: TokenService;
   readonly fetcher: SourceFetcher;
-  /** Serialised once: it never changes while the process runs. */
-  readonly jwksBody: string;
+  readonly metrics: Metrics;
 }
 
-export function createApp(config: Config, logger: Logger, fetcherOptions: { connect?: { ca?: string | Buffer } } = {}): App {
+export function createApp(config: Config, logger: Logger, metrics: Metrics, fetcherOptions: { connect?: { ca?: string | Buffer } } = {}): App {
   return Object.freeze({
     config,
     logger,
-    tokens: new TokenService(config),
+    metrics,
+    tokens: new TokenService(config, metrics),
     fetcher: new SourceFetcher({
       maxRedirects: config.maxRedirects,
       sourceAllowedRegexp: config.sourceAllowedRegexp,
@@ -25,6 +26,5 @@ export function createApp(config: Config, logger: Logger, fetcherOptions: { conn
       privateSourceAllowedRegexp: config.privateSourceAllowedRegexp,
       ...fetcherOptions,
     }),
-    jwksBody: JSON.stringify({ keys: config.ecamoKeys.publicJwks }),
   });
 }

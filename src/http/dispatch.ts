@@ -36,7 +36,12 @@ export function createHttpServer(app: App): http.Server {
   const server = http.createServer({ maxHeaderSize: MAX_HEADER_BYTES, requestTimeout: 30_000, requireHostHeader: false }, (req, res) => {
     const started = process.hrtime.bigint();
     const record = newRequestRecord();
-    res.once('close', () => logAccess(app, req, res, record, started));
+    app.metrics.inFlight.inc();
+    res.once('close', () => {
+      app.metrics.inFlight.dec();
+      app.metrics.requestAnswered(record.route, res.statusCode, record.error, record.bytes);
+      logAccess(app, req, res, record, started);
+    });
     dispatch(app, req, res, record).catch((error: unknown) => {
       const failure = error instanceof EcamoError ? error : new EcamoError('unknown', 'unexpected failure', { cause: error });
       if (failure.code === 'unknown') app.logger.error({ err: error }, 'bug: unexpected failure');
@@ -65,11 +70,13 @@ async function dispatch(app: App, req: IncomingMessage, res: ServerResponse, rec
       return sendText(res, 200, 'ecamo: authenticating image proxy\n');
     case 'health':
       return sendText(res, 200, 'ok');
-    case 'jwks':
+    case 'jwks': {
       if (req.headers.host !== app.config.canonicalHost) throw new EcamoError('not-found', 'JWKS is served on the canonical origin');
-      res.writeHead(200, { 'content-type': 'application/jwk-set+json', 'cache-control': 'public, max-age=300', 'content-length': Buffer.byteLength(app.jwksBody) });
-      res.end(req.method === 'HEAD' ? undefined : app.jwksBody);
+      const body = app.tokens.jwksBody;
+      res.writeHead(200, { 'content-type': 'application/jwk-set+json', 'cache-control': 'public, max-age=300', 'content-length': Buffer.byteLength(body) });
+      res.end(req.method === 'HEAD' ? undefined : body);
       return;
+    }
     case 'none':
       throw new EcamoError('not-found', 'no such path');
     case 'camo':

@@ -89,6 +89,7 @@ export async function serveSource(app: App, req: IncomingMessage, res: ServerRes
   };
   const authorize = sourceRequest.sendToken ? async (): Promise<string> => `Bearer ${await tokens.signIdToken(idTokenClaims)}` : undefined;
 
+  const fetchStarted = process.hrtime.bigint();
   const fetching = app.fetcher.fetch({ url: sourceRequest.url, accept: validHeaderValue(req.headers, 'accept'), authorize, timeoutMs: config.timeoutMs });
   // A client that goes away should not keep the source busy. ('close' also follows a complete response: nothing to cancel then.)
   const onClientGone = (): void => {
@@ -98,6 +99,10 @@ export async function serveSource(app: App, req: IncomingMessage, res: ServerRes
   let source: SourceResponse;
   try {
     source = await fetching.response;
+    app.metrics.sourceAnswered(source.statusCode, secondsSince(fetchStarted));
+  } catch (error) {
+    app.metrics.sourceAnswered('error', secondsSince(fetchStarted));
+    throw error;
   } finally {
     res.off('close', onClientGone);
   }
@@ -153,6 +158,10 @@ export async function serveSource(app: App, req: IncomingMessage, res: ServerRes
   streamBody(source.body, res, config.maxLength, record, (error) => {
     app.logger.warn({ err: error, source: sourceRequest.url }, 'source stream failed');
   });
+}
+
+function secondsSince(start: bigint): number {
+  return Number(process.hrtime.bigint() - start) / 1e9;
 }
 
 /**

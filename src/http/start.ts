@@ -4,10 +4,13 @@
  * and tests, which alone use the hooks (the App, a private CA for sources).
  */
 import type { Server } from 'node:http';
+import { reloadKeySet } from '../config/keys.js';
+import { createAdminServer } from './admin.js';
 import { createApp, type App } from './app.js';
 import { listen } from './listen.js';
 import { createHttpServer } from './dispatch.js';
 import { createLogger, type Logger } from '../log.js';
+import { Metrics } from '../metrics.js';
 import type { Config } from '../config/load.js';
 
 export interface StartOptions {
@@ -16,6 +19,10 @@ export interface StartOptions {
   readonly listen?: { readonly host: string; readonly port: number };
   /** Extra trust for sources' TLS (tests with a private CA). */
   readonly sourceTls?: { readonly ca?: string | Buffer };
+  /** Serve ECAMO_ADMIN_BIND from this process (default true; a cluster worker leaves it to the primary). */
+  readonly admin?: boolean;
+  /** Node's process metrics as well (default: when this process serves the admin listener). */
+  readonly processMetrics?: boolean;
 }
 
 export interface RunningServer {
@@ -24,18 +31,82 @@ export interface RunningServer {
   /** `http://host:port` as bound (IPv6 in brackets). */
   readonly url: string;
   readonly port: number;
+  /** `http://host:port` of the admin listener, when this process serves one. */
+  readonly adminUrl: string | undefined;
+  /** True from the moment close() is called: /readyz answers 503. */
+  readonly draining: boolean;
+  /**
+   * Re-reads the key files (and TLS files), keeping what was loaded when a
+   * file is unusable. Calls during a reload are folded into one more pass.
+   */
+  reload(): Promise<void>;
   /** Stops accepting, lets responses in flight finish for up to `graceMs`, then cuts the rest. */
   close(graceMs?: number): Promise<void>;
 }
 
 export async function startServer(config: Config, options: StartOptions = {}): Promise<RunningServer> {
   const logger = options.logger ?? createLogger(config.logLevel);
-  const app = createApp(config, logger, options.sourceTls === undefined ? {} : { connect: options.sourceTls });
+  const serveAdmin = options.admin !== false && config.adminBind !== undefined;
+  const metrics = new Metrics({ processMetrics: options.processMetrics ?? serveAdmin });
+  const app = createApp(config, logger, metrics, options.sourceTls === undefined ? {} : { connect: options.sourceTls });
   const server = createHttpServer(app);
-  const { url, port } = await listen(server, options.listen ?? config.bind);
+  let listening = false;
+  let draining = false;
+
+  // The admin listener comes up first, so that probes see "alive, not ready" rather than nothing.
+  const adminServer = serveAdmin
+    ? createAdminServer(
+        {
+          metrics: () => metrics.registry.metrics(),
+          metricsContentType: metrics.registry.contentType,
+          ready: () => listening && !draining,
+        },
+        logger,
+      )
+    : undefined;
+  const adminUrl = adminServer === undefined || config.adminBind === undefined ? undefined : (await listen(adminServer, config.adminBind)).url;
+  let bound;
+  try {
+    bound = await listen(server, options.listen ?? config.bind);
+  } catch (error) {
+    adminServer?.close();
+    throw error;
+  }
+  listening = true;
+
+  const reloadOnce = async (): Promise<void> => {
+    const { keySources } = config;
+    if (keySources.servicePublicKeysFile === undefined && keySources.privateKeysFile === undefined) return;
+    try {
+      app.tokens.replaceKeys(await reloadKeySet(keySources, app.tokens.keys));
+      metrics.keyReloads.labels('success').inc();
+      logger.info({ signingKid: app.tokens.keys.ecamoKeys.signing.kid, serviceKeys: app.tokens.keys.serviceKeys.size }, 'keys reloaded');
+    } catch (error) {
+      metrics.keyReloads.labels('failure').inc();
+      logger.error({ err: error }, 'key reload failed; the previous keys stay in use');
+    }
+  };
+  let reloading: Promise<void> | undefined;
+  let reloadAgain = false;
+  const reload = (): Promise<void> => {
+    if (reloading !== undefined) {
+      reloadAgain = true;
+      return reloading;
+    }
+    reloading = (async () => {
+      do {
+        reloadAgain = false;
+        await reloadOnce();
+      } while (reloadAgain);
+    })().finally(() => {
+      reloading = undefined;
+    });
+    return reloading;
+  };
 
   let closing: Promise<void> | undefined;
   const close = (graceMs: number = config.shutdownGraceMs): Promise<void> => {
+    draining = true;
     closing ??= (async () => {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
@@ -48,10 +119,27 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       clearTimeout(timer);
       server.closeAllConnections();
       await closed;
+      if (adminServer !== undefined) {
+        const adminClosed = new Promise<void>((resolve) => adminServer.close(() => resolve()));
+        adminServer.closeAllConnections();
+        await adminClosed;
+      }
+      await reloading;
       await app.fetcher.close();
     })();
     return closing;
   };
 
-  return { server, app, url, port, close };
+  return {
+    server,
+    app,
+    url: bound.url,
+    port: bound.port,
+    adminUrl,
+    get draining() {
+      return draining;
+    },
+    reload,
+    close,
+  };
 }

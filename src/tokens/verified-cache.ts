@@ -28,6 +28,10 @@ export class ExpiringCache<V> {
     this.#entries.set(key, { value, expiresAt });
   }
 
+  clear(): void {
+    this.#entries.clear();
+  }
+
   get size(): number {
     return this.#entries.size;
   }

@@ -1,0 +1,52 @@
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Logger } from '../log.js';
+
+/** What the admin listener reports; with workers, the primary's view of all of them. */
+export interface AdminSources {
+  /** Prometheus text exposition of every metric. */
+  metrics(): Promise<string>;
+  readonly metricsContentType: string;
+  /** Whether the public listener should get traffic: keys loaded, listening, not draining. */
+  ready(): boolean;
+}
+
+/**
+ * The operator's listener (`ECAMO_ADMIN_BIND`): `/metrics`, `/healthz`
+ * (the process answers) and `/readyz` (it should get traffic). It never
+ * shares a port with the public listener, so scrapes and probes need no
+ * Host or token, and the public port never shows metrics.
+ */
+export function createAdminServer(sources: AdminSources, logger: Logger): http.Server {
+  const server = http.createServer({ requestTimeout: 10_000 }, (req, res) => {
+    answer(sources, req, res).catch((error: unknown) => {
+      logger.error({ err: error }, 'admin: metrics could not be collected');
+      plain(res, 503, 'Error: metrics-unavailable', { 'x-ecamo-error': 'metrics-unavailable' });
+    });
+  });
+  // Junk on the admin port gets no answer worth composing: drop the connection.
+  server.on('clientError', (_error, socket) => socket.destroy());
+  return server;
+}
+
+async function answer(sources: AdminSources, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  if (req.method !== 'GET' && req.method !== 'HEAD') {
+    return plain(res, 405, 'Error: method-not-allowed', { 'x-ecamo-error': 'method-not-allowed', allow: 'GET, HEAD' });
+  }
+  const queryStart = req.url?.indexOf('?') ?? -1;
+  const path = queryStart === -1 ? req.url : req.url?.slice(0, queryStart);
+  switch (path) {
+    case '/metrics':
+      return plain(res, 200, await sources.metrics(), { 'content-type': sources.metricsContentType });
+    case '/healthz':
+      return plain(res, 200, 'ok');
+    case '/readyz':
+      return sources.ready() ? plain(res, 200, 'ready') : plain(res, 503, 'not ready');
+    default:
+      return plain(res, 404, 'Error: not-found', { 'x-ecamo-error': 'not-found' });
+  }
+}
+
+function plain(res: ServerResponse, status: number, body: string, headers: Record<string, string> = {}): void {
+  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store', 'content-length': Buffer.byteLength(body), ...headers });
+  res.end(res.req.method === 'HEAD' ? undefined : body);
+}
