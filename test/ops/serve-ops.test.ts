@@ -5,8 +5,12 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { generateKey } from '../../src/cli/keygen.js';
 import { fetchAnswer } from '../helpers/harness.js';
 import { count } from '../helpers/prometheus.js';
@@ -91,5 +95,69 @@ test('ECAMO_WORKERS=2 with ECAMO_ADMIN_BIND: one scrape of the primary counts th
     assert.equal((await fetchAnswer(`${publicUrl}/metrics`)).status, 404);
   } finally {
     assert.equal(await served.stop(), 0);
+  }
+});
+
+test('SIGHUP storm (100 in about a second) on ECAMO_WORKERS=2 over key files: no failed request, no dead worker, keys re-read by every worker', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'ecamo-hup-'));
+  const [k1, k2] = await Promise.all([generateKey('k1'), generateKey('k2')]);
+  const privateFile = join(dir, 'private.json');
+  const serviceFile = join(dir, 'service.json');
+  await writeFile(privateFile, JSON.stringify({ k1: k1.privateJwk }));
+  await writeFile(serviceFile, '{}');
+  const served = spawnServe({
+    ECAMO_CANONICAL_HOST: 'ecamo.test',
+    ECAMO_INSECURE: 'true',
+    ECAMO_PRIVATE_KEYS_FILE: privateFile,
+    ECAMO_SERVICE_PUBLIC_KEYS_FILE: serviceFile,
+    ECAMO_BIND: '127.0.0.1:0',
+    ECAMO_ADMIN_BIND: '127.0.0.1:0',
+    ECAMO_WORKERS: '2',
+  });
+  let stderr = '';
+  served.child.stderr!.on('data', (chunk: string) => (stderr += chunk));
+  try {
+    await served.waitFor((lines) => lines.filter((line) => line.msg === 'ecamo listening').length === 2 && lines.some((line) => line.msg === 'ecamo admin listening'));
+    const publicUrl = String(served.lines.find((line) => line.msg === 'ecamo listening')!.url);
+    const adminUrl = String(served.lines.find((line) => line.msg === 'ecamo admin listening')!.admin);
+    const workerPids = new Set(served.lines.filter((line) => line.msg === 'ecamo listening').map((line) => line.pid));
+
+    let storming = true;
+    const statuses: number[] = [];
+    const client = async (): Promise<void> => {
+      while (storming) {
+        const answer = await fetchAnswer(`${publicUrl}/.well-known/jwks.json`, { host: 'ecamo.test' });
+        statuses.push(answer.status);
+      }
+    };
+    const clients = Promise.all([client(), client(), client()]);
+    for (let i = 0; i < 100; i++) {
+      // Half-way, the file changes: the storm's reloads pick up the new key.
+      if (i === 50) await writeFile(privateFile, JSON.stringify({ signing_kid: 'k2', keys: { k1: k1.privateJwk, k2: k2.privateJwk } }));
+      served.child.kill('SIGHUP');
+      await sleep(10);
+    }
+    storming = false;
+    await clients;
+    assert.ok(statuses.length > 0);
+    assert.deepEqual(statuses.filter((status) => status !== 200), [], 'every request during the storm was answered');
+
+    // Every worker ends up on the new file; none died or was replaced.
+    const jwksKids = async (): Promise<string[]> => {
+      const answer = await fetchAnswer(`${publicUrl}/.well-known/jwks.json`, { host: 'ecamo.test' });
+      return (JSON.parse(answer.body) as { keys: { kid: string }[] }).keys.map((key) => key.kid).sort();
+    };
+    await served.waitFor((lines) => workerPids.size === new Set(lines.filter((line) => line.msg === 'keys reloaded' && line.signingKid === 'k2').map((line) => line.pid)).size);
+    for (let i = 0; i < 6; i++) assert.deepEqual(await jwksKids(), ['k1', 'k2']);
+    assert.equal(served.lines.some((line) => line.msg === 'worker died; starting another'), false);
+    assert.deepEqual(new Set(served.lines.filter((line) => line.msg === 'keys reloaded').map((line) => line.pid)), workerPids);
+    const metrics = (await fetchAnswer(`${adminUrl}/metrics`)).body;
+    assert.ok(count(metrics, 'ecamo_key_reloads_total', { outcome: 'success' }) >= 2);
+    assert.equal(count(metrics, 'ecamo_key_reloads_total', { outcome: 'failure' }), 0);
+    assert.equal((await fetchAnswer(`${adminUrl}/readyz`)).status, 200);
+    assert.doesNotMatch(stderr, /MaxListenersExceeded|Warning/, 'no listener piles up on signals');
+  } finally {
+    assert.equal(await served.stop(), 0);
+    await rm(dir, { recursive: true, force: true });
   }
 });
