@@ -11,7 +11,7 @@
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
-/** Outcomes of a token check that reached the signature (or MAC). */
+/** Outcomes of a token check that reached the signature */
 export type VerificationOutcome = 'valid' | 'invalid';
 export type TokenKind = 'url' | 'cookie' | 'proxy';
 /** Caches of the token service: verified tokens by kind, and proxy tokens issued. */

@@ -208,9 +208,8 @@ export async function loadEcamoKeysFile(path: string, signingKid: string | undef
  * ConfigError naming the file's variable; `current` is then still whole.
  */
 export async function reloadKeySet(sources: KeySources, current: KeySet): Promise<KeySet> {
-  const [serviceKeys, ecamoKeys] = await Promise.all([
-    sources.servicePublicKeysFile === undefined ? current.serviceKeys : loadServicePublicKeysFile(sources.servicePublicKeysFile),
-    sources.privateKeysFile === undefined ? current.ecamoKeys : loadEcamoKeysFile(sources.privateKeysFile, sources.signingKid),
-  ]);
+  // One after the other, so that the error reported for two bad files is always the same one.
+  const serviceKeys = sources.servicePublicKeysFile === undefined ? current.serviceKeys : await loadServicePublicKeysFile(sources.servicePublicKeysFile);
+  const ecamoKeys = sources.privateKeysFile === undefined ? current.ecamoKeys : await loadEcamoKeysFile(sources.privateKeysFile, sources.signingKid);
   return Object.freeze({ serviceKeys, ecamoKeys });
 }

@@ -17,7 +17,7 @@ const UNBOUNDED_TOKEN_CACHE_MS = 10 * 60_000;
  */
 const CACHE_ENTRIES = 10_000;
 
-/** Counts a verification that reached the signature or MAC, by outcome. */
+/** Counts a verification that reached the signature, by outcome. */
 async function counted<T>(metrics: Metrics, kind: TokenKind, verifying: Promise<T>): Promise<T> {
   try {
     const result = await verifying;

@@ -186,15 +186,17 @@ describe('key files: reload', () => {
     try {
       const full = JSON.stringify({ signing_kid: 'k2', keys: { k1: k1.privateJwk, k2: k2.privateJwk } });
       const broken: [string, string | undefined][] = [
+        [serviceFile, JSON.stringify({ [`${SERVICE_ORIGIN} svc-1`]: { kty: 'EC', crv: 'P-256', x: 'AA', y: 'AA' } })], // not a point on the curve
         [privateFile, full.slice(0, full.length / 2)], // replaced mid-write
         [privateFile, JSON.stringify({ signing_kid: 'k9', keys: { k2: k2.privateJwk } })], // names a key it lacks
-        [serviceFile, JSON.stringify({ [`${SERVICE_ORIGIN} svc-1`]: { kty: 'EC', crv: 'P-256', x: 'AA', y: 'AA' } })], // not a point on the curve
         [privateFile, undefined], // deleted
       ];
       for (const [file, content] of broken) {
         if (content === undefined) await unlink(file);
         else await writeFile(file, content);
         await ecamo.server.reload();
+        // Only one file broken at a time: the error logged is that file's.
+        if (file === serviceFile) await writeFile(serviceFile, JSON.stringify(serviceKeys()));
         assert.equal((await viewImage(ecamo, `/kept-${logLines.length}.png`)).status, 200, `old keys serve after ${content?.slice(0, 30) ?? 'deletion'}`);
         assert.deepEqual(await jwksKids(ecamo), ['k1']);
       }
@@ -202,9 +204,9 @@ describe('key files: reload', () => {
       const failures = logLines.map((line) => JSON.parse(line) as { level: number; msg: string; err?: { message: string } }).filter((line) => line.msg.startsWith('key reload failed'));
       assert.equal(failures.length, 4);
       assert.ok(failures.every((line) => line.level === 50), 'logged at error level');
-      assert.match(failures[0]!.err!.message, /^ECAMO_PRIVATE_KEYS_FILE: is not valid JSON/);
-      assert.match(failures[1]!.err!.message, /^ECAMO_PRIVATE_KEYS_FILE: .*"k9"/);
-      assert.match(failures[2]!.err!.message, /^ECAMO_SERVICE_PUBLIC_KEYS_FILE: .*not a valid P-256 key/);
+      assert.match(failures[0]!.err!.message, /^ECAMO_SERVICE_PUBLIC_KEYS_FILE: .*not a valid P-256 key/);
+      assert.match(failures[1]!.err!.message, /^ECAMO_PRIVATE_KEYS_FILE: is not valid JSON/);
+      assert.match(failures[2]!.err!.message, /^ECAMO_PRIVATE_KEYS_FILE: .*"k9"/);
       assert.match(failures[3]!.err!.message, /^ECAMO_PRIVATE_KEYS_FILE: cannot read .* \(ENOENT\)/);
     } finally {
       await ecamo.close();

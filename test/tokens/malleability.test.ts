@@ -14,6 +14,7 @@ import { loadEcamoKeys, type EcamoKeys } from '../../src/config/keys.js';
 import { loadConfig } from '../../src/config/load.js';
 import { EcamoError } from '../../src/errors.js';
 import { signProxyToken, verifyProxyToken } from '../../src/tokens/proxy-token.js';
+import { Metrics } from '../../src/metrics.js';
 import { TokenService } from '../../src/tokens/token-service.js';
 import { verifyUrlToken } from '../../src/tokens/url-token.js';
 
@@ -144,7 +145,7 @@ describe('proxy tokens: byte for byte', () => {
       ECAMO_PRIVATE_KEYS: JSON.stringify({ k1: generated.privateJwk }),
       ECAMO_SERVICE_PUBLIC_KEYS: JSON.stringify({ [`https://wiki.example ${service.kid}`]: service.publicJwk }),
     });
-    const tokens = new TokenService(config);
+    const tokens = new TokenService(config, new Metrics());
     const token = await tokens.issueProxyToken(CLAIMS);
     const all = variants(token);
     for (const variant of Object.values(all)) await refused(tokens.verifyProxyToken(variant), ['invalid-token', 'token-deserialization', 'jwt']);
