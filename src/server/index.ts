@@ -37,6 +37,8 @@ export interface EcamoServer {
   /** `http://host:port` as bound (IPv6 in brackets). */
   readonly url: string;
   readonly port: number;
+  /** Re-reads `ECAMO_*_KEYS_FILE` (what `ecamo serve` does on SIGHUP); an unusable file keeps the keys in use. */
+  reload(): Promise<void>;
   /** Stops accepting, lets responses in flight finish for up to `graceMs` (default `ECAMO_SHUTDOWN_GRACE`), then cuts the rest. */
   close(graceMs?: number): Promise<void>;
 }
@@ -55,5 +57,5 @@ export async function startServer(config: EcamoConfig, options: EcamoServerOptio
   const inside = validated.get(config);
   if (inside === undefined) throw new TypeError('startServer takes a configuration made by loadConfig');
   const running = await startInternal(inside, options);
-  return Object.freeze({ url: running.url, port: running.port, close: (graceMs?: number) => running.close(graceMs) });
+  return Object.freeze({ url: running.url, port: running.port, reload: () => running.reload(), close: (graceMs?: number) => running.close(graceMs) });
 }

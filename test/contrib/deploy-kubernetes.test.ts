@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { parseAllDocuments } from 'yaml';
-import { generateKey } from '../../src/cli/keygen.js';
+import { generateKey } from '../../src/config/generate-key.js';
 import { loadConfig } from '../../src/config/load.js';
 
 const DIR = new URL('../../../contrib/deploy/kubernetes/', import.meta.url).pathname;

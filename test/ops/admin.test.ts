@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { request } from 'undici';
-import { generateKey } from '../../src/cli/keygen.js';
+import { generateKey } from '../../src/config/generate-key.js';
 import { ConfigError } from '../../src/config/errors.js';
 import { loadConfig } from '../../src/config/load.js';
 import { CANONICAL_HOST, fetchAnswer, startEcamo, startSource, type Ecamo, type Source } from '../helpers/harness.js';

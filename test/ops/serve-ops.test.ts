@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { generateKey } from '../../src/cli/keygen.js';
+import { generateKey } from '../../src/config/generate-key.js';
 import { fetchAnswer } from '../helpers/harness.js';
 import { count } from '../helpers/prometheus.js';
 import { CLI } from '../helpers/wire.js';

@@ -44,7 +44,7 @@ test('startServer takes only a configuration loadConfig made', async () => {
 test('serves on the address asked for, and closes', async () => {
   const config = await entry.loadConfig(await environment());
   const server = await entry.startServer(config, { listen: { host: '127.0.0.1', port: 0 }, logger: createLogger('silent') });
-  assert.deepEqual(Object.keys(server).sort(), ['close', 'port', 'url']);
+  assert.deepEqual(Object.keys(server).sort(), ['close', 'port', 'reload', 'url']);
   assert.equal(server.url, `http://127.0.0.1:${server.port}`);
   const health = await request(`${server.url}/healthz`);
   assert.equal(health.statusCode, 200);
