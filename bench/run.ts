@@ -27,6 +27,8 @@ const RATIOS: readonly RatioSpec[] = [
   { label: 'proxy req/s: ecamo / camo', metric: 'requestsPerSecond', numerator: ['proxy', 'ecamo'], denominator: ['proxy', 'camo'], better: 'higher' },
   { label: 'proxy req/s: ecamo / nginx', metric: 'requestsPerSecond', numerator: ['proxy', 'ecamo'], denominator: ['proxy', 'nginx'], better: 'higher' },
   { label: 'proxy p99: ecamo / camo', metric: 'p99Ms', numerator: ['proxy', 'ecamo'], denominator: ['proxy', 'camo'], better: 'lower' },
+  { label: 'camo URLs req/s: ecamo / camo', metric: 'requestsPerSecond', numerator: ['proxy', 'ecamo-camo'], denominator: ['proxy', 'camo'], better: 'higher' },
+  { label: 'camo URLs p99: ecamo / camo', metric: 'p99Ms', numerator: ['proxy', 'ecamo-camo'], denominator: ['proxy', 'camo'], better: 'lower' },
   { label: 'first-sight proxy req/s: ecamo / camo', metric: 'requestsPerSecond', numerator: ['proxy-first', 'ecamo'], denominator: ['proxy-first', 'camo'], better: 'higher' },
   { label: 'redirect req/s (ecamo) / proxy req/s (camo)', metric: 'requestsPerSecond', numerator: ['redirect', 'ecamo'], denominator: ['proxy', 'camo'], better: 'higher' },
   { label: 'redirect req/s: ecamo / nginx 302', metric: 'requestsPerSecond', numerator: ['redirect', 'ecamo'], denominator: ['redirect', 'nginx'], better: 'higher' },

@@ -31,6 +31,8 @@ export interface EcamoOptions {
   readonly serviceKey: GeneratedKey;
   readonly originPort: number;
   readonly cwd: string;
+  /** The key camo signs with: ecamo serves the very same camo URLs (ECAMO_CAMO_KEY). */
+  readonly camoKey: string;
 }
 
 /** `ecamo serve`: canonical host and service host are both its own address. */
@@ -51,6 +53,7 @@ export async function startEcamo(options: EcamoOptions): Promise<Child> {
     ECAMO_LOG_LEVEL: 'warn',
     ECAMO_WORKERS: String(options.workers),
     ECAMO_SHUTDOWN_GRACE: '1',
+    ECAMO_CAMO_KEY: options.camoKey,
   };
   const name = options.workers === 1 ? 'ecamo' : `ecamo-${options.workers}w`;
   // Run as the installed bin runs (its shebang carries ecamo's V8 flags), not as `node main.js`.

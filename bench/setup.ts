@@ -86,7 +86,7 @@ export async function buildLab(tools: Tools, options: Options, dir: string, repo
   log('starting servers');
   const originDir = join(dir, 'nginx-origin');
   const origin = await startNginx(tools.nginx, 'nginx origin', originDir, originPort, originConfig(originDir, originPort, www));
-  const ecamoCommon = { cli: tools.ecamo, ecamoKey, serviceKey, serviceOrigin, originPort, cwd: repoRoot };
+  const ecamoCommon = { cli: tools.ecamo, ecamoKey, serviceKey, serviceOrigin, originPort, cwd: repoRoot, camoKey };
   const proxyDir = join(dir, 'nginx-proxy');
   const [ecamo, ecamo2, camo, nginx] = await Promise.all([
     startEcamo({ ...ecamoCommon, port: ecamoPort, workers: 1 }),
@@ -107,6 +107,8 @@ export async function buildLab(tools: Tools, options: Options, dir: string, repo
     const ecamoWarmupFile = file('proxy-ecamo-warmup', ecamoWarmup);
     const nginxLines = nginxPaths(ecamoSmall, small.name);
     const camoLines = camoPaths(camoKey, smallUrls);
+    const camoFile = file('proxy-camo', camoLines);
+    const camoWarmupFile = file('proxy-camo-warmup', camoPaths(camoKey, warmupUrls));
     scenarios.push({
       id: 'proxy',
       title: `(a) proxy endpoint: ${kib(small.size)} image, ${poolSize} distinct tokens/URLs per target`,
@@ -120,7 +122,12 @@ export async function buildLab(tools: Tools, options: Options, dir: string, repo
         },
         {
           id: 'camo', label: 'camo', server: camo!, url: base(camoPort),
-          requestsFile: file('proxy-camo', camoLines), warmupFile: file('proxy-camo-warmup', camoPaths(camoKey, warmupUrls)), expect, firstAndLast: asLines(camoLines),
+          requestsFile: camoFile, warmupFile: camoWarmupFile, expect, firstAndLast: asLines(camoLines),
+        },
+        // The very paths camo gets, served by ecamo (ECAMO_CAMO_KEY): HMAC instead of a proxy token, the same pipeline after it.
+        {
+          id: 'ecamo-camo', label: 'ecamo, camo URLs', server: ecamo, url: base(ecamoPort),
+          requestsFile: camoFile, warmupFile: camoWarmupFile, expect, firstAndLast: asLines(camoLines),
         },
         {
           id: 'nginx', label: 'nginx proxy_pass (ceiling)', server: nginx, url: base(proxyPort),
