@@ -91,6 +91,9 @@ function sourceHandler(req: http.IncomingMessage, res: http.ServerResponse): voi
     case '/allowed/two-hops':
       res.writeHead(302, { location: '/allowed/hop' }).end();
       return;
+    case '/allowed/to-blocked':
+      res.writeHead(302, { location: '/allowed/blocked.png' }).end();
+      return;
     case '/allowed/to-private':
       res.writeHead(302, { location: `http://localhost:${source.port}/allowed/img.png` }).end();
       return;
@@ -241,12 +244,14 @@ describe('camo URLs: the proxy endpoint policies on what the source answers', ()
     ['one redirect followed (ECAMO_MAX_REDIRECTS=1)', 'hop', 200, undefined],
     ['a second redirect is not followed', 'two-hops', 400, 'source-response'],
     ['a redirect hop to a private address is refused', 'to-private', 403, 'unallowed-source'],
+    ['a redirect hop that ECAMO_SOURCE_BLOCKED_REGEXP matches is refused', 'to-blocked', 403, 'unallowed-source'],
   ];
   for (const [name, path, status, code] of cases) {
     it(name, async () => {
       const answer = await onCanonical(camoPath(KEY, allowed(path)));
       assert.equal(answer.status, status, `${name}: ${answer.header('x-ecamo-error')}`);
       assert.equal(answer.header('x-ecamo-error'), code);
+      assert.ok(!source.requests.some((request) => request.url?.startsWith('/allowed/blocked')), 'a blocked URL never reaches the source');
       if (status === 200) {
         assert.deepEqual(answer.bytes, PNG);
         assert.equal(answer.header('content-type'), 'image/png');
