@@ -61,7 +61,8 @@ function checkP256Jwk(variable: string, name: string, value: unknown, needPrivat
 
 async function importOrFail(variable: string, name: string, jwk: JWK): Promise<CryptoKey> {
   try {
-    // extractable=false: the key material never leaves WebCrypto once imported.
+    // extractable=false: nothing can export the key bytes again. Private keys only ever sign through
+    // WebCrypto (jose); public keys also become node:crypto KeyObjects to verify (tokens/jws.ts).
     return (await importJWK({ ...jwk, alg: 'ES256', ext: false }, 'ES256', { extractable: false })) as CryptoKey;
   } catch {
     throw new ConfigError(variable, `key "${name}" is not a valid P-256 key`);

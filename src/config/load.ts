@@ -46,7 +46,7 @@ export interface Config {
   readonly camoKeys: readonly KeyObject[];
 }
 
-/** SPEC.md's default allow-list: the common image types. */
+/** The protocol's default allow-list, the common image types (docs/protocol.md §9). */
 export const DEFAULT_CONTENT_TYPES: readonly string[] = Object.freeze([
   'image/avif',
   'image/bmp',

@@ -49,7 +49,7 @@ export function admitSource(app: App, record: RequestRecord, source: SourceReque
   assertSourceAllowed(source.url, app.config);
 }
 
-/** `/{prefix}/v1/p/{DIGEST}?t={PROXY_TOKEN}` on the canonical origin, in the order of docs/protocol.md. */
+/** `/{prefix}/v1/p/{DIGEST}?t={PROXY_TOKEN}` on the canonical origin, in the order of docs/protocol.md §7. */
 export async function handleProxy(
   app: App,
   req: IncomingMessage,

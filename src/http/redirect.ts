@@ -7,7 +7,7 @@ import type { RequestRecord } from './request-record.js';
 import { NO_CACHE, redirectToSource } from './respond.js';
 import { requestScheme, serviceOrigin } from './service-origin.js';
 
-/** `/{prefix}/v1/r/{URL_TOKEN}` on a service origin, in SPEC.md's order. */
+/** `/{prefix}/v1/r/{URL_TOKEN}` on a service origin, in the order of docs/protocol.md §6. */
 export async function handleRedirect(
   app: App,
   req: IncomingMessage,

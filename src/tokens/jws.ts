@@ -34,9 +34,10 @@ export interface SignatureRules {
 }
 
 /**
- * Verifies an ES256 compact JWS and its registered claims, with the same
- * rules (and the same error codes) as jose's jwtVerify restricted to ES256,
- * but with the signature checked by node:crypto on libuv's thread pool.
+ * Verifies an ES256 compact JWS and its registered claims, with the rules of
+ * jose's jwtVerify restricted to ES256, but with the signature checked by
+ * node:crypto on libuv's thread pool. Refusals are EcamoErrors with the wire
+ * codes below, not jose's error classes.
  *
  * Why not jose here: on Node 20, WebCrypto's verify spends ~40 µs of the
  * event loop per call on argument normalisation before it leaves for the

@@ -49,7 +49,7 @@ async function assertRefused(overrides: Record<string, string | undefined>, vari
 const keysOf = (entries: Record<string, unknown>): string => JSON.stringify(entries);
 
 describe('loadConfig: defaults', () => {
-  it('fills every optional variable with its SPEC default', async () => {
+  it('fills every optional variable with its protocol default (docs/protocol.md §11)', async () => {
     const config = await loadConfig(env());
     assert.deepEqual(config.bind, { host: '::', port: 3000 });
     assert.equal(config.canonicalHost, 'ecamo.example');
@@ -72,7 +72,7 @@ describe('loadConfig: defaults', () => {
     assert.equal(config.ecamoKeys.signing.kid, 'ecamo-1', 'a single key signs without ECAMO_SIGNING_KID');
   });
 
-  it('allows the common image types by default (SPEC list)', async () => {
+  it('allows the common image types by default (docs/protocol.md §9)', async () => {
     const config = await loadConfig(env());
     assert.deepEqual([...config.contentTypeAllowed].sort(), [...DEFAULT_CONTENT_TYPES].sort());
     for (const type of ['avif', 'bmp', 'gif', 'heic', 'heif', 'x-icon', 'vnd.microsoft.icon', 'jpeg', 'png', 'svg+xml', 'tiff', 'webp']) {

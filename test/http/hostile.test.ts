@@ -546,7 +546,7 @@ describe('broken cookies and requests', () => {
 
   const withCookie = (cookie: string): Promise<Answer> => ecamo.get(urlPath, { headers: { cookie } });
 
-  /** No usable cookie: the spec's answer is the redirect to the source, never to the canonical origin. */
+  /** No usable cookie: the protocol's answer (docs/protocol.md §6) is the redirect to the source, never to the canonical origin. */
   function assertTreatedAsAbsent(answer: Answer, context: string): void {
     assert.equal(answer.status, 302, context);
     assert.equal(answer.header('x-ecamo-action'), 'redirect-to-source', context);

@@ -1,7 +1,7 @@
 /**
- * SPEC.md, section by section, against a real ecamo and real sources on
- * 127.0.0.1. Every status, header and error code the spec names is asserted
- * here; one `describe` per SPEC section.
+ * docs/protocol.md, section by section, against a real ecamo and real sources
+ * on 127.0.0.1. Every status, header and error code the protocol names is
+ * asserted here; one `describe` per section.
  */
 import assert from 'node:assert/strict';
 import http from 'node:http';
@@ -34,7 +34,7 @@ function withTrailingBits(canonical: string): string {
   return canonical.slice(0, -1) + BASE64URL[BASE64URL.indexOf(canonical.at(-1)!) ^ 1];
 }
 
-/** Headers a 200 from the proxy endpoint may carry: SPEC's list plus what Node's HTTP layer adds. */
+/** Headers a 200 from the proxy endpoint may carry: the list of docs/protocol.md §9 plus what Node's HTTP layer adds. */
 const PROXY_200_HEADERS = new Set([
   'content-type',
   'content-length',
@@ -257,7 +257,7 @@ after(async () => {
   await source.close();
 });
 
-describe('SPEC: Endpoints', () => {
+describe('docs/protocol.md §2: Endpoints', () => {
   it('/ answers 200 with a short plain-text body', async () => {
     const answer = await ecamo.get('/');
     assert.equal(answer.status, 200);
@@ -301,7 +301,7 @@ describe('SPEC: Endpoints', () => {
   });
 });
 
-describe('SPEC: Service origin of a request', () => {
+describe('docs/protocol.md §3: Service origin of a request', () => {
   it('the Host header names the service origin (insecure mode: http)', async () => {
     const answer = await redirect(ecamo, src('/img.png'));
     assert.equal(answer.header('x-ecamo-action'), 'redirect-to-canonical');
@@ -336,7 +336,7 @@ describe('SPEC: Service origin of a request', () => {
   });
 });
 
-describe('SPEC: URL token', () => {
+describe('docs/protocol.md §4.2: URL token', () => {
   it('alg must be ES256 and kid must name a key of that service origin: otherwise 401', async () => {
     const sourceUrl = src('/img.png');
     assertEcamoError(await ecamo.get(`/.ecamo/v1/r/${await urlToken(ecamo, { 'ecamo:url': sourceUrl }, { kid: 'svc-unknown' })}`), 401, 'unknown-key');
@@ -435,7 +435,7 @@ describe('SPEC: URL token', () => {
   });
 });
 
-describe('SPEC: Authorisation cookie', () => {
+describe('docs/protocol.md §4.3: Authorisation cookie', () => {
   const withCookie = async (target: Ecamo, cookie: string): Promise<Answer> => redirect(target, src('/img.png'), { cookie });
 
   it('a valid cookie leads to the canonical origin', async () => {
@@ -503,7 +503,7 @@ describe('SPEC: Authorisation cookie', () => {
   });
 });
 
-describe('SPEC: Redirect endpoint, in order', () => {
+describe('docs/protocol.md §6: Redirect endpoint, in order', () => {
   it('403 unallowed-source (SOURCE_ALLOWED_REGEXP / SOURCE_BLOCKED_REGEXP) before Sec-Fetch-Dest and before the cookie', async () => {
     const policy = await startEcamo({
       ECAMO_SOURCE_ALLOWED_REGEXP: `^http://127\\.0\\.0\\.1:${source.port}/`,
@@ -572,7 +572,7 @@ describe('SPEC: Redirect endpoint, in order', () => {
   });
 });
 
-describe('SPEC: Proxy token and digest', () => {
+describe('docs/protocol.md §4.4, §5: Proxy token and digest', () => {
   it('the proxy token: ES256 by ECAMO_SIGNING_KID, iss ecamo:s, aud ecamo:p, iat, nbf, exp = now + ECAMO_TOKEN_LIFETIME, ecamo:svc/url/tok', async () => {
     const first = await generateKey('old');
     const second = await generateKey('new');
@@ -623,14 +623,14 @@ describe('SPEC: Proxy token and digest', () => {
     assert.equal(payload.exp! - payload.iat!, 45);
   });
 
-  it('DIGEST: SHA-384 of the UTF-8 URL, base64url without padding (SPEC test vector)', () => {
+  it('DIGEST: SHA-384 of the UTF-8 URL, base64url without padding (docs/protocol.md §5 test vector)', () => {
     const digest = urlDigest('http://upstream.test.invalid/test');
     assert.equal(digest, '4NDjngsnmTsgtuEwT-xuia33YXiYq3j_4zm4XRawQwYAhbdlcbe4HybG-iDuY2pI');
     assert.equal(digest.length, 64);
   });
 });
 
-describe('SPEC: Proxy endpoint, in order', () => {
+describe('docs/protocol.md §7: Proxy endpoint, in order', () => {
   it('1. the Host must be exactly ECAMO_CANONICAL_HOST: otherwise 404', async () => {
     const path = await ecamo.proxyPath(src('/img.png'));
     for (const host of [SERVICE_HOST, 'ecamo.test:80', 'other.test']) {
@@ -754,7 +754,7 @@ describe('SPEC: Proxy endpoint, in order', () => {
   });
 });
 
-describe('SPEC: Fetching the source', () => {
+describe('docs/protocol.md §8: Fetching the source', () => {
   it('GET with Accept-Encoding: identity, Via: 1.1 ecamo and the client Accept; nothing else from the client', async () => {
     const sourceUrl = src('/img.png');
     const answer = await proxy(ecamo, sourceUrl, {
@@ -932,7 +932,7 @@ describe('SPEC: Fetching the source', () => {
   });
 });
 
-describe('SPEC: Proxy response', () => {
+describe('docs/protocol.md §9: Proxy response', () => {
   it('200: the body streams through with the passed and added headers, and nothing else', async () => {
     const sourceUrl = src('/img.png');
     const answer = await proxy(ecamo, sourceUrl);
@@ -1152,7 +1152,7 @@ describe('SPEC: Proxy response', () => {
   });
 });
 
-describe('SPEC: Errors made by Ecamo itself', () => {
+describe('docs/protocol.md §10: Error codes', () => {
   it('each code has its status, x-ecamo-error and body "Error: <code>"', async () => {
     const restricted = await startEcamo({
       ECAMO_SERVICE_HOST_REGEXP: '^wiki\\.test$',
@@ -1188,7 +1188,7 @@ describe('SPEC: Errors made by Ecamo itself', () => {
   });
 });
 
-describe('SPEC: Configuration as the protocol sees it (secure mode)', () => {
+describe('docs/protocol.md §11: Configuration as the protocol sees it (secure mode)', () => {
   let secure: Ecamo;
   let key: GeneratedKey;
   const HTTPS_SERVICE = `https://${SERVICE_HOST}`;

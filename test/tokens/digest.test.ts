@@ -23,7 +23,7 @@ function assertEcamoError(fn: () => void, code: string, status: number): void {
 }
 
 describe('urlDigest', () => {
-  it('matches the SPEC test vector', () => {
+  it('matches the test vector of docs/protocol.md §5', () => {
     assert.equal(urlDigest(VECTOR_URL), VECTOR_DIGEST);
   });
 
@@ -85,7 +85,7 @@ describe('decodeStrictBase64url', () => {
 });
 
 describe('assertDigestMatches', () => {
-  it('accepts the digest of the URL (SPEC vector)', () => {
+  it('accepts the digest of the URL (docs/protocol.md §5 vector)', () => {
     assert.doesNotThrow(() => assertDigestMatches(VECTOR_DIGEST, VECTOR_URL));
   });
 
