@@ -14,6 +14,8 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 /** Outcomes of a token check that reached the signature */
 export type VerificationOutcome = 'valid' | 'invalid';
 export type TokenKind = 'url' | 'cookie' | 'proxy';
+/** What a check can be of: the three tokens, and the HMAC of a camo-format URL. */
+export type VerifiedKind = TokenKind | 'camo';
 /** Caches of the token service: verified tokens by kind, and proxy tokens issued. */
 export type TokenCache = TokenKind | 'issued-proxy';
 export type ReloadOutcome = 'success' | 'failure';
@@ -75,7 +77,7 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  readonly #verifications: Readonly<Record<TokenKind, Readonly<Record<VerificationOutcome, Increment>>>>;
+  readonly #verifications: Readonly<Record<VerifiedKind, Readonly<Record<VerificationOutcome, Increment>>>>;
   readonly #lookups: Readonly<Record<TokenCache, { readonly hit: Increment; readonly miss: Increment }>>;
   /** route → status → error → child, filled as combinations occur (a few dozen in practice). */
   readonly #requestChildren = new Map<string, Map<number, Map<string, Increment>>>();
@@ -84,9 +86,9 @@ export class Metrics {
   /** `processMetrics`: Node's default metrics (event loop, heap, GC, CPU, fds) as well. */
   constructor(options: { processMetrics?: boolean } = {}) {
     if (options.processMetrics === true) collectDefaultMetrics({ register: this.registry });
-    const verification = (kind: TokenKind) =>
+    const verification = (kind: VerifiedKind) =>
       Object.freeze({ valid: this.tokenVerifications.labels(kind, 'valid'), invalid: this.tokenVerifications.labels(kind, 'invalid') });
-    this.#verifications = Object.freeze({ url: verification('url'), cookie: verification('cookie'), proxy: verification('proxy') });
+    this.#verifications = Object.freeze({ url: verification('url'), cookie: verification('cookie'), proxy: verification('proxy'), camo: verification('camo') });
     const lookup = (cache: TokenCache) => Object.freeze({ hit: this.cacheLookups.labels(cache, 'hit'), miss: this.cacheLookups.labels(cache, 'miss') });
     this.#lookups = Object.freeze({ url: lookup('url'), cookie: lookup('cookie'), proxy: lookup('proxy'), 'issued-proxy': lookup('issued-proxy') });
     // Present from the first scrape, so that rate() and alerts see zeros rather than nothing.
@@ -114,7 +116,7 @@ export class Metrics {
     child.observe(seconds);
   }
 
-  tokenVerified(kind: TokenKind, outcome: VerificationOutcome): void {
+  tokenVerified(kind: VerifiedKind, outcome: VerificationOutcome): void {
     this.#verifications[kind][outcome].inc();
   }
 

@@ -25,7 +25,14 @@ export async function handleCamo(
   encodedUrl: CamoEncodedUrl,
 ): Promise<void> {
   assertCanonicalHost(req, app.config);
-  const url = verifyCamoUrl(app.config.camoKeys, digest, encodedUrl);
+  let url: string;
+  try {
+    url = verifyCamoUrl(app.config.camoKeys, digest, encodedUrl);
+  } catch (error) {
+    app.metrics.tokenVerified('camo', 'invalid');
+    throw error;
+  }
+  app.metrics.tokenVerified('camo', 'valid');
   const source: SourceRequest = { url: parseSourceUrl(url, 'camo URL').href, service: CAMO_SERVICE, sendToken: false };
   admitSource(app, record, source);
   return serveSource(app, req, res, record, source);

@@ -10,6 +10,7 @@ import type http from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { verifyCamoUrl } from '../../src/tokens/camo-url.js';
 import { camoPath, camoQueryPath, VECTORS } from '../helpers/camo.js';
+import { count } from '../helpers/prometheus.js';
 import { CANONICAL_HOST, fetchAnswer, SERVICE_HOST, startEcamo, startSource, type Answer, type Ecamo, type GetOptions, type Source } from '../helpers/harness.js';
 
 const KEY = VECTORS.key;
@@ -120,6 +121,7 @@ before(async () => {
     ECAMO_MAX_LENGTH: '1000',
     ECAMO_MAX_REDIRECTS: '1',
     ECAMO_DEFAULT_SURROGATE_CONTROL: 'max-age=60',
+    ECAMO_ADMIN_BIND: '127.0.0.1:0',
   });
 });
 
@@ -258,6 +260,23 @@ describe('camo URLs: the proxy endpoint policies on what the source answers', ()
       }
     });
   }
+});
+
+describe('camo URLs in the metrics', () => {
+  it('count as route camo, and their HMAC checks as token verifications of kind camo', async () => {
+    const scrape = async (): Promise<string> => (await fetchAnswer(`${ecamo.server.adminUrl}/metrics`)).body;
+    const before = await scrape();
+    assert.equal((await onCanonical(camoPath(KEY, allowed('img.png')))).status, 200);
+    assert.equal((await onCanonical(camoPath('wrong key', allowed('img.png')))).status, 401);
+    assert.equal((await onCanonical(`/${'z'.repeat(40)}/00`)).status, 400);
+    const afterwards = await scrape();
+    const moved = (name: string, labels: Record<string, string>): number => count(afterwards, name, labels) - count(before, name, labels);
+    assert.equal(moved('ecamo_requests_total', { route: 'camo', status: '200', error: '' }), 1);
+    assert.equal(moved('ecamo_requests_total', { route: 'camo', status: '401', error: 'invalid-token' }), 1);
+    assert.equal(moved('ecamo_requests_total', { route: 'camo', status: '400', error: 'bad-request' }), 1);
+    assert.equal(moved('ecamo_token_verifications_total', { kind: 'camo', outcome: 'valid' }), 1);
+    assert.equal(moved('ecamo_token_verifications_total', { kind: 'camo', outcome: 'invalid' }), 2);
+  });
 });
 
 describe('ECAMO_CAMO_KEY unset', () => {
