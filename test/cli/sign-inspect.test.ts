@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { after, before, describe, mock, test } from 'node:test';
 import { decodeJwt } from 'jose';
 import { ArgumentError } from '../../src/cli/arguments.js';
 import { inspectCommand } from '../../src/cli/inspect.js';
@@ -59,14 +59,13 @@ async function follow(path: string, cookie: string): Promise<{ redirect: number;
   return { redirect: redirect.status, image: image.bytes, status: image.status };
 }
 
-/** Signs with the clock `secondsAgo` in the past. */
+/** Signs with the clock (node:test's mock of Date) `secondsAgo` in the past. */
 async function signedInThePast<T>(secondsAgo: number, sign: () => Promise<T>): Promise<T> {
-  const realNow = Date.now;
-  Date.now = () => realNow() - secondsAgo * 1000;
+  mock.timers.enable({ apis: ['Date'], now: Date.now() - secondsAgo * 1000 });
   try {
     return await sign();
   } finally {
-    Date.now = realNow;
+    mock.timers.reset();
   }
 }
 

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { after, before, describe, mock, test } from 'node:test';
 import { decodeJwt, decodeProtectedHeader } from 'jose';
 import { generateKey } from '../../src/config/generate-key.js';
 import { createSigner, type Signer } from '../../src/signer/index.js';
@@ -12,14 +12,13 @@ function tokenOf(path: string): string {
   return match[1]!;
 }
 
-/** Signs with the clock at `secondsAgo` in the past. */
+/** Signs with the clock (node:test's mock of Date) `secondsAgo` in the past. */
 async function signedInThePast<T>(secondsAgo: number, sign: () => Promise<T>): Promise<T> {
-  const realNow = Date.now;
-  Date.now = () => realNow() - secondsAgo * 1000;
+  mock.timers.enable({ apis: ['Date'], now: Date.now() - secondsAgo * 1000 });
   try {
     return await sign();
   } finally {
-    Date.now = realNow;
+    mock.timers.reset();
   }
 }
 
