@@ -11,6 +11,8 @@ import { signProxyToken } from '../../src/tokens/proxy-token.js';
 import { urlDigest } from '../../src/tokens/digest.js';
 
 const CLI = new URL('../../src/cli/main.js', import.meta.url).pathname;
+/** Only ever sent in Host headers. */
+const CANONICAL_HOST = 'ecamo.test';
 
 interface Served {
   child: ChildProcess;
@@ -43,14 +45,6 @@ after(() => {
   source.close();
 });
 
-async function freePort(): Promise<number> {
-  const probe = http.createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as AddressInfo;
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
-}
-
 async function keys() {
   const ecamo = await generateKey('ecamo-1');
   const service = await generateKey('svc-1');
@@ -64,12 +58,12 @@ async function keys() {
 }
 
 async function serve(env: Record<string, string>): Promise<Served> {
-  const port = await freePort();
+  // Port 0: the system picks a free port, which ecamo logs (workers share it).
   const child = spawn(process.execPath, [CLI, 'serve'], {
-    env: { PATH: process.env.PATH, ECAMO_BIND: `127.0.0.1:${port}`, ECAMO_CANONICAL_HOST: `127.0.0.1:${port}`, ECAMO_INSECURE: 'true', ...env },
+    env: { PATH: process.env.PATH, ECAMO_BIND: '127.0.0.1:0', ECAMO_CANONICAL_HOST: CANONICAL_HOST, ECAMO_INSECURE: 'true', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const served: Served = { child, port, lines: [], stderr: '' };
+  const served: Served = { child, port: 0, lines: [], stderr: '' };
   let buffered = '';
   child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
     buffered += chunk;
@@ -83,6 +77,9 @@ async function serve(env: Record<string, string>): Promise<Served> {
     if (child.exitCode !== null) throw new Error(`serve exited: ${served.stderr}`);
     await once(child.stdout!, 'data');
   }
+  const ports = new Set(served.lines.filter((line) => line.msg === 'ecamo listening').map((line) => new URL(String(line.url)).port));
+  assert.equal(ports.size, 1, 'every worker listens on the one port');
+  served.port = Number([...ports][0]);
   return served;
 }
 
@@ -120,7 +117,7 @@ test('access log: one JSON line per request, with no token, cookie or authorizat
   try {
     const path = await proxyPath(ecamo, `http://127.0.0.1:${sourcePort}/ok.png`);
     const response = await request(`http://127.0.0.1:${served.port}${path}`, {
-      headers: { cookie: 'ecamo_token=cookie-secret-value', authorization: 'Bearer client-secret' },
+      headers: { host: CANONICAL_HOST, cookie: 'ecamo_token=cookie-secret-value', authorization: 'Bearer client-secret' },
     });
     assert.equal(response.statusCode, 200);
     assert.equal(await response.body.text(), 'png!');
@@ -155,7 +152,7 @@ test('SIGTERM: stops accepting, finishes the response in flight, exits 0', async
   const { ecamo, env } = await keys();
   const served = await serve({ ...env, ECAMO_PRIVATE_SOURCE_ALLOWED_REGEXP: `^http://127\\.0\\.0\\.1:${sourcePort}/` });
   const path = await proxyPath(ecamo, `http://127.0.0.1:${sourcePort}/slow.png`);
-  const response = await request(`http://127.0.0.1:${served.port}${path}`);
+  const response = await request(`http://127.0.0.1:${served.port}${path}`, { headers: { host: CANONICAL_HOST } });
   assert.equal(response.statusCode, 200);
   const body = response.body.text();
 
@@ -200,10 +197,10 @@ test('HTTP_PROXY and friends in the environment do not move source connections a
     ALL_PROXY: trapUrl,
   });
   try {
-    const allowed = await request(`http://127.0.0.1:${served.port}${await proxyPath(ecamo, `http://127.0.0.1:${sourcePort}/ok.png`)}`);
+    const allowed = await request(`http://127.0.0.1:${served.port}${await proxyPath(ecamo, `http://127.0.0.1:${sourcePort}/ok.png`)}`, { headers: { host: CANONICAL_HOST } });
     assert.equal(await allowed.body.text(), 'png!');
     // A private source that is not allowed must still be refused, not handed to the proxy.
-    const refused = await request(`http://127.0.0.1:${served.port}${await proxyPath(ecamo, `http://localhost:${sourcePort}/ok.png`)}`);
+    const refused = await request(`http://127.0.0.1:${served.port}${await proxyPath(ecamo, `http://localhost:${sourcePort}/ok.png`)}`, { headers: { host: CANONICAL_HOST } });
     await refused.body.dump();
     assert.equal(refused.statusCode, 403);
     assert.equal(refused.headers['x-ecamo-error'], 'unallowed-source');
