@@ -25,6 +25,19 @@ ecamo checks both tokens and redirects to its canonical origin, then fetches the
 </body></html>`;
 }
 
+/** Passes a request on to `to` with its Host intact, as a reverse proxy in front of ecamo does. */
+export function forward(req: http.IncomingMessage, res: http.ServerResponse, to: { host: string; port: number }): void {
+  const onward = http.request({ host: to.host, port: to.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
+    res.writeHead(answer.statusCode ?? 502, answer.headers);
+    answer.pipe(res);
+  });
+  onward.on('error', () => {
+    if (!res.headersSent) res.writeHead(502, { 'content-type': 'text/plain' });
+    res.end('ecamo unreachable');
+  });
+  req.pipe(onward);
+}
+
 /**
  * A wiki-like service origin: renders a page of signed image URLs, sets the
  * auth cookie, and routes `/.ecamo/*` to ecamo with its Host intact, as a
@@ -37,21 +50,7 @@ export function demoServiceHandler(options: {
   images: DemoImages;
 }): http.RequestListener {
   return (req, res) => {
-    if (req.url?.startsWith('/.ecamo/') === true) {
-      const forward = http.request(
-        { host: options.ecamo.host, port: options.ecamo.port, method: req.method, path: req.url, headers: req.headers },
-        (answer) => {
-          res.writeHead(answer.statusCode ?? 502, answer.headers);
-          answer.pipe(res);
-        },
-      );
-      forward.on('error', () => {
-        if (!res.headersSent) res.writeHead(502, { 'content-type': 'text/plain' });
-        res.end('ecamo unreachable');
-      });
-      req.pipe(forward);
-      return;
-    }
+    if (req.url?.startsWith('/.ecamo/') === true) return forward(req, res, options.ecamo);
     if (req.url !== '/') {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
       return;

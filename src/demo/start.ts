@@ -4,7 +4,7 @@ import { generateKey } from '../config/generate-key.js';
 import { loadConfig } from '../config/load.js';
 import { startServer } from '../http/start.js';
 import { createSigner } from '../signer/index.js';
-import { demoServiceHandler } from './service.js';
+import { demoServiceHandler, forward } from './service.js';
 import { demoSourceHandler } from './source.js';
 
 const LOOPBACK = '127.0.0.1';
@@ -28,9 +28,13 @@ export interface RunningDemo {
 }
 
 /**
- * Three servers on 127.0.0.1 with generated keys: ecamo (canonical origin
- * `localhost:<port>`), a wiki-like service origin and an image source, on
+ * Three servers on 127.0.0.1 with generated keys: ecamo's canonical origin
+ * `localhost:<port>`, a wiki-like service origin and an image source, on
  * ports base, base+1 and base+2 (all picked by the system when base is 0).
+ * The canonical origin is a front server that passes every request to ecamo,
+ * as a deployment's TLS terminator would: its port must be in ecamo's
+ * configuration, so the front is bound first, and ecamo itself listens on a
+ * port the system picks.
  */
 export async function startDemo(options: { port: number; logLevel?: 'info' | 'warn' | 'silent' }): Promise<RunningDemo> {
   const base = options.port;
@@ -38,22 +42,21 @@ export async function startDemo(options: { port: number; logLevel?: 'info' | 'wa
   const [ecamoKey, serviceKey] = await Promise.all([generateKey('ecamo-demo'), generateKey('wiki-demo')]);
 
   // Origins go into ecamo's configuration, so bind first and attach handlers after.
+  const front = http.createServer();
   const service = http.createServer();
   const source = http.createServer();
+  const frontPort = await listen(front, pick(0));
   const servicePort = await listen(service, pick(1));
   const sourcePort = await listen(source, pick(2));
-  const reserved = http.createServer();
-  const ecamoPort = await listen(reserved, pick(0));
-  await close(reserved);
 
   const serviceOrigin = `http://${LOOPBACK}:${servicePort}`;
   const sourceOrigin = `http://${LOOPBACK}:${sourcePort}`;
-  const canonicalHost = `localhost:${ecamoPort}`;
+  const canonicalHost = `localhost:${frontPort}`;
   const canonicalOrigin = `http://${canonicalHost}`;
 
   const config = await loadConfig({
     ECAMO_CANONICAL_HOST: canonicalHost,
-    ECAMO_BIND: `${LOOPBACK}:${ecamoPort}`,
+    ECAMO_BIND: `${LOOPBACK}:0`,
     ECAMO_INSECURE: 'true',
     ECAMO_PRIVATE_KEYS: JSON.stringify({ [ecamoKey.kid]: ecamoKey.privateJwk }),
     ECAMO_SIGNING_KID: ecamoKey.kid,
@@ -63,14 +66,16 @@ export async function startDemo(options: { port: number; logLevel?: 'info' | 'wa
     ECAMO_LOG_LEVEL: options.logLevel ?? 'info',
   });
   const ecamo = await startServer(config);
+  const ecamoAt = { host: LOOPBACK, port: ecamo.port };
 
+  front.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => forward(req, res, ecamoAt));
   source.on('request', demoSourceHandler({ ecamoOrigin: canonicalOrigin, ownOrigin: sourceOrigin, jwks: { keys: [ecamoKey.publicJwk] } }));
   service.on(
     'request',
     demoServiceHandler({
       signer: await createSigner({ origin: serviceOrigin, kid: serviceKey.kid, privateJwk: serviceKey.privateJwk }),
       canonicalOrigin,
-      ecamo: { host: LOOPBACK, port: ecamoPort },
+      ecamo: ecamoAt,
       images: {
         publicUrl: `${sourceOrigin}/public.svg`,
         internalUrl: `${sourceOrigin}/internal.svg`,
@@ -83,7 +88,7 @@ export async function startDemo(options: { port: number; logLevel?: 'info' | 'wa
     pageUrl: `${serviceOrigin}/`,
     canonicalOrigin,
     close: async () => {
-      await Promise.all([ecamo.close(1000), close(service), close(source)]);
+      await Promise.all([ecamo.close(1000), close(front), close(service), close(source)]);
     },
   };
 }
