@@ -9,6 +9,7 @@ import {
   type EcamoKeys,
   type KeySources,
 } from './keys.js';
+import { parseRedisUrl, type RedisTarget } from '../state/redis.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -44,6 +45,8 @@ export interface Config {
   readonly shutdownGraceMs: number;
   /** HMAC-SHA1 keys that sign camo-format URLs (ECAMO_CAMO_KEY); empty when camo URLs are off. */
   readonly camoKeys: readonly KeyObject[];
+  /** Shared state across instances (quarantine, cache); undefined keeps it per instance, in memory. */
+  readonly redis: RedisTarget | undefined;
 }
 
 /** The protocol's default allow-list, the common image types (docs/protocol.md §9). */
@@ -217,6 +220,7 @@ export async function loadConfig(env: Env, options: { cpus?: number } = {}): Pro
   }
 
   const camoKeysText = read.optional('CAMO_KEY');
+  const redisUrl = read.optional('REDIS_URL');
 
   const config: Config = {
     bind,
@@ -243,6 +247,7 @@ export async function loadConfig(env: Env, options: { cpus?: number } = {}): Pro
     workers: parseWorkers(read.name('WORKERS'), read.optional('WORKERS'), options.cpus ?? 1),
     shutdownGraceMs: read.integer('SHUTDOWN_GRACE', 10, 0, 600) * 1000,
     camoKeys: Object.freeze(camoKeysText === undefined ? [] : parseCamoKeys(read.name('CAMO_KEY'), camoKeysText).map((key) => createSecretKey(key, 'utf8'))),
+    redis: redisUrl === undefined ? undefined : parseRedisUrl(read.name('REDIS_URL'), redisUrl),
   };
   return Object.freeze(config);
 }

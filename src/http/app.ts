@@ -1,6 +1,7 @@
 import type { Config } from '../config/load.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
+import { SharedRedis } from '../state/redis.js';
 import { TokenService } from '../tokens/token-service.js';
 import { SourceFetcher } from '../upstream/fetch.js';
 
@@ -11,6 +12,8 @@ export interface App {
   readonly tokens: TokenService;
   readonly fetcher: SourceFetcher;
   readonly metrics: Metrics;
+  /** The process's one Redis connection (ECAMO_REDIS_URL), if configured; closed with the server. */
+  readonly redis: SharedRedis | undefined;
 }
 
 export function createApp(config: Config, logger: Logger, metrics: Metrics, fetcherOptions: { connect?: { ca?: string | Buffer } } = {}): App {
@@ -26,5 +29,6 @@ export function createApp(config: Config, logger: Logger, metrics: Metrics, fetc
       privateSourceAllowedRegexp: config.privateSourceAllowedRegexp,
       ...fetcherOptions,
     }),
+    redis: config.redis === undefined ? undefined : new SharedRedis(config.redis, logger),
   });
 }

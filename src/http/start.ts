@@ -64,12 +64,15 @@ export async function startServer(config: Config, options: StartOptions = {}): P
         logger,
       )
     : undefined;
-  const adminUrl = adminServer === undefined || config.adminBind === undefined ? undefined : (await listen(adminServer, config.adminBind)).url;
+  let adminUrl: string | undefined;
   let bound;
   try {
+    adminUrl = adminServer === undefined || config.adminBind === undefined ? undefined : (await listen(adminServer, config.adminBind)).url;
     bound = await listen(server, options.listen ?? config.bind);
   } catch (error) {
     adminServer?.close();
+    // An open Redis connection would keep a process that failed to start alive.
+    await app.redis?.close();
     throw error;
   }
   listening = true;
@@ -126,6 +129,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       }
       await reloading;
       await app.fetcher.close();
+      await app.redis?.close();
     })();
     return closing;
   };

@@ -65,6 +65,7 @@ describe('loadConfig: defaults', () => {
     assert.equal(config.logLevel, 'info');
     assert.equal(config.workers, 1);
     assert.equal(config.shutdownGraceMs, 10_000);
+    assert.equal(config.redis, undefined);
     assert.equal(config.serviceHostRegexp, undefined);
     assert.equal(config.sourceAllowedRegexp, undefined);
     assert.equal(config.sourceBlockedRegexp, undefined);
@@ -241,6 +242,12 @@ describe('loadConfig: a wrong value throws a ConfigError naming the variable', (
     for (const name of ['ECAMO_CANONICAL_HOST', 'ECAMO_SERVICE_PUBLIC_KEYS', 'ECAMO_PRIVATE_KEYS']) {
       await assertRefused({ [name]: undefined }, name);
       await assertRefused({ [name]: '' }, name);
+    }
+  });
+
+  it('ECAMO_REDIS_URL that is not a redis:// URL with a numeric database', async () => {
+    for (const text of ['127.0.0.1:6379', 'http://127.0.0.1:6379', 'redis://127.0.0.1:6379/x', 'redis://127.0.0.1:70000']) {
+      await assertRefused({ ECAMO_REDIS_URL: text }, 'ECAMO_REDIS_URL');
     }
   });
 

@@ -1,0 +1,95 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ConfigError } from '../../src/config/errors.js';
+import { createLogger } from '../../src/log.js';
+import { DEFAULT_REDIS_TIMINGS, parseRedisUrl, SharedRedis } from '../../src/state/redis.js';
+import { startEcamo } from '../helpers/harness.js';
+import { startRedisServer, type RedisServer } from '../helpers/redis-server.js';
+
+/** Polls (no deadline of its own: the test runner's timeout is the bound). */
+async function until(condition: () => boolean): Promise<void> {
+  while (!condition()) await sleep(10);
+}
+
+describe('parseRedisUrl', () => {
+  test('reads host, port and database, and keeps the password out of the display form', () => {
+    assert.deepEqual(
+      { ...parseRedisUrl('ECAMO_REDIS_URL', 'redis://127.0.0.1:6380/2') },
+      { host: '127.0.0.1', port: 6380, db: 2, tls: false, username: undefined, password: undefined, display: 'redis://127.0.0.1:6380/2' },
+    );
+    const withPassword = parseRedisUrl('ECAMO_REDIS_URL', 'rediss://app:s%40cret@[::1]/');
+    assert.equal(withPassword.host, '::1');
+    assert.equal(withPassword.port, 6379);
+    assert.equal(withPassword.db, 0);
+    assert.equal(withPassword.tls, true);
+    assert.equal(withPassword.password, 's@cret');
+    assert.equal(withPassword.display, 'rediss://app@[::1]/0');
+  });
+
+  for (const bad of ['localhost:6379', 'http://127.0.0.1:6379', 'redis://127.0.0.1:6379/db1', 'redis://127.0.0.1:6379/0?x=1', 'redis://:99999', 'redis://']) {
+    test(`refuses ${JSON.stringify(bad)} naming the variable`, () => {
+      assert.throws(() => parseRedisUrl('ECAMO_REDIS_URL', bad), (error: unknown) => error instanceof ConfigError && error.variable === 'ECAMO_REDIS_URL');
+    });
+  }
+});
+
+describe('SharedRedis against a real redis-server', () => {
+  let redis: RedisServer;
+  before(async () => {
+    redis = await startRedisServer();
+  });
+  after(() => redis.stop());
+
+  test('runs commands while up; while down answers undefined at once, never rejects, and logs once per interval', async () => {
+    const logs: Record<string, unknown>[] = [];
+    const logger = createLogger('info', { write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>) });
+    const shared = new SharedRedis(parseRedisUrl('ECAMO_REDIS_URL', redis.url), logger, { ...DEFAULT_REDIS_TIMINGS, reconnectMaxMs: 50 });
+    try {
+      await until(() => shared.available);
+      assert.equal(await shared.run((client) => client.set('ecamo:test', 'v')), 'OK');
+      assert.equal(await shared.run((client) => client.get('ecamo:test')), 'v');
+      assert.equal(shared.status().unavailableSince, undefined);
+
+      await redis.kill();
+      await until(() => !shared.available);
+      const results = await Promise.all(Array.from({ length: 50 }, () => shared.run((client) => client.get('ecamo:test'))));
+      assert.deepEqual(new Set(results), new Set([undefined]));
+      assert.notEqual(shared.status().unavailableSince, undefined);
+      // Commands sent straight to the client fail fast too (no offline queue), instead of waiting for Redis.
+      await assert.rejects(shared.client.get('ecamo:test'));
+      for (let i = 0; i < 5; i++) shared.noteFailure(new Error('a caller saw a failure'));
+      const warnings = logs.filter((line) => line.level === 40);
+      assert.equal(warnings.length, 1, JSON.stringify(warnings));
+      assert.match(String(warnings[0]?.msg), /redis unavailable/);
+      assert.ok(shared.status().failures >= 5);
+
+      await redis.restart();
+      await until(() => shared.available);
+      assert.equal(await shared.run((client) => client.set('ecamo:test', 'again')), 'OK');
+      assert.ok(logs.some((line) => line.msg === 'redis available again'));
+    } finally {
+      await shared.close();
+    }
+    assert.equal(shared.client.status, 'end');
+  });
+
+  test('closes while Redis is down, between reconnect attempts', async () => {
+    const shared = new SharedRedis(parseRedisUrl('ECAMO_REDIS_URL', redis.url), createLogger('silent'));
+    await until(() => shared.available);
+    await redis.kill();
+    await until(() => shared.client.status === 'reconnecting');
+    await shared.close();
+    assert.equal(shared.available, false);
+    await redis.restart();
+  });
+
+  test('ecamo opens the connection from ECAMO_REDIS_URL and closes it with the server', async () => {
+    const ecamo = await startEcamo({ ECAMO_REDIS_URL: redis.url });
+    const shared = ecamo.server.app.redis;
+    assert.ok(shared !== undefined);
+    await until(() => shared.available);
+    await ecamo.close();
+    assert.equal(shared.client.status, 'end');
+  });
+});
