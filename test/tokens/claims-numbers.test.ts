@@ -1,0 +1,94 @@
+/**
+ * Time claims must be dates a token can have: finite numbers, and an `exp`
+ * within a sane lifetime. `1e400` parses as Infinity; before, such a token
+ * was accepted and remembered forever.
+ */
+import assert from 'node:assert/strict';
+import { createPrivateKey, sign, type JsonWebKey as NodeJwk } from 'node:crypto';
+import { describe, test } from 'node:test';
+import { importJWK } from 'jose';
+import { generateKey, type GeneratedKey } from '../../src/cli/keygen.js';
+import { loadEcamoKeys, type EcamoKeys } from '../../src/config/keys.js';
+import { EcamoError } from '../../src/errors.js';
+import { verifyAuthCookie } from '../../src/tokens/auth-cookie.js';
+import { toLowS } from '../../src/tokens/low-s.js';
+import { verifyProxyToken } from '../../src/tokens/proxy-token.js';
+import { verifyUrlToken } from '../../src/tokens/url-token.js';
+
+const SERVICE = 'https://wiki.example';
+const CANONICAL = 'https://ecamo.example';
+const URL_CLAIM = '"ecamo:url":"https://images.example/a.png"';
+const YEAR = 365 * 24 * 3600;
+const now = (): number => Math.floor(Date.now() / 1000);
+
+/** A compact JWS over the payload text exactly as given (so that `1e400` stays `1e400`), low s. */
+function rawToken(key: GeneratedKey, payloadText: string): string {
+  const input = `${Buffer.from(JSON.stringify({ alg: 'ES256', kid: key.kid })).toString('base64url')}.${Buffer.from(payloadText).toString('base64url')}`;
+  const signature = sign('sha256', Buffer.from(input), { key: createPrivateKey({ key: key.privateJwk as NodeJwk, format: 'jwk' }), dsaEncoding: 'ieee-p1363' });
+  return `${input}.${toLowS(signature).toString('base64url')}`;
+}
+
+interface Kind {
+  readonly name: string;
+  /** Claims every token of this kind carries, as JSON members without braces. */
+  readonly base: string;
+  verify(token: string): Promise<unknown>;
+  /** The longest lifetime accepted, in seconds from now. */
+  readonly longest: number;
+}
+
+async function kinds(): Promise<{ service: GeneratedKey; ecamo: GeneratedKey; all: Kind[] }> {
+  const service = await generateKey('svc');
+  const ecamo = await generateKey('e1');
+  const serviceKeys = new Map([[`${SERVICE} svc`, (await importJWK(service.publicJwk, 'ES256')) as CryptoKey]]);
+  const ecamoKeys: EcamoKeys = await loadEcamoKeys('ECAMO_PRIVATE_KEYS', JSON.stringify({ e1: ecamo.privateJwk }), 'ECAMO_SIGNING_KID', 'e1');
+  return {
+    service,
+    ecamo,
+    all: [
+      { name: 'URL token', base: `"iss":"${SERVICE}",${URL_CLAIM}`, verify: (token) => verifyUrlToken(token, SERVICE, serviceKeys), longest: 10 * YEAR },
+      { name: 'auth cookie', base: `"iss":"${SERVICE}","aud":"${CANONICAL}"`, verify: (token) => verifyAuthCookie(token, SERVICE, CANONICAL, serviceKeys), longest: 10 * YEAR },
+      {
+        name: 'proxy token',
+        base: `"iss":"ecamo:s","aud":"ecamo:p","ecamo:svc":"${SERVICE}",${URL_CLAIM},"ecamo:tok":false`,
+        verify: (token) => verifyProxyToken(token, ecamoKeys),
+        longest: 24 * 3600,
+      },
+    ],
+  };
+}
+
+async function refusedAsJwt(promise: Promise<unknown>, label: string): Promise<void> {
+  await assert.rejects(promise, (error: unknown) => error instanceof EcamoError && error.status === 401 && (error.code === 'jwt' || error.code === 'invalid-token'), label);
+}
+
+describe('time claims', () => {
+  test('non-finite and absurd exp, nbf and iat are refused (401) for every token kind', async () => {
+    const { service, ecamo, all } = await kinds();
+    const t = now();
+    for (const kind of all) {
+      const key = kind.name === 'proxy token' ? ecamo : service;
+      const cases = [
+        `"exp":1e400`,
+        `"exp":-1e400`,
+        `"exp":1e300`,
+        `"exp":${t + kind.longest + 3600}`,
+        `"exp":${t + 60},"nbf":-1e400`,
+        `"exp":${t + 60},"iat":1e400`,
+        `"exp":${t + 60},"iat":-1e400`,
+        `"exp":${t + 60},"nbf":1e999`,
+      ];
+      for (const times of cases) await refusedAsJwt(kind.verify(rawToken(key, `{${kind.base},${times}}`)), `${kind.name} ${times}`);
+    }
+  });
+
+  test('sane times are accepted, up to the longest lifetime of each kind', async () => {
+    const { service, ecamo, all } = await kinds();
+    const t = now();
+    for (const kind of all) {
+      const key = kind.name === 'proxy token' ? ecamo : service;
+      await kind.verify(rawToken(key, `{${kind.base},"iat":${t},"nbf":${t},"exp":${t + 60}}`));
+      await kind.verify(rawToken(key, `{${kind.base},"iat":${t}.5,"exp":${t + kind.longest - 60}}`));
+    }
+  });
+});
