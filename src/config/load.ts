@@ -1,6 +1,7 @@
 import { createSecretKey, type KeyObject } from 'node:crypto';
 import { parseCamoKeys } from './camo-keys.js';
 import { ConfigError } from './errors.js';
+import { MAX_PROXY_TOKEN_LIFETIME_SECONDS } from '../tokens/proxy-token.js';
 import {
   loadEcamoKeys,
   loadEcamoKeysFile,
@@ -238,7 +239,7 @@ export async function loadConfig(env: Env, options: { cpus?: number } = {}): Pro
     maxLength: read.integer('MAX_LENGTH', 5242880, 1, Number.MAX_SAFE_INTEGER),
     contentTypeAllowed: new Set(contentTypes),
     timeoutMs: read.integer('TIMEOUT', 10, 1, 3600) * 1000,
-    tokenLifetimeSeconds: read.integer('TOKEN_LIFETIME', 45, 1, 86400),
+    tokenLifetimeSeconds: read.integer('TOKEN_LIFETIME', 45, 1, MAX_PROXY_TOKEN_LIFETIME_SECONDS),
     authCookie,
     defaultCacheControl: cacheControl,
     defaultSurrogateControl: surrogateControl,

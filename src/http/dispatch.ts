@@ -5,7 +5,7 @@ import type { App } from './app.js';
 import { handleCamo } from './camo.js';
 import { handleProxy } from './proxy.js';
 import { handleRedirect } from './redirect.js';
-import { newRequestRecord, type RequestRecord } from './request-record.js';
+import { newRequestRecord, urlForLog, type RequestRecord } from './request-record.js';
 import { answerClientErrors, sendError, sendText } from './respond.js';
 import { route } from './router.js';
 
@@ -101,7 +101,7 @@ function logAccess(app: App, req: IncomingMessage, res: ServerResponse, record: 
       action: record.action,
       error: record.error,
       service: record.service,
-      source: record.source,
+      source: urlForLog(record.source),
       sourceStatus: record.sourceStatus,
       bytes: record.bytes,
       durationMs: Number(process.hrtime.bigint() - started) / 1e6,

@@ -5,7 +5,7 @@ import type { SourceResponse } from '../upstream/fetch.js';
 import { assertSourceAllowed } from '../upstream/url-policy.js';
 import type { App } from './app.js';
 import { essenceOf } from './media-type.js';
-import type { RequestRecord } from './request-record.js';
+import { urlForLog, type RequestRecord } from './request-record.js';
 import { streamBody } from './stream-body.js';
 import { SOURCE_CSP, redirectToSource, sendError, validHeaderValue } from './respond.js';
 import { requestScheme } from './service-origin.js';
@@ -59,9 +59,10 @@ export async function handleProxy(
   proxyToken: string | undefined,
 ): Promise<void> {
   assertCanonicalHost(req, app.config);
+  const token = proxyToken ?? '';
   let claims;
   try {
-    claims = await app.tokens.verifyProxyToken(proxyToken ?? '');
+    claims = await app.tokens.verifyProxyToken(token);
   } catch (error) {
     // Only ecamo mints these, so any defect in one is an authentication failure.
     if (error instanceof EcamoError && error.status === 400) throw new EcamoError('invalid-token', error.message, { cause: error });
@@ -70,6 +71,7 @@ export async function handleProxy(
   const source: SourceRequest = { url: claims.url, service: claims.serviceOrigin, sendToken: claims.sendToken };
   admitSource(app, record, source);
   assertDigestMatches(digest, claims.url);
+  app.tokens.rememberProxyToken(token, claims);
   return serveSource(app, req, res, record, source);
 }
 
@@ -156,7 +158,7 @@ export async function serveSource(app: App, req: IncomingMessage, res: ServerRes
   }
 
   streamBody(source.body, res, config.maxLength, record, (error) => {
-    app.logger.warn({ err: error, source: sourceRequest.url }, 'source stream failed');
+    app.logger.warn({ err: error, source: urlForLog(sourceRequest.url) }, 'source stream failed');
   });
 }
 

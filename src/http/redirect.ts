@@ -29,6 +29,8 @@ export async function handleRedirect(
 
   const canonicalOrigin = `${requestScheme(req, config)}://${config.canonicalHost}`;
   await tokens.verifyAuthCookie(cookie, service, canonicalOrigin);
+  // Only now, with the cookie checked, is the URL token worth remembering.
+  tokens.rememberUrlToken(urlToken, service, claims);
 
   const proxyToken = await tokens.issueProxyToken({ url: claims.url, serviceOrigin: service, sendToken: claims.sendToken });
   record.action = 'redirect-to-canonical';

@@ -14,3 +14,17 @@ export interface RequestRecord {
 export function newRequestRecord(): RequestRecord {
   return { route: 'none', action: undefined, error: undefined, service: undefined, source: undefined, sourceStatus: undefined, bytes: 0 };
 }
+
+/**
+ * Longest source URL written to a log line. Source URLs can be as long as a
+ * request head allows (tens of KB, chosen by whoever signs or forges tokens);
+ * written whole, every refused request made a log line that size, and lines
+ * queue in memory while stdout is busy. The start of a URL says which it is.
+ */
+const LOGGED_URL_CHARS = 1000;
+
+/** The URL as logged: whole, or its start and how much was left out. */
+export function urlForLog(url: string | undefined): string | undefined {
+  if (url === undefined || url.length <= LOGGED_URL_CHARS) return url;
+  return `${url.slice(0, LOGGED_URL_CHARS)}...(${url.length - LOGGED_URL_CHARS} more characters)`;
+}

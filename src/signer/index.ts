@@ -59,8 +59,11 @@ function now(): number {
   return Math.floor(Date.now() / 1000);
 }
 
+/** ecamo refuses tokens whose exp is further ahead (src/tokens/jws.ts, MAX_SERVICE_TOKEN_LIFETIME_SECONDS); a URL token meant to last has no ttl. */
+const MAX_TTL_SECONDS = 10 * 365 * 24 * 3600;
+
 function positiveSeconds(ttl: number): number {
-  if (!Number.isInteger(ttl) || ttl <= 0) throw new TypeError('ttlSeconds must be a positive whole number');
+  if (!Number.isInteger(ttl) || ttl <= 0 || ttl > MAX_TTL_SECONDS) throw new TypeError(`ttlSeconds must be a positive whole number, at most ${MAX_TTL_SECONDS} (10 years)`);
   return ttl;
 }
 

@@ -1,5 +1,5 @@
 import { EcamoError } from '../errors.js';
-import { verifyEs256Jwt } from './jws.js';
+import { MAX_SERVICE_TOKEN_LIFETIME_SECONDS, verifyEs256Jwt } from './jws.js';
 
 /**
  * Verifies the authorisation cookie: signed by the service, `iss` = service
@@ -17,6 +17,7 @@ export async function verifyAuthCookie(
       issuer: serviceOrigin,
       audience: canonicalOrigin,
       requiredClaims: ['exp'],
+      maxLifetimeSeconds: MAX_SERVICE_TOKEN_LIFETIME_SECONDS,
     });
     return payload.exp!;
   } catch (error) {

@@ -9,6 +9,13 @@ import { hasHighS } from './low-s.js';
  */
 export const CLOCK_TOLERANCE_SECONDS = 10;
 
+/**
+ * Longest lifetime of a token a service signs (URL token, auth cookie). A URL
+ * token that should last has no `exp` at all; an `exp` further ahead than
+ * this is not a date anyone means (`1e300`), and is refused.
+ */
+export const MAX_SERVICE_TOKEN_LIFETIME_SECONDS = 10 * 365 * 24 * 3600;
+
 /** Resolves the `kid` of a token header to a key, or undefined (`unknown-key`). */
 export type KeyResolver = (kid: string) => CryptoKey | undefined;
 
@@ -26,6 +33,8 @@ export interface ClaimRules {
   /** `aud` must be this string, or an array holding it. */
   readonly audience?: string;
   readonly requiredClaims?: readonly string[];
+  /** An `exp` more than this many seconds ahead is refused. */
+  readonly maxLifetimeSeconds: number;
 }
 
 export interface SignatureRules {
@@ -150,9 +159,13 @@ function checkClaims(payload: JwtPayload, rules: ClaimRules, now: number): void 
     const aud = payload.aud;
     if (!(aud === rules.audience || (Array.isArray(aud) && aud.includes(rules.audience)))) throw new EcamoError('jwt', 'unexpected aud');
   }
+  // JSON.parse reads 1e400 as Infinity: a date no token has, and one that would make a cache keep it forever.
   for (const claim of ['iat', 'nbf', 'exp'] as const) {
-    if (payload[claim] !== undefined && typeof payload[claim] !== 'number') throw new EcamoError('jwt', `${claim} is not a number`);
+    if (payload[claim] !== undefined && !Number.isFinite(payload[claim])) throw new EcamoError('jwt', `${claim} is not a finite number`);
   }
   if (payload.nbf !== undefined && payload.nbf > now + CLOCK_TOLERANCE_SECONDS) throw new EcamoError('jwt', 'not valid yet (nbf)');
   if (payload.exp !== undefined && payload.exp <= now - CLOCK_TOLERANCE_SECONDS) throw new EcamoError('jwt', 'expired (exp)');
+  if (payload.exp !== undefined && payload.exp > now + rules.maxLifetimeSeconds + CLOCK_TOLERANCE_SECONDS) {
+    throw new EcamoError('jwt', 'exp is further ahead than any lifetime of this token');
+  }
 }

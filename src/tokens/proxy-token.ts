@@ -7,6 +7,8 @@ import { parseSourceUrl } from './source-url.js';
 
 const ISSUER = 'ecamo:s';
 const AUDIENCE = 'ecamo:p';
+/** Longest proxy-token lifetime (the most `ECAMO_TOKEN_LIFETIME` allows): a later `exp` is refused. */
+export const MAX_PROXY_TOKEN_LIFETIME_SECONDS = 86_400;
 
 export interface ProxyTokenClaims {
   readonly url: string;
@@ -45,7 +47,7 @@ export async function verifyProxyToken(token: string, keys: Pick<EcamoKeys, 'ver
   const payload = await verifyEs256Jwt(
     token,
     (kid) => keys.verification.get(kid),
-    { issuer: ISSUER, audience: AUDIENCE, requiredClaims: ['exp'] },
+    { issuer: ISSUER, audience: AUDIENCE, requiredClaims: ['exp'], maxLifetimeSeconds: MAX_PROXY_TOKEN_LIFETIME_SECONDS },
     { requireLowS: true },
   );
   const serviceOrigin = payload['ecamo:svc'];

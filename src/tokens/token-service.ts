@@ -5,20 +5,40 @@ import { verifyAuthCookie } from './auth-cookie.js';
 import { signIdToken } from './id-token.js';
 import { signProxyToken, verifyProxyToken, type ProxyTokenClaims, type VerifiedProxyToken } from './proxy-token.js';
 import { verifyUrlToken, type UrlTokenClaims } from './url-token.js';
-import { ExpiringCache } from './verified-cache.js';
+import { VerifiedCache, type VerifiedCacheLimits, type VerifiedCacheStats } from './verified-cache.js';
 
-/** How long a verified token without `exp` is trusted from the cache before it is verified again. */
-const UNBOUNDED_TOKEN_CACHE_MS = 10 * 60_000;
+const MIB = 1024 * 1024;
 /**
- * Entries per cache. An entry is the token string and its claims (the source
- * URL among them): about 1.3 KB on the heap for a 0.5 KB token, so a full
- * cache holds about 13 MB and the four about 50 MB. Only verified tokens get
- * in, and a token fits in the 32 KiB request head, so only a service signing
- * huge URLs could make entries much larger. Smaller than a busy minute of
- * distinct proxy tokens on purpose: the caches keep the hot set (one page's
- * images, one user's cookie), they never replace verification in general.
+ * Longest any verified token is served from a cache before it is verified
+ * again, whatever its `exp` (or its lack of one) says.
  */
-const CACHE_ENTRIES = 10_000;
+const MAX_CACHE_TTL_MS = 10 * 60_000;
+/**
+ * Largest entry cached. A URL token of a few KB (a source URL of about 3 KB)
+ * still fits; longer ones are verified on every request, which costs less
+ * than keeping them: this is what bounds the memory an attacker holding many
+ * long tokens can make ecamo keep.
+ */
+const MAX_ENTRY_BYTES = 8 * 1024;
+/**
+ * Budgets, 22 MiB in all: at ~1 KB an entry, thousands of page images and
+ * users. The caches keep the hot set (one page's images, one user's cookie);
+ * they never replace verification in general.
+ */
+const URL_TOKENS: VerifiedCacheLimits = { maxBytes: 8 * MIB, maxEntryBytes: MAX_ENTRY_BYTES, maxTtlMs: MAX_CACHE_TTL_MS };
+const AUTH_COOKIES: VerifiedCacheLimits = { maxBytes: 2 * MIB, maxEntryBytes: MAX_ENTRY_BYTES, maxTtlMs: MAX_CACHE_TTL_MS };
+const PROXY_TOKENS: VerifiedCacheLimits = { maxBytes: 8 * MIB, maxEntryBytes: MAX_ENTRY_BYTES, maxTtlMs: MAX_CACHE_TTL_MS };
+const ISSUED_PROXY_TOKENS: VerifiedCacheLimits = { maxBytes: 4 * MIB, maxEntryBytes: MAX_ENTRY_BYTES, maxTtlMs: MAX_CACHE_TTL_MS };
+
+/** A number's size in a cache entry. */
+const NUMBER_BYTES = 8;
+
+export interface TokenCacheStats {
+  readonly urlTokens: VerifiedCacheStats;
+  readonly authCookies: VerifiedCacheStats;
+  readonly proxyTokens: VerifiedCacheStats;
+  readonly issuedProxyTokens: VerifiedCacheStats;
+}
 
 /** Counts a verification that reached the signature, by outcome. */
 async function counted<T>(metrics: Metrics, kind: TokenKind, verifying: Promise<T>): Promise<T> {
@@ -39,16 +59,20 @@ async function counted<T>(metrics: Metrics, kind: TokenKind, verifying: Promise<
  * users with the same URL tokens; one user loads many images with the same
  * cookie), and a proxy token is reused for a third of its lifetime so that
  * browsers and CDNs see a stable image URL for a while.
+ *
+ * URL and proxy tokens are remembered only when the handler says the request
+ * was admitted (`remember...`): a request that ends in a refusal, or in a
+ * redirect to the source without a cookie, leaves nothing behind.
  */
 export class TokenService {
   readonly #config: Config;
   readonly #metrics: Metrics;
   #keys: KeySet;
   #jwksBody: string;
-  readonly #urlTokens = new ExpiringCache<UrlTokenClaims>(CACHE_ENTRIES);
-  readonly #authCookies = new ExpiringCache<true>(CACHE_ENTRIES);
-  readonly #proxyTokens = new ExpiringCache<VerifiedProxyToken>(CACHE_ENTRIES);
-  readonly #issuedProxyTokens = new ExpiringCache<string>(CACHE_ENTRIES);
+  readonly #urlTokens = new VerifiedCache<UrlTokenClaims>(URL_TOKENS, (claims) => claims.url.length + NUMBER_BYTES);
+  readonly #authCookies = new VerifiedCache<number>(AUTH_COOKIES, () => NUMBER_BYTES);
+  readonly #proxyTokens = new VerifiedCache<VerifiedProxyToken>(PROXY_TOKENS, (claims) => claims.url.length + claims.serviceOrigin.length + NUMBER_BYTES);
+  readonly #issuedProxyTokens = new VerifiedCache<string>(ISSUED_PROXY_TOKENS, (token) => token.length);
 
   constructor(config: Config, metrics: Metrics) {
     this.#config = config;
@@ -82,14 +106,16 @@ export class TokenService {
     this.#issuedProxyTokens.clear();
   }
 
+  /** Verifies (or finds verified) a URL token; it is cached only by rememberUrlToken. */
   async verifyUrlToken(token: string, serviceOrigin: string): Promise<UrlTokenClaims> {
-    const key = `${serviceOrigin} ${token}`;
-    const cached = this.#urlTokens.get(key);
+    const cached = this.#urlTokens.get(urlTokenKey(token, serviceOrigin));
     this.#metrics.cacheLookup('url', cached !== undefined);
-    if (cached !== undefined) return cached;
-    const claims = await counted(this.#metrics, 'url', verifyUrlToken(token, serviceOrigin, this.#keys.serviceKeys));
-    this.#urlTokens.set(key, claims, claims.exp === undefined ? Date.now() + UNBOUNDED_TOKEN_CACHE_MS : claims.exp * 1000);
-    return claims;
+    return cached ?? counted(this.#metrics, 'url', verifyUrlToken(token, serviceOrigin, this.#keys.serviceKeys));
+  }
+
+  /** The request this URL token came with was admitted (its cookie verified). */
+  rememberUrlToken(token: string, serviceOrigin: string, claims: UrlTokenClaims): void {
+    this.#urlTokens.set(urlTokenKey(token, serviceOrigin), claims, claims.exp === undefined ? undefined : claims.exp * 1000);
   }
 
   async verifyAuthCookie(token: string, serviceOrigin: string, canonicalOrigin: string): Promise<void> {
@@ -98,7 +124,7 @@ export class TokenService {
     this.#metrics.cacheLookup('cookie', hit);
     if (hit) return;
     const exp = await counted(this.#metrics, 'cookie', verifyAuthCookie(token, serviceOrigin, canonicalOrigin, this.#keys.serviceKeys));
-    this.#authCookies.set(key, true, exp * 1000);
+    this.#authCookies.set(key, exp, exp * 1000);
   }
 
   async issueProxyToken(claims: ProxyTokenClaims): Promise<string> {
@@ -112,18 +138,35 @@ export class TokenService {
     return token;
   }
 
+  /** Verifies (or finds verified) a proxy token; it is cached only by rememberProxyToken. */
   async verifyProxyToken(token: string): Promise<VerifiedProxyToken> {
     const cached = this.#proxyTokens.get(token);
     this.#metrics.cacheLookup('proxy', cached !== undefined);
-    if (cached !== undefined) return cached;
-    const claims = await counted(this.#metrics, 'proxy', verifyProxyToken(token, this.#keys.ecamoKeys));
+    return cached ?? counted(this.#metrics, 'proxy', verifyProxyToken(token, this.#keys.ecamoKeys));
+  }
+
+  /** The request this proxy token came with was admitted (policy and digest passed). */
+  rememberProxyToken(token: string, claims: VerifiedProxyToken): void {
     this.#proxyTokens.set(token, claims, claims.exp * 1000);
-    return claims;
   }
 
   signIdToken(claims: { canonicalOrigin: string; sourceOrigin: string; serviceOrigin: string }): Promise<string> {
     return signIdToken(claims, this.#keys.ecamoKeys.signing, this.#config.tokenLifetimeSeconds);
   }
+
+  cacheStats(): TokenCacheStats {
+    return {
+      urlTokens: this.#urlTokens.stats(),
+      authCookies: this.#authCookies.stats(),
+      proxyTokens: this.#proxyTokens.stats(),
+      issuedProxyTokens: this.#issuedProxyTokens.stats(),
+    };
+  }
+}
+
+/** Keyed by the exact token string, and by the origin it was verified for. */
+function urlTokenKey(token: string, serviceOrigin: string): string {
+  return `${serviceOrigin} ${token}`;
 }
 
 function jwksBodyOf(keys: KeySet): string {

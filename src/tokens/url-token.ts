@@ -1,5 +1,5 @@
 import { EcamoError } from '../errors.js';
-import { verifyEs256Jwt } from './jws.js';
+import { MAX_SERVICE_TOKEN_LIFETIME_SECONDS, verifyEs256Jwt } from './jws.js';
 import { parseSourceUrl } from './source-url.js';
 
 export interface UrlTokenClaims {
@@ -18,6 +18,7 @@ export async function verifyUrlToken(
 ): Promise<UrlTokenClaims> {
   const payload = await verifyEs256Jwt(token, (kid) => serviceKeys.get(`${serviceOrigin} ${kid}`), {
     issuer: serviceOrigin,
+    maxLifetimeSeconds: MAX_SERVICE_TOKEN_LIFETIME_SECONDS,
   });
   const sendToken = payload['ecamo:send-token'] ?? false;
   if (typeof sendToken !== 'boolean') throw new EcamoError('token-deserialization', 'ecamo:send-token is not a boolean');

@@ -1,38 +1,73 @@
+import { LRUCache } from 'lru-cache';
+
+export interface VerifiedCacheLimits {
+  /** Sum of the entries' estimated sizes (keys, values, bookkeeping). */
+  readonly maxBytes: number;
+  /** A larger entry is not stored at all: caching it would cost more than verifying it again. */
+  readonly maxEntryBytes: number;
+  /** No entry is served for longer than this, whatever its token's `exp` says. */
+  readonly maxTtlMs: number;
+}
+
+export interface VerifiedCacheStats {
+  readonly entries: number;
+  readonly bytes: number;
+  readonly maxBytes: number;
+}
+
 /**
- * A bounded map of results that stay valid until a deadline: verified tokens
- * (keyed by the exact token string, so a forged token can never hit) and
- * issued proxy tokens. When full, the oldest entry goes first.
+ * What an entry costs besides its key and value characters: the map slot,
+ * lru-cache's index arrays and the value's object header. An estimate; what
+ * matters is that it grows with what an attacker controls (the strings).
  */
-export class ExpiringCache<V> {
-  readonly #entries = new Map<string, { value: V; expiresAt: number }>();
+const ENTRY_OVERHEAD_BYTES = 160;
 
-  constructor(private readonly maxEntries: number) {}
+/**
+ * A least-recently-used cache of verified results (verified tokens, issued
+ * proxy tokens), keyed by the exact token string so that no other spelling
+ * of a token can hit, and bounded by bytes rather than by entry count: with
+ * an entry count, thousands of 30 KB tokens took hundreds of MB.
+ */
+export class VerifiedCache<V extends NonNullable<unknown>> {
+  readonly #cache: LRUCache<string, V>;
+  readonly #limits: VerifiedCacheLimits;
+  readonly #sizeOfValue: (value: V) => number;
 
-  get(key: string, now: number = Date.now()): V | undefined {
-    const entry = this.#entries.get(key);
-    if (entry === undefined) return undefined;
-    if (entry.expiresAt <= now) {
-      this.#entries.delete(key);
-      return undefined;
-    }
-    return entry.value;
+  /** `sizeOfValue`: the value's size in bytes, strings counted one byte a character (tokens and URLs are ASCII). */
+  constructor(limits: VerifiedCacheLimits, sizeOfValue: (value: V) => number) {
+    this.#limits = limits;
+    this.#sizeOfValue = sizeOfValue;
+    this.#cache = new LRUCache<string, V>({ maxSize: limits.maxBytes, maxEntrySize: limits.maxEntryBytes, ttl: limits.maxTtlMs });
   }
 
-  set(key: string, value: V, expiresAt: number, now: number = Date.now()): void {
-    if (expiresAt <= now || this.maxEntries === 0) return;
-    this.#entries.delete(key);
-    if (this.#entries.size >= this.maxEntries) {
-      const oldest = this.#entries.keys().next();
-      if (oldest.done !== true) this.#entries.delete(oldest.value);
-    }
-    this.#entries.set(key, { value, expiresAt });
+  get(key: string): V | undefined {
+    return this.#cache.get(key);
   }
 
+  /** Empties the cache (the keys changed: what was verified may no longer hold). */
   clear(): void {
-    this.#entries.clear();
+    this.#cache.clear();
   }
 
-  get size(): number {
-    return this.#entries.size;
+  /** Stores `value` until `expiresAtMs` (epoch ms; undefined: never expires), at most for maxTtlMs. */
+  set(key: string, value: V, expiresAtMs: number | undefined, now: number = Date.now()): void {
+    const size = key.length + this.#sizeOfValue(value) + ENTRY_OVERHEAD_BYTES;
+    if (size > this.#limits.maxEntryBytes) return;
+    const ttl = Math.min(this.#limits.maxTtlMs, (expiresAtMs ?? Number.POSITIVE_INFINITY) - now);
+    // NaN (an exp that is not a number) fails this test too.
+    if (!(ttl >= 1)) return;
+    this.#cache.set(key, value, { size, ttl: Math.floor(ttl) });
+  }
+
+  get entries(): number {
+    return this.#cache.size;
+  }
+
+  get bytes(): number {
+    return this.#cache.calculatedSize;
+  }
+
+  stats(): VerifiedCacheStats {
+    return { entries: this.#cache.size, bytes: this.#cache.calculatedSize, maxBytes: this.#limits.maxBytes };
   }
 }

@@ -7,10 +7,11 @@ import assert from 'node:assert/strict';
 import { createPrivateKey, sign, type JsonWebKey as NodeJwk } from 'node:crypto';
 import { describe, test } from 'node:test';
 import { importJWK } from 'jose';
-import { generateKey, type GeneratedKey } from '../../src/cli/keygen.js';
+import { generateKey, type GeneratedKey } from '../../src/config/generate-key.js';
 import { loadEcamoKeys, type EcamoKeys } from '../../src/config/keys.js';
 import { EcamoError } from '../../src/errors.js';
 import { verifyAuthCookie } from '../../src/tokens/auth-cookie.js';
+import { createSigner } from '../../src/signer/index.js';
 import { toLowS } from '../../src/tokens/low-s.js';
 import { verifyProxyToken } from '../../src/tokens/proxy-token.js';
 import { verifyUrlToken } from '../../src/tokens/url-token.js';
@@ -90,5 +91,14 @@ describe('time claims', () => {
       await kind.verify(rawToken(key, `{${kind.base},"iat":${t},"nbf":${t},"exp":${t + 60}}`));
       await kind.verify(rawToken(key, `{${kind.base},"iat":${t}.5,"exp":${t + kind.longest - 60}}`));
     }
+  });
+
+  test('the signer refuses a ttl ecamo would refuse, and signs the longest one ecamo accepts', async () => {
+    const { service, all } = await kinds();
+    const signer = await createSigner({ origin: SERVICE, kid: 'svc', privateJwk: service.privateJwk });
+    await assert.rejects(signer.url('https://images.example/a.png', { ttlSeconds: 10 * YEAR + 1 }), TypeError);
+    await assert.rejects(signer.authCookie({ canonicalOrigin: CANONICAL, ttlSeconds: 10 * YEAR + 1 }), TypeError);
+    const longest = (await signer.url('https://images.example/a.png', { ttlSeconds: 10 * YEAR })).split('/').pop()!;
+    await all[0]!.verify(longest);
   });
 });

@@ -1,0 +1,73 @@
+/**
+ * The verified-token cache: bounded by bytes, least recently used out first,
+ * oversized entries never stored, and no entry kept past a fixed cap
+ * whatever its token's `exp` says.
+ */
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { describe, test } from 'node:test';
+import { VerifiedCache } from '../../src/tokens/verified-cache.js';
+
+const HOUR_MS = 3600_000;
+/** Values are strings here; their size is their length. */
+const sizeOf = (value: string): number => value.length;
+
+describe('VerifiedCache', () => {
+  test('is bounded by bytes: thousands of entries never hold more than maxBytes', () => {
+    const cache = new VerifiedCache<string>({ maxBytes: 64 * 1024, maxEntryBytes: 4096, maxTtlMs: HOUR_MS }, sizeOf);
+    for (let i = 0; i < 5000; i++) cache.set(`key-${i}-${'k'.repeat(500)}`, 'v'.repeat(1000), Date.now() + HOUR_MS);
+    assert.ok(cache.bytes <= 64 * 1024, `holds ${cache.bytes} bytes`);
+    assert.ok(cache.entries > 0 && cache.entries < 5000, `holds ${cache.entries} entries`);
+    // The newest entry is there, the oldest long gone.
+    assert.equal(cache.get(`key-4999-${'k'.repeat(500)}`), 'v'.repeat(1000));
+    assert.equal(cache.get(`key-0-${'k'.repeat(500)}`), undefined);
+  });
+
+  test('is a true LRU: reading an entry keeps it, the least recently used goes', () => {
+    const entry = 'v'.repeat(900);
+    // Room for three entries of about 1 KB each (key, value and bookkeeping), not four.
+    const cache = new VerifiedCache<string>({ maxBytes: 3 * 1200, maxEntryBytes: 2000, maxTtlMs: HOUR_MS }, sizeOf);
+    for (const key of ['a', 'b', 'c']) cache.set(key, entry, Date.now() + HOUR_MS);
+    assert.equal(cache.entries, 3);
+    assert.equal(cache.get('a'), entry);
+    cache.set('d', entry, Date.now() + HOUR_MS);
+    assert.equal(cache.get('b'), undefined, 'b was the least recently used');
+    assert.equal(cache.get('a'), entry, 'a was read after b was written');
+    assert.equal(cache.get('c'), entry);
+    assert.equal(cache.get('d'), entry);
+  });
+
+  test('does not store an entry above maxEntryBytes', () => {
+    const cache = new VerifiedCache<string>({ maxBytes: 1024 * 1024, maxEntryBytes: 4096, maxTtlMs: HOUR_MS }, sizeOf);
+    cache.set('small', 'v'.repeat(100), Date.now() + HOUR_MS);
+    cache.set('long key '.repeat(500), 'v', Date.now() + HOUR_MS);
+    cache.set('long value', 'v'.repeat(5000), Date.now() + HOUR_MS);
+    assert.equal(cache.entries, 1);
+    assert.equal(cache.get('long value'), undefined);
+  });
+
+  test('does not store what has already expired', () => {
+    const cache = new VerifiedCache<string>({ maxBytes: 1024 * 1024, maxEntryBytes: 4096, maxTtlMs: HOUR_MS }, sizeOf);
+    cache.set('past', 'v', Date.now() - 1);
+    cache.set('now', 'v', Date.now());
+    assert.equal(cache.entries, 0);
+  });
+
+  test('keeps no entry past maxTtlMs, even one whose token never expires or claims exp = Infinity', async () => {
+    const cache = new VerifiedCache<string>({ maxBytes: 1024 * 1024, maxEntryBytes: 4096, maxTtlMs: 30 }, sizeOf);
+    cache.set('no exp', 'v', undefined);
+    cache.set('infinite', 'v', Number.POSITIVE_INFINITY);
+    cache.set('a year', 'v', Date.now() + 365 * 24 * HOUR_MS);
+    assert.equal(cache.get('infinite'), 'v');
+    // Three times the cap: all three are past it however slow this machine is.
+    await sleep(90);
+    for (const key of ['no exp', 'infinite', 'a year']) assert.equal(cache.get(key), undefined, key);
+  });
+
+  test('an entry is served until its own expiry when that comes before the cap', async () => {
+    const cache = new VerifiedCache<string>({ maxBytes: 1024 * 1024, maxEntryBytes: 4096, maxTtlMs: HOUR_MS }, sizeOf);
+    cache.set('short', 'v', Date.now() + 30);
+    await sleep(90);
+    assert.equal(cache.get('short'), undefined);
+  });
+});
