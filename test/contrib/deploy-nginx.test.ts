@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { request } from 'undici';
+import { Agent, request } from 'undici';
 import { generateKey } from '../../src/config/generate-key.js';
 import { loadConfig } from '../../src/config/load.js';
 import { startServer, type RunningServer } from '../../src/http/start.js';
@@ -19,18 +19,15 @@ const SNIPPET = new URL('../../../contrib/deploy/nginx/service-origin.conf', imp
 let dir: string;
 let nginx: ChildProcess;
 let ecamo: RunningServer;
-let wikiPort: number;
+/** nginx listens on a unix socket in `dir`: no port to pick, none to race for. */
+let toNginx: Agent;
 let signer: Signer;
 let source: http.Server;
 let sourcePort: number;
 
-async function freePort(): Promise<number> {
-  const probe = http.createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as AddressInfo;
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
-}
+/** Host names only ever sent in Host headers: nothing resolves or dials them. */
+const WIKI_HOST = 'wiki.test';
+const CANONICAL_HOST = 'ecamo.test';
 
 before(async () => {
   assert.ok(existsSync(NGINX), `${NGINX} is missing: apt-get install -y nginx-light`);
@@ -38,19 +35,17 @@ before(async () => {
   await new Promise<void>((resolve) => source.listen(0, '127.0.0.1', resolve));
   sourcePort = (source.address() as AddressInfo).port;
 
-  wikiPort = await freePort();
-  const ecamoPort = await freePort();
-  const serviceOrigin = `http://127.0.0.1:${wikiPort}`;
+  const serviceOrigin = `http://${WIKI_HOST}`;
   const [ecamoKey, serviceKey] = await Promise.all([generateKey('e1'), generateKey('w1')]);
   const config = await loadConfig({
-    ECAMO_CANONICAL_HOST: `127.0.0.1:${ecamoPort}`,
+    ECAMO_CANONICAL_HOST: CANONICAL_HOST,
     ECAMO_INSECURE: 'true',
     ECAMO_PRIVATE_KEYS: JSON.stringify({ e1: ecamoKey.privateJwk }),
     ECAMO_SERVICE_PUBLIC_KEYS: JSON.stringify({ [`${serviceOrigin} w1`]: serviceKey.publicJwk }),
     ECAMO_PRIVATE_SOURCE_ALLOWED_REGEXP: `^http://127\\.0\\.0\\.1:${sourcePort}/`,
     ECAMO_LOG_LEVEL: 'silent',
   });
-  ecamo = await startServer(config, { listen: { host: '127.0.0.1', port: ecamoPort } });
+  ecamo = await startServer(config, { listen: { host: '127.0.0.1', port: 0 } });
   signer = await createSigner({ origin: serviceOrigin, kid: 'w1', privateJwk: serviceKey.privateJwk });
 
   dir = mkdtempSync(join(tmpdir(), 'ecamo-nginx-'));
@@ -65,9 +60,9 @@ http {
   access_log off;
   client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy;
   fastcgi_temp_path ${dir}/fastcgi; uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi;
-  upstream ecamo_upstream { server 127.0.0.1:${ecamoPort}; keepalive 8; }
+  upstream ecamo_upstream { server 127.0.0.1:${ecamo.port}; keepalive 8; }
   server {
-    listen 127.0.0.1:${wikiPort};
+    listen unix:${dir}/wiki.sock;
     include ${SNIPPET};
     location / { return 200 "the wiki itself\\n"; }
   }
@@ -75,9 +70,10 @@ http {
 `,
   );
   nginx = spawn(NGINX, ['-p', dir, '-c', join(dir, 'nginx.conf')], { stdio: 'ignore' });
+  toNginx = new Agent({ connect: { socketPath: join(dir, 'wiki.sock') } });
   for (let attempt = 0; ; attempt++) {
     try {
-      await (await request(`http://127.0.0.1:${wikiPort}/`)).body.text();
+      await (await request(`http://${WIKI_HOST}/`, { dispatcher: toNginx })).body.text();
       break;
     } catch (error) {
       if (attempt > 100) throw error;
@@ -88,6 +84,7 @@ http {
 
 after(async () => {
   nginx?.kill('SIGQUIT');
+  await toNginx?.close();
   await ecamo?.close(0);
   source?.close();
   if (dir) rmSync(dir, { recursive: true, force: true });
@@ -96,15 +93,17 @@ after(async () => {
 test('contrib nginx snippet routes the prefix to ecamo with the service Host intact', async () => {
   const cookie = await signer.authCookie({ canonicalOrigin: `http://${ecamo.app.config.canonicalHost}`, ttlSeconds: 60, insecure: true });
   const path = await signer.url(`http://127.0.0.1:${sourcePort}/a.gif`);
-  const redirect = await request(`http://127.0.0.1:${wikiPort}${path}`, { headers: { cookie: `${cookie.name}=${cookie.token}` } });
+  const redirect = await request(`http://${WIKI_HOST}${path}`, { dispatcher: toNginx, headers: { cookie: `${cookie.name}=${cookie.token}` } });
   await redirect.body.dump();
   assert.equal(redirect.statusCode, 302);
   assert.equal(redirect.headers['x-ecamo-action'], 'redirect-to-canonical');
 
-  const image = await request(String(redirect.headers.location));
+  const location = new URL(String(redirect.headers.location));
+  assert.equal(location.host, CANONICAL_HOST);
+  const image = await request(`${ecamo.url}${location.pathname}${location.search}`, { headers: { host: CANONICAL_HOST } });
   assert.equal(image.statusCode, 200);
   assert.equal(await image.body.text(), 'GIF89a');
 
-  const wiki = await request(`http://127.0.0.1:${wikiPort}/page`);
+  const wiki = await request(`http://${WIKI_HOST}/page`, { dispatcher: toNginx });
   assert.equal(await wiki.body.text(), 'the wiki itself\n');
 });
