@@ -8,16 +8,15 @@ const verifier = createIdTokenVerifier({
   jwksUrl: process.env.ECAMO_JWKS_URL,
 });
 
-http
-  .createServer(async (req, res) => {
-    try {
-      const { serviceOrigin } = await verifier.verify(req.headers.authorization);
-      res.writeHead(200, { 'content-type': 'image/svg+xml' });
-      res.end(`<svg xmlns="http://www.w3.org/2000/svg" width="300" height="30"><text y="20">for ${serviceOrigin}</text></svg>`);
-    } catch (error) {
-      // IdTokenError: refused (status 401) or ecamo's keys unreachable (503), with a stable code.
-      const refused = error instanceof IdTokenError;
-      res.writeHead(refused ? error.status : 500, { 'x-ecamo-error': refused ? error.code : 'internal' }).end();
-    }
-  })
-  .listen(Number(process.env.PORT ?? 8080), () => console.log('source listening'));
+const server = http.createServer(async (req, res) => {
+  try {
+    const { serviceOrigin } = await verifier.verify(req.headers.authorization);
+    res.writeHead(200, { 'content-type': 'image/svg+xml' });
+    res.end(`<svg xmlns="http://www.w3.org/2000/svg" width="300" height="30"><text y="20">for ${serviceOrigin}</text></svg>`);
+  } catch (error) {
+    // IdTokenError: refused (status 401) or ecamo's keys unreachable (503), with a stable code.
+    const refused = error instanceof IdTokenError;
+    res.writeHead(refused ? error.status : 500, { 'x-ecamo-error': refused ? error.code : 'internal' }).end();
+  }
+});
+server.listen(Number(process.env.PORT ?? 8080), () => console.log('source listening on', server.address()));

@@ -14,7 +14,7 @@ import { createLogger } from '../../src/log.js';
 import { startServer, type RunningServer } from '../../src/http/start.js';
 import { createSigner, type Signer } from '../../src/signer/index.js';
 import { fetchAnswer, startEcamo, type Answer, type Ecamo, type Source } from '../helpers/harness.js';
-import { CLI, freePort, IMAGE, runCli, spawnListening, startImageSource } from '../helpers/wire.js';
+import { CLI, IMAGE, runCli, spawnListening, startFront, startImageSource, type Front } from '../helpers/wire.js';
 
 const ROOT = new URL('../../../', import.meta.url);
 const SNIPPETS = new URL('contrib/snippets/', ROOT);
@@ -124,30 +124,39 @@ describe('signing snippets, checked by a real ecamo', () => {
 });
 
 describe('verifying snippets, fed by a real ecamo', () => {
-  /** ecamo whose canonical host is its real 127.0.0.1 address, so that the default JWKS URL works as in production. */
+  /**
+   * ecamo behind a front whose 127.0.0.1 address is its canonical host, so
+   * that the default JWKS URL works as in production. Sources stand behind
+   * fronts too: their origin (the ID token's audience) is known before they start.
+   */
   let ecamo: RunningServer;
+  let ecamoFront: Front;
   let ecamoOrigin: string;
   let signer: Signer;
   let cookie: string;
 
   before(async () => {
-    const port = await freePort();
-    ecamoOrigin = `http://127.0.0.1:${port}`;
+    ecamoFront = await startFront();
+    ecamoOrigin = ecamoFront.origin;
     const [ecamoKey, serviceKey] = await Promise.all([generateKey('ecamo-1'), generateKey('svc-1')]);
     const config = await loadConfig({
-      ECAMO_CANONICAL_HOST: `127.0.0.1:${port}`,
+      ECAMO_CANONICAL_HOST: `127.0.0.1:${ecamoFront.port}`,
       ECAMO_INSECURE: 'true',
       ECAMO_PRIVATE_KEYS: JSON.stringify({ [ecamoKey.kid]: ecamoKey.privateJwk }),
       ECAMO_SERVICE_PUBLIC_KEYS: JSON.stringify({ [`http://wiki.test ${serviceKey.kid}`]: serviceKey.publicJwk }),
       ECAMO_PRIVATE_SOURCE_ALLOWED_REGEXP: '^http://127\\.0\\.0\\.1:',
     });
-    ecamo = await startServer(config, { logger: createLogger('silent'), listen: { host: '127.0.0.1', port } });
+    ecamo = await startServer(config, { logger: createLogger('silent'), listen: { host: '127.0.0.1', port: 0 } });
+    ecamoFront.target(ecamo.port);
     signer = await createSigner({ origin: 'http://wiki.test', kid: serviceKey.kid, privateJwk: serviceKey.privateJwk });
     const auth = await signer.authCookie({ canonicalOrigin: ecamoOrigin, ttlSeconds: 300, insecure: true });
     cookie = `${auth.name}=${auth.token}`;
   });
 
-  after(() => ecamo.close(0));
+  after(async () => {
+    await ecamo.close(0);
+    await ecamoFront.close();
+  });
 
   async function throughEcamo(sourceUrl: string, sendToken: boolean): Promise<Answer> {
     const redirect = await fetchAnswer(`${ecamo.url}${await signer.url(sourceUrl, { sendToken })}`, { host: 'wiki.test', headers: { cookie } });
@@ -156,12 +165,14 @@ describe('verifying snippets, fed by a real ecamo', () => {
   }
 
   test('verify-on-source.ts', async () => {
-    const port = await freePort();
+    const front = await startFront();
+    const port = front.port;
     const source = await spawnListening(
       [new URL('verify-on-source.js', COMPILED).pathname],
-      { ECAMO_ORIGIN: ecamoOrigin, SOURCE_ORIGIN: `http://127.0.0.1:${port}`, PORT: String(port) },
-      /source listening/,
+      { ECAMO_ORIGIN: ecamoOrigin, SOURCE_ORIGIN: front.origin, PORT: '0' },
+      /source listening on .*port: (\d+)/,
     );
+    front.target(Number(source.match[1]));
     try {
       const image = await throughEcamo(`http://127.0.0.1:${port}/42.svg`, true);
       assert.equal(image.status, 200, image.header('x-ecamo-error'));
@@ -173,24 +184,27 @@ describe('verifying snippets, fed by a real ecamo', () => {
       assert.equal(direct.header('x-ecamo-error'), 'missing-token');
     } finally {
       await source.stop();
+      await front.close();
     }
   });
 
   test('verify-proxy.sh', async () => {
     const upstream: Source = await startImageSource();
-    const port = await freePort();
+    const front = await startFront();
+    const port = front.port;
     const proxy = await spawnListening(
       [new URL('verify-proxy.sh', SNIPPETS).pathname],
       {
         PATH: shimPath,
         ECAMO_ORIGIN: ecamoOrigin,
-        SOURCE_ORIGIN: `http://127.0.0.1:${port}`,
+        SOURCE_ORIGIN: front.origin,
         UPSTREAM: upstream.origin,
-        LISTEN: `127.0.0.1:${port}`,
+        LISTEN: '127.0.0.1:0',
       },
-      /verify-proxy listening/,
+      /"url":"http:\/\/127\.0\.0\.1:(\d+)".*"msg":"verify-proxy listening"/,
       { command: 'bash' },
     );
+    front.target(Number(proxy.match[1]));
     try {
       const image = await throughEcamo(`http://127.0.0.1:${port}/cat.png`, true);
       assert.equal(image.status, 200, image.header('x-ecamo-error'));
@@ -202,6 +216,7 @@ describe('verifying snippets, fed by a real ecamo', () => {
     } finally {
       await proxy.stop();
       await upstream.close();
+      await front.close();
     }
   });
 });

@@ -7,19 +7,66 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import { request } from 'undici';
 import { CANONICAL_HOST, fetchAnswer, startSource, type Answer, type Ecamo, type Source } from './harness.js';
 
 export const CLI = new URL('../../src/cli/main.js', import.meta.url).pathname;
 export const IMAGE = Buffer.from('\x89PNG\r\n\x1a\nnot really a png');
 
-export async function freePort(): Promise<number> {
-  const probe = http.createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as AddressInfo;
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
+export interface Front {
+  /** `http://127.0.0.1:port`. */
+  readonly origin: string;
+  readonly port: number;
+  /** Where connections go from now on. */
+  target(port: number): void;
+  close(): Promise<void>;
+}
+
+/**
+ * A TCP front on 127.0.0.1, bound to port 0 and read back at once: for an
+ * origin that must be known before the server behind it starts (an audience,
+ * a canonical host), as a load balancer stands in front of a deployment.
+ * Bytes pass unchanged both ways, Host included; with no target (or a target
+ * that is gone) a connection is dropped.
+ */
+export async function startFront(): Promise<Front> {
+  let behind: number | undefined;
+  const sockets = new Set<net.Socket>();
+  // Half-open both ways, so that a client's FIN after its request still gets the answer back.
+  const server = net.createServer({ allowHalfOpen: true }, (socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+    if (behind === undefined) return void socket.destroy();
+    const onward = net.connect({ port: behind, host: '127.0.0.1', allowHalfOpen: true });
+    sockets.add(onward);
+    onward.once('close', () => sockets.delete(onward));
+    socket.on('error', () => onward.destroy()).pipe(onward);
+    onward.on('error', () => socket.destroy()).pipe(socket);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    origin: `http://127.0.0.1:${port}`,
+    port,
+    target(port) {
+      behind = port;
+    },
+    async close() {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+/** A listener on 127.0.0.1 that drops every connection at once: an upstream that cannot be used. */
+export async function startDroppingListener(): Promise<{ readonly origin: string; close(): Promise<void> }> {
+  const server = net.createServer((socket) => socket.destroy());
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
 }
 
 /** A source that answers every GET with IMAGE as image/png. */

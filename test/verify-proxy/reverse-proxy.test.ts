@@ -14,12 +14,14 @@ import { createLogger } from '../../src/log.js';
 import { signIdToken } from '../../src/tokens/id-token.js';
 import { createIdTokenVerifier } from '../../src/verify/index.js';
 import { CANONICAL_HOST, CANONICAL_ORIGIN, SERVICE_ORIGIN, startEcamo, startSource, type Ecamo, type Source } from '../helpers/harness.js';
-import { fetchThroughEcamo, freePort, IMAGE, runCli, spawnListening, startJwksRelay, type JwksRelay, type Listening } from '../helpers/wire.js';
+import { fetchThroughEcamo, IMAGE, runCli, spawnListening, startDroppingListener, startFront, startJwksRelay, type Front, type JwksRelay, type Listening } from '../helpers/wire.js';
 
 let ecamo: Ecamo;
 let upstream: Source;
 let relay: JwksRelay;
 let proxy: Listening;
+/** The proxy's origin (the ID tokens' audience) is known before it starts, so it stands behind a front. */
+let front: Front;
 let proxyOrigin: string;
 const waiting: { firstChunk?: () => void; finishSlow?: () => void } = {};
 
@@ -48,8 +50,8 @@ before(async () => {
         res.writeHead(404).end();
     }
   });
-  const port = await freePort();
-  proxyOrigin = `http://127.0.0.1:${port}`;
+  front = await startFront();
+  proxyOrigin = front.origin;
   proxy = await spawnListening(
     [
       new URL('../../src/cli/main.js', import.meta.url).pathname,
@@ -58,16 +60,17 @@ before(async () => {
       '--audience', proxyOrigin,
       '--ecamo-origin', CANONICAL_ORIGIN,
       '--jwks-url', relay.url,
-      '--listen', `127.0.0.1:${port}`,
+      '--listen', '127.0.0.1:0',
     ],
     { ECAMO_LOG_LEVEL: 'info' },
-    /"msg":"verify-proxy listening"/,
+    /"url":"http:\/\/127\.0\.0\.1:(\d+)".*"msg":"verify-proxy listening"/,
   );
+  front.target(Number(proxy.match[1]));
 });
 
 after(async () => {
   await proxy.stop();
-  await Promise.all([ecamo.close(), upstream.close(), relay.close()]);
+  await Promise.all([ecamo.close(), upstream.close(), relay.close(), front.close()]);
 });
 
 /** A fresh ID token signed with ecamo's real key, as ecamo would send to the proxy. */
@@ -249,17 +252,17 @@ describe('verify-proxy in front of a real upstream', () => {
 describe('startVerifyProxy (in process)', () => {
   test('upstream down: 502 upstream-request; keys unreachable: 503 jwks-unavailable', async () => {
     const jwks = JSON.parse((await ecamo.get('/.well-known/jwks.json', { host: CANONICAL_HOST })).body) as { keys: [] };
-    const closedPort = await freePort();
+    const dropping = await startDroppingListener();
     const logger = createLogger('silent');
     const down = await startVerifyProxy({
-      upstream: new URL(`http://127.0.0.1:${closedPort}/`),
+      upstream: new URL(`${dropping.origin}/`),
       verifier: createIdTokenVerifier({ ecamoOrigin: CANONICAL_ORIGIN, audience: 'http://img.test', keys: jwks }),
       listen: { host: '127.0.0.1', port: 0 },
       logger,
     });
     const noKeys = await startVerifyProxy({
       upstream: new URL(upstream.origin),
-      verifier: createIdTokenVerifier({ ecamoOrigin: CANONICAL_ORIGIN, audience: 'http://img.test', jwksUrl: `http://127.0.0.1:${closedPort}/jwks.json` }),
+      verifier: createIdTokenVerifier({ ecamoOrigin: CANONICAL_ORIGIN, audience: 'http://img.test', jwksUrl: `${dropping.origin}/jwks.json` }),
       listen: { host: '127.0.0.1', port: 0 },
       logger,
     });
@@ -274,7 +277,7 @@ describe('startVerifyProxy (in process)', () => {
       assert.equal(unavailable.headers['x-ecamo-error'], 'jwks-unavailable');
       await unavailable.body.dump();
     } finally {
-      await Promise.all([down.close(), noKeys.close()]);
+      await Promise.all([down.close(), noKeys.close(), dropping.close()]);
     }
   });
 });
