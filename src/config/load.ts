@@ -2,6 +2,7 @@ import { createSecretKey, type KeyObject } from 'node:crypto';
 import { parseCamoKeys } from './camo-keys.js';
 import { ConfigError } from './errors.js';
 import { MAX_PROXY_TOKEN_LIFETIME_SECONDS } from '../tokens/proxy-token.js';
+import { loadTlsFiles, type TlsFiles } from './tls.js';
 import {
   loadEcamoKeys,
   loadEcamoKeysFile,
@@ -18,6 +19,8 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 /** Everything the server needs, validated and frozen before the first request. */
 export interface Config {
   readonly bind: { readonly host: string; readonly port: number };
+  /** HTTPS with HTTP/2 on the public listener (`ECAMO_TLS_CERT`, `ECAMO_TLS_KEY`); undefined: plain HTTP/1.1. */
+  readonly tls: TlsFiles | undefined;
   /** Metrics and probes (`ECAMO_ADMIN_BIND`); undefined: no admin listener. */
   readonly adminBind: { readonly host: string; readonly port: number } | undefined;
   readonly canonicalHost: string;
@@ -188,6 +191,12 @@ export async function loadConfig(env: Env, options: { cpus?: number } = {}): Pro
     : await loadEcamoKeysFile(keySources.privateKeysFile, keySources.signingKid);
 
   const bind = Object.freeze(parseBind(read.name('BIND'), read.optional('BIND') ?? '[::]:3000'));
+  const tlsCert = read.optional('TLS_CERT');
+  const tlsKey = read.optional('TLS_KEY');
+  if ((tlsCert === undefined) !== (tlsKey === undefined)) {
+    throw new ConfigError(read.name(tlsCert === undefined ? 'TLS_CERT' : 'TLS_KEY'), `is required with ${read.name(tlsCert === undefined ? 'TLS_KEY' : 'TLS_CERT')}`);
+  }
+  const tls = tlsCert === undefined || tlsKey === undefined ? undefined : await loadTlsFiles(tlsCert, tlsKey);
   const adminText = read.optional('ADMIN_BIND');
   const adminBind = adminText === undefined ? undefined : Object.freeze(parseBind(read.name('ADMIN_BIND'), adminText));
   if (adminBind !== undefined && sharesPort(adminBind, bind)) {
@@ -225,6 +234,7 @@ export async function loadConfig(env: Env, options: { cpus?: number } = {}): Pro
 
   const config: Config = {
     bind,
+    tls,
     adminBind,
     canonicalHost,
     serviceKeys,

@@ -1,5 +1,7 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import http2, { type Http2SecureServer, type Http2ServerRequest, type Http2ServerResponse } from 'node:http2';
 import type { Duplex } from 'node:stream';
+import type { TlsFiles } from '../config/tls.js';
 import { EcamoError } from '../errors.js';
 import type { App } from './app.js';
 import { handleCamo } from './camo.js';
@@ -31,9 +33,28 @@ function hasOneHost(req: IncomingMessage): boolean {
   return hosts === 1 || (hosts === 0 && req.httpVersion === '1.0');
 }
 
-export function createHttpServer(app: App): http.Server {
-  // requireHostHeader off: node:http would answer a missing Host with a bare 400; dispatch checks Host itself.
-  const server = http.createServer({ maxHeaderSize: MAX_HEADER_BYTES, requestTimeout: 30_000, requireHostHeader: false }, (req, res) => {
+/**
+ * RFC 9113 section 8.3.1: an HTTP/2 request names its host in `:authority`
+ * (a Host header, if any, must agree). It is copied to `headers.host`, where
+ * every handler reads the host, so that HTTP/1.1 and HTTP/2 requests are
+ * judged alike; without a single host, `headers.host` is left unset and
+ * dispatch refuses the request.
+ */
+function takeHttp2Authority(req: Http2ServerRequest): void {
+  const authority = req.headers[':authority'];
+  const host = req.headers.host;
+  const agreed = host === undefined || (typeof host === 'string' && (authority === undefined || host === authority));
+  const name = authority ?? host;
+  req.headers.host = agreed && typeof name === 'string' && name !== '' ? name : undefined;
+}
+
+/** Ceiling on concurrent streams per HTTP/2 connection (RFC 9113 section 6.5.2); more are refused. */
+const MAX_CONCURRENT_STREAMS = 100;
+
+type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;
+
+function requestListener(app: App): RequestListener {
+  return (req, res) => {
     const started = process.hrtime.bigint();
     const record = newRequestRecord();
     app.metrics.inFlight.inc();
@@ -49,21 +70,73 @@ export function createHttpServer(app: App): http.Server {
       record.error = failure.code;
       sendError(res, failure);
     });
-  });
+  };
+}
+
+/**
+ * Node's HTTP/1.1 parser leaves two kinds of request to listeners rather than
+ * the request handler: malformed ones ('clientError') and CONNECT ('connect',
+ * whose socket node:http would otherwise drop silently). Both get the usual
+ * refusal.
+ */
+function answerOutsideHandler(server: http.Server | Http2SecureServer): void {
   answerClientErrors(server);
-  // CONNECT never reaches the handler either: node:http gives it to 'connect'
-  // listeners and silently drops the socket when there are none. Answer it as
-  // any other method we do not serve.
   server.on('connect', (req: IncomingMessage, socket: Duplex) => {
     sendError(socket, new EcamoError('method-not-allowed', `method ${req.method}`));
   });
+}
+
+export function createHttpServer(app: App): http.Server {
+  // requireHostHeader off: node:http would answer a missing Host with a bare 400; dispatch checks Host itself.
+  const server = http.createServer({ maxHeaderSize: MAX_HEADER_BYTES, requestTimeout: 30_000, requireHostHeader: false }, requestListener(app));
+  answerOutsideHandler(server);
+  return server;
+}
+
+/**
+ * The public listener with TLS: HTTP/2 and HTTP/1.1 on one port, chosen by
+ * ALPN. Node's compatibility API gives HTTP/2 requests and responses the
+ * members of node:http's that the request path uses (headers, method, url,
+ * socket; writeHead, write, end, destroy, headersSent, writableFinished,
+ * statusCode, req, and the same events), so one request path serves both:
+ * an HTTP/2 pair is passed on as node:http types, with its host taken from
+ * `:authority`. The protocol suite runs over both to hold this.
+ */
+export function createSecureHttpServer(app: App, tls: TlsFiles): Http2SecureServer {
+  const serve = requestListener(app);
+  const server = http2.createSecureServer(
+    {
+      cert: tls.cert,
+      key: tls.key,
+      allowHTTP1: true,
+      settings: { maxConcurrentStreams: MAX_CONCURRENT_STREAMS, maxHeaderListSize: MAX_HEADER_BYTES },
+      // A client that keeps opening streams past the limit, or sends protocol junk, loses its connection.
+      maxSessionRejectedStreams: MAX_CONCURRENT_STREAMS,
+      maxSessionInvalidFrames: 100,
+      unknownProtocolTimeout: 10_000,
+      handshakeTimeout: 10_000,
+    },
+    (req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse) => {
+      if (req.httpVersionMajor !== 2) return serve(req as IncomingMessage, res as ServerResponse);
+      takeHttp2Authority(req as Http2ServerRequest);
+      serve(req as unknown as IncomingMessage, res as unknown as ServerResponse);
+    },
+  );
+  // Idle HTTP/2 connections and HTTP/1.1 keep-alives are closed after two minutes.
+  server.setTimeout(120_000);
+  // A failed handshake (garbage, plain HTTP, no shared cipher) only ends that connection.
+  server.on('tlsClientError', (error: Error) => app.logger.debug({ err: error }, 'TLS handshake failed'));
+  server.on('sessionError', (error: Error) => app.logger.debug({ err: error }, 'HTTP/2 session error'));
+  answerOutsideHandler(server);
   return server;
 }
 
 async function dispatch(app: App, req: IncomingMessage, res: ServerResponse, record: RequestRecord): Promise<void> {
   const target = route(req.url ?? '/');
   record.route = target.kind;
-  if (!hasOneHost(req)) throw new EcamoError('bad-request', 'request needs exactly one Host header');
+  if (req.httpVersionMajor === 2 ? req.headers.host === undefined : !hasOneHost(req)) {
+    throw new EcamoError('bad-request', 'request needs exactly one Host header (HTTP/2: :authority)');
+  }
   if (req.method !== 'GET' && req.method !== 'HEAD') throw new EcamoError('method-not-allowed', `method ${req.method}`);
   switch (target.kind) {
     case 'index':

@@ -1,4 +1,5 @@
 import { STATUS_CODES, ServerResponse, type IncomingHttpHeaders, type Server } from 'node:http';
+import { constants as http2Constants, Http2ServerResponse, type Http2SecureServer } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { EcamoError, errorAnswer } from '../errors.js';
@@ -25,6 +26,22 @@ export function sendText(res: ServerResponse, status: number, body: string, head
 }
 
 /**
+ * Ends a response whose body cannot be completed (over the size limit, the
+ * source failed) so that the client sees it broken, not short: HTTP/1.1 loses
+ * its connection; HTTP/2 resets the stream with INTERNAL_ERROR (a bare
+ * destroy would reset it with NO_ERROR, which reads like a finished body).
+ */
+export function abortResponse(res: ServerResponse): void {
+  if ((res as object) instanceof Http2ServerResponse) (res as unknown as Http2ServerResponse).stream.close(http2Constants.NGHTTP2_INTERNAL_ERROR);
+  else res.destroy();
+}
+
+/** An HTTP/2 response arrives typed as node:http's (see createSecureHttpServer), and is a response all the same. */
+function isResponse(to: ServerResponse | Duplex): to is ServerResponse {
+  return to instanceof ServerResponse || (to as object) instanceof Http2ServerResponse;
+}
+
+/**
  * The one way any listener (ecamo, verify-proxy) refuses: the status and
  * headers of the error's code, `x-ecamo-error`, and a body that names the code
  * only. `to` is a response, or a bare socket for what node:http never turns
@@ -41,7 +58,7 @@ export function sendError(to: ServerResponse | Duplex, error: EcamoError, header
     'x-ecamo-error': error.code,
     'content-length': Buffer.byteLength(body),
   };
-  if (!(to instanceof ServerResponse)) {
+  if (!isResponse(to)) {
     if (!to.writable || to.destroyed) return;
     // The socket has left node:http's care: a reset while answering must not become an uncaught error.
     to.on('error', () => {});
@@ -50,7 +67,7 @@ export function sendError(to: ServerResponse | Duplex, error: EcamoError, header
     return;
   }
   if (to.headersSent) {
-    to.destroy();
+    abortResponse(to);
     return;
   }
   to.writeHead(error.status, all);
@@ -62,8 +79,8 @@ export function sendError(to: ServerResponse | Duplex, error: EcamoError, header
  * handler: node:http hands them to 'clientError'. Answer them as every other
  * refusal, with `x-ecamo-error: bad-request`.
  */
-export function answerClientErrors(server: Server): void {
-  server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
+export function answerClientErrors(server: Server | Http2SecureServer): void {
+  (server as Server).on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
     const tooLarge = error.code === 'HPE_HEADER_OVERFLOW';
     sendError(socket, new EcamoError('bad-request', error.message, tooLarge ? { status: 431, cause: error } : { cause: error }));
   });

@@ -4,11 +4,14 @@
  * and tests, which alone use the hooks (the App, a private CA for sources).
  */
 import type { Server } from 'node:http';
+import type { Http2SecureServer, ServerHttp2Session } from 'node:http2';
+import type { Socket } from 'node:net';
 import { reloadKeySet } from '../config/keys.js';
 import { createAdminServer } from './admin.js';
 import { createApp, type App } from './app.js';
 import { listen } from './listen.js';
-import { createHttpServer } from './dispatch.js';
+import { createHttpServer, createSecureHttpServer } from './dispatch.js';
+import { loadTlsFiles, type TlsFiles } from '../config/tls.js';
 import { createLogger, type Logger } from '../log.js';
 import { Metrics } from '../metrics.js';
 import type { Config } from '../config/load.js';
@@ -26,9 +29,10 @@ export interface StartOptions {
 }
 
 export interface RunningServer {
-  readonly server: Server;
+  /** node:http, or with ECAMO_TLS_* node:http2's secure server (HTTP/2 and HTTP/1.1). */
+  readonly server: Server | Http2SecureServer;
   readonly app: App;
-  /** `http://host:port` as bound (IPv6 in brackets). */
+  /** `http://host:port` (`https` with TLS) as bound (IPv6 in brackets). */
   readonly url: string;
   readonly port: number;
   /** `http://host:port` of the admin listener, when this process serves one. */
@@ -49,7 +53,9 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const serveAdmin = options.admin !== false && config.adminBind !== undefined;
   const metrics = new Metrics({ processMetrics: options.processMetrics ?? serveAdmin });
   const app = createApp(config, logger, metrics, options.sourceTls === undefined ? {} : { connect: options.sourceTls });
-  const server = createHttpServer(app);
+  const server = config.tls === undefined ? createHttpServer(app) : createSecureHttpServer(app, config.tls);
+  const connections = trackConnections(server);
+  let tls = config.tls;
   let listening = false;
   let draining = false;
 
@@ -68,7 +74,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   let bound;
   try {
     adminUrl = adminServer === undefined || config.adminBind === undefined ? undefined : (await listen(adminServer, config.adminBind)).url;
-    bound = await listen(server, options.listen ?? config.bind);
+    bound = await listen(server, options.listen ?? config.bind, { secure: tls !== undefined });
   } catch (error) {
     adminServer?.close();
     // An open Redis connection would keep a process that failed to start alive.
@@ -77,7 +83,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   }
   listening = true;
 
-  const reloadOnce = async (): Promise<void> => {
+  const reloadKeys = async (): Promise<void> => {
     const { keySources } = config;
     if (keySources.servicePublicKeysFile === undefined && keySources.privateKeysFile === undefined) return;
     try {
@@ -88,6 +94,24 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       metrics.keyReloads.labels('failure').inc();
       logger.error({ err: error }, 'key reload failed; the previous keys stay in use');
     }
+  };
+  const reloadTls = async (): Promise<void> => {
+    if (tls === undefined || !('setSecureContext' in server)) return;
+    try {
+      const next: TlsFiles = await loadTlsFiles(tls.certFile, tls.keyFile);
+      // New handshakes use the new pair; connections already open keep theirs.
+      server.setSecureContext({ cert: next.cert, key: next.key });
+      tls = next;
+      metrics.tlsReloads.labels('success').inc();
+      logger.info({ cert: next.certFile }, 'TLS certificate reloaded');
+    } catch (error) {
+      metrics.tlsReloads.labels('failure').inc();
+      logger.error({ err: error }, 'TLS reload failed; the previous certificate stays in use');
+    }
+  };
+  const reloadOnce = async (): Promise<void> => {
+    await reloadKeys();
+    await reloadTls();
   };
   let reloading: Promise<void> | undefined;
   let reloadAgain = false;
@@ -112,7 +136,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     draining = true;
     closing ??= (async () => {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeIdleConnections();
+      connections.closeIdle();
       let timer: NodeJS.Timeout | undefined;
       const grace = new Promise<void>((resolve) => {
         timer = setTimeout(resolve, graceMs);
@@ -120,7 +144,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       });
       await Promise.race([closed, grace]);
       clearTimeout(timer);
-      server.closeAllConnections();
+      connections.closeAll();
       await closed;
       if (adminServer !== undefined) {
         const adminClosed = new Promise<void>((resolve) => adminServer.close(() => resolve()));
@@ -145,5 +169,35 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     },
     reload,
     close,
+  };
+}
+
+/**
+ * Closing connections on shutdown, for both servers: node:http has this
+ * built in; for the TLS server, HTTP/2 sessions are sent GOAWAY (streams under
+ * way finish, no new ones start) and every socket is cut when the grace ends.
+ */
+function trackConnections(server: Server | Http2SecureServer): { closeIdle(): void; closeAll(): void } {
+  if (!('setSecureContext' in server)) {
+    return { closeIdle: () => server.closeIdleConnections(), closeAll: () => server.closeAllConnections() };
+  }
+  const sockets = new Set<Socket>();
+  const sessions = new Set<ServerHttp2Session>();
+  server.on('secureConnection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
+  server.on('session', (session: ServerHttp2Session) => {
+    sessions.add(session);
+    session.once('close', () => sessions.delete(session));
+  });
+  return {
+    closeIdle() {
+      for (const session of sessions) session.close();
+    },
+    closeAll() {
+      for (const session of sessions) session.destroy();
+      for (const socket of sockets) socket.destroy();
+    },
   };
 }

@@ -2,6 +2,7 @@ import type { ServerResponse } from 'node:http';
 import type { EcamoError } from '../errors.js';
 import type { SourceBody } from '../upstream/fetch.js';
 import type { RequestRecord } from './request-record.js';
+import { abortResponse } from './respond.js';
 
 /**
  * Copies a source body to the client with backpressure, counting bytes into
@@ -40,8 +41,8 @@ export function streamBody(
       record.bytes = limit;
       settle();
       body.discard();
-      if (room > 0) res.write(chunk.subarray(0, room), () => res.destroy());
-      else res.destroy();
+      if (room > 0) res.write(chunk.subarray(0, room), () => abortResponse(res));
+      else abortResponse(res);
       return false;
     },
     end() {
@@ -51,7 +52,7 @@ export function streamBody(
     error(error) {
       settle();
       onSourceError(error);
-      res.destroy();
+      abortResponse(res);
     },
   });
 }
