@@ -1,11 +1,22 @@
-import cluster from 'node:cluster';
+import cluster, { type Worker } from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import { AggregatorRegistry } from 'prom-client';
 import { loadConfig, type Config } from '../config/load.js';
 import { createAdminServer } from '../http/admin.js';
 import { listen } from '../http/listen.js';
 import { createLogger } from '../log.js';
-import { startServer } from '../http/start.js';
+import { startServer, type RunningServer } from '../http/start.js';
+
+/** Sent by a worker that could not start (e.g. the port is taken), so that the primary can say why it gives up. */
+interface StartFailedMessage {
+  readonly ecamoStartFailed: string;
+}
+
+/** Restart delays after a listening worker died: doubling from the first, up to the last. */
+const FIRST_RESTART_DELAY_MS = 500;
+const MAX_RESTART_DELAY_MS = 30_000;
+/** A worker that served this long before dying was not crash-looping: the next restart is quick again. */
+const STABLE_WORKER_MS = 60_000;
 
 /**
  * `ecamo serve`: configuration from ECAMO_* (validated before anything
@@ -20,20 +31,30 @@ export async function serve(env: NodeJS.ProcessEnv): Promise<void> {
 async function runWorker(config: Config): Promise<void> {
   const logger = createLogger(config.logLevel);
   const inCluster = cluster.isWorker;
-  const running = await startServer(config, { logger, admin: !inCluster, processMetrics: inCluster || config.adminBind !== undefined });
-  if (inCluster) {
-    // The primary's AggregatorRegistry asks every worker for this registry over IPC.
-    AggregatorRegistry.setRegistries([running.app.metrics.registry]);
-    new AggregatorRegistry();
-  }
-  logger.info({ url: running.url, admin: running.adminUrl, canonicalHost: config.canonicalHost, workers: config.workers }, 'ecamo listening');
+  // From the start: Node's default for SIGHUP would end the process. A reload asked for while starting has nothing to do.
+  let running: RunningServer | undefined;
   process.on('SIGHUP', () => {
     logger.info({ signal: 'SIGHUP' }, 'reloading');
-    void running.reload();
+    void running?.reload();
   });
+  try {
+    running = await startServer(config, { logger, admin: !inCluster, processMetrics: inCluster || config.adminBind !== undefined });
+  } catch (error) {
+    if (!inCluster) throw error;
+    // The primary reports it, once for all workers, and exits.
+    const message: StartFailedMessage = { ecamoStartFailed: error instanceof Error ? error.message : String(error) };
+    process.send!(message, undefined, {}, () => process.exit(1));
+    return;
+  }
+  const started = running;
+  if (inCluster) {
+    // The primary's AggregatorRegistry asks every worker for this registry over IPC.
+    AggregatorRegistry.setRegistries([started.app.metrics.registry]);
+    new AggregatorRegistry();
+  }
   const stop = (signal: NodeJS.Signals): void => {
     logger.info({ signal }, 'shutting down');
-    running.close().then(
+    started.close().then(
       () => process.exit(0),
       (error: unknown) => {
         logger.error({ err: error }, 'shutdown failed');
@@ -43,38 +64,78 @@ async function runWorker(config: Config): Promise<void> {
   };
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
+  // Last: whoever waits for this line may signal at once.
+  logger.info({ url: started.url, admin: started.adminUrl, canonicalHost: config.canonicalHost, workers: config.workers }, 'ecamo listening');
 }
 
+/**
+ * Forks the workers and keeps their number. A worker that dies before it
+ * listens stops everything (it would fail again: say why and exit 1, so that
+ * a supervisor sees it); one that dies later is replaced after a delay that
+ * grows while replacements keep dying.
+ */
 async function runPrimary(config: Config): Promise<void> {
   const logger = createLogger(config.logLevel);
+  const listening = new Set<Worker>();
+  const startedAt = new WeakMap<Worker, number>();
+  const startFailures = new WeakMap<Worker, string>();
+  const pendingRestarts = new Set<NodeJS.Timeout>();
+  let quickDeathsInARow = 0;
   let stopping = false;
-  const listening = new Set<number>();
-  cluster.on('listening', (worker) => listening.add(worker.id));
+  let exitCode = 0;
+
   const fork = (): void => {
-    cluster.fork();
+    startedAt.set(cluster.fork(), Date.now());
   };
-  for (let i = 0; i < config.workers; i++) fork();
+  const remainingWorkers = (): Worker[] => Object.values(cluster.workers ?? {}).filter((worker) => worker !== undefined);
+  const stopAll = (): void => {
+    stopping = true;
+    for (const timer of pendingRestarts) clearTimeout(timer);
+    for (const worker of remainingWorkers()) worker.process.kill('SIGTERM');
+    if (remainingWorkers().length === 0) process.exit(exitCode);
+  };
+
+  cluster.on('listening', (worker) => listening.add(worker));
+  cluster.on('message', (worker, message: unknown) => {
+    if (typeof message === 'object' && message !== null && 'ecamoStartFailed' in message) {
+      startFailures.set(worker, String((message as StartFailedMessage).ecamoStartFailed));
+    }
+  });
   cluster.on('exit', (worker, code, signal) => {
-    listening.delete(worker.id);
+    const listened = listening.delete(worker);
     if (stopping) {
-      if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(0);
+      if (remainingWorkers().length === 0) process.exit(exitCode);
       return;
     }
-    logger.error({ worker: worker.process.pid, code, signal }, 'worker died; starting another');
-    fork();
+    if (!listened) {
+      const reason = startFailures.get(worker) ?? `a worker exited before listening (${signal ?? `code ${code}`})`;
+      process.stderr.write(`ecamo: ${reason}\n`);
+      exitCode = 1;
+      stopAll();
+      return;
+    }
+    const lived = Date.now() - (startedAt.get(worker) ?? 0);
+    quickDeathsInARow = lived >= STABLE_WORKER_MS ? 0 : quickDeathsInARow + 1;
+    const restartInMs = Math.min(MAX_RESTART_DELAY_MS, FIRST_RESTART_DELAY_MS * 2 ** Math.max(0, quickDeathsInARow - 1));
+    logger.error({ worker: worker.process.pid, code, signal, restartInMs }, 'worker died; starting another');
+    const timer = setTimeout(() => {
+      pendingRestarts.delete(timer);
+      fork();
+    }, restartInMs);
+    pendingRestarts.add(timer);
   });
   // Every worker re-reads its own keys: each holds them in its own memory.
   process.on('SIGHUP', () => {
     logger.info({ signal: 'SIGHUP' }, 'reloading workers');
-    for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGHUP');
+    for (const worker of remainingWorkers()) worker.process.kill('SIGHUP');
   });
   const stop = (signal: NodeJS.Signals): void => {
-    stopping = true;
     logger.info({ signal }, 'stopping workers');
-    for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGTERM');
+    stopAll();
   };
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
+  for (let i = 0; i < config.workers; i++) fork();
   if (config.adminBind !== undefined) {
     const aggregator = new AggregatorRegistry();
     const admin = createAdminServer(

@@ -1,0 +1,90 @@
+/**
+ * `ecamo serve` as a child process in a process group of its own, its JSON
+ * log lines parsed as they come.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { generateKey } from '../../src/config/generate-key.js';
+import { CLI } from './wire.js';
+
+export type LogLine = Record<string, unknown>;
+
+export interface ServeProcess {
+  readonly child: ChildProcess;
+  readonly lines: LogLine[];
+  stderr(): string;
+  /** Resolves with the first log line (from now or before) that `matches`. */
+  waitFor(matches: (line: LogLine) => boolean, count?: number): Promise<LogLine[]>;
+  readonly exited: Promise<[number | null, NodeJS.Signals | null]>;
+  /** Ends the whole process group, whatever state it is in. */
+  kill(): Promise<void>;
+}
+
+export async function serviceKeysEnv(): Promise<Record<string, string>> {
+  const ecamo = await generateKey('ecamo-1');
+  const service = await generateKey('svc-1');
+  return {
+    ECAMO_PRIVATE_KEYS: JSON.stringify({ [ecamo.kid]: ecamo.privateJwk }),
+    ECAMO_SERVICE_PUBLIC_KEYS: JSON.stringify({ [`http://wiki.test ${service.kid}`]: service.publicJwk }),
+  };
+}
+
+/** `ecamo serve` in a process group of its own, on 127.0.0.1 port 0 unless `env` says otherwise. */
+export function spawnServe(env: Record<string, string>, options: { shell?: string } = {}): ServeProcess {
+  const fullEnv = { PATH: process.env.PATH, ECAMO_BIND: '127.0.0.1:0', ECAMO_CANONICAL_HOST: 'ecamo.test', ECAMO_INSECURE: 'true', ...env };
+  const child =
+    options.shell === undefined
+      ? spawn(process.execPath, [CLI, 'serve'], { env: fullEnv, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
+      : spawn('sh', ['-c', `${options.shell}; exec "$0" "$1" serve`, process.execPath, CLI], { env: fullEnv, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const lines: LogLine[] = [];
+  let stderr = '';
+  let buffered = '';
+  const waiters = new Set<() => void>();
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+    buffered += chunk;
+    const complete = buffered.split('\n');
+    buffered = complete.pop()!;
+    for (const line of complete) lines.push(JSON.parse(line) as LogLine);
+    for (const wake of waiters) wake();
+  });
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+  let gone = false;
+  void exited.then(() => {
+    gone = true;
+    for (const wake of waiters) wake();
+  });
+  return {
+    child,
+    lines,
+    stderr: () => stderr,
+    exited,
+    async waitFor(matches, count = 1) {
+      for (;;) {
+        const found = lines.filter(matches);
+        if (found.length >= count) return found;
+        if (gone) throw new Error(`serve exited before the expected log line; stderr: ${stderr}`);
+        await new Promise<void>((resolve) => {
+          const wake = (): void => {
+            waiters.delete(wake);
+            resolve();
+          };
+          waiters.add(wake);
+        });
+      }
+    },
+    async kill() {
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
+      if (!gone) await exited;
+    },
+  };
+}
+
+export function listeningUrl(line: LogLine): string {
+  return String(line.url);
+}
+
