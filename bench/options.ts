@@ -41,7 +41,7 @@ const NUMBERS: readonly NumberSetting[] = [
   { key: 'warmupSeconds', flag: 'warmup', env: 'BENCH_WARMUP', full: 3, quick: 1, min: 0, help: 'seconds of unrecorded load per target before measuring' },
   { key: 'threads', flag: 'threads', env: 'BENCH_THREADS', full: 2, quick: 2, min: 1, help: 'wrk threads' },
   { key: 'connections', flag: 'connections', env: 'BENCH_CONNECTIONS', full: 64, quick: 64, min: 1, help: 'wrk connections' },
-  { key: 'pool', flag: 'pool', env: 'BENCH_POOL', full: 20000, quick: 12000, min: 1, help: 'distinct proxy tokens per image (above the 10,000 entries of ecamo\'s verified-token cache, so every request is verified)' },
+  { key: 'pool', flag: 'pool', env: 'BENCH_POOL', full: 20000, quick: 16000, min: 1, help: 'distinct proxy tokens per image (more than the ~13,000 such tokens ecamo\'s 8 MiB proxy-token cache holds, so that round robin never hits it)' },
   { key: 'users', flag: 'users', env: 'BENCH_USERS', full: 500, quick: 100, min: 1, help: 'distinct auth cookies (redirect scenario)' },
   { key: 'images', flag: 'images', env: 'BENCH_IMAGES', full: 40, quick: 40, min: 1, help: 'URL tokens per page view (redirect scenario)' },
   {
