@@ -13,6 +13,7 @@ import { generateKey } from '../../src/config/generate-key.js';
 import { loadEcamoKeys, type EcamoKeys } from '../../src/config/keys.js';
 import { loadConfig } from '../../src/config/load.js';
 import { EcamoError } from '../../src/errors.js';
+import { verifyAuthCookie } from '../../src/tokens/auth-cookie.js';
 import { signProxyToken, verifyProxyToken } from '../../src/tokens/proxy-token.js';
 import { Metrics } from '../../src/metrics.js';
 import { TokenService } from '../../src/tokens/token-service.js';
@@ -166,5 +167,20 @@ describe('URL tokens and cookies (signed by services)', () => {
     }
     assert.equal((await verifyUrlToken(flipS(token), 'https://wiki.example', serviceKeys)).url, CLAIMS.url);
     assert.equal((await verifyUrlToken(token, 'https://wiki.example', serviceKeys)).url, CLAIMS.url);
+  });
+
+  test('every variant of a genuine auth cookie is refused; its high-s twin is accepted', async () => {
+    const service = await generateKey('svc');
+    const privateKey = (await importJWK(service.privateJwk, 'ES256')) as CryptoKey;
+    const serviceKeys = new Map([[`https://wiki.example svc`, (await importJWK(service.publicJwk, 'ES256')) as CryptoKey]]);
+    const cookie = await new SignJWT({ iss: 'https://wiki.example', aud: 'https://ecamo.example' })
+      .setProtectedHeader({ alg: 'ES256', kid: 'svc' })
+      .setIssuedAt()
+      .setExpirationTime('5m')
+      .sign(privateKey);
+    const verify = (token: string): Promise<number> => verifyAuthCookie(token, 'https://wiki.example', 'https://ecamo.example', serviceKeys);
+    for (const [name, variant] of Object.entries(variants(cookie))) await assert.rejects(verify(variant), EcamoError, name);
+    const exp = await verify(cookie);
+    assert.equal(await verify(flipS(cookie)), exp);
   });
 });
