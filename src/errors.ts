@@ -29,6 +29,7 @@ export type EcamoErrorCode =
   | 'not-found'
   | 'method-not-allowed'
   | 'loop-detected'
+  | 'quarantined'
   // verify-proxy: an ID token refused by `ecamo/verify` (missing-token, invalid-token,
   // expired, wrong-audience, replayed, unknown-key, jwks-unavailable), or an upstream it cannot use.
   | IdTokenErrorCode
@@ -68,6 +69,8 @@ const ANSWERS: Readonly<Record<EcamoErrorCode, ErrorAnswer>> = Object.freeze({
   'source-response-too-large': answer(403),
   'unallowed-content-type': answer(403),
   'not-found': answer(404),
+  // With Retry-After: the seconds of quarantine left (see src/quarantine/).
+  quarantined: answer(429),
   'method-not-allowed': answer(405, Object.freeze({ allow: 'GET, HEAD' })),
   // The status a source answered with when it is 4xx/5xx (see SourceResponseError).
   'source-response': answer(400, Object.freeze({ 'content-type': 'text/plain', 'x-ecamo-error-origin': 'source' })),

@@ -19,6 +19,8 @@ export type VerifiedKind = TokenKind | 'camo';
 /** Caches of the token service: verified tokens by kind, and proxy tokens issued. */
 export type TokenCache = TokenKind | 'issued-proxy';
 export type ReloadOutcome = 'success' | 'failure';
+/** Forwarding headers removed from requests of peers that are not trusted proxies (http/client-address.ts). */
+export type IgnoredForwardingHeader = 'sec-x-ecamo-service-host' | 'x-forwarded-for' | 'x-forwarded-other';
 
 type Increment = { inc(value?: number): void };
 type Observe = { observe(value: number): void };
@@ -77,6 +79,19 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly forwardingIgnored = new Counter({
+    name: 'ecamo_forwarding_headers_ignored_total',
+    help: 'Forwarding headers (sec-x-ecamo-service-host, X-Forwarded-*) ignored because the peer is not in ECAMO_TRUSTED_PROXIES.',
+    labelNames: ['header'] as const,
+    registers: [this.registry],
+  });
+  readonly quarantineTrips = new Counter({
+    name: 'ecamo_quarantine_trips_total',
+    help: 'Client addresses put in quarantine (ECAMO_QUARANTINE_FAILURES refused credentials within the window).',
+    registers: [this.registry],
+  });
+
+  readonly #forwardingIgnored: Readonly<Record<IgnoredForwardingHeader, Increment>>;
   readonly #verifications: Readonly<Record<VerifiedKind, Readonly<Record<VerificationOutcome, Increment>>>>;
   readonly #lookups: Readonly<Record<TokenCache, { readonly hit: Increment; readonly miss: Increment }>>;
   /** route → status → error → child, filled as combinations occur (a few dozen in practice). */
@@ -91,6 +106,11 @@ export class Metrics {
     this.#verifications = Object.freeze({ url: verification('url'), cookie: verification('cookie'), proxy: verification('proxy'), camo: verification('camo') });
     const lookup = (cache: TokenCache) => Object.freeze({ hit: this.cacheLookups.labels(cache, 'hit'), miss: this.cacheLookups.labels(cache, 'miss') });
     this.#lookups = Object.freeze({ url: lookup('url'), cookie: lookup('cookie'), proxy: lookup('proxy'), 'issued-proxy': lookup('issued-proxy') });
+    this.#forwardingIgnored = Object.freeze({
+      'sec-x-ecamo-service-host': this.forwardingIgnored.labels('sec-x-ecamo-service-host'),
+      'x-forwarded-for': this.forwardingIgnored.labels('x-forwarded-for'),
+      'x-forwarded-other': this.forwardingIgnored.labels('x-forwarded-other'),
+    });
     // Present from the first scrape, so that rate() and alerts see zeros rather than nothing.
     for (const outcome of ['success', 'failure'] as const) {
       this.keyReloads.labels(outcome).inc(0);
@@ -114,6 +134,22 @@ export class Metrics {
     let child = this.#sourceChildren.get(status);
     if (child === undefined) this.#sourceChildren.set(status, (child = this.sourceDuration.labels(String(status))));
     child.observe(seconds);
+  }
+
+  forwardingHeaderIgnored(header: IgnoredForwardingHeader): void {
+    this.#forwardingIgnored[header].inc();
+  }
+
+  /** `ecamo_redis_available` (1 or 0), read at scrape time; only when ECAMO_REDIS_URL is set. */
+  watchRedis(available: () => boolean): void {
+    new Gauge({
+      name: 'ecamo_redis_available',
+      help: 'Whether the Redis of ECAMO_REDIS_URL is connected (1) or its state falls back to this process (0).',
+      registers: [this.registry],
+      collect() {
+        this.set(available() ? 1 : 0);
+      },
+    });
   }
 
   tokenVerified(kind: VerifiedKind, outcome: VerificationOutcome): void {

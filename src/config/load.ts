@@ -11,7 +11,8 @@ import {
   type EcamoKeys,
   type KeySources,
 } from './keys.js';
-import { parseRedisUrl, type RedisTarget } from '../state/redis.js';
+import { parseRedisUrl, type RedisTarget } from './redis-url.js';
+import { parseTrustedProxies, type TrustedProxies } from './trusted-proxies.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -51,6 +52,16 @@ export interface Config {
   readonly camoKeys: readonly KeyObject[];
   /** Shared state across instances (quarantine, cache); undefined keeps it per instance, in memory. */
   readonly redis: RedisTarget | undefined;
+  /** Peers whose `X-Forwarded-For` and `sec-x-ecamo-service-host` count; undefined: every peer's service host counts. */
+  readonly trustedProxies: TrustedProxies | undefined;
+  /** Quarantine of addresses presenting refused credentials; undefined when off (ECAMO_QUARANTINE_FAILURES=0). */
+  readonly quarantine: QuarantineSettings | undefined;
+}
+
+export interface QuarantineSettings {
+  readonly failures: number;
+  readonly windowSeconds: number;
+  readonly periodSeconds: number;
 }
 
 /** The protocol's default allow-list, the common image types (docs/protocol.md §9). */
@@ -231,6 +242,10 @@ export async function loadConfig(env: Env, options: { cpus?: number } = {}): Pro
 
   const camoKeysText = read.optional('CAMO_KEY');
   const redisUrl = read.optional('REDIS_URL');
+  const trustedProxiesText = read.optional('TRUSTED_PROXIES');
+  const quarantineFailures = read.integer('QUARANTINE_FAILURES', 0, 0, 1_000_000);
+  const quarantineWindow = read.integer('QUARANTINE_WINDOW', 60, 1, 86_400);
+  const quarantinePeriod = read.integer('QUARANTINE_PERIOD', 300, 1, 604_800);
 
   const config: Config = {
     bind,
@@ -259,6 +274,11 @@ export async function loadConfig(env: Env, options: { cpus?: number } = {}): Pro
     shutdownGraceMs: read.integer('SHUTDOWN_GRACE', 10, 0, 600) * 1000,
     camoKeys: Object.freeze(camoKeysText === undefined ? [] : parseCamoKeys(read.name('CAMO_KEY'), camoKeysText).map((key) => createSecretKey(key, 'utf8'))),
     redis: redisUrl === undefined ? undefined : parseRedisUrl(read.name('REDIS_URL'), redisUrl),
+    trustedProxies: trustedProxiesText === undefined ? undefined : parseTrustedProxies(read.name('TRUSTED_PROXIES'), trustedProxiesText),
+    quarantine:
+      quarantineFailures === 0
+        ? undefined
+        : Object.freeze({ failures: quarantineFailures, windowSeconds: quarantineWindow, periodSeconds: quarantinePeriod }),
   };
   return Object.freeze(config);
 }

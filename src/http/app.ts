@@ -1,6 +1,7 @@
 import type { Config } from '../config/load.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
+import { Quarantine } from '../quarantine/quarantine.js';
 import { SharedRedis } from '../state/redis.js';
 import { TokenService } from '../tokens/token-service.js';
 import { SourceFetcher } from '../upstream/fetch.js';
@@ -14,9 +15,13 @@ export interface App {
   readonly metrics: Metrics;
   /** The process's one Redis connection (ECAMO_REDIS_URL), if configured; closed with the server. */
   readonly redis: SharedRedis | undefined;
+  /** Undefined when ECAMO_QUARANTINE_FAILURES is 0. */
+  readonly quarantine: Quarantine | undefined;
 }
 
 export function createApp(config: Config, logger: Logger, metrics: Metrics, fetcherOptions: { connect?: { ca?: string | Buffer } } = {}): App {
+  const redis = config.redis === undefined ? undefined : new SharedRedis(config.redis, logger);
+  if (redis !== undefined) metrics.watchRedis(() => redis.available);
   return Object.freeze({
     config,
     logger,
@@ -29,6 +34,7 @@ export function createApp(config: Config, logger: Logger, metrics: Metrics, fetc
       privateSourceAllowedRegexp: config.privateSourceAllowedRegexp,
       ...fetcherOptions,
     }),
-    redis: config.redis === undefined ? undefined : new SharedRedis(config.redis, logger),
+    redis,
+    quarantine: config.quarantine === undefined ? undefined : new Quarantine(config.quarantine, redis),
   });
 }

@@ -2,14 +2,18 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import http2, { type Http2SecureServer, type Http2ServerRequest, type Http2ServerResponse } from 'node:http2';
 import type { Duplex } from 'node:stream';
 import type { TlsFiles } from '../config/tls.js';
-import { EcamoError } from '../errors.js';
+import { EcamoError, type EcamoErrorCode } from '../errors.js';
 import type { App } from './app.js';
+import { resolveClientAddress, type ClientAddressOptions } from './client-address.js';
 import { handleCamo } from './camo.js';
 import { handleProxy } from './proxy.js';
 import { handleRedirect } from './redirect.js';
 import { newRequestRecord, urlForLog, type RequestRecord } from './request-record.js';
 import { answerClientErrors, sendError, sendText } from './respond.js';
 import { route } from './router.js';
+
+/** Refusals of a credential (URL token, auth cookie, proxy token, camo HMAC): what quarantine counts. */
+const REFUSED_CREDENTIAL: ReadonlySet<EcamoErrorCode> = new Set<EcamoErrorCode>(['token-deserialization', 'missing-claim', 'invalid-token', 'jwt', 'unknown-key']);
 
 /** Large enough for URL tokens of long source URLs, small enough to refuse junk early. */
 const MAX_HEADER_BYTES = 32 * 1024;
@@ -54,20 +58,28 @@ const MAX_CONCURRENT_STREAMS = 100;
 type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;
 
 function requestListener(app: App): RequestListener {
+  const addressOptions: ClientAddressOptions = {
+    trustedProxies: app.config.trustedProxies,
+    onIgnored: (header) => app.metrics.forwardingHeaderIgnored(header),
+  };
   return (req, res) => {
     const started = process.hrtime.bigint();
-    const record = newRequestRecord();
+    const record = newRequestRecord(resolveClientAddress(req, addressOptions));
     app.metrics.inFlight.inc();
     res.once('close', () => {
       app.metrics.inFlight.dec();
       app.metrics.requestAnswered(record.route, res.statusCode, record.error, record.bytes);
       logAccess(app, req, res, record, started);
     });
-    dispatch(app, req, res, record).catch((error: unknown) => {
+    dispatch(app, req, res, record).catch(async (error: unknown) => {
       const failure = error instanceof EcamoError ? error : new EcamoError('unknown', 'unexpected failure', { cause: error });
       if (failure.code === 'unknown') app.logger.error({ err: error }, 'bug: unexpected failure');
       else app.logger.debug({ err: failure, code: failure.code }, 'request refused');
       record.error = failure.code;
+      if (app.quarantine !== undefined && REFUSED_CREDENTIAL.has(failure.code)) {
+        // Counted before answering: once the client has its answer, its next request sees the count.
+        await countRefusal(app, record.client);
+      }
       sendError(res, failure);
     });
   };
@@ -156,10 +168,28 @@ async function dispatch(app: App, req: IncomingMessage, res: ServerResponse, rec
       if (app.config.camoKeys.length === 0) throw new EcamoError('not-found', 'no such path (camo URLs are off: ECAMO_CAMO_KEY is unset)');
       break;
   }
+  // Before anything of the request's credentials is parsed or verified.
+  if (app.quarantine !== undefined) {
+    const secondsLeft = await app.quarantine.secondsLeft(record.client);
+    if (secondsLeft > 0) {
+      record.error = 'quarantined';
+      return sendError(res, QUARANTINED, { 'retry-after': String(secondsLeft) });
+    }
+  }
   if (viaEcamo(req.headers.via)) throw new EcamoError('loop-detected', 'request came through an ecamo');
   if (target.kind === 'redirect') return handleRedirect(app, req, res, record, target.token);
   if (target.kind === 'camo') return handleCamo(app, req, res, record, target.digest, target.url);
   return handleProxy(app, req, res, record, target.digest, target.token);
+}
+
+/** One instance for every quarantined answer: only its code and status are read. */
+const QUARANTINED = new EcamoError('quarantined', 'client address is quarantined');
+
+async function countRefusal(app: App, client: string): Promise<void> {
+  if (await app.quarantine?.recordFailure(client)) {
+    app.metrics.quarantineTrips.inc();
+    app.logger.warn({ client, periodSeconds: app.config.quarantine?.periodSeconds }, 'client quarantined after refused credentials');
+  }
 }
 
 function logAccess(app: App, req: IncomingMessage, res: ServerResponse, record: RequestRecord, started: bigint): void {
@@ -168,6 +198,7 @@ function logAccess(app: App, req: IncomingMessage, res: ServerResponse, record: 
   app.logger[level](
     {
       method: req.method,
+      client: record.client,
       route: record.route,
       status: res.statusCode,
       complete: res.writableFinished,

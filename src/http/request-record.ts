@@ -2,6 +2,8 @@ import type { EcamoErrorCode } from '../errors.js';
 
 /** What one request did, filled in as it goes and logged once as the access line. */
 export interface RequestRecord {
+  /** The client's address: the peer's, or the one a trusted proxy forwarded (http/client-address.ts). */
+  client: string;
   route: 'index' | 'health' | 'jwks' | 'redirect' | 'proxy' | 'camo' | 'none';
   action: 'redirect-to-source' | 'redirect-to-canonical' | 'proxy-source' | undefined;
   error: EcamoErrorCode | undefined;
@@ -11,8 +13,8 @@ export interface RequestRecord {
   bytes: number;
 }
 
-export function newRequestRecord(): RequestRecord {
-  return { route: 'none', action: undefined, error: undefined, service: undefined, source: undefined, sourceStatus: undefined, bytes: 0 };
+export function newRequestRecord(client: string): RequestRecord {
+  return { client, route: 'none', action: undefined, error: undefined, service: undefined, source: undefined, sourceStatus: undefined, bytes: 0 };
 }
 
 /**

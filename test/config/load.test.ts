@@ -66,6 +66,8 @@ describe('loadConfig: defaults', () => {
     assert.equal(config.workers, 1);
     assert.equal(config.shutdownGraceMs, 10_000);
     assert.equal(config.redis, undefined);
+    assert.equal(config.trustedProxies, undefined);
+    assert.equal(config.quarantine, undefined);
     assert.equal(config.serviceHostRegexp, undefined);
     assert.equal(config.sourceAllowedRegexp, undefined);
     assert.equal(config.sourceBlockedRegexp, undefined);
@@ -237,6 +239,17 @@ describe('loadConfig: every variable is read', () => {
   });
 });
 
+describe('loadConfig: trusted proxies and quarantine', () => {
+  it('reads addresses and ranges of both families, and the quarantine with its defaults', async () => {
+    const config = await loadConfig(env({ ECAMO_TRUSTED_PROXIES: '10.0.0.0/8, 192.0.2.1,2001:db8::/32, ::ffff:172.16.0.0/108', ECAMO_QUARANTINE_FAILURES: '5' }));
+    assert.deepEqual(config.trustedProxies?.entries, ['10.0.0.0/8', '192.0.2.1', '2001:db8::/32', '::ffff:172.16.0.0/108']);
+    assert.deepEqual({ ...config.quarantine }, { failures: 5, windowSeconds: 60, periodSeconds: 300 });
+    const custom = await loadConfig(env({ ECAMO_QUARANTINE_FAILURES: '3', ECAMO_QUARANTINE_WINDOW: '10', ECAMO_QUARANTINE_PERIOD: '20' }));
+    assert.deepEqual({ ...custom.quarantine }, { failures: 3, windowSeconds: 10, periodSeconds: 20 });
+    assert.equal((await loadConfig(env({ ECAMO_QUARANTINE_FAILURES: '0' }))).quarantine, undefined);
+  });
+});
+
 describe('loadConfig: a wrong value throws a ConfigError naming the variable', () => {
   it('missing required values', async () => {
     for (const name of ['ECAMO_CANONICAL_HOST', 'ECAMO_SERVICE_PUBLIC_KEYS', 'ECAMO_PRIVATE_KEYS']) {
@@ -248,6 +261,18 @@ describe('loadConfig: a wrong value throws a ConfigError naming the variable', (
   it('ECAMO_REDIS_URL that is not a redis:// URL with a numeric database', async () => {
     for (const text of ['127.0.0.1:6379', 'http://127.0.0.1:6379', 'redis://127.0.0.1:6379/x', 'redis://127.0.0.1:70000']) {
       await assertRefused({ ECAMO_REDIS_URL: text }, 'ECAMO_REDIS_URL');
+    }
+  });
+
+  it('ECAMO_TRUSTED_PROXIES with an entry that is not an IP address or CIDR range', async () => {
+    for (const text of ['10.0.0.1/33', 'proxy.example', '10.0.0', '127.1', '10.0.0.0/8/8', '::1/129', 'fe80::1%eth0', '10.0.0.1/-1', ' , ', '10.0.0.1,nope']) {
+      await assertRefused({ ECAMO_TRUSTED_PROXIES: text }, 'ECAMO_TRUSTED_PROXIES');
+    }
+  });
+
+  it('ECAMO_QUARANTINE_* that are not whole numbers in range', async () => {
+    for (const [name, text] of [['FAILURES', '-1'], ['FAILURES', 'many'], ['WINDOW', '0'], ['WINDOW', '1.5'], ['PERIOD', '0'], ['PERIOD', '999999999']]) {
+      await assertRefused({ [`ECAMO_QUARANTINE_${name}`]: text }, `ECAMO_QUARANTINE_${name}`);
     }
   });
 
@@ -387,6 +412,7 @@ describe('ecamo serve with a wrong configuration', () => {
       [{ ...valid, ECAMO_SOURCE_BLOCKED_REGEXP: '(' }, 'ECAMO_SOURCE_BLOCKED_REGEXP'],
       [{ ...valid, ECAMO_BIND: 'nowhere' }, 'ECAMO_BIND'],
       [{ ...valid, ECAMO_WORKERS: 'lots' }, 'ECAMO_WORKERS'],
+      [{ ...valid, ECAMO_TRUSTED_PROXIES: '10.0.0.0/8, proxy.example' }, 'ECAMO_TRUSTED_PROXIES'],
     ];
     const results = await Promise.all(cases.map(([variables]) => serve(variables)));
     results.forEach((result, i) => {

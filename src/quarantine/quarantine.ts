@@ -1,0 +1,79 @@
+/**
+ * Quarantine of client addresses that present refused credentials
+ * (ECAMO_QUARANTINE_FAILURES, _WINDOW, _PERIOD): after that many refusals
+ * within the window, an address is answered 429 for the period, counted from
+ * the refusal that tripped it, before any of its tokens is parsed or verified.
+ * A flood of forgeries then costs a map lookup per request instead of a
+ * signature check, and cannot probe keys.
+ *
+ * Counters are rate-limiter-flexible limiters: in Redis when ECAMO_REDIS_URL
+ * is set (all instances see the same counts), with an in-memory limiter as
+ * its insurance, used whenever Redis is not ready or a command fails; in
+ * memory otherwise. Addresses known to be quarantined are also remembered
+ * locally until their period ends, so a flood does not cost a Redis round
+ * trip per request either.
+ */
+import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
+import type { QuarantineSettings } from '../config/load.js';
+import type { SharedRedis } from '../state/redis.js';
+
+/** Bound on the local memory of quarantined addresses; the oldest is forgotten first (Redis still knows it). */
+const MAX_REMEMBERED = 100_000;
+
+export class Quarantine {
+  readonly #limiter: RateLimiterMemory | RateLimiterRedis;
+  /** A key is quarantined once its count exceeds this (the limiter blocks on exceeding its points). */
+  readonly #points: number;
+  /** address → end of its quarantine (ms since the epoch). */
+  readonly #quarantinedUntil = new Map<string, number>();
+
+  constructor(settings: QuarantineSettings, redis: SharedRedis | undefined) {
+    if (!Number.isInteger(settings.failures) || settings.failures < 1) throw new RangeError('failures must be a positive whole number');
+    // The limiter blocks on the consume that exceeds `points`: the failures-th refusal trips it.
+    this.#points = settings.failures - 1;
+    const options = { points: this.#points, duration: settings.windowSeconds, blockDuration: settings.periodSeconds };
+    const memory = new RateLimiterMemory(options);
+    this.#limiter =
+      redis === undefined
+        ? memory
+        : new RateLimiterRedis({ ...options, storeClient: redis.client, keyPrefix: 'ecamo:q', rejectIfRedisNotReady: true, insuranceLimiter: memory });
+  }
+
+  /** Whole seconds of quarantine left for `address` (rounded up), 0 when it is not quarantined. Never rejects. */
+  async secondsLeft(address: string): Promise<number> {
+    const until = this.#quarantinedUntil.get(address);
+    if (until !== undefined) {
+      const left = until - Date.now();
+      if (left > 0) return Math.ceil(left / 1000);
+      this.#quarantinedUntil.delete(address);
+    }
+    let state: RateLimiterRes | null;
+    try {
+      state = await this.#limiter.get(address);
+    } catch {
+      // Both Redis and the in-memory insurance failed: serve rather than fail the request.
+      return 0;
+    }
+    if (state === null || state.consumedPoints <= this.#points || state.msBeforeNext <= 0) return 0;
+    this.#remember(address, state.msBeforeNext);
+    return Math.ceil(state.msBeforeNext / 1000);
+  }
+
+  /** Counts one refused credential of `address`; true when it is this one that tripped the quarantine. Never rejects. */
+  async recordFailure(address: string): Promise<boolean> {
+    try {
+      await this.#limiter.consume(address);
+      return false;
+    } catch (rejection) {
+      if (!(rejection instanceof RateLimiterRes)) return false;
+      this.#remember(address, rejection.msBeforeNext);
+      return rejection.consumedPoints === this.#points + 1;
+    }
+  }
+
+  #remember(address: string, msLeft: number): void {
+    this.#quarantinedUntil.delete(address);
+    if (this.#quarantinedUntil.size >= MAX_REMEMBERED) this.#quarantinedUntil.delete(this.#quarantinedUntil.keys().next().value!);
+    this.#quarantinedUntil.set(address, Date.now() + msLeft);
+  }
+}
