@@ -2,7 +2,8 @@ import { parseArgs } from 'node:util';
 import { ConfigError } from '../config/errors.js';
 import { LOG_LEVELS, type LogLevel } from '../config/load.js';
 import { createLogger } from '../log.js';
-import { createIdTokenVerifier } from '../verify/index.js';
+import { SharedRedis, parseRedisUrl } from '../state/redis.js';
+import { createIdTokenVerifier, createRedisReplayStore } from '../verify/index.js';
 import { startVerifyProxy } from '../verify-proxy/reverse-proxy.js';
 import { ArgumentError, parseHttpUrl, parseListen, parseOrigin } from './arguments.js';
 
@@ -10,9 +11,11 @@ type Env = Readonly<Record<string, string | undefined>>;
 
 /**
  * `ecamo verify-proxy --upstream URL --audience ORIGIN [--listen HOST:PORT]
- * [--ecamo-origin O] [--jwks-url U] [--clock-tolerance S]`. The ecamo origin
- * (the tokens' iss) defaults to the JWKS URL's origin, the JWKS URL to the
- * ecamo origin's /.well-known/jwks.json; one of them is required.
+ * [--ecamo-origin O] [--jwks-url U] [--clock-tolerance S] [--redis-url R]`.
+ * The ecamo origin (the tokens' iss) defaults to the JWKS URL's origin, the
+ * JWKS URL to the ecamo origin's /.well-known/jwks.json; one of them is
+ * required. With --redis-url the replay store is in Redis, shared by every
+ * verify-proxy using it (falling back to this process's memory while Redis fails).
  */
 export async function verifyProxyCommand(args: string[], env: Env): Promise<void> {
   const { values, positionals } = parseArgs({
@@ -24,6 +27,7 @@ export async function verifyProxyCommand(args: string[], env: Env): Promise<void
       'ecamo-origin': { type: 'string' },
       'jwks-url': { type: 'string' },
       'clock-tolerance': { type: 'string' },
+      'redis-url': { type: 'string' },
     },
   });
   if (positionals.length !== 0) throw new ArgumentError('verify-proxy takes no positional argument');
@@ -42,18 +46,29 @@ export async function verifyProxyCommand(args: string[], env: Env): Promise<void
   if (tolerance !== undefined && (!/^\d{1,2}$/.test(tolerance) || Number(tolerance) > 60)) {
     throw new ArgumentError(`--clock-tolerance must be 0 to 60 seconds, got "${tolerance}"`);
   }
+  const redisTarget = values['redis-url'] === undefined ? undefined : parseRedisUrl('--redis-url', values['redis-url']);
+  const listenAt = parseListen('--listen', values.listen);
+
+  const level = (env.ECAMO_LOG_LEVEL || 'info') as LogLevel;
+  if (!LOG_LEVELS.includes(level)) throw new ConfigError('ECAMO_LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')}`);
+  const logger = createLogger(level);
+  const redis = redisTarget === undefined ? undefined : new SharedRedis(redisTarget, logger);
   const verifier = createIdTokenVerifier({
+    ...(redis === undefined ? {} : { replay: createRedisReplayStore(redis.client, { onError: (error) => redis.noteFailure(error) }) }),
     ecamoOrigin,
     audience: parseOrigin('--audience', values.audience),
     ...(jwksUrl === undefined ? {} : { jwksUrl }),
     ...(tolerance === undefined ? {} : { clockToleranceSeconds: Number(tolerance) }),
   });
 
-  const level = (env.ECAMO_LOG_LEVEL || 'info') as LogLevel;
-  if (!LOG_LEVELS.includes(level)) throw new ConfigError('ECAMO_LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')}`);
-  const logger = createLogger(level);
-  const running = await startVerifyProxy({ upstream, verifier, listen: parseListen('--listen', values.listen), logger });
-  logger.info({ url: running.url, upstream: upstream.href, audience: values.audience, ecamoOrigin }, 'verify-proxy listening');
+  let running;
+  try {
+    running = await startVerifyProxy({ upstream, verifier, listen: listenAt, logger, ...(redis === undefined ? {} : { redis }) });
+  } catch (error) {
+    await redis?.close();
+    throw error;
+  }
+  logger.info({ url: running.url, upstream: upstream.href, audience: values.audience, ecamoOrigin, redis: redisTarget?.display }, 'verify-proxy listening');
   const stop = (signal: NodeJS.Signals): void => {
     logger.info({ signal }, 'shutting down');
     running.close().then(

@@ -13,6 +13,7 @@ import { EcamoError, type EcamoErrorCode } from '../errors.js';
 import { listen } from '../http/listen.js';
 import { answerClientErrors, sendError } from '../http/respond.js';
 import type { Logger } from '../log.js';
+import type { SharedRedis } from '../state/redis.js';
 import { IdTokenError, type IdTokenVerifier } from '../verify/index.js';
 
 /** Meaningful for one connection only (RFC 9110 section 7.6.1), plus whatever Connection names. */
@@ -31,6 +32,8 @@ export interface VerifyProxyOptions {
   readonly verifier: IdTokenVerifier;
   readonly listen: { readonly host: string; readonly port: number };
   readonly logger: Logger;
+  /** The Redis connection behind the verifier's replay store (--redis-url), closed with the proxy. */
+  readonly redis?: SharedRedis;
 }
 
 export interface RunningVerifyProxy {
@@ -65,6 +68,7 @@ export async function startVerifyProxy(options: VerifyProxyOptions): Promise<Run
       server.closeAllConnections();
       await closed;
       await agent.close();
+      await options.redis?.close();
     },
   };
 }

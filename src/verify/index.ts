@@ -10,7 +10,7 @@ import { RemoteKeySet, staticKeySet, type FetchLike, type KeySet } from './jwks.
 import { MemoryReplayStore, type ReplayStore } from './replay.js';
 
 export { IdTokenError, type IdTokenErrorCode } from './errors.js';
-export { MemoryReplayStore, type ReplayStore } from './replay.js';
+export { createRedisReplayStore, MemoryReplayStore, type RedisReplayStoreOptions, type RedisSetClient, type ReplayStore } from './replay.js';
 export type { FetchLike } from './jwks.js';
 
 export interface IdTokenVerifierOptions {

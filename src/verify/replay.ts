@@ -50,3 +50,52 @@ export class MemoryReplayStore implements ReplayStore {
     }
   }
 }
+
+/**
+ * The one Redis command the Redis store needs, as ioredis (`new Redis()`)
+ * spells it: `SET key value PX ms NX`, answering `'OK'` when the key was set
+ * and `null` when it already existed. Typed structurally, so that this SDK
+ * depends on no Redis client (wrap another client to fit).
+ */
+export interface RedisSetClient {
+  set(key: string, value: string, expiryMode: 'PX', milliseconds: number, condition: 'NX'): Promise<string | null>;
+}
+
+export interface RedisReplayStoreOptions {
+  /** Prefix of the keys; default `ecamo:replay:`. */
+  readonly keyPrefix?: string;
+  /**
+   * Where jtis go while Redis fails (down, timing out): default a
+   * MemoryReplayStore of this process, so that a Redis outage never refuses
+   * a valid token; replays across processes are then caught again once Redis
+   * is back. `false` makes a failure reject instead (the caller decides).
+   */
+  readonly fallback?: ReplayStore | false;
+  /** Told of every Redis failure that the fallback answered for (e.g. to log or count it). */
+  readonly onError?: (error: unknown) => void;
+}
+
+/** Redis refuses a PX of 0; a token this close to its end is kept this long. */
+const MIN_REMEMBER_MS = 1_000;
+
+/**
+ * A ReplayStore in Redis, shared by every verifier that uses the same Redis:
+ * a token presented to one is refused by all the others. One `SET NX` per
+ * token, kept until the token expires.
+ */
+export function createRedisReplayStore(client: RedisSetClient, options: RedisReplayStoreOptions = {}): ReplayStore {
+  const prefix = options.keyPrefix ?? 'ecamo:replay:';
+  const fallback = options.fallback === undefined ? new MemoryReplayStore() : options.fallback;
+  return {
+    async checkAndStore(jti: string, exp: number): Promise<boolean> {
+      const ttlMs = Math.max(Math.ceil(exp * 1000 - Date.now()), MIN_REMEMBER_MS);
+      try {
+        return (await client.set(`${prefix}${jti}`, '1', 'PX', ttlMs, 'NX')) !== null;
+      } catch (error) {
+        if (fallback === false) throw error;
+        options.onError?.(error);
+        return fallback.checkAndStore(jti, exp);
+      }
+    },
+  };
+}

@@ -1,0 +1,153 @@
+/**
+ * `createRedisReplayStore` (ecamo/verify) and `ecamo verify-proxy --redis-url`
+ * against a real redis-server: a token presented to one verifier is refused
+ * by every other that shares the Redis; while Redis is down each falls back
+ * to its own memory and no valid token is refused.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Redis } from 'ioredis';
+import { request } from 'undici';
+import { createLogger } from '../../src/log.js';
+import { parseRedisUrl, SharedRedis } from '../../src/state/redis.js';
+import { signIdToken } from '../../src/tokens/id-token.js';
+import { createRedisReplayStore, MemoryReplayStore } from '../../src/verify/index.js';
+import { CANONICAL_ORIGIN, SERVICE_ORIGIN, startEcamo, startSource, type Ecamo, type Source } from '../helpers/harness.js';
+import { startRedisServer, type RedisServer } from '../helpers/redis-server.js';
+import { CLI, IMAGE, runCli, spawnListening, startJwksRelay, type JwksRelay, type Listening } from '../helpers/wire.js';
+
+/** The origin of the protected source, as in image URLs: both verify-proxies serve it. */
+const AUDIENCE = 'http://images.test';
+
+async function until(condition: () => boolean): Promise<void> {
+  while (!condition()) await sleep(10);
+}
+
+describe('createRedisReplayStore', () => {
+  let redis: RedisServer;
+  before(async () => {
+    redis = await startRedisServer();
+  });
+  after(() => redis.stop());
+
+  test('one SET NX per token: fresh once across clients, a replay after; falls back to memory when Redis fails', async () => {
+    const target = parseRedisUrl('--redis-url', redis.url);
+    const one = new SharedRedis(target, createLogger('silent'));
+    // A plain ioredis client as an SDK user would have: the store depends on its `set` only.
+    const other = new Redis({ host: target.host, port: target.port, enableOfflineQueue: false, maxRetriesPerRequest: 0, retryStrategy: () => 50 });
+    other.on('error', () => {}); // refused reconnects while Redis is killed
+    try {
+      await until(() => one.available && other.status === 'ready');
+      const errors: unknown[] = [];
+      const storeOne = createRedisReplayStore(one.client, { onError: (error) => errors.push(error) });
+      const storeOther = createRedisReplayStore(other);
+      const exp = Math.floor(Date.now() / 1000) + 45;
+      assert.equal(await storeOne.checkAndStore('jti-1', exp), true);
+      assert.equal(await storeOther.checkAndStore('jti-1', exp), false);
+      assert.equal(await storeOne.checkAndStore('jti-1', exp), false);
+      assert.equal(await storeOther.checkAndStore('jti-2', exp), true);
+      const ttl = await other.pttl('ecamo:replay:jti-1');
+      assert.ok(ttl > 40_000 && ttl <= 45_000, `kept until the token expires, ${ttl} ms`);
+
+      await redis.kill();
+      await until(() => !one.available);
+      assert.equal(await storeOne.checkAndStore('jti-3', exp), true, 'a fresh token is not refused while Redis is down');
+      assert.equal(await storeOne.checkAndStore('jti-3', exp), false, 'a replay to the same process is still caught');
+      assert.ok(errors.length >= 2);
+      const strict = createRedisReplayStore(one.client, { fallback: false });
+      await assert.rejects(Promise.resolve(strict.checkAndStore('jti-4', exp)));
+      const given = new MemoryReplayStore(10);
+      await createRedisReplayStore(one.client, { fallback: given }).checkAndStore('jti-5', exp);
+      assert.equal(given.size, 1);
+      await redis.restart();
+    } finally {
+      await one.close();
+      other.disconnect();
+    }
+  });
+});
+
+describe('two verify-proxies with --redis-url', () => {
+  let redis: RedisServer;
+  let ecamo: Ecamo;
+  let relay: JwksRelay;
+  let upstream: Source;
+  const proxies: { listening: Listening; url: string }[] = [];
+
+  before(async () => {
+    redis = await startRedisServer();
+    ecamo = await startEcamo();
+    relay = await startJwksRelay(ecamo);
+    upstream = await startSource((_req, res) => {
+      res.writeHead(200, { 'content-type': 'image/png', 'content-length': IMAGE.length }).end(IMAGE);
+    });
+    for (let i = 0; i < 2; i++) {
+      const listening = await spawnListening(
+        [CLI, 'verify-proxy', '--upstream', upstream.origin, '--audience', AUDIENCE, '--ecamo-origin', CANONICAL_ORIGIN, '--jwks-url', relay.url, '--listen', '127.0.0.1:0', '--redis-url', redis.url],
+        { ECAMO_LOG_LEVEL: 'info' },
+        /"msg":"verify-proxy listening"/,
+      );
+      const url = /"url":"(http:\/\/127\.0\.0\.1:\d+)"/.exec(listening.output())?.[1];
+      assert.ok(url !== undefined, listening.output());
+      proxies.push({ listening, url });
+    }
+  });
+  after(async () => {
+    await Promise.all(proxies.map((proxy) => proxy.listening.stop()));
+    await Promise.all([ecamo.close(), relay.close(), upstream.close()]);
+    await redis.stop();
+  });
+
+  async function token(): Promise<string> {
+    return `Bearer ${await signIdToken({ canonicalOrigin: CANONICAL_ORIGIN, sourceOrigin: AUDIENCE, serviceOrigin: SERVICE_ORIGIN }, ecamo.config.ecamoKeys.signing, 45)}`;
+  }
+
+  async function present(proxy: number, authorization: string): Promise<{ status: number; error: string | undefined }> {
+    // Redis may still be connecting just after start, or reconnecting: a valid token must pass either way.
+    const response = await request(`${proxies[proxy]!.url}/img.png`, { headers: { authorization } });
+    await response.body.dump();
+    const error = response.headers['x-ecamo-error'];
+    return { status: response.statusCode, error: typeof error === 'string' ? error : undefined };
+  }
+
+  async function waitForRedis(): Promise<void> {
+    // A token only the Redis store can catch twice: presented to both until the second refuses it.
+    for (;;) {
+      const probe = await token();
+      assert.equal((await present(0, probe)).status, 200);
+      if ((await present(1, probe)).status === 401) return;
+      await sleep(50);
+    }
+  }
+
+  test('a token presented to one is refused as replayed by the other', async () => {
+    await waitForRedis();
+    const authorization = await token();
+    assert.equal((await present(0, authorization)).status, 200);
+    assert.deepEqual(await present(1, authorization), { status: 401, error: 'replayed' });
+    assert.deepEqual(await present(0, authorization), { status: 401, error: 'replayed' });
+    const second = await token();
+    assert.equal((await present(1, second)).status, 200);
+    assert.deepEqual(await present(0, second), { status: 401, error: 'replayed' });
+  });
+
+  test('Redis killed: valid tokens still pass, a replay to the same proxy is still refused; shared again once Redis is back', async () => {
+    await redis.kill();
+    const fresh = await token();
+    assert.equal((await present(0, fresh)).status, 200);
+    assert.deepEqual(await present(0, fresh), { status: 401, error: 'replayed' });
+    for (let i = 0; i < 10; i++) assert.equal((await present(i % 2, await token())).status, 200);
+    await redis.restart();
+    await waitForRedis();
+    const shared = await token();
+    assert.equal((await present(1, shared)).status, 200);
+    assert.deepEqual(await present(0, shared), { status: 401, error: 'replayed' });
+  });
+
+  test('a bad --redis-url stops it before it listens, naming the option', async () => {
+    const result = await runCli(['verify-proxy', '--upstream', upstream.origin, '--audience', AUDIENCE, '--ecamo-origin', CANONICAL_ORIGIN, '--redis-url', 'http://127.0.0.1:1']);
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /--redis-url/);
+  });
+});
