@@ -35,6 +35,8 @@ export type EcamoErrorCode =
   | IdTokenErrorCode
   | 'upstream-request'
   | 'upstream-response'
+  // The admin listener (ECAMO_ADMIN_BIND): a worker did not answer the metrics scrape.
+  | 'metrics-unavailable'
   | 'unknown';
 
 export interface ErrorAnswer {
@@ -78,6 +80,7 @@ const ANSWERS: Readonly<Record<EcamoErrorCode, ErrorAnswer>> = Object.freeze({
   'upstream-request': answer(502),
   'upstream-response': answer(502),
   'jwks-unavailable': answer(503),
+  'metrics-unavailable': answer(503),
   unknown: answer(500),
 });
 

@@ -1,5 +1,7 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import { EcamoError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { sendError } from './respond.js';
 
 /** What the admin listener reports; with workers, the primary's view of all of them. */
 export interface AdminSources {
@@ -20,7 +22,7 @@ export function createAdminServer(sources: AdminSources, logger: Logger): http.S
   const server = http.createServer({ requestTimeout: 10_000 }, (req, res) => {
     answer(sources, req, res).catch((error: unknown) => {
       logger.error({ err: error }, 'admin: metrics could not be collected');
-      plain(res, 503, 'Error: metrics-unavailable', { 'x-ecamo-error': 'metrics-unavailable' });
+      sendError(res, new EcamoError('metrics-unavailable', 'metrics could not be collected', { cause: error }));
     });
   });
   // Junk on the admin port gets no answer worth composing: drop the connection.
@@ -30,7 +32,7 @@ export function createAdminServer(sources: AdminSources, logger: Logger): http.S
 
 async function answer(sources: AdminSources, req: IncomingMessage, res: ServerResponse): Promise<void> {
   if (req.method !== 'GET' && req.method !== 'HEAD') {
-    return plain(res, 405, 'Error: method-not-allowed', { 'x-ecamo-error': 'method-not-allowed', allow: 'GET, HEAD' });
+    return sendError(res, new EcamoError('method-not-allowed', `method ${req.method}`));
   }
   const queryStart = req.url?.indexOf('?') ?? -1;
   const path = queryStart === -1 ? req.url : req.url?.slice(0, queryStart);
@@ -42,7 +44,7 @@ async function answer(sources: AdminSources, req: IncomingMessage, res: ServerRe
     case '/readyz':
       return sources.ready() ? plain(res, 200, 'ready') : plain(res, 503, 'not ready');
     default:
-      return plain(res, 404, 'Error: not-found', { 'x-ecamo-error': 'not-found' });
+      return sendError(res, new EcamoError('not-found', 'no such path'));
   }
 }
 
