@@ -93,6 +93,17 @@ test('ECAMO_WORKERS=2 with ECAMO_ADMIN_BIND: one scrape of the primary counts th
     assert.equal(count(scrape.body, 'ecamo_requests_total', { route: 'health', status: '200', error: '' }), requests);
     assert.ok(count(scrape.body, 'process_cpu_user_seconds_total') > 0, 'process metrics of the workers are there too');
     assert.equal((await fetchAnswer(`${publicUrl}/metrics`)).status, 404);
+
+    // A worker that cannot answer (stopped here) makes the scrape fail in the open, not hang.
+    const stuck = Number(served.lines.find((line) => line.msg === 'ecamo listening')!.pid);
+    process.kill(stuck, 'SIGSTOP');
+    try {
+      const failed = await fetchAnswer(`${adminUrl}/metrics`);
+      assert.deepEqual([failed.status, failed.header('x-ecamo-error'), failed.body], [503, 'metrics-unavailable', 'Error: metrics-unavailable']);
+    } finally {
+      process.kill(stuck, 'SIGCONT');
+    }
+    assert.equal((await fetchAnswer(`${adminUrl}/metrics`)).status, 200);
   } finally {
     assert.equal(await served.stop(), 0);
   }
