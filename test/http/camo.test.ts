@@ -10,6 +10,7 @@ import type http from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { verifyCamoUrl } from '../../src/tokens/camo-url.js';
 import { camoPath, camoQueryPath, VECTORS } from '../helpers/camo.js';
+import { getFrom } from '../helpers/peers.js';
 import { count } from '../helpers/prometheus.js';
 import { CANONICAL_HOST, fetchAnswer, SERVICE_HOST, startEcamo, startSource, type Answer, type Ecamo, type GetOptions, type Source } from '../helpers/harness.js';
 
@@ -276,6 +277,40 @@ describe('camo URLs in the metrics', () => {
     assert.equal(moved('ecamo_requests_total', { route: 'camo', status: '400', error: 'bad-request' }), 1);
     assert.equal(moved('ecamo_token_verifications_total', { kind: 'camo', outcome: 'valid' }), 1);
     assert.equal(moved('ecamo_token_verifications_total', { kind: 'camo', outcome: 'invalid' }), 2);
+  });
+});
+
+describe('camo URLs and quarantine', () => {
+  it('digests that match no key are refused credentials: enough of them quarantine the address, before any HMAC work', async () => {
+    const guarded = await startEcamo({
+      ECAMO_CAMO_KEY: KEY,
+      ECAMO_PRIVATE_SOURCE_ALLOWED_REGEXP: '^http://127\\.0\\.0\\.1:\\d+/allowed/',
+      ECAMO_QUARANTINE_FAILURES: '3',
+      ECAMO_QUARANTINE_WINDOW: '60',
+      ECAMO_QUARANTINE_PERIOD: '600',
+    });
+    try {
+      const attacker = '127.0.0.5';
+      const before = source.requests.length;
+      // Malformed camo paths are bad requests, not refused credentials: they do not count.
+      for (let i = 0; i < 3; i++) assert.equal((await getFrom(guarded, attacker, `/${'z'.repeat(40)}/00`, { host: CANONICAL_HOST })).status, 400);
+      for (let i = 0; i < 3; i++) {
+        const refused = await getFrom(guarded, attacker, camoPath(`guess ${i}`, allowed('img.png')), { host: CANONICAL_HOST });
+        assert.equal(refused.status, 401);
+      }
+      const checks = async (): Promise<number> => (await guarded.server.app.metrics.tokenVerifications.get()).values.reduce((sum, value) => sum + value.value, 0);
+      const checked = await checks();
+      const quarantined = await getFrom(guarded, attacker, camoPath(KEY, allowed('img.png')), { host: CANONICAL_HOST });
+      assert.equal(quarantined.status, 429);
+      assert.equal(quarantined.headers['x-ecamo-error'], 'quarantined');
+      assert.equal(await checks(), checked, 'no HMAC was computed for the quarantined address');
+      assert.equal(source.requests.length, before, 'the source received nothing');
+      // Another address with a valid camo URL is served.
+      const other = await getFrom(guarded, '127.0.0.6', camoPath(KEY, allowed('img.png')), { host: CANONICAL_HOST });
+      assert.equal(other.status, 200);
+    } finally {
+      await guarded.close();
+    }
   });
 });
 
