@@ -1,0 +1,327 @@
+/**
+ * Hostile input against a real ecamo: forged and malformed tokens of every
+ * kind, presented where each token kind is expected. Each refusal must be a
+ * 4xx/5xx ecamo chose (never a 500 or a crash), carry the right `x-ecamo-
+ * error` and show no stack trace; each suite's last hook checks that the
+ * server is still healthy and logged no bug.
+ *
+ * Everything stays on 127.0.0.1 / ::1: the only names used are `localhost`
+ * (hosts file) and Host-header-only names that nothing resolves.
+ */
+import assert from 'node:assert/strict';
+import { createHmac, createPublicKey, type JsonWebKey as NodeJwk } from 'node:crypto';
+import { after, before, describe, test } from 'node:test';
+import type { JWK } from 'jose';
+import { generateKey, type GeneratedKey } from '../../src/config/generate-key.js';
+import { urlDigest } from '../../src/tokens/digest.js';
+import { CANONICAL_HOST, CANONICAL_ORIGIN, SERVICE_ORIGIN, startSource, type Answer, type Ecamo, type Source } from '../helpers/harness.js';
+import { PNG, b64u, jsonPart, now, startWatchedEcamo, assertHealthy, assertRefused, rawExchange, es256, jws } from '../helpers/hostile.js';
+
+/** The order n of P-256: r = s = n reduces to the zero signature some verifiers once accepted. */
+const P256_ORDER = Buffer.from('ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551', 'hex');
+
+type TokenCode = 'token-deserialization' | 'invalid-token' | 'unknown-key' | 'jwt';
+
+/** One of the three tokens ecamo verifies, with how to present it and what a genuine one gets. */
+interface TokenKind {
+  readonly name: string;
+  readonly kid: string;
+  readonly key: GeneratedKey;
+  /** Claims of a genuine token. */
+  claims(): Record<string, unknown>;
+  readonly requiresExp: boolean;
+  readonly checksAudience: boolean;
+  present(token: string): Promise<Answer>;
+  assertAccepted(answer: Answer): void;
+  /** What a token refused with `code` (as the URL token endpoint names it) answers on this endpoint. */
+  refusal(code: TokenCode | 'missing-claim' | 'url'): readonly [number, string];
+}
+
+interface Forgery {
+  readonly name: string;
+  /** Only for kinds where the forgery makes sense. */
+  readonly applies?: (kind: TokenKind) => boolean;
+  readonly code: TokenCode | 'missing-claim';
+  token(kind: TokenKind): string;
+}
+
+function genuine(kind: TokenKind, header: Record<string, unknown> = {}, claims: Record<string, unknown> = {}): string {
+  return jws({ alg: 'ES256', kid: kind.kid, ...header }, { ...kind.claims(), ...claims }, (input) => es256(kind.key.privateJwk, input));
+}
+
+function withoutClaim(kind: TokenKind, claim: string): string {
+  const claims = kind.claims();
+  delete claims[claim];
+  return jws({ alg: 'ES256', kid: kind.kid }, claims, (input) => es256(kind.key.privateJwk, input));
+}
+
+function hmac(secret: string | Buffer, input: string): Buffer {
+  return createHmac('sha256', secret).update(input).digest();
+}
+
+function spki(jwk: JWK, format: 'pem' | 'der'): string | Buffer {
+  const key = createPublicKey({ key: jwk as NodeJwk, format: 'jwk' });
+  return format === 'pem' ? (key.export({ type: 'spki', format: 'pem' }) as string) : (key.export({ type: 'spki', format: 'der' }) as Buffer);
+}
+
+let foreignKey: GeneratedKey;
+
+const FORGERIES: readonly Forgery[] = [
+  // Algorithm confusion.
+  { name: 'alg none, empty signature', code: 'invalid-token', token: (k) => jws({ alg: 'none', kid: k.kid }, k.claims(), () => '') },
+  { name: 'alg none without kid', code: 'invalid-token', token: (k) => jws({ alg: 'none' }, k.claims(), () => '') },
+  { name: 'alg NONE, signature of the real key', code: 'invalid-token', token: (k) => jws({ alg: 'NONE', kid: k.kid }, k.claims(), (i) => es256(k.key.privateJwk, i)) },
+  { name: 'HS256 keyed with the public JWK (JSON)', code: 'invalid-token', token: (k) => jws({ alg: 'HS256', kid: k.kid }, k.claims(), (i) => hmac(JSON.stringify(k.key.publicJwk), i)) },
+  {
+    name: 'HS256 keyed with the bare public JWK members',
+    code: 'invalid-token',
+    token: (k) => jws({ alg: 'HS256', kid: k.kid }, k.claims(), (i) => hmac(JSON.stringify({ crv: 'P-256', kty: 'EC', x: k.key.publicJwk.x, y: k.key.publicJwk.y }), i)),
+  },
+  { name: 'HS256 keyed with the public key as PEM SPKI', code: 'invalid-token', token: (k) => jws({ alg: 'HS256', kid: k.kid }, k.claims(), (i) => hmac(spki(k.key.publicJwk, 'pem'), i)) },
+  { name: 'HS256 keyed with the public key as DER SPKI', code: 'invalid-token', token: (k) => jws({ alg: 'HS256', kid: k.kid }, k.claims(), (i) => hmac(spki(k.key.publicJwk, 'der'), i)) },
+  { name: 'ES256 header over an HMAC signature', code: 'invalid-token', token: (k) => jws({ alg: 'ES256', kid: k.kid }, k.claims(), (i) => hmac(spki(k.key.publicJwk, 'pem'), i)) },
+  { name: 'alg es256 (lower case)', code: 'invalid-token', token: (k) => jws({ alg: 'es256', kid: k.kid }, k.claims(), (i) => es256(k.key.privateJwk, i)) },
+  { name: 'alg ES384', code: 'invalid-token', token: (k) => jws({ alg: 'ES384', kid: k.kid }, k.claims(), (i) => es256(k.key.privateJwk, i)) },
+  { name: 'alg RS256', code: 'invalid-token', token: (k) => jws({ alg: 'RS256', kid: k.kid }, k.claims(), (i) => es256(k.key.privateJwk, i)) },
+  { name: 'alg EdDSA', code: 'invalid-token', token: (k) => jws({ alg: 'EdDSA', kid: k.kid }, k.claims(), (i) => es256(k.key.privateJwk, i)) },
+  { name: 'alg missing', code: 'token-deserialization', token: (k) => jws({ kid: k.kid }, k.claims(), (i) => es256(k.key.privateJwk, i)) },
+  // Broken signatures.
+  { name: 'DER-encoded ECDSA signature by the real key', code: 'invalid-token', token: (k) => jws({ alg: 'ES256', kid: k.kid }, k.claims(), (i) => es256(k.key.privateJwk, i, 'der')) },
+  { name: 'all-zero 64-byte signature', code: 'invalid-token', token: (k) => jws({ alg: 'ES256', kid: k.kid }, k.claims(), () => Buffer.alloc(64)) },
+  { name: 'r = s = n (the curve order)', code: 'invalid-token', token: (k) => jws({ alg: 'ES256', kid: k.kid }, k.claims(), () => Buffer.concat([P256_ORDER, P256_ORDER])) },
+  { name: 'empty signature', code: 'invalid-token', token: (k) => jws({ alg: 'ES256', kid: k.kid }, k.claims(), () => '') },
+  { name: 'truncated signature', code: 'invalid-token', token: (k) => jws({ alg: 'ES256', kid: k.kid }, k.claims(), (i) => es256(k.key.privateJwk, i).subarray(0, 63)) },
+  {
+    name: 'genuine signature of other claims',
+    code: 'invalid-token',
+    token: (k) => {
+      const [header, , signature] = genuine(k).split('.');
+      return `${header}.${jsonPart({ ...k.claims(), 'ecamo:url': 'http://127.0.0.1:1/other.png' })}.${signature}`;
+    },
+  },
+  // Keys.
+  { name: 'signed by a foreign key under a known kid', code: 'invalid-token', token: (k) => jws({ alg: 'ES256', kid: k.kid }, k.claims(), (i) => es256(foreignKey.privateJwk, i)) },
+  {
+    name: 'signed by a foreign key it embeds (jwk, jku, x5u headers)',
+    code: 'invalid-token',
+    token: (k) =>
+      jws(
+        { alg: 'ES256', kid: k.kid, jwk: foreignKey.publicJwk, jku: 'http://127.0.0.1:1/jwks.json', x5u: 'http://127.0.0.1:1/cert.pem' },
+        k.claims(),
+        (i) => es256(foreignKey.privateJwk, i),
+      ),
+  },
+  { name: 'unknown kid', code: 'unknown-key', token: (k) => jws({ alg: 'ES256', kid: 'nope' }, k.claims(), (i) => es256(k.key.privateJwk, i)) },
+  { name: 'kid with a trailing space', code: 'unknown-key', token: (k) => jws({ alg: 'ES256', kid: `${k.kid} ` }, k.claims(), (i) => es256(k.key.privateJwk, i)) },
+  { name: 'kid that is not a string', code: 'unknown-key', token: (k) => jws({ alg: 'ES256', kid: [k.kid] }, k.claims(), (i) => es256(k.key.privateJwk, i)) },
+  { name: 'missing kid', code: 'unknown-key', token: (k) => jws({ alg: 'ES256' }, k.claims(), (i) => es256(k.key.privateJwk, i)) },
+  // Claims.
+  { name: 'wrong iss', code: 'jwt', token: (k) => genuine(k, {}, { iss: 'http://evil.test' }) },
+  { name: 'iss with a trailing slash', code: 'jwt', token: (k) => genuine(k, {}, { iss: `${String(k.claims().iss)}/` }) },
+  { name: 'missing iss', code: 'jwt', token: (k) => withoutClaim(k, 'iss') },
+  { name: 'wrong aud', applies: (k) => k.checksAudience, code: 'jwt', token: (k) => genuine(k, {}, { aud: 'http://evil.test' }) },
+  { name: 'missing aud', applies: (k) => k.checksAudience, code: 'jwt', token: (k) => withoutClaim(k, 'aud') },
+  { name: 'expired beyond the 10 s leeway', code: 'jwt', token: (k) => genuine(k, {}, { iat: now() - 120, exp: now() - 30 }) },
+  { name: 'nbf in the future', code: 'jwt', token: (k) => genuine(k, {}, { nbf: now() + 60 }) },
+  { name: 'exp that is not a number', code: 'jwt', token: (k) => genuine(k, {}, { exp: String(now() + 600) }) },
+  { name: 'missing exp where required', applies: (k) => k.requiresExp, code: 'jwt', token: (k) => withoutClaim(k, 'exp') },
+  // Header extensions.
+  { name: 'unknown crit header, genuinely signed', code: 'invalid-token', token: (k) => genuine(k, { crit: ['x-ecamo-skip'], 'x-ecamo-skip': true }) },
+  { name: 'crit that is not an array', code: 'token-deserialization', token: (k) => genuine(k, { crit: 'exp' }) },
+  {
+    // The signing input is the literal payload segment: a valid signature over an unencoded payload.
+    name: 'b64:false, genuinely signed',
+    code: 'token-deserialization',
+    token: (k) => jws({ alg: 'ES256', kid: k.kid, b64: false, crit: ['b64'] }, k.claims(), (i) => es256(k.key.privateJwk, i)),
+  },
+  // Garbage.
+  { name: 'one segment', code: 'token-deserialization', token: () => 'abc' },
+  { name: 'two segments', code: 'token-deserialization', token: (k) => genuine(k).split('.').slice(0, 2).join('.') },
+  { name: 'four segments', code: 'token-deserialization', token: (k) => `${genuine(k)}.abc` },
+  { name: 'only dots', code: 'token-deserialization', token: () => '...' },
+  { name: 'invalid base64url in the header', code: 'token-deserialization', token: (k) => `*!*${genuine(k).slice(3)}` },
+  // Signed as it is, so that decoding (not the signature) is what fails.
+  { name: 'invalid base64url in the payload', code: 'token-deserialization', token: (k) => jws({ alg: 'ES256', kid: k.kid }, { segment: `~~${jsonPart(k.claims())}` }, (i) => es256(k.key.privateJwk, i)) },
+  { name: 'invalid base64url in the signature', code: 'token-deserialization', token: (k) => genuine(k).replace(/\.[^.]*$/, '.*~*~') },
+  { name: 'header that is not JSON', code: 'token-deserialization', token: (k) => jws({ segment: b64u('{"alg":"ES256",') }, k.claims(), (i) => es256(k.key.privateJwk, i)) },
+  { name: 'header that is a JSON array', code: 'token-deserialization', token: (k) => jws(['ES256', k.kid], k.claims(), (i) => es256(k.key.privateJwk, i)) },
+  { name: 'header that is JSON null', code: 'token-deserialization', token: (k) => jws(null, k.claims(), (i) => es256(k.key.privateJwk, i)) },
+  { name: 'header that is a JSON string', code: 'token-deserialization', token: (k) => jws('ES256', k.claims(), (i) => es256(k.key.privateJwk, i)) },
+  { name: 'payload that is not JSON, genuinely signed', code: 'token-deserialization', token: (k) => jws({ alg: 'ES256', kid: k.kid }, { segment: b64u('not json') }, (i) => es256(k.key.privateJwk, i)) },
+  { name: 'payload that is a JSON array, genuinely signed', code: 'token-deserialization', token: (k) => jws({ alg: 'ES256', kid: k.kid }, [k.claims()], (i) => es256(k.key.privateJwk, i)) },
+  { name: 'payload that is JSON null, genuinely signed', code: 'token-deserialization', token: (k) => jws({ alg: 'ES256', kid: k.kid }, null, (i) => es256(k.key.privateJwk, i)) },
+  { name: 'payload that is a JSON number, genuinely signed', code: 'token-deserialization', token: (k) => jws({ alg: 'ES256', kid: k.kid }, 42, (i) => es256(k.key.privateJwk, i)) },
+  { name: 'huge garbage (24 KiB, one segment)', code: 'token-deserialization', token: () => 'A'.repeat(24 * 1024) },
+  { name: 'huge token (24 KiB payload, zero signature)', code: 'invalid-token', token: (k) => jws({ alg: 'ES256', kid: k.kid }, { ...k.claims(), pad: 'x'.repeat(18 * 1024) }, () => Buffer.alloc(64)) },
+];
+
+describe('forged and malformed tokens', () => {
+  let ecamo: Ecamo;
+  let logs: Record<string, unknown>[];
+  let source: Source;
+  let imageUrl: string;
+  let urlPath: string;
+  const kinds: TokenKind[] = [];
+
+  before(async () => {
+    ({ ecamo, logs } = await startWatchedEcamo());
+    foreignKey = await generateKey(ecamo.serviceKey.kid);
+    source = await startSource((_req, res) => void res.writeHead(200, { 'content-type': 'image/png' }).end(PNG));
+    imageUrl = `${source.origin}/img.png`;
+    urlPath = await ecamo.signer.url(imageUrl);
+    const prefix = ecamo.config.prefix;
+    kinds.push(
+      {
+        name: 'URL token',
+        kid: ecamo.serviceKey.kid,
+        key: ecamo.serviceKey,
+        claims: () => ({ iss: SERVICE_ORIGIN, 'ecamo:url': imageUrl }),
+        requiresExp: false,
+        checksAudience: false,
+        present: (token) => ecamo.get(`/${prefix}/v1/r/${token}`, { headers: { cookie: ecamo.cookie } }),
+        assertAccepted: (answer) => {
+          assert.equal(answer.status, 302);
+          assert.equal(answer.header('x-ecamo-action'), 'redirect-to-canonical');
+        },
+        refusal: (code) => [code === 'token-deserialization' || code === 'missing-claim' || code === 'url' ? 400 : 401, code],
+      },
+      {
+        name: 'auth cookie',
+        kid: ecamo.serviceKey.kid,
+        key: ecamo.serviceKey,
+        claims: () => ({ iss: SERVICE_ORIGIN, aud: CANONICAL_ORIGIN, iat: now(), exp: now() + 600 }),
+        requiresExp: true,
+        checksAudience: true,
+        present: (token) => ecamo.get(urlPath, { headers: { cookie: `${ecamo.config.authCookie}=${token}` } }),
+        assertAccepted: (answer) => {
+          assert.equal(answer.status, 302);
+          assert.equal(answer.header('x-ecamo-action'), 'redirect-to-canonical');
+        },
+        // Every failure of the cookie is a 401.
+        refusal: (code) => (code === 'token-deserialization' || code === 'missing-claim' || code === 'url' ? [401, 'invalid-token'] : [401, code]),
+      },
+      {
+        name: 'proxy token',
+        kid: ecamo.ecamoKey.kid,
+        key: ecamo.ecamoKey,
+        claims: () => ({
+          iss: 'ecamo:s',
+          aud: 'ecamo:p',
+          iat: now(),
+          nbf: now(),
+          exp: now() + 45,
+          'ecamo:svc': SERVICE_ORIGIN,
+          'ecamo:url': imageUrl,
+          'ecamo:tok': false,
+        }),
+        requiresExp: true,
+        checksAudience: true,
+        present: (token) => ecamo.get(`/${prefix}/v1/p/${urlDigest(imageUrl)}?t=${encodeURIComponent(token)}`, { host: CANONICAL_HOST }),
+        assertAccepted: (answer) => {
+          assert.equal(answer.status, 200);
+          assert.deepEqual(answer.bytes, PNG);
+        },
+        // Only ecamo mints these: any defect is an authentication failure.
+        refusal: (code) => (code === 'token-deserialization' || code === 'missing-claim' || code === 'url' ? [401, 'invalid-token'] : [401, code]),
+      },
+    );
+  });
+
+  // Whatever the tests above sent, the server must still be healthy: checked once they are done.
+  after(async () => {
+    try {
+      await assertHealthy(ecamo, logs);
+    } finally {
+      await ecamo.close();
+      await source.close();
+    }
+  });
+
+  test('control: genuine tokens of each kind, built by hand, are accepted', async () => {
+    for (const kind of kinds) kind.assertAccepted(await kind.present(genuine(kind)));
+    // Within the leeway an expired token still passes: the leeway is what the forgery below exceeds.
+    for (const kind of kinds) kind.assertAccepted(await kind.present(genuine(kind, {}, { iat: now() - 60, exp: now() - 3 })));
+  });
+
+  for (const forgery of FORGERIES) {
+    test(forgery.name, async () => {
+      for (const kind of kinds) {
+        if (forgery.applies !== undefined && !forgery.applies(kind)) continue;
+        const fetched = source.requests.length;
+        const [status, code] = kind.refusal(forgery.code);
+        assertRefused(await kind.present(forgery.token(kind)), status, code, `${kind.name}: ${forgery.name}`);
+        assert.equal(source.requests.length, fetched, `${kind.name}: nothing reaches the source`);
+      }
+    });
+  }
+
+  test('token confusion: each genuine token is refused where another kind is expected', async () => {
+    const [urlKind, cookieKind, proxyKind] = kinds as [TokenKind, TokenKind, TokenKind];
+    const urlToken = genuine(urlKind);
+    const cookieToken = genuine(cookieKind);
+    const proxyToken = genuine(proxyKind);
+    // A cookie has no ecamo:url; a proxy token's kid is not a service key.
+    assertRefused(await urlKind.present(cookieToken), 400, 'missing-claim', 'cookie as URL token');
+    assertRefused(await urlKind.present(proxyToken), 401, 'unknown-key', 'proxy token as URL token');
+    // A URL token has no aud or exp; a proxy token's kid is not a service key.
+    assertRefused(await cookieKind.present(urlToken), 401, 'jwt', 'URL token as cookie');
+    assertRefused(await cookieKind.present(proxyToken), 401, 'unknown-key', 'proxy token as cookie');
+    // Service keys never verify proxy tokens.
+    assertRefused(await proxyKind.present(urlToken), 401, 'unknown-key', 'URL token as proxy token');
+    assertRefused(await proxyKind.present(cookieToken), 401, 'unknown-key', 'cookie as proxy token');
+    // A proxy token minted by ecamo with the service key's kid is still only checked against ecamo's keys.
+    assertRefused(await proxyKind.present(jws({ alg: 'ES256', kid: urlKind.kid }, proxyKind.claims(), (i) => es256(urlKind.key.privateJwk, i))), 401, 'unknown-key', 'proxy token signed by the service');
+  });
+
+  test('claims of the wrong shape in genuinely signed tokens', async () => {
+    const [urlKind, , proxyKind] = kinds as [TokenKind, TokenKind, TokenKind];
+    const cases: [TokenKind, Record<string, unknown>, TokenCode | 'missing-claim'][] = [
+      [urlKind, { 'ecamo:url': undefined }, 'missing-claim'],
+      [urlKind, { 'ecamo:url': 42 }, 'token-deserialization'],
+      [urlKind, { 'ecamo:url': [imageUrl] }, 'token-deserialization'],
+      [urlKind, { 'ecamo:url': { href: imageUrl } }, 'token-deserialization'],
+      [urlKind, { 'ecamo:url': null }, 'token-deserialization'],
+      [urlKind, { 'ecamo:send-token': 'true' }, 'token-deserialization'],
+      [urlKind, { 'ecamo:send-token': 1 }, 'token-deserialization'],
+      [proxyKind, { 'ecamo:url': undefined }, 'missing-claim'],
+      [proxyKind, { 'ecamo:svc': undefined }, 'invalid-token'],
+      [proxyKind, { 'ecamo:svc': 7 }, 'invalid-token'],
+      [proxyKind, { 'ecamo:tok': 'yes' }, 'invalid-token'],
+    ];
+    for (const [kind, override, code] of cases) {
+      const [status, expected] = kind.refusal(code);
+      assertRefused(await kind.present(genuine(kind, {}, override)), status, expected, `${kind.name} ${JSON.stringify(override)}`);
+    }
+  });
+
+  test('proxy endpoint: digest and query games', async () => {
+    const prefix = ecamo.config.prefix;
+    const proxyKind = kinds[2]!;
+    const token = genuine(proxyKind);
+    const forged = jws({ alg: 'ES256', kid: proxyKind.kid }, proxyKind.claims(), () => Buffer.alloc(64));
+    const fetched = source.requests.length;
+    const at = (digest: string, query: string): Promise<Answer> => ecamo.get(`/${prefix}/v1/p/${digest}?${query}`, { host: CANONICAL_HOST });
+    assertRefused(await at(urlDigest(imageUrl), ''), 401, 'invalid-token', 'no token');
+    assertRefused(await at(urlDigest(imageUrl), 't='), 401, 'invalid-token', 'empty token');
+    assertRefused(await at(urlDigest(imageUrl), `t=${forged}&t=${token}`), 401, 'invalid-token', 'forged token first');
+    assertRefused(await at(urlDigest('http://127.0.0.1:1/other.png'), `t=${token}`), 401, 'invalid-token', 'digest of another URL');
+    assertRefused(await at(`${urlDigest(imageUrl)}=`, `t=${token}`), 400, 'bad-request', 'padded digest');
+    assertRefused(await at(urlDigest(imageUrl).replace(/.$/, '*'), `t=${token}`), 400, 'bad-request', 'non-base64url digest');
+    assertRefused(await at(`${urlDigest(imageUrl).slice(0, 63)}+`, `t=${token}`), 400, 'bad-request', 'standard base64 alphabet');
+    // Node's decoder would ignore the trailing bits of "B"; the strict check does not.
+    assertRefused(await at(`${urlDigest(imageUrl)}AB`, `t=${token}`), 400, 'bad-request', 'non-canonical trailing bits');
+    // Canonical base64url of 49 bytes: well-formed, but not the digest of the URL.
+    assertRefused(await at(`${urlDigest(imageUrl)}AA`, `t=${token}`), 401, 'invalid-token', 'digest with an extra byte');
+    // Off the canonical host the proxy endpoint does not exist, whatever the token.
+    assertRefused(await ecamo.get(`/${prefix}/v1/p/${urlDigest(imageUrl)}?t=${token}`), 404, 'not-found', 'service host');
+    assert.equal(source.requests.length, fetched);
+  });
+
+  test('a 64 KiB request line is answered 431 by the clientError handler', async () => {
+    const answer = await rawExchange(ecamo.url, `GET /${ecamo.config.prefix}/v1/r/${'A'.repeat(64 * 1024)} HTTP/1.1\r\nhost: wiki.test\r\nconnection: close\r\n\r\n`);
+    assertRefused(answer, 431, 'bad-request', '64 KiB path');
+    const headers = await rawExchange(ecamo.url, `GET /healthz HTTP/1.1\r\nhost: wiki.test\r\nx-pad: ${'p'.repeat(64 * 1024)}\r\nconnection: close\r\n\r\n`);
+    assertRefused(headers, 431, 'bad-request', '64 KiB header');
+  });
+
+});
