@@ -17,6 +17,13 @@ export interface SourceRequest {
   readonly authorize: (() => Promise<string>) | undefined;
   /** For the whole fetch, body included. */
   readonly timeoutMs: number;
+  /** Asks the source whether a kept copy is still current (a 304 if so). */
+  readonly validators?: SourceValidators | undefined;
+}
+
+export interface SourceValidators {
+  readonly 'if-none-match'?: string;
+  readonly 'if-modified-since'?: string;
 }
 
 export type SourceHeaders = Record<string, string | string[] | undefined>;
@@ -105,6 +112,7 @@ export class SourceFetcher {
     for (let hop = 0; ; hop++) {
       const headers: Record<string, string> = { 'accept-encoding': 'identity', via: '1.1 ecamo' };
       if (request.accept !== undefined) headers.accept = request.accept;
+      if (request.validators !== undefined) Object.assign(headers, request.validators);
       if (request.authorize !== undefined && url.origin === firstOrigin) headers.authorization = await request.authorize();
 
       const allowPrivate = this.#options.privateSourceAllowedRegexp?.test(url.href) ?? false;
