@@ -56,6 +56,10 @@ export interface Config {
   readonly trustedProxies: TrustedProxies | undefined;
   /** Quarantine of addresses presenting refused credentials; undefined when off (ECAMO_QUARANTINE_FAILURES=0). */
   readonly quarantine: QuarantineSettings | undefined;
+  /** Bytes of source answers kept in memory; 0 turns the cache off. */
+  readonly cacheMaxBytes: number;
+  /** Larger answers are streamed, never kept. */
+  readonly cacheMaxEntryBytes: number;
 }
 
 export interface QuarantineSettings {
@@ -279,6 +283,8 @@ export async function loadConfig(env: Env, options: { cpus?: number } = {}): Pro
       quarantineFailures === 0
         ? undefined
         : Object.freeze({ failures: quarantineFailures, windowSeconds: quarantineWindow, periodSeconds: quarantinePeriod }),
+    cacheMaxBytes: read.integer('CACHE_MAX_BYTES', 67108864, 0, Number.MAX_SAFE_INTEGER),
+    cacheMaxEntryBytes: read.integer('CACHE_MAX_ENTRY_BYTES', 1048576, 1, Number.MAX_SAFE_INTEGER),
   };
   return Object.freeze(config);
 }

@@ -1,3 +1,4 @@
+import { ImageCache } from '../cache/cache.js';
 import type { Config } from '../config/load.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
@@ -5,6 +6,7 @@ import { Quarantine } from '../quarantine/quarantine.js';
 import { SharedRedis } from '../state/redis.js';
 import { TokenService } from '../tokens/token-service.js';
 import { SourceFetcher } from '../upstream/fetch.js';
+import { prepareAnswer } from './cached-answer.js';
 
 /** The objects every request uses, built once at start. */
 export interface App {
@@ -17,6 +19,8 @@ export interface App {
   readonly redis: SharedRedis | undefined;
   /** Undefined when ECAMO_QUARANTINE_FAILURES is 0. */
   readonly quarantine: Quarantine | undefined;
+  /** Undefined when ECAMO_CACHE_MAX_BYTES is 0. */
+  readonly cache: ImageCache | undefined;
 }
 
 export function createApp(config: Config, logger: Logger, metrics: Metrics, fetcherOptions: { connect?: { ca?: string | Buffer } } = {}): App {
@@ -36,5 +40,17 @@ export function createApp(config: Config, logger: Logger, metrics: Metrics, fetc
     }),
     redis,
     quarantine: config.quarantine === undefined ? undefined : new Quarantine(config.quarantine, redis),
+    cache:
+      config.cacheMaxBytes === 0
+        ? undefined
+        : new ImageCache({
+            maxBytes: config.cacheMaxBytes,
+            maxEntryBytes: config.cacheMaxEntryBytes,
+            maxLength: config.maxLength,
+            timeoutMs: config.timeoutMs,
+            defaultCacheControl: config.defaultCacheControl,
+            prepare: prepareAnswer(config),
+            logger,
+          }),
   });
 }

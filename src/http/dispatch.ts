@@ -207,6 +207,7 @@ function logAccess(app: App, req: IncomingMessage, res: ServerResponse, record: 
       service: record.service,
       source: urlForLog(record.source),
       sourceStatus: record.sourceStatus,
+      cache: record.cache,
       bytes: record.bytes,
       durationMs: Number(process.hrtime.bigint() - started) / 1e6,
     },

@@ -1,9 +1,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { cacheKey, type Obtained } from '../cache/cache.js';
+import type { Config } from '../config/load.js';
 import { EcamoError, SourceResponseError } from '../errors.js';
 import { assertDigestMatches } from '../tokens/digest.js';
-import type { SourceResponse } from '../upstream/fetch.js';
+import type { SourceBody, SourceFetch, SourceHeaders, SourceResponse, SourceValidators } from '../upstream/fetch.js';
 import { assertSourceAllowed } from '../upstream/url-policy.js';
 import type { App } from './app.js';
+import { answerFromEntry } from './cached-answer.js';
 import { essenceOf } from './media-type.js';
 import { urlForLog, type RequestRecord } from './request-record.js';
 import { streamBody } from './stream-body.js';
@@ -77,22 +80,86 @@ export async function handleProxy(
 
 /**
  * The part every authenticated, admitted source request shares: a document
- * navigation goes to the source itself; anything else is fetched (guarded,
- * bounded) and streamed back under ecamo's response rules.
+ * navigation goes to the source itself; anything else is answered from the
+ * cache when it holds a fresh copy, else fetched (guarded, bounded, once for
+ * concurrent requests) and answered under ecamo's response rules. Every
+ * check has run before this point: a refused request learns nothing about
+ * what the cache holds.
  */
 export async function serveSource(app: App, req: IncomingMessage, res: ServerResponse, record: RequestRecord, sourceRequest: SourceRequest): Promise<void> {
-  const { config, tokens } = app;
   if (req.headers['sec-fetch-dest'] === 'document') return redirectToSource(res, record, sourceRequest.url, 'src-fetch-dest');
 
+  const accept = validHeaderValue(req.headers, 'accept');
+  const cache = app.cache;
+  if (cache === undefined) return proxyFromSource(app, req, res, record, sourceRequest, accept);
+  const key = cacheKey(sourceRequest.url, sourceRequest.service, sourceRequest.sendToken);
+  const now = Date.now();
+  const fresh = cache.fresh(key, accept, now);
+  if (fresh !== undefined) return answerFromEntry(res, record, fresh, 'hit', now);
+
+  const ticket = cache.obtain({
+    key,
+    query: { url: sourceRequest.url, accept, sendToken: sourceRequest.sendToken },
+    fetch: (validators) => startFetch(app, req, sourceRequest, accept, validators),
+    admit: (source) => void admitResponse(app.config, source),
+  });
+  const onClientGone = (): void => {
+    if (!res.writableFinished) ticket.leave();
+  };
+  res.once('close', onClientGone);
+  let obtained: Obtained;
+  try {
+    obtained = await ticket.outcome;
+  } finally {
+    res.off('close', onClientGone);
+  }
+  switch (obtained.kind) {
+    case 'entry':
+      record.sourceStatus = obtained.status === 'hit' ? undefined : obtained.status === 'revalidated' ? 304 : 200;
+      return answerFromEntry(res, record, obtained.entry, obtained.status, Date.now());
+    case 'stream':
+      return answerFromSource(app, req, res, record, sourceRequest.url, obtained.source, obtained.body, obtained.status);
+    case 'source-error':
+      return sendSourceError(res, record, sourceRequest.url, obtained.statusCode, obtained.headers);
+    case 'pass':
+      return proxyFromSource(app, req, res, record, sourceRequest, accept);
+  }
+}
+
+/** One source fetch, counted in the metrics when it answers. */
+function startFetch(app: App, req: IncomingMessage, sourceRequest: SourceRequest, accept: string | undefined, validators: SourceValidators | undefined): SourceFetch {
+  const { config, tokens } = app;
   const idTokenClaims = {
     canonicalOrigin: `${requestScheme(req, config)}://${config.canonicalHost}`,
     sourceOrigin: new URL(sourceRequest.url).origin,
     serviceOrigin: sourceRequest.service,
   };
   const authorize = sourceRequest.sendToken ? async (): Promise<string> => `Bearer ${await tokens.signIdToken(idTokenClaims)}` : undefined;
-
   const fetchStarted = process.hrtime.bigint();
-  const fetching = app.fetcher.fetch({ url: sourceRequest.url, accept: validHeaderValue(req.headers, 'accept'), authorize, timeoutMs: config.timeoutMs });
+  const fetching = app.fetcher.fetch({ url: sourceRequest.url, accept, authorize, timeoutMs: config.timeoutMs, validators });
+  const response = fetching.response.then(
+    (source) => {
+      app.metrics.sourceAnswered(source.statusCode, secondsSince(fetchStarted));
+      return source;
+    },
+    (error: unknown) => {
+      app.metrics.sourceAnswered('error', secondsSince(fetchStarted));
+      throw error;
+    },
+  );
+  return { response, cancel: () => fetching.cancel() };
+}
+
+/** Straight from the source to the client, nothing kept: the cache is off, or another request's answer could not be shared. */
+async function proxyFromSource(
+  app: App,
+  req: IncomingMessage,
+  res: ServerResponse,
+  record: RequestRecord,
+  sourceRequest: SourceRequest,
+  accept: string | undefined,
+): Promise<void> {
+  const fetching = startFetch(app, req, sourceRequest, accept, undefined);
   // A client that goes away should not keep the source busy. ('close' also follows a complete response: nothing to cancel then.)
   const onClientGone = (): void => {
     if (!res.writableFinished) fetching.cancel();
@@ -101,41 +168,64 @@ export async function serveSource(app: App, req: IncomingMessage, res: ServerRes
   let source: SourceResponse;
   try {
     source = await fetching.response;
-    app.metrics.sourceAnswered(source.statusCode, secondsSince(fetchStarted));
-  } catch (error) {
-    app.metrics.sourceAnswered('error', secondsSince(fetchStarted));
-    throw error;
   } finally {
     res.off('close', onClientGone);
   }
-  record.action = 'proxy-source';
-  record.sourceStatus = source.statusCode;
+  if (source.statusCode !== 200) {
+    source.body.discard();
+    return sendSourceError(res, record, sourceRequest.url, source.statusCode, source.headers);
+  }
+  answerFromSource(app, req, res, record, sourceRequest.url, source, source.body, 'bypass');
+}
 
-  const common: Record<string, string> = {
+function secondsSince(start: bigint): number {
+  return Number(process.hrtime.bigint() - start) / 1e9;
+}
+
+function commonHeaders(url: string): Record<string, string> {
+  return {
     'x-ecamo-action': 'proxy-source',
-    'x-ecamo-source': sourceRequest.url,
+    'x-ecamo-source': url,
+    'x-ecamo-cache': 'bypass',
     'x-frame-options': 'deny',
     'x-content-type-options': 'nosniff',
     'content-security-policy': SOURCE_CSP,
   };
+}
 
-  if (source.statusCode !== 200) {
-    source.body.discard();
-    return sendSourceError(res, record, source, common);
+/** A 200 that may be served: its type allowed and its declared length within ECAMO_MAX_LENGTH. Throws the client's error otherwise. */
+function admitResponse(config: Config, source: SourceResponse): { contentType: string; length: number | undefined } {
+  const declaredLength = source.headers['content-length'];
+  const length = typeof declaredLength === 'string' ? Number(declaredLength) : undefined;
+  if (length !== undefined && length > config.maxLength) throw new EcamoError('source-response-too-large', `source declares ${length} bytes`);
+  const contentType = essenceOf(validHeaderValue(source.headers, 'content-type'));
+  if (contentType === undefined || !config.contentTypeAllowed.has(contentType)) {
+    throw new EcamoError('unallowed-content-type', `source content-type ${String(source.headers['content-type'])}`);
   }
+  return { contentType, length };
+}
 
+/** Streams a source's 200 as it comes (`miss`: the cache keeps a copy on the way, when it arrives whole). */
+function answerFromSource(
+  app: App,
+  req: IncomingMessage,
+  res: ServerResponse,
+  record: RequestRecord,
+  url: string,
+  source: SourceResponse,
+  body: SourceBody,
+  cacheStatus: 'miss' | 'bypass',
+): void {
+  const { config } = app;
+  record.action = 'proxy-source';
+  record.sourceStatus = source.statusCode;
+  record.cache = cacheStatus;
   try {
-    const declaredLength = source.headers['content-length'];
-    const length = typeof declaredLength === 'string' ? Number(declaredLength) : undefined;
-    if (length !== undefined && length > config.maxLength) throw new EcamoError('source-response-too-large', `source declares ${length} bytes`);
-    const contentType = essenceOf(validHeaderValue(source.headers, 'content-type'));
-    if (contentType === undefined || !config.contentTypeAllowed.has(contentType)) {
-      throw new EcamoError('unallowed-content-type', `source content-type ${String(source.headers['content-type'])}`);
-    }
-
+    const { contentType, length } = admitResponse(config, source);
     // The defaults are for images: an error must not be kept for their hour (sendSourceError).
     const headers: Record<string, string | number> = {
-      ...common,
+      ...commonHeaders(url),
+      'x-ecamo-cache': cacheStatus,
       'content-type': contentType,
       'cache-control': validHeaderValue(source.headers, 'cache-control') ?? config.defaultCacheControl,
     };
@@ -147,38 +237,38 @@ export async function serveSource(app: App, req: IncomingMessage, res: ServerRes
     if (length !== undefined) headers['content-length'] = length;
     res.writeHead(200, headers);
   } catch (error) {
-    source.body.discard();
+    body.discard();
     throw error;
   }
 
   if (req.method === 'HEAD') {
-    source.body.discard();
+    body.discard();
     res.end();
     return;
   }
 
-  streamBody(source.body, res, config.maxLength, record, (error) => {
-    app.logger.warn({ err: error, source: urlForLog(sourceRequest.url) }, 'source stream failed');
+  streamBody(body, res, config.maxLength, record, (error) => {
+    app.logger.warn({ err: error, source: urlForLog(url) }, 'source stream failed');
   });
-}
-
-function secondsSince(start: bigint): number {
-  return Number(process.hrtime.bigint() - start) / 1e9;
 }
 
 /**
  * A source error is relayed as not storable: a 503 or 429 passes, and a
  * browser or CDN that kept it would show a broken image long after the source
  * recovered. A 404 or 410 is as lasting as its source says, when it says so.
+ * (ecamo's own cache never keeps one.)
  */
-function sendSourceError(res: ServerResponse, record: RequestRecord, source: SourceResponse, common: Record<string, string>): void {
-  const sourceCacheControl = validHeaderValue(source.headers, 'cache-control');
-  const lasting = (source.statusCode === 404 || source.statusCode === 410) && sourceCacheControl !== undefined;
-  const headers: Record<string, string> = { ...common, 'cache-control': lasting ? sourceCacheControl : 'no-store' };
+function sendSourceError(res: ServerResponse, record: RequestRecord, url: string, statusCode: number, sourceHeaders: SourceHeaders): void {
+  record.action = 'proxy-source';
+  record.sourceStatus = statusCode;
+  record.cache = 'bypass';
+  const sourceCacheControl = validHeaderValue(sourceHeaders, 'cache-control');
+  const lasting = (statusCode === 404 || statusCode === 410) && sourceCacheControl !== undefined;
+  const headers: Record<string, string> = { ...commonHeaders(url), 'cache-control': lasting ? sourceCacheControl : 'no-store' };
   for (const name of PASSED_ON_ERROR) {
-    const value = validHeaderValue(source.headers, name);
+    const value = validHeaderValue(sourceHeaders, name);
     if (value !== undefined) headers[name] = value;
   }
   record.error = 'source-response';
-  sendError(res, new SourceResponseError(source.statusCode), headers);
+  sendError(res, new SourceResponseError(statusCode), headers);
 }

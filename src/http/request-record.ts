@@ -1,3 +1,4 @@
+import type { CacheStatus } from '../cache/cache.js';
 import type { EcamoErrorCode } from '../errors.js';
 
 /** What one request did, filled in as it goes and logged once as the access line. */
@@ -10,11 +11,13 @@ export interface RequestRecord {
   service: string | undefined;
   source: string | undefined;
   sourceStatus: number | undefined;
+  /** How the cache took part in a proxied answer. */
+  cache: CacheStatus | undefined;
   bytes: number;
 }
 
 export function newRequestRecord(client: string): RequestRecord {
-  return { client, route: 'none', action: undefined, error: undefined, service: undefined, source: undefined, sourceStatus: undefined, bytes: 0 };
+  return { client, route: 'none', action: undefined, error: undefined, service: undefined, source: undefined, sourceStatus: undefined, cache: undefined, bytes: 0 };
 }
 
 /**

@@ -68,6 +68,8 @@ describe('loadConfig: defaults', () => {
     assert.equal(config.redis, undefined);
     assert.equal(config.trustedProxies, undefined);
     assert.equal(config.quarantine, undefined);
+    assert.equal(config.cacheMaxBytes, 67_108_864);
+    assert.equal(config.cacheMaxEntryBytes, 1_048_576);
     assert.equal(config.serviceHostRegexp, undefined);
     assert.equal(config.sourceAllowedRegexp, undefined);
     assert.equal(config.sourceBlockedRegexp, undefined);
@@ -196,6 +198,8 @@ describe('loadConfig: every variable is read', () => {
         ECAMO_LOG_LEVEL: 'debug',
         ECAMO_WORKERS: '4',
         ECAMO_SHUTDOWN_GRACE: '3',
+        ECAMO_CACHE_MAX_BYTES: '1000000',
+        ECAMO_CACHE_MAX_ENTRY_BYTES: '20000',
       }),
     );
     assert.equal(config.prefix, 'img-proxy');
@@ -209,6 +213,8 @@ describe('loadConfig: every variable is read', () => {
     assert.equal(config.logLevel, 'debug');
     assert.equal(config.workers, 4);
     assert.equal(config.shutdownGraceMs, 3000);
+    assert.equal(config.cacheMaxBytes, 1_000_000);
+    assert.equal(config.cacheMaxEntryBytes, 20_000);
   });
 
   it('ECAMO_CONTENT_TYPE_ALLOWED: comma-separated, trimmed, lower-cased; replaces the default list', async () => {
@@ -368,6 +374,8 @@ describe('loadConfig: a wrong value throws a ConfigError naming the variable', (
       ['ECAMO_TIMEOUT', ['0', 'ten', '-3', '0.5', '3601']],
       ['ECAMO_TOKEN_LIFETIME', ['0', '-45', 'forever', '86401']],
       ['ECAMO_SHUTDOWN_GRACE', ['x', '-1', '601']],
+      ['ECAMO_CACHE_MAX_BYTES', ['-1', '64MB', '1.5', '1e6']],
+      ['ECAMO_CACHE_MAX_ENTRY_BYTES', ['0', '-1', '1MiB']],
     ];
     for (const [name, values] of cases) {
       for (const value of values) await assertRefused({ [name]: value }, name);

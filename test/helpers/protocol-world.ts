@@ -42,6 +42,8 @@ export const PROXY_200_HEADERS = new Set([
   'vary',
   'cache-control',
   'surrogate-control',
+  'x-ecamo-cache',
+  'age',
   'x-ecamo-action',
   'x-ecamo-source',
   'x-frame-options',

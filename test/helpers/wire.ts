@@ -89,9 +89,12 @@ export async function fetchThroughEcamo(ecamo: Ecamo, sourceUrl: string, options
   return fetchAnswer(`${ecamo.url}${location.pathname}${location.search}`, { host: CANONICAL_HOST });
 }
 
+let idTokenFetches = 0;
+
 /** A fresh ID token, as ecamo sent it to `source` (which must answer 200 with an image). */
 export async function idTokenFromEcamo(ecamo: Ecamo, source: Source, path = '/img.png'): Promise<string> {
-  const answer = await fetchThroughEcamo(ecamo, `${source.origin}${path}`, { sendToken: true });
+  // A URL of its own each time: ecamo's cache would answer a repeat without asking the source.
+  const answer = await fetchThroughEcamo(ecamo, `${source.origin}${path}${path.includes('?') ? '&' : '?'}fetch=${++idTokenFetches}`, { sendToken: true });
   if (answer.status !== 200) throw new Error(`proxy answered ${answer.status} ${answer.header('x-ecamo-error')}`);
   const authorization = source.requests.at(-1)!.headers.authorization;
   const token = /^Bearer (\S+)$/.exec(authorization ?? '')?.[1];

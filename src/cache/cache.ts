@@ -1,0 +1,344 @@
+import { EcamoError } from '../errors.js';
+import { validHeaderValue } from '../http/respond.js';
+import type { Logger } from '../log.js';
+import type { SourceBody, SourceFetch, SourceHeaders, SourceResponse } from '../upstream/fetch.js';
+import { keepForMs, makeEntry, type CacheEntry, type PrepareAnswer } from './entry.js';
+import { MemoryTier, type Stored, type VaryMarker } from './memory.js';
+import { TeeBody } from './tee.js';
+import {
+  keepable,
+  keptHeaders,
+  newPolicy,
+  refreshed,
+  validatorsFor,
+  variesOnAccept,
+  type SourceQuery,
+  type ValidatorHeaders,
+} from './policy.js';
+
+/** What `x-ecamo-cache` and the access log say about a proxied answer. */
+export type CacheStatus = 'hit' | 'miss' | 'revalidated' | 'bypass';
+
+/**
+ * The cache key: source URL, service origin and send-token flag, as an edge
+ * cache keys what it fetched with credentials. An answer fetched with the ID
+ * token for one service is never served to another.
+ */
+export function cacheKey(url: string, serviceOrigin: string, sendToken: boolean): string {
+  return `${sendToken ? '1' : '0'} ${serviceOrigin} ${url}`;
+}
+
+/** Where entries are kept besides this process (Redis), shared by every instance. */
+export interface SharedTier {
+  /** Undefined on a miss, a corrupt value or an unreachable store: never throws. */
+  get(key: string): Promise<Stored | undefined>;
+  /** Fire and forget: a store that is down only loses the write. */
+  set(key: string, value: Stored, keepMs: number): void;
+}
+
+export interface CacheOptions {
+  /** Bytes of the memory tier. */
+  readonly maxBytes: number;
+  /** Larger bodies are streamed and never kept. */
+  readonly maxEntryBytes: number;
+  /** ECAMO_MAX_LENGTH: nothing longer is kept either (it is not served whole). */
+  readonly maxLength: number;
+  /** How long a request waits for another's source fetch (ECAMO_TIMEOUT). */
+  readonly timeoutMs: number;
+  readonly defaultCacheControl: string;
+  readonly prepare: PrepareAnswer;
+  readonly shared?: SharedTier;
+  readonly logger: Logger;
+}
+
+/** One proxied request on a miss, as the cache needs it. */
+export interface CacheRequest {
+  readonly key: string;
+  readonly query: SourceQuery;
+  /** Starts a source fetch, conditional when validators are given. */
+  fetch(validators: ValidatorHeaders | undefined): SourceFetch;
+  /** Throws the client's error for a 200 that must not be served (type, declared length). */
+  admit(source: SourceResponse): void;
+}
+
+/** What a request on a miss gets. A source failure (or a refused 200) rejects with its EcamoError instead. */
+export type Obtained =
+  | { readonly kind: 'entry'; readonly entry: CacheEntry; readonly status: Exclude<CacheStatus, 'bypass'> }
+  /**
+   * A 200 for the request that fetched it to stream: kept on the way when
+   * the rules allow (`miss`; the waiting requests get it once complete),
+   * else not (`bypass`; the waiting requests fetch on their own).
+   */
+  | {
+      readonly kind: 'stream';
+      readonly source: SourceResponse;
+      readonly body: SourceBody;
+      readonly status: 'miss' | 'bypass';
+      /** What requests waiting on the same fetch get, when the body has ended. */
+      readonly forOthers?: Promise<Obtained>;
+    }
+  /** The source answered something else than 200: passed on, never stored. */
+  | { readonly kind: 'source-error'; readonly statusCode: number; readonly headers: SourceHeaders }
+  /** Waited for another request's fetch, whose answer cannot be shared: fetch on your own. */
+  | { readonly kind: 'pass' };
+
+/** A place in a fetch; `leave` when the client goes away before the answer. */
+export interface Ticket {
+  readonly outcome: Promise<Obtained>;
+  leave(): void;
+}
+
+const PASS: Obtained = Object.freeze({ kind: 'pass' });
+
+function variantKey(key: string, accept: string | undefined): string {
+  return `${key}\n${accept ?? ''}`;
+}
+
+/**
+ * Source answers kept in memory (and in a shared tier when there is one),
+ * reused while HTTP's rules for a shared cache allow, and one source fetch at
+ * a time per request. The caller checks every token before it asks.
+ */
+export class ImageCache {
+  readonly #options: CacheOptions;
+  readonly #memory: MemoryTier;
+  readonly #flights = new Map<string, Flight>();
+
+  constructor(options: CacheOptions) {
+    this.#options = options;
+    this.#memory = new MemoryTier(options.maxBytes);
+  }
+
+  /** A fresh entry from memory, or undefined: the whole hit path, synchronous. */
+  fresh(key: string, accept: string | undefined, now: number): CacheEntry | undefined {
+    const entry = this.#stored(key, accept);
+    return entry !== undefined && entry.freshUntil > now ? entry : undefined;
+  }
+
+  /** Joins the fetch in flight for this request, or starts one. */
+  obtain(request: CacheRequest): Ticket {
+    const flightKey = variantKey(request.key, request.query.accept);
+    const current = this.#flights.get(flightKey);
+    if (current !== undefined) return current.follow(this.#options.timeoutMs);
+    const flight = new Flight(() => this.#flights.delete(flightKey));
+    this.#flights.set(flightKey, flight);
+    return flight.lead(this.#run(request, flight));
+  }
+
+  get memoryBytes(): number {
+    return this.#memory.bytes;
+  }
+
+  get memoryEntries(): number {
+    return this.#memory.size;
+  }
+
+  #stored(key: string, accept: string | undefined): CacheEntry | undefined {
+    const stored = this.#memory.get(key);
+    if (stored === undefined || !('variesOnAccept' in stored)) return stored;
+    const variant = this.#memory.get(variantKey(key, accept));
+    return variant === undefined || 'variesOnAccept' in variant ? undefined : variant;
+  }
+
+  async #sharedStored(key: string, accept: string | undefined): Promise<CacheEntry | undefined> {
+    const shared = this.#options.shared;
+    if (shared === undefined) return undefined;
+    const stored = await shared.get(key);
+    if (stored === undefined || !('variesOnAccept' in stored)) return stored;
+    const variant = await shared.get(variantKey(key, accept));
+    return variant === undefined || 'variesOnAccept' in variant ? undefined : variant;
+  }
+
+  #keep(key: string, accept: string | undefined, entry: CacheEntry, memoryOnly: boolean): void {
+    const keepMs = keepForMs(entry, Date.now());
+    const shared = memoryOnly ? undefined : this.#options.shared;
+    if (variesOnAccept(entry.headers)) {
+      const marker: VaryMarker = { variesOnAccept: true, until: Date.now() + keepMs };
+      const at = variantKey(key, accept);
+      this.#memory.set(key, marker, keepMs);
+      this.#memory.set(at, entry, keepMs);
+      shared?.set(key, marker, keepMs);
+      shared?.set(at, entry, keepMs);
+    } else {
+      this.#memory.set(key, entry, keepMs);
+      shared?.set(key, entry, keepMs);
+    }
+  }
+
+  async #run(request: CacheRequest, flight: Flight): Promise<Obtained> {
+    const { key, query } = request;
+    const options = this.#options;
+    let stale = this.#stored(key, query.accept);
+    if (stale === undefined) {
+      const shared = await this.#sharedStored(key, query.accept);
+      if (shared !== undefined && shared.freshUntil > Date.now()) {
+        this.#keep(key, query.accept, shared, true);
+        return { kind: 'entry', entry: shared, status: 'hit' };
+      }
+      stale = shared;
+    } else if (stale.freshUntil > Date.now()) {
+      return { kind: 'entry', entry: stale, status: 'hit' };
+    }
+
+    const validators = stale === undefined ? undefined : validatorsFor(stale.policy, query);
+    let source = await flight.fetch(request, validators);
+    if (stale !== undefined && validators !== undefined && source.statusCode === 304) {
+      source.body.discard();
+      const update = refreshed(stale.policy, stale.headers, query, singleValues(source.headers));
+      if (update !== undefined) {
+        const entry = makeEntry(query.url, stale.body, update.headers, update.policy, options.prepare, Date.now());
+        this.#keep(key, query.accept, entry, false);
+        return { kind: 'entry', entry, status: 'revalidated' };
+      }
+      // A 304 for other bytes than ours: start over, unconditionally.
+      source = await flight.fetch(request, undefined);
+    }
+
+    if (source.statusCode !== 200) {
+      source.body.discard();
+      return { kind: 'source-error', statusCode: source.statusCode, headers: source.headers };
+    }
+    try {
+      request.admit(source);
+    } catch (error) {
+      source.body.discard();
+      throw error;
+    }
+
+    const headers = keptHeaders(singleValues(source.headers), options.defaultCacheControl);
+    const policy = newPolicy(query, headers);
+    const declared = declaredLength(source.headers);
+    const room = Math.min(options.maxEntryBytes, options.maxLength);
+    if (!keepable(policy, headers) || (declared !== undefined && declared > room)) {
+      return { kind: 'stream', source, body: source.body, status: 'bypass' };
+    }
+    const tee = new TeeBody(source.body, room, () => flight.othersWait());
+    const forOthers = tee.kept.then((body): Obtained => {
+      // Undefined: it outgrew the room. A length other than declared: never kept, never shared.
+      if (body === undefined || (declared !== undefined && body.length !== declared)) return PASS;
+      const entry = makeEntry(query.url, body, headers, policy, options.prepare, Date.now());
+      this.#keep(key, query.accept, entry, false);
+      return { kind: 'entry', entry, status: 'miss' };
+    });
+    return { kind: 'stream', source, body: tee, status: 'miss', forOthers };
+  }
+}
+
+/**
+ * One source fetch and the requests waiting for it: the leader, which
+ * fetches and may stream the body as it comes, and followers, which get the
+ * kept copy (or the same error) once the fetch is over. It stays joinable
+ * until then; when nobody wants its result any more, the source is let go,
+ * as a lone request's would be.
+ */
+class Flight {
+  #leader: 'waiting' | 'streaming' | 'gone' = 'waiting';
+  #followers = 0;
+  #current: SourceFetch | undefined;
+  readonly #forFollowers: Promise<Obtained>;
+  #share!: (outcome: Obtained | Promise<Obtained>) => void;
+  #done = false;
+
+  constructor(private readonly forget: () => void) {
+    this.#forFollowers = new Promise<Obtained>((resolve) => (this.#share = resolve));
+    this.#forFollowers.then(
+      () => this.#settle(),
+      () => this.#settle(),
+    );
+  }
+
+  /** Whether anyone but a leader that went away still waits for the body. */
+  othersWait(): boolean {
+    return this.#followers > 0;
+  }
+
+  lead(run: Promise<Obtained>): Ticket {
+    const outcome = run.then(
+      (obtained) => {
+        if (obtained.kind === 'stream') {
+          this.#share(obtained.forOthers ?? PASS);
+          if (this.#leader === 'gone') obtained.body.discard();
+          else this.#leader = 'streaming';
+        } else {
+          this.#share(obtained);
+          this.#leader = 'gone';
+        }
+        return obtained;
+      },
+      (error: unknown) => {
+        this.#share(Promise.reject(error));
+        this.#leader = 'gone';
+        throw error;
+      },
+    );
+    // The leader's client may be gone; the failure still reaches the followers.
+    outcome.catch(() => {});
+    return {
+      outcome,
+      leave: () => {
+        if (this.#leader !== 'waiting') return;
+        this.#leader = 'gone';
+        this.#letGoIfUnwanted();
+      },
+    };
+  }
+
+  follow(timeoutMs: number): Ticket {
+    this.#followers++;
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => reject(new EcamoError('source-request', 'timed out waiting for the same source fetch', { status: 504 })), timeoutMs);
+    });
+    let waiting = true;
+    const stopWaiting = (): boolean => {
+      if (!waiting) return false;
+      waiting = false;
+      this.#followers--;
+      return true;
+    };
+    const outcome = Promise.race([this.#forFollowers, timedOut]).finally(() => {
+      clearTimeout(timer);
+      stopWaiting();
+    });
+    return {
+      outcome,
+      leave: () => {
+        if (stopWaiting()) this.#letGoIfUnwanted();
+      },
+    };
+  }
+
+  fetch(request: CacheRequest, validators: ValidatorHeaders | undefined): Promise<SourceResponse> {
+    const fetching = request.fetch(validators);
+    this.#current = fetching;
+    if (this.#leader === 'gone' && this.#followers === 0) fetching.cancel();
+    return fetching.response;
+  }
+
+  #letGoIfUnwanted(): void {
+    if (this.#done || this.#leader === 'streaming' || this.#followers > 0) return;
+    if (this.#leader === 'gone') {
+      // Nobody waits any more: stop the source, and let the next request start afresh.
+      this.#settle();
+      this.#current?.cancel();
+    }
+  }
+
+  #settle(): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.forget();
+  }
+}
+
+/** Source headers as single strings; repeated or invalid values are left out, as they are for clients. */
+function singleValues(headers: SourceHeaders): Record<string, string | undefined> {
+  const values: Record<string, string | undefined> = {};
+  for (const name of Object.keys(headers)) values[name] = validHeaderValue(headers, name);
+  return values;
+}
+
+function declaredLength(headers: SourceHeaders): number | undefined {
+  const value = headers['content-length'];
+  return typeof value === 'string' ? Number(value) : undefined;
+}

@@ -1,0 +1,152 @@
+import CachePolicy from 'http-cache-semantics';
+import type { SourceValidators } from '../upstream/fetch.js';
+
+/**
+ * The rules of a shared cache (RFC 9111), from `http-cache-semantics`, fed
+ * with exactly what ecamo sends a source and what it passes on to clients.
+ *
+ * The request a policy sees is the one the source saw: ecamo forwards only
+ * `Accept`, and an `Authorization` when the URL token asks for the ID token
+ * (a marker here: the token itself must never be stored). With that header
+ * present the library stores a response only when the source allows it
+ * (`public`, `s-maxage`, `must-revalidate`), as RFC 9111 section 3.5 asks of a
+ * shared cache.
+ */
+export type { CachePolicy };
+
+/** Header names kept with an entry: what a client is sent, plus what freshness is computed from. */
+const KEPT_HEADERS: readonly string[] = ['cache-control', 'content-type', 'etag', 'expires', 'last-modified', 'vary', 'date', 'age', 'pragma'];
+
+/** Header names a 304 may refresh (RFC 9111 section 4.3.4); the type and the body stay what they were. */
+const REFRESHED_BY_304: readonly string[] = ['cache-control', 'etag', 'expires', 'last-modified', 'vary', 'date', 'age'];
+
+/** What is kept of a source response's headers, all single strings. */
+export type StoredHeaders = Readonly<Record<string, string>>;
+
+/** What the source was asked, as far as caching is concerned. */
+export interface SourceQuery {
+  readonly url: string;
+  readonly accept: string | undefined;
+  readonly sendToken: boolean;
+}
+
+export type ValidatorHeaders = SourceValidators;
+
+function policyRequest(query: SourceQuery): CachePolicy.Request {
+  const headers: CachePolicy.Headers = {};
+  if (query.accept !== undefined) headers.accept = query.accept;
+  if (query.sendToken) headers.authorization = 'ecamo ID token';
+  return { url: query.url, method: 'GET', headers };
+}
+
+/**
+ * The kept headers of a 200, with the Cache-Control the client is told: the
+ * source's own, or ECAMO_DEFAULT_CACHE_CONTROL when it sent none, so that the
+ * cache and every cache after ecamo apply the same freshness.
+ */
+export function keptHeaders(source: Readonly<Record<string, string | undefined>>, defaultCacheControl: string): StoredHeaders {
+  const kept: Record<string, string> = {};
+  for (const name of KEPT_HEADERS) {
+    const value = source[name];
+    if (value !== undefined) kept[name] = value;
+  }
+  kept['cache-control'] ??= defaultCacheControl;
+  return kept;
+}
+
+export function newPolicy(query: SourceQuery, headers: StoredHeaders): CachePolicy {
+  return new CachePolicy(policyRequest(query), { status: 200, headers: { ...headers } }, { shared: true });
+}
+
+/** Milliseconds the response stays fresh from now; 0 when it must not be stored at all. */
+export function freshForMs(policy: CachePolicy): number {
+  if (!policy.storable()) return 0;
+  return Math.max(0, Math.floor((policy.maxAge() - policy.age()) * 1000));
+}
+
+/**
+ * Whether an answer may be kept: storable for a shared cache, not `no-cache`
+ * (which this cache, like the issue it answers, treats as "do not keep"), not
+ * `Vary: *`, and either fresh for a while or revalidatable when stale.
+ */
+export function keepable(policy: CachePolicy, headers: StoredHeaders): boolean {
+  if (!policy.storable() || variesOnEverything(headers) || NO_CACHE.test(headers['cache-control'] ?? '')) return false;
+  return freshForMs(policy) > 0 || hasValidator(headers);
+}
+
+export function hasValidator(headers: StoredHeaders): boolean {
+  return headers.etag !== undefined || headers['last-modified'] !== undefined;
+}
+
+const NO_CACHE = /(?:^|,)\s*no-cache\s*(?:[=,]|$)/i;
+
+/** When the stored response was current at the source (now minus its age), for `Age` on answers. */
+export function ageOrigin(policy: CachePolicy, now: number): number {
+  return now - Math.round(policy.age() * 1000);
+}
+
+/** The conditional headers that ask the source whether a stale entry is still current; undefined when it has no validator. */
+export function validatorsFor(policy: CachePolicy, query: SourceQuery): ValidatorHeaders | undefined {
+  const headers = policy.revalidationHeaders(policyRequest(query));
+  const etag = headers['if-none-match'];
+  const modifiedSince = headers['if-modified-since'];
+  if (typeof etag !== 'string' && typeof modifiedSince !== 'string') return undefined;
+  return {
+    ...(typeof etag === 'string' ? { 'if-none-match': etag } : {}),
+    ...(typeof modifiedSince === 'string' ? { 'if-modified-since': modifiedSince } : {}),
+  };
+}
+
+/**
+ * Applies a 304 to a stored entry. Undefined when the 304 does not describe
+ * the stored bytes (another validator): the entry must then be fetched anew,
+ * never patched, so that a client never gets one response's headers with
+ * another's body.
+ */
+export function refreshed(
+  policy: CachePolicy,
+  stored: StoredHeaders,
+  query: SourceQuery,
+  notModified: Readonly<Record<string, string | undefined>>,
+): { policy: CachePolicy; headers: StoredHeaders } | undefined {
+  const update: CachePolicy.Headers = {};
+  for (const name of REFRESHED_BY_304) {
+    const value = notModified[name];
+    if (value !== undefined) update[name] = value;
+  }
+  const result = policy.revalidatedPolicy(policyRequest(query), { status: 304, headers: update });
+  if (!result.matches || result.modified) return undefined;
+  const headers: Record<string, string> = { ...stored };
+  for (const [name, value] of Object.entries(update)) {
+    if (typeof value === 'string') headers[name] = value;
+  }
+  return { policy: result.policy, headers };
+}
+
+/** A policy from its serialised form, or undefined when the form is not one (a corrupt shared entry). */
+export function policyFromObject(object: unknown): CachePolicy | undefined {
+  if (typeof object !== 'object' || object === null) return undefined;
+  const fields = object as Record<string, unknown>;
+  if (fields.v !== 1 || typeof fields.t !== 'number' || typeof fields.resh !== 'object' || fields.resh === null || typeof fields.rescc !== 'object' || fields.rescc === null) return undefined;
+  if (typeof fields.reqcc !== 'object' || fields.reqcc === null) return undefined;
+  try {
+    const policy = CachePolicy.fromObject(object as CachePolicy.CachePolicyObject);
+    policy.storable();
+    policy.maxAge();
+    return policy;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether the source varies its answer on the request's Accept (the only client header ecamo forwards). */
+export function variesOnAccept(headers: StoredHeaders): boolean {
+  const vary = headers.vary;
+  return vary !== undefined && vary.toLowerCase().split(',').some((name) => name.trim() === 'accept');
+}
+
+/** `Vary: *`: every request is different, nothing can be reused. */
+export function variesOnEverything(headers: StoredHeaders): boolean {
+  const vary = headers.vary;
+  return vary !== undefined && vary.split(',').some((name) => name.trim() === '*');
+}

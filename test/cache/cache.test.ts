@@ -1,0 +1,462 @@
+/**
+ * The response cache against real sources that count what reaches them:
+ * reuse, HTTP's rules for a shared cache, coalescing, the byte bound, keys.
+ */
+import assert from 'node:assert/strict';
+import type http from 'node:http';
+import net, { type AddressInfo } from 'node:net';
+import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { request } from 'undici';
+import { generateKey } from '../../src/config/generate-key.js';
+import { loadEcamoKeys } from '../../src/config/keys.js';
+import { createLogger } from '../../src/log.js';
+import { urlDigest } from '../../src/tokens/digest.js';
+import { signProxyToken } from '../../src/tokens/proxy-token.js';
+import { CANONICAL_HOST, SERVICE_ORIGIN, startEcamo, startSource, type Answer, type Ecamo, type Source } from '../helpers/harness.js';
+
+const PNG = Buffer.concat([Buffer.from('\x89PNG\r\n\x1a\n'), Buffer.alloc(2000, 7)]);
+
+interface Options {
+  readonly sendToken?: boolean;
+  readonly serviceOrigin?: string;
+  readonly method?: 'GET' | 'HEAD';
+  readonly accept?: string;
+}
+
+async function proxied(ecamo: Ecamo, url: string, options: Options = {}): Promise<Answer> {
+  const token = await signProxyToken(
+    { url, serviceOrigin: options.serviceOrigin ?? SERVICE_ORIGIN, sendToken: options.sendToken ?? false },
+    ecamo.config.ecamoKeys.signing,
+    45,
+  );
+  return ecamo.get(`/${ecamo.config.prefix}/v1/p/${urlDigest(url)}?t=${token}`, {
+    host: CANONICAL_HOST,
+    method: options.method ?? 'GET',
+    headers: options.accept === undefined ? {} : { accept: options.accept },
+  });
+}
+
+/** A proxied request whose body may be cut: 'cut off', or the x-ecamo-cache of a complete answer. */
+async function attempt(ecamo: Ecamo, url: string): Promise<string> {
+  try {
+    const answer = await proxied(ecamo, url);
+    return `complete ${answer.status} ${answer.header('x-ecamo-cache')}`;
+  } catch {
+    return 'cut off';
+  }
+}
+
+describe('response cache', () => {
+  let ecamo: Ecamo;
+  const logs: Record<string, unknown>[] = [];
+  const sources: Source[] = [];
+
+  before(async () => {
+    const logger = createLogger('info', { write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>) });
+    ecamo = await startEcamo({}, { logger });
+  });
+
+  after(async () => {
+    await ecamo.close();
+    for (const source of sources) await source.close();
+  });
+
+  async function source(handler: http.RequestListener): Promise<Source> {
+    const started = await startSource(handler);
+    sources.push(started);
+    return started;
+  }
+
+  test('repeat views are answered from the cache, with Age, and logged as hits', async () => {
+    const images = await source((_req, res) => void res.writeHead(200, { 'content-type': 'image/png', 'cache-control': 'public, max-age=600', etag: '"v1"' }).end(PNG));
+    const url = `${images.origin}/repeat.png`;
+    const first = await proxied(ecamo, url);
+    const second = await proxied(ecamo, url);
+    const third = await proxied(ecamo, url);
+    assert.equal(images.requests.length, 1);
+    assert.deepEqual([first.header('x-ecamo-cache'), second.header('x-ecamo-cache'), third.header('x-ecamo-cache')], ['miss', 'hit', 'hit']);
+    for (const answer of [first, second, third]) {
+      assert.equal(answer.status, 200);
+      assert.deepEqual(answer.bytes, PNG);
+      assert.equal(answer.header('content-type'), 'image/png');
+      assert.equal(answer.header('cache-control'), 'public, max-age=600');
+      assert.equal(answer.header('etag'), '"v1"');
+      assert.equal(answer.header('x-content-type-options'), 'nosniff');
+    }
+    assert.match(second.header('age') ?? '', /^\d+$/);
+    // The miss streamed as the source sent it (chunked); the entry knows its length.
+    assert.equal(second.header('content-length'), String(PNG.length));
+    const logged = logs.filter((line) => line.msg === 'access' && line.source === url).map((line) => line.cache);
+    assert.deepEqual(logged, ['miss', 'hit', 'hit']);
+  });
+
+  test('HEAD is answered from a fresh entry without touching the source', async () => {
+    const images = await source((_req, res) => void res.writeHead(200, { 'content-type': 'image/png', 'cache-control': 'max-age=600' }).end(PNG));
+    const url = `${images.origin}/head.png`;
+    await proxied(ecamo, url);
+    const head = await proxied(ecamo, url, { method: 'HEAD' });
+    assert.equal(head.status, 200);
+    assert.equal(head.header('x-ecamo-cache'), 'hit');
+    assert.equal(head.header('content-length'), String(PNG.length));
+    assert.equal(head.bytes.length, 0);
+    assert.equal(images.requests.length, 1);
+  });
+
+  test('the source sending no Cache-Control: ECAMO_DEFAULT_CACHE_CONTROL applies, as the client is told', async () => {
+    const images = await source((_req, res) => void res.writeHead(200, { 'content-type': 'image/png' }).end(PNG));
+    const url = `${images.origin}/default.png`;
+    const first = await proxied(ecamo, url);
+    const second = await proxied(ecamo, url);
+    assert.equal(first.header('cache-control'), 'public, max-age=3600');
+    assert.equal(second.header('x-ecamo-cache'), 'hit');
+    assert.equal(images.requests.length, 1);
+  });
+
+  test('an entry expires with its max-age', async () => {
+    const images = await source((_req, res) => void res.writeHead(200, { 'content-type': 'image/png', 'cache-control': 'max-age=1' }).end(PNG));
+    const url = `${images.origin}/short.png`;
+    await proxied(ecamo, url);
+    assert.equal((await proxied(ecamo, url)).header('x-ecamo-cache'), 'hit');
+    await sleep(1100);
+    assert.equal((await proxied(ecamo, url)).header('x-ecamo-cache'), 'miss');
+    assert.equal(images.requests.length, 2);
+  });
+
+  test('Expires and s-maxage give freshness too; s-maxage wins over max-age for a shared cache', async () => {
+    const images = await source((req, res) => {
+      const headers = req.url === '/expires.png'
+        ? { 'cache-control': 'public', expires: new Date(Date.now() + 600_000).toUTCString() }
+        : { 'cache-control': 'max-age=0, s-maxage=600' };
+      res.writeHead(200, { 'content-type': 'image/png', ...headers }).end(PNG);
+    });
+    for (const path of ['/expires.png', '/s-maxage.png']) {
+      await proxied(ecamo, `${images.origin}${path}`);
+      assert.equal((await proxied(ecamo, `${images.origin}${path}`)).header('x-ecamo-cache'), 'hit', path);
+    }
+    assert.equal(images.requests.length, 2);
+  });
+
+  test('private, no-store, no-cache, Vary: * and error answers are never kept', async () => {
+    const answers: Record<string, [number, Record<string, string>]> = {
+      '/private.png': [200, { 'cache-control': 'private, max-age=600' }],
+      '/no-store.png': [200, { 'cache-control': 'no-store' }],
+      '/no-cache.png': [200, { 'cache-control': 'no-cache', etag: '"n"' }],
+      '/pragma.png': [200, { 'cache-control': 'max-age=0', pragma: 'no-cache' }],
+      '/vary-star.png': [200, { 'cache-control': 'max-age=600', vary: '*' }],
+      '/missing.png': [404, { 'cache-control': 'max-age=600' }],
+      '/broken.png': [503, { 'cache-control': 'max-age=600' }],
+    };
+    const images = await source((req, res) => {
+      const [status, headers] = answers[req.url ?? ''] ?? [500, {}];
+      res.writeHead(status, { 'content-type': 'image/png', ...headers }).end(PNG);
+    });
+    for (const [path, [status]] of Object.entries(answers)) {
+      const url = `${images.origin}${path}`;
+      const before = images.requests.length;
+      for (let i = 0; i < 2; i++) {
+        const answer = await proxied(ecamo, url);
+        assert.equal(answer.status, status, path);
+        assert.equal(answer.header('x-ecamo-cache'), 'bypass', path);
+      }
+      assert.equal(images.requests.length - before, 2, `${path} went to the source each time`);
+    }
+  });
+
+  test('fetched with the ID token (Authorization): kept only when the source allows it', async () => {
+    const images = await source((req, res) => {
+      const cacheControl = req.url === '/public.png' ? 'public, max-age=600' : req.url === '/revalidate.png' ? 'max-age=600, must-revalidate' : 'max-age=600';
+      res.writeHead(200, { 'content-type': 'image/png', 'cache-control': cacheControl }).end(PNG);
+    });
+    for (const [path, kept] of [['/plain.png', false], ['/public.png', true], ['/revalidate.png', true]] as const) {
+      const url = `${images.origin}${path}`;
+      await proxied(ecamo, url, { sendToken: true });
+      const second = await proxied(ecamo, url, { sendToken: true });
+      assert.equal(second.header('x-ecamo-cache'), kept ? 'hit' : 'bypass', path);
+    }
+    assert.ok(images.requests.every((req) => req.headers.authorization?.startsWith('Bearer ')));
+    assert.equal(images.requests.length, 4);
+  });
+
+  test('keys: another service or another send-token flag never gets the entry', async () => {
+    const images = await source((req, res) => {
+      const body = Buffer.from(req.headers.authorization === undefined ? 'anonymous' : 'with ID token');
+      res.writeHead(200, { 'content-type': 'image/png', 'cache-control': 'public, max-age=600' }).end(body);
+    });
+    const url = `${images.origin}/keyed.png`;
+    assert.equal((await proxied(ecamo, url)).body, 'anonymous');
+    assert.equal((await proxied(ecamo, url, { sendToken: true })).body, 'with ID token');
+    const other = await proxied(ecamo, url, { serviceOrigin: 'http://other.test' });
+    assert.equal(other.header('x-ecamo-cache'), 'miss');
+    assert.equal((await proxied(ecamo, url, { sendToken: true })).header('x-ecamo-cache'), 'hit');
+    assert.equal((await proxied(ecamo, url, { serviceOrigin: 'http://other.test' })).header('x-ecamo-cache'), 'hit');
+    assert.equal(images.requests.length, 3);
+  });
+
+  test('a refused request never reveals whether an entry exists', async () => {
+    const images = await source((_req, res) => void res.writeHead(200, { 'content-type': 'image/png', 'cache-control': 'public, max-age=600' }).end(PNG));
+    const url = `${images.origin}/secret.png`;
+    await proxied(ecamo, url);
+    const claims = { url, serviceOrigin: SERVICE_ORIGIN, sendToken: false };
+    const good = await signProxyToken(claims, ecamo.config.ecamoKeys.signing, 45);
+    // Same kid, another key: what a forger who guessed everything but the key would send.
+    const forgerKeys = await loadEcamoKeys('keys', JSON.stringify({ [ecamo.ecamoKey.kid]: (await generateKey(ecamo.ecamoKey.kid)).privateJwk }), 'kid', undefined);
+    const forged = await signProxyToken(claims, forgerKeys.signing, 45);
+    for (const path of [`/${ecamo.config.prefix}/v1/p/${urlDigest(url)}?t=${forged}`, `/${ecamo.config.prefix}/v1/p/${urlDigest(`${url}?x`)}?t=${good}`]) {
+      const answer = await ecamo.get(path, { host: CANONICAL_HOST });
+      assert.equal(answer.status, 401);
+      assert.equal(answer.header('x-ecamo-cache'), undefined);
+      assert.equal(answer.bytes.includes(PNG), false);
+    }
+  });
+
+  test('Vary: Accept keeps one entry per Accept value', async () => {
+    const images = await source((req, res) => {
+      const webp = req.headers.accept?.includes('image/webp') === true;
+      res.writeHead(200, { 'content-type': webp ? 'image/webp' : 'image/png', 'cache-control': 'max-age=600', vary: 'Accept' }).end(webp ? 'webp bytes' : 'png bytes');
+    });
+    const url = `${images.origin}/negotiated`;
+    const webp = 'image/webp,image/*';
+    const plain = 'image/*';
+    assert.equal((await proxied(ecamo, url, { accept: webp })).body, 'webp bytes');
+    assert.equal((await proxied(ecamo, url, { accept: plain })).body, 'png bytes');
+    const again = await proxied(ecamo, url, { accept: webp });
+    assert.equal(again.body, 'webp bytes');
+    assert.equal(again.header('x-ecamo-cache'), 'hit');
+    assert.equal(again.header('vary'), 'Accept');
+    assert.equal((await proxied(ecamo, url, { accept: plain })).header('x-ecamo-cache'), 'hit');
+    assert.equal(images.requests.length, 2);
+  });
+
+  test('a stale entry is revalidated with If-None-Match; a 304 refreshes it', async () => {
+    let cacheControl = 'max-age=0, must-revalidate';
+    const images = await source((req, res) => {
+      if (req.headers['if-none-match'] === '"e1"') return void res.writeHead(304, { etag: '"e1"', 'cache-control': cacheControl }).end();
+      res.writeHead(200, { 'content-type': 'image/png', etag: '"e1"', 'cache-control': cacheControl }).end(PNG);
+    });
+    const url = `${images.origin}/etag.png`;
+    assert.equal((await proxied(ecamo, url)).header('x-ecamo-cache'), 'miss');
+    const revalidated = await proxied(ecamo, url);
+    assert.equal(revalidated.header('x-ecamo-cache'), 'revalidated');
+    assert.deepEqual(revalidated.bytes, PNG);
+    assert.equal(images.requests[1]?.headers['if-none-match'], '"e1"');
+    cacheControl = 'max-age=600';
+    assert.equal((await proxied(ecamo, url)).header('x-ecamo-cache'), 'revalidated');
+    const refreshed = await proxied(ecamo, url);
+    assert.equal(refreshed.header('x-ecamo-cache'), 'hit');
+    assert.equal(refreshed.header('cache-control'), 'max-age=600', 'the 304 headers replace the stored ones');
+    assert.equal(images.requests.length, 3);
+  });
+
+  test('Last-Modified is revalidated with If-Modified-Since', async () => {
+    const modified = 'Wed, 21 Oct 2026 07:28:00 GMT';
+    const images = await source((req, res) => {
+      if (req.headers['if-modified-since'] === modified) return void res.writeHead(304, { 'last-modified': modified }).end();
+      res.writeHead(200, { 'content-type': 'image/png', 'last-modified': modified, 'cache-control': 'max-age=0' }).end(PNG);
+    });
+    const url = `${images.origin}/dated.png`;
+    await proxied(ecamo, url);
+    const second = await proxied(ecamo, url);
+    assert.equal(second.header('x-ecamo-cache'), 'revalidated');
+    assert.deepEqual(second.bytes, PNG);
+    assert.equal(second.header('last-modified'), modified);
+  });
+
+  test('new bytes under a stable ETag: every answer is one whole version, never a mix', async () => {
+    let version = Buffer.alloc(3000, 1);
+    let honours304 = true;
+    const images = await source((req, res) => {
+      if (honours304 && req.headers['if-none-match'] === '"same"') return void res.writeHead(304, { etag: '"same"' }).end();
+      res.writeHead(200, { 'content-type': 'image/png', etag: '"same"', 'cache-control': 'max-age=0' }).end(version);
+    });
+    const url = `${images.origin}/liar.png`;
+    const v1 = version;
+    await proxied(ecamo, url);
+    version = Buffer.alloc(5000, 2);
+    const kept = await proxied(ecamo, url);
+    assert.deepEqual(kept.bytes, v1, 'a 304 keeps the stored bytes whole');
+    assert.equal(kept.header('content-length'), String(v1.length));
+    honours304 = false;
+    const replaced = await proxied(ecamo, url);
+    assert.deepEqual(replaced.bytes, version, 'a 200 replaces them whole');
+    assert.equal(replaced.header('x-ecamo-cache'), 'miss');
+  });
+
+  test('a 304 for other bytes than the stored ones: fetched again in full', async () => {
+    const images = await source((req, res) => {
+      if (req.headers['if-none-match'] !== undefined) return void res.writeHead(304, { etag: '"other"' }).end();
+      res.writeHead(200, { 'content-type': 'image/png', etag: '"mine"', 'cache-control': 'max-age=0' }).end(PNG);
+    });
+    const url = `${images.origin}/mismatch.png`;
+    await proxied(ecamo, url);
+    const second = await proxied(ecamo, url);
+    assert.equal(second.status, 200);
+    assert.deepEqual(second.bytes, PNG);
+    assert.equal(images.requests.length, 3);
+    assert.equal(images.requests[2]?.headers['if-none-match'], undefined);
+  });
+
+  test('a body cut by a reset is never kept, chunked or with a length', async () => {
+    const images = await source((req, res) => {
+      res.writeHead(200, { 'content-type': 'image/png', 'cache-control': 'max-age=600', ...(req.url === '/sized.png' ? { 'content-length': 4000 } : {}) });
+      res.write(Buffer.alloc(1000, 3), () => req.socket.resetAndDestroy());
+    });
+    for (const path of ['/sized.png', '/chunked.png']) {
+      const url = `${images.origin}${path}`;
+      const before = images.requests.length;
+      for (let i = 0; i < 2; i++) assert.equal(await attempt(ecamo, url), 'cut off', path);
+      assert.equal(images.requests.length - before, 2, `${path}: fetched again`);
+    }
+  });
+
+  test('a Content-Length the body does not match is never kept', async () => {
+    let connections = 0;
+    const raw = net.createServer((socket) => {
+      connections++;
+      socket.once('data', () => {
+        socket.end('HTTP/1.1 200 OK\r\ncontent-type: image/png\r\ncache-control: max-age=600\r\ncontent-length: 100\r\nconnection: close\r\n\r\nonly forty bytes of the hundred promised');
+      });
+    });
+    await new Promise<void>((resolve) => raw.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(raw.address() as AddressInfo).port}/short.png`;
+      for (let i = 0; i < 2; i++) assert.equal(await attempt(ecamo, url), 'cut off');
+      assert.equal(connections, 2);
+    } finally {
+      await new Promise((resolve) => raw.close(resolve));
+    }
+  });
+
+  test('50 concurrent misses make one source request and get the same bytes', async () => {
+    let release = (): void => {};
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const images = await source((_req, res) => {
+      void held.then(() => res.writeHead(200, { 'content-type': 'image/png', 'cache-control': 'max-age=600' }).end(PNG));
+    });
+    const url = `${images.origin}/popular.png`;
+    const answers = Array.from({ length: 50 }, () => proxied(ecamo, url));
+    await sleep(300);
+    release();
+    const settled = await Promise.all(answers);
+    assert.equal(images.requests.length, 1);
+    for (const answer of settled) {
+      assert.equal(answer.status, 200);
+      assert.deepEqual(answer.bytes, PNG);
+    }
+  });
+
+  test('the first client going away mid-body does not cut off the request waiting on the same fetch', async () => {
+    let release = (): void => {};
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const body = Buffer.alloc(8000, 5);
+    const images = await source((_req, res) => {
+      res.writeHead(200, { 'content-type': 'image/png', 'cache-control': 'max-age=600', 'content-length': body.length });
+      res.write(body.subarray(0, 1000));
+      void held.then(() => res.end(body.subarray(1000)));
+    });
+    const url = `${images.origin}/shared.png`;
+    const token = await signProxyToken({ url, serviceOrigin: SERVICE_ORIGIN, sendToken: false }, ecamo.config.ecamoKeys.signing, 45);
+    const leaving = new AbortController();
+    const first = await request(`${ecamo.url}/${ecamo.config.prefix}/v1/p/${urlDigest(url)}?t=${token}`, { headers: { host: CANONICAL_HOST }, signal: leaving.signal });
+    assert.equal(first.statusCode, 200);
+    const second = proxied(ecamo, url);
+    await sleep(200);
+    leaving.abort();
+    await first.body.text().catch(() => 'aborted');
+    release();
+    const answer = await second;
+    assert.deepEqual(answer.bytes, body);
+    assert.equal(images.requests.length, 1);
+    assert.equal((await proxied(ecamo, url)).header('x-ecamo-cache'), 'hit');
+  });
+
+  test('50 concurrent misses on a failing source make one request and all get its error', async () => {
+    let release = (): void => {};
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const images = await source((_req, res) => void held.then(() => res.writeHead(503, { 'content-type': 'text/plain' }).end('down')));
+    const url = `${images.origin}/failing.png`;
+    const answers = Array.from({ length: 50 }, () => proxied(ecamo, url));
+    await sleep(300);
+    release();
+    const settled = await Promise.all(answers);
+    assert.equal(images.requests.length, 1);
+    for (const answer of settled) {
+      assert.equal(answer.status, 503);
+      assert.equal(answer.header('x-ecamo-error'), 'source-response');
+    }
+  });
+
+  test('concurrent misses for an answer that may not be kept each fetch it themselves', async () => {
+    let release = (): void => {};
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const images = await source((_req, res) => void held.then(() => res.writeHead(200, { 'content-type': 'image/png', 'cache-control': 'private' }).end(PNG)));
+    const url = `${images.origin}/mine.png`;
+    const answers = Array.from({ length: 5 }, () => proxied(ecamo, url));
+    await sleep(300);
+    release();
+    for (const answer of await Promise.all(answers)) assert.deepEqual(answer.bytes, PNG);
+    assert.equal(images.requests.length, 5);
+  });
+});
+
+describe('response cache and the deadline', () => {
+  test('a body stalled past ECAMO_TIMEOUT is cut off and never kept', { timeout: 15_000 }, async () => {
+    const stalling = await startSource((_req, res) => {
+      res.writeHead(200, { 'content-type': 'image/png', 'content-length': 100, 'cache-control': 'max-age=600' });
+      res.write(Buffer.alloc(10, 'x')); // and never the other 90 bytes
+    });
+    const impatient = await startEcamo({ ECAMO_TIMEOUT: '1' });
+    try {
+      for (let i = 0; i < 2; i++) assert.equal(await attempt(impatient, `${stalling.origin}/stall.png`), 'cut off');
+      assert.equal(stalling.requests.length, 2);
+    } finally {
+      await Promise.all([impatient.close(), stalling.close()]);
+    }
+  });
+});
+
+describe('response cache bounds', () => {
+  const sources: Source[] = [];
+  after(async () => {
+    for (const source of sources) await source.close();
+  });
+
+  test('least recently used entries go first at ECAMO_CACHE_MAX_BYTES; larger than ECAMO_CACHE_MAX_ENTRY_BYTES is streamed', async () => {
+    const body = Buffer.alloc(10_000, 9);
+    const images = await startSource((req, res) => {
+      res.writeHead(200, { 'content-type': 'image/png', 'cache-control': 'max-age=600' }).end(req.url === '/huge.png' ? Buffer.alloc(20_000, 1) : body);
+    });
+    sources.push(images);
+    // Room for three 10 kB entries with their bookkeeping, not four.
+    const ecamo = await startEcamo({ ECAMO_CACHE_MAX_BYTES: '36000', ECAMO_CACHE_MAX_ENTRY_BYTES: '15000' });
+    try {
+      const status = async (name: string): Promise<string | undefined> => (await proxied(ecamo, `${images.origin}/${name}.png`)).header('x-ecamo-cache');
+      assert.deepEqual([await status('a'), await status('b'), await status('c')], ['miss', 'miss', 'miss']);
+      assert.equal(await status('a'), 'hit');
+      assert.equal(await status('d'), 'miss'); // evicts b, the least recently used
+      assert.equal(await status('b'), 'miss'); // evicts c
+      assert.equal(await status('a'), 'hit');
+      assert.equal(await status('d'), 'hit');
+      // Chunked, so its size shows on the way: streamed whole, never kept.
+      const before = images.requests.length;
+      for (let i = 0; i < 2; i++) assert.equal((await proxied(ecamo, `${images.origin}/huge.png`)).bytes.length, 20_000);
+      assert.equal(images.requests.length - before, 2);
+      assert.ok(ecamo.server.app.cache!.memoryBytes <= 36000);
+    } finally {
+      await ecamo.close();
+    }
+  });
+
+  test('ECAMO_CACHE_MAX_BYTES=0 turns the cache off', async () => {
+    const images = await startSource((_req, res) => void res.writeHead(200, { 'content-type': 'image/png', 'cache-control': 'public, max-age=600' }).end(PNG));
+    sources.push(images);
+    const ecamo = await startEcamo({ ECAMO_CACHE_MAX_BYTES: '0' });
+    try {
+      for (let i = 0; i < 2; i++) assert.equal((await proxied(ecamo, `${images.origin}/off.png`)).header('x-ecamo-cache'), 'bypass');
+      assert.equal(images.requests.length, 2);
+      assert.equal(ecamo.server.app.cache, undefined);
+    } finally {
+      await ecamo.close();
+    }
+  });
+});
