@@ -1,0 +1,47 @@
+/**
+ * What `ecamo inspect` was given: a token pasted bare, as `Bearer ...`, as
+ * `name=value`, or inside a whole redirect or proxy URL, and which of ecamo's
+ * token kinds its claims describe.
+ */
+import type { JWTPayload } from 'jose';
+
+export type TokenKind = 'url-token' | 'auth-cookie' | 'proxy-token' | 'id-token';
+
+export const KIND_NAMES: Readonly<Record<TokenKind, string>> = {
+  'url-token': 'URL token: signed by a service origin, the last segment of /{prefix}/v1/r/{token}',
+  'auth-cookie': 'authorisation cookie: signed by a service origin for ecamo',
+  'proxy-token': 'proxy token: signed by ecamo, the t= of a canonical /{prefix}/v1/p/{digest} URL',
+  'id-token': 'ID token: signed by ecamo, presented to a source as Authorization: Bearer',
+};
+
+/** A token, and what came with it when a whole URL, header or cookie was pasted. */
+export interface InspectInput {
+  readonly token: string;
+  /** The {digest} of a pasted proxy URL. */
+  readonly digest?: string;
+  /** The name of a pasted `name=value` cookie. */
+  readonly cookieName?: string;
+}
+
+/** Accepts a bare token, `Bearer <token>`, a redirect or proxy URL or path, or `name=<token>`. */
+export function parseInspectInput(raw: string): InspectInput {
+  const text = raw.trim();
+  const bearer = /^(?:authorization:\s*)?bearer\s+(\S+)$/i.exec(text);
+  if (bearer !== null) return { token: bearer[1]! };
+  const proxy = /\/v1\/p\/([^/?#\s]+)\?(?:[^#\s]*&)?t=([^&#\s]+)/.exec(text);
+  if (proxy !== null) return { token: decodeURIComponent(proxy[2]!), digest: proxy[1]! };
+  const redirect = /\/v1\/r\/([^/?#\s]+)/.exec(text);
+  if (redirect !== null) return { token: redirect[1]! };
+  const cookie = /^(?:cookie:\s*)?([^=\s;]+)=([^;\s]+);?$/i.exec(text);
+  if (cookie !== null) return { token: cookie[2]!, cookieName: cookie[1]! };
+  return { token: text };
+}
+
+/** Which ecamo token the claims describe; undefined when none. */
+export function recogniseToken(claims: JWTPayload): TokenKind | undefined {
+  if (claims.iss === 'ecamo:s' || claims.aud === 'ecamo:p') return 'proxy-token';
+  if ('ecamo:url' in claims) return 'url-token';
+  if (claims.sub === 'anonymous' && 'ecamo:svc' in claims) return 'id-token';
+  if (typeof claims.iss === 'string' && claims.aud !== undefined) return 'auth-cookie';
+  return undefined;
+}
