@@ -1,6 +1,5 @@
 import { EcamoError } from '../errors.js';
 import { validHeaderValue } from '../http/respond.js';
-import type { Logger } from '../log.js';
 import type { SourceBody, SourceFetch, SourceHeaders, SourceResponse } from '../upstream/fetch.js';
 import { keepForMs, makeEntry, type CacheEntry, type PrepareAnswer } from './entry.js';
 import { MemoryTier, type Stored, type VaryMarker } from './memory.js';
@@ -48,7 +47,6 @@ export interface CacheOptions {
   readonly defaultCacheControl: string;
   readonly prepare: PrepareAnswer;
   readonly shared?: SharedTier;
-  readonly logger: Logger;
 }
 
 /** One proxied request on a miss, as the cache needs it. */

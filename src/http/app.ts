@@ -1,4 +1,5 @@
 import { ImageCache } from '../cache/cache.js';
+import { RedisTier } from '../cache/redis-tier.js';
 import type { Config } from '../config/load.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
@@ -26,6 +27,7 @@ export interface App {
 export function createApp(config: Config, logger: Logger, metrics: Metrics, fetcherOptions: { connect?: { ca?: string | Buffer } } = {}): App {
   const redis = config.redis === undefined ? undefined : new SharedRedis(config.redis, logger);
   if (redis !== undefined) metrics.watchRedis(() => redis.available);
+  const prepare = prepareAnswer(config);
   return Object.freeze({
     config,
     logger,
@@ -49,8 +51,8 @@ export function createApp(config: Config, logger: Logger, metrics: Metrics, fetc
             maxLength: config.maxLength,
             timeoutMs: config.timeoutMs,
             defaultCacheControl: config.defaultCacheControl,
-            prepare: prepareAnswer(config),
-            logger,
+            prepare,
+            ...(redis === undefined ? {} : { shared: new RedisTier(redis, prepare) }),
           }),
   });
 }
