@@ -5,15 +5,17 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import tls from 'node:tls';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { generateKey } from '../../src/config/generate-key.js';
 import { fetchAnswer } from '../helpers/harness.js';
 import { count } from '../helpers/prometheus.js';
+import { selfSignedCertificate } from '../helpers/tls.js';
 import { CLI } from '../helpers/wire.js';
 
 interface ServeProcess {
@@ -167,6 +169,51 @@ test('SIGHUP storm (100 in about a second) on ECAMO_WORKERS=2 over key files: no
     assert.equal(count(metrics, 'ecamo_key_reloads_total', { outcome: 'failure' }), 0);
     assert.equal((await fetchAnswer(`${adminUrl}/readyz`)).status, 200);
     assert.doesNotMatch(stderr, /MaxListenersExceeded|Warning/, 'no listener piles up on signals');
+  } finally {
+    assert.equal(await served.stop(), 0);
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+/** The common name of the certificate a fresh TLS connection is shown. */
+async function servedCommonName(url: string): Promise<string> {
+  const { hostname, port } = new URL(url);
+  const socket = tls.connect({ host: hostname, port: Number(port), rejectUnauthorized: false, ALPNProtocols: ['h2'] });
+  await once(socket, 'secureConnect');
+  const name = socket.getPeerCertificate().subject.CN;
+  socket.destroy();
+  return Array.isArray(name) ? name.join() : String(name);
+}
+
+test('ECAMO_WORKERS=2 with ECAMO_TLS_*: both workers serve HTTP/2, and SIGHUP puts the new certificate in every worker', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'ecamo-tls-serve-'));
+  const [first, second] = [selfSignedCertificate('first'), selfSignedCertificate('second')];
+  const certFile = join(dir, 'cert.pem');
+  const keyFile = join(dir, 'key.pem');
+  await Promise.all([copyFile(first.certFile, certFile), copyFile(first.keyFile, keyFile)]);
+  const key = await generateKey('k1');
+  const served = spawnServe({
+    ECAMO_CANONICAL_HOST: 'ecamo.test',
+    ECAMO_PRIVATE_KEYS: JSON.stringify({ k1: key.privateJwk }),
+    ECAMO_SERVICE_PUBLIC_KEYS: '{}',
+    ECAMO_BIND: '127.0.0.1:0',
+    ECAMO_TLS_CERT: certFile,
+    ECAMO_TLS_KEY: keyFile,
+    ECAMO_WORKERS: '2',
+  });
+  try {
+    await served.waitFor((lines) => lines.filter((line) => line.msg === 'ecamo listening').length === 2);
+    const publicUrl = String(served.lines.find((line) => line.msg === 'ecamo listening')!.url);
+    assert.match(publicUrl, /^https:/);
+    const workerPids = new Set(served.lines.filter((line) => line.msg === 'ecamo listening').map((line) => line.pid));
+    for (let i = 0; i < 4; i++) assert.equal((await fetchAnswer(`${publicUrl}/healthz`, { host: 'ecamo.test', ca: first.cert })).status, 200);
+    assert.equal(await servedCommonName(publicUrl), 'first');
+
+    await Promise.all([copyFile(second.certFile, certFile), copyFile(second.keyFile, keyFile)]);
+    served.child.kill('SIGHUP');
+    await served.waitFor((lines) => new Set(lines.filter((line) => line.msg === 'TLS certificate reloaded').map((line) => line.pid)).size === workerPids.size);
+    for (let i = 0; i < 6; i++) assert.equal(await servedCommonName(publicUrl), 'second', 'whichever worker takes the connection');
+    assert.equal((await fetchAnswer(`${publicUrl}/healthz`, { host: 'ecamo.test', ca: second.cert })).status, 200);
   } finally {
     assert.equal(await served.stop(), 0);
     await rm(dir, { recursive: true, force: true });
