@@ -183,6 +183,17 @@ function parseWorkers(variable: string, text: string | undefined, cpus: number):
 }
 
 /**
+ * The settings `ecamo serve` shares with `ecamo verify-proxy`: how it logs,
+ * and how long a SIGTERM drain may last.
+ */
+export function loadProcessSettings(env: Env): { logLevel: LogLevel; shutdownGraceMs: number } {
+  const read = new Reader(env);
+  const logLevel = (read.optional('LOG_LEVEL') ?? 'info') as LogLevel;
+  if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError(read.name('LOG_LEVEL'), `must be one of ${LOG_LEVELS.join(', ')}`);
+  return { logLevel, shutdownGraceMs: read.integer('SHUTDOWN_GRACE', 10, 0, 600) * 1000 };
+}
+
+/**
  * Reads every ECAMO_* variable once. Throws ConfigError on the first problem;
  * the returned object is frozen, and its keys, regexps and sets are never
  * mutated after start.
@@ -235,8 +246,7 @@ export async function loadConfig(env: Env, options: { cpus?: number } = {}): Pro
   }
   if (contentTypes.length === 0) throw new ConfigError(read.name('CONTENT_TYPE_ALLOWED'), 'lists no type');
 
-  const logLevel = (read.optional('LOG_LEVEL') ?? 'info') as LogLevel;
-  if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError(read.name('LOG_LEVEL'), `must be one of ${LOG_LEVELS.join(', ')}`);
+  const { logLevel, shutdownGraceMs } = loadProcessSettings(env);
 
   const cacheControl = read.optional('DEFAULT_CACHE_CONTROL') ?? read.optional('DEFUALT_CACHE_CONTROL') ?? 'public, max-age=3600';
   const surrogateControl = read.optional('DEFAULT_SURROGATE_CONTROL');
@@ -275,7 +285,7 @@ export async function loadConfig(env: Env, options: { cpus?: number } = {}): Pro
     insecure,
     logLevel,
     workers: parseWorkers(read.name('WORKERS'), read.optional('WORKERS'), options.cpus ?? 1),
-    shutdownGraceMs: read.integer('SHUTDOWN_GRACE', 10, 0, 600) * 1000,
+    shutdownGraceMs,
     camoKeys: Object.freeze(camoKeysText === undefined ? [] : parseCamoKeys(read.name('CAMO_KEY'), camoKeysText).map((key) => createSecretKey(key, 'utf8'))),
     redis: redisUrl === undefined ? undefined : parseRedisUrl(read.name('REDIS_URL'), redisUrl),
     trustedProxies: trustedProxiesText === undefined ? undefined : parseTrustedProxies(read.name('TRUSTED_PROXIES'), trustedProxiesText),

@@ -4,13 +4,13 @@
  * and tests, which alone use the hooks (the App, a private CA for sources).
  */
 import type { Server } from 'node:http';
-import type { Http2SecureServer, ServerHttp2Session } from 'node:http2';
-import type { Socket } from 'node:net';
+import type { Http2SecureServer } from 'node:http2';
 import { reloadKeySet } from '../config/keys.js';
 import { createAdminServer } from './admin.js';
 import { createApp, type App } from './app.js';
 import { listen } from './listen.js';
 import { createHttpServer, createSecureHttpServer } from './dispatch.js';
+import { drainable } from './drain.js';
 import { loadTlsFiles, type TlsFiles } from '../config/tls.js';
 import { createLogger, type Logger } from '../log.js';
 import { Metrics } from '../metrics.js';
@@ -54,10 +54,9 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const metrics = new Metrics({ processMetrics: options.processMetrics ?? serveAdmin });
   const app = createApp(config, logger, metrics, options.sourceTls === undefined ? {} : { connect: options.sourceTls });
   const server = config.tls === undefined ? createHttpServer(app) : createSecureHttpServer(app, config.tls);
-  const connections = trackConnections(server);
+  const drain = drainable(server);
   let tls = config.tls;
   let listening = false;
-  let draining = false;
 
   // The admin listener comes up first, so that probes see "alive, not ready" rather than nothing.
   const adminServer = serveAdmin
@@ -65,7 +64,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
         {
           metrics: () => metrics.registry.metrics(),
           metricsContentType: metrics.registry.contentType,
-          ready: () => listening && !draining,
+          ready: () => listening && !drain.draining,
         },
         logger,
       )
@@ -133,19 +132,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
 
   let closing: Promise<void> | undefined;
   const close = (graceMs: number = config.shutdownGraceMs): Promise<void> => {
-    draining = true;
     closing ??= (async () => {
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      connections.closeIdle();
-      let timer: NodeJS.Timeout | undefined;
-      const grace = new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, graceMs);
-        timer.unref();
-      });
-      await Promise.race([closed, grace]);
-      clearTimeout(timer);
-      connections.closeAll();
-      await closed;
+      await drain.drain(graceMs);
       if (adminServer !== undefined) {
         const adminClosed = new Promise<void>((resolve) => adminServer.close(() => resolve()));
         adminServer.closeAllConnections();
@@ -165,39 +153,9 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     port: bound.port,
     adminUrl,
     get draining() {
-      return draining;
+      return drain.draining;
     },
     reload,
     close,
-  };
-}
-
-/**
- * Closing connections on shutdown, for both servers: node:http has this
- * built in; for the TLS server, HTTP/2 sessions are sent GOAWAY (streams under
- * way finish, no new ones start) and every socket is cut when the grace ends.
- */
-function trackConnections(server: Server | Http2SecureServer): { closeIdle(): void; closeAll(): void } {
-  if (!('setSecureContext' in server)) {
-    return { closeIdle: () => server.closeIdleConnections(), closeAll: () => server.closeAllConnections() };
-  }
-  const sockets = new Set<Socket>();
-  const sessions = new Set<ServerHttp2Session>();
-  server.on('secureConnection', (socket: Socket) => {
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
-  });
-  server.on('session', (session: ServerHttp2Session) => {
-    sessions.add(session);
-    session.once('close', () => sessions.delete(session));
-  });
-  return {
-    closeIdle() {
-      for (const session of sessions) session.close();
-    },
-    closeAll() {
-      for (const session of sessions) session.destroy();
-      for (const socket of sockets) socket.destroy();
-    },
   };
 }

@@ -1,0 +1,116 @@
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Http2SecureServer, ServerHttp2Session } from 'node:http2';
+import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+
+/** The stop that lets responses in flight end: one implementation for `ecamo serve` and `ecamo verify-proxy`. */
+export interface Drain {
+  /** True from the moment drain() is called (/readyz turns 503). */
+  readonly draining: boolean;
+  /**
+   * Stops accepting and closes idle connections at once. Responses in flight
+   * go on, and each ends its connection: an HTTP/1.1 response whose head is
+   * still to be sent carries `Connection: close`, and a connection is closed
+   * as soon as its last response has ended, so none takes another request
+   * (HTTP/2 sessions are sent GOAWAY: their streams finish, no new one
+   * starts). Resolves as soon as the last response has ended, or once
+   * `graceMs` have passed, when whatever is left is cut.
+   */
+  drain(graceMs: number): Promise<void>;
+}
+
+/** Call before the server takes its first connection: it keeps count from then on. */
+export function drainable(server: Server | Http2SecureServer): Drain {
+  let draining = false;
+  /** HTTP/1.1 responses not yet ended, by connection (several when a client pipelines). */
+  const busy = new Map<Socket, Set<ServerResponse>>();
+  let http2Streams = 0;
+  const secure = 'setSecureContext' in server;
+  /** With TLS, node:http's connection bookkeeping is not there: every connection, and HTTP/2 sessions. */
+  const tlsSockets = new Set<TLSSocket>();
+  const sessions = new Set<ServerHttp2Session>();
+  let allEnded: (() => void) | undefined;
+
+  const settle = (): void => {
+    if (draining && busy.size === 0 && http2Streams === 0) allEnded?.();
+  };
+  const closeAfterward = (res: ServerResponse): void => {
+    if (!res.headersSent) res.setHeader('connection', 'close');
+  };
+  const ended = (socket: Socket, res: ServerResponse): void => {
+    const responses = busy.get(socket);
+    responses?.delete(res);
+    if (responses?.size !== 0) return;
+    busy.delete(socket);
+    if (!draining) return;
+    // Its head may have promised keep-alive before the drain: close before another request comes.
+    if (!socket.destroyed) socket.end(() => socket.destroy());
+    settle();
+  };
+
+  // Before the handler, so that a request arriving during the drain is marked before anything is written.
+  (server as Server).prependListener('request', (req: IncomingMessage, res: ServerResponse) => {
+    if (req.httpVersionMajor === 2) {
+      http2Streams++;
+      res.once('close', () => {
+        http2Streams--;
+        settle();
+      });
+      return;
+    }
+    const socket = req.socket;
+    let responses = busy.get(socket);
+    if (responses === undefined) busy.set(socket, (responses = new Set()));
+    responses.add(res);
+    if (draining) closeAfterward(res);
+    res.once('close', () => ended(socket, res));
+  });
+  if (secure) {
+    server.on('secureConnection', (socket: TLSSocket) => {
+      tlsSockets.add(socket);
+      socket.once('close', () => tlsSockets.delete(socket));
+    });
+    server.on('session', (session: ServerHttp2Session) => {
+      sessions.add(session);
+      session.once('close', () => sessions.delete(session));
+      if (draining) session.close();
+    });
+  }
+
+  const closeIdle = (): void => {
+    if (!secure) return (server as Server).closeIdleConnections();
+    for (const session of sessions) session.close();
+    for (const socket of tlsSockets) if (socket.alpnProtocol !== 'h2' && !busy.has(socket)) socket.destroy();
+  };
+  const closeAll = (): void => {
+    if (!secure) return (server as Server).closeAllConnections();
+    for (const session of sessions) session.destroy();
+    for (const socket of tlsSockets) socket.destroy();
+  };
+
+  let drained: Promise<void> | undefined;
+  return {
+    get draining() {
+      return draining;
+    },
+    drain(graceMs) {
+      drained ??= (async () => {
+        draining = true;
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        closeIdle();
+        for (const responses of busy.values()) for (const res of responses) closeAfterward(res);
+        let timer: NodeJS.Timeout | undefined;
+        await new Promise<void>((resolve) => {
+          allEnded = resolve;
+          timer = setTimeout(resolve, graceMs);
+          settle();
+        });
+        clearTimeout(timer);
+        // Left now: responses the grace cut, and requests still arriving. Both too late.
+        closeAll();
+        await closed;
+      })();
+      return drained;
+    },
+  };
+}
