@@ -30,6 +30,8 @@ export type EcamoErrorCode =
   | 'method-not-allowed'
   | 'loop-detected'
   | 'quarantined'
+  | 'request-timeout'
+  | 'overloaded'
   // verify-proxy: an ID token refused by `ecamo/verify` (missing-token, invalid-token,
   // expired, wrong-audience, replayed, unknown-key, jwks-unavailable), or an upstream it cannot use.
   | IdTokenErrorCode
@@ -37,6 +39,7 @@ export type EcamoErrorCode =
   | 'upstream-response'
   // The admin listener (ECAMO_ADMIN_BIND): a worker did not answer the metrics scrape.
   | 'metrics-unavailable'
+  | 'unallowed-service'
   | 'unknown';
 
 export interface ErrorAnswer {
@@ -70,10 +73,12 @@ const ANSWERS: Readonly<Record<EcamoErrorCode, ErrorAnswer>> = Object.freeze({
   'unallowed-source': answer(403),
   'source-response-too-large': answer(403),
   'unallowed-content-type': answer(403),
+  'unallowed-service': answer(403),
   'not-found': answer(404),
   // With Retry-After: the seconds of quarantine left (see src/quarantine/).
   quarantined: answer(429),
   'method-not-allowed': answer(405, Object.freeze({ allow: 'GET, HEAD' })),
+  'request-timeout': answer(408),
   // The status a source answered with when it is 4xx/5xx (see SourceResponseError).
   'source-response': answer(400, Object.freeze({ 'content-type': 'text/plain', 'x-ecamo-error-origin': 'source' })),
   'source-request': answer(502),
@@ -81,6 +86,7 @@ const ANSWERS: Readonly<Record<EcamoErrorCode, ErrorAnswer>> = Object.freeze({
   'upstream-response': answer(502),
   'jwks-unavailable': answer(503),
   'metrics-unavailable': answer(503),
+  overloaded: answer(503),
   unknown: answer(500),
 });
 
@@ -137,4 +143,17 @@ export function findEcamoError(error: unknown): EcamoError | undefined {
     if (current instanceof EcamoError) return current;
   }
   return undefined;
+}
+
+/**
+ * The process has run out of file descriptors (EMFILE) or the system has
+ * (ENFILE), anywhere in a chain of causes: an overload of this host, not a
+ * fault of whatever was being reached.
+ */
+export function isOutOfDescriptors(error: unknown): boolean {
+  for (let current = error; current instanceof Error; current = current.cause) {
+    const code = (current as NodeJS.ErrnoException).code;
+    if (code === 'EMFILE' || code === 'ENFILE') return true;
+  }
+  return false;
 }

@@ -29,3 +29,36 @@ export function createLogger(level: LogLevel, destination?: pino.DestinationStre
     destination,
   );
 }
+
+/**
+ * One log line for a condition that can hit every request at once (running
+ * out of file descriptors): written at most once per interval, with the
+ * number of occurrences it stands for.
+ */
+export class ThrottledLog {
+  readonly #write: (occurrences: number) => void;
+  readonly #intervalMs: number;
+  #lastWrittenAt = Number.NEGATIVE_INFINITY;
+  #occurrences = 0;
+
+  constructor(intervalMs: number, write: (occurrences: number) => void) {
+    this.#intervalMs = intervalMs;
+    this.#write = write;
+  }
+
+  note(): void {
+    this.#occurrences++;
+    const now = Date.now();
+    if (now - this.#lastWrittenAt < this.#intervalMs) return;
+    this.#write(this.#occurrences);
+    this.#lastWrittenAt = now;
+    this.#occurrences = 0;
+  }
+}
+
+/** What a log line says of an expected failure: its message (and its cause's), never a stack. */
+export function reasonOf(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const cause = error.cause instanceof Error && !error.message.includes(error.cause.message) ? `: ${error.cause.message}` : '';
+  return `${error.message}${cause}`;
+}

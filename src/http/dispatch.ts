@@ -2,7 +2,8 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import http2, { type Http2SecureServer, type Http2ServerRequest, type Http2ServerResponse } from 'node:http2';
 import type { Duplex } from 'node:stream';
 import type { TlsFiles } from '../config/tls.js';
-import { EcamoError, type EcamoErrorCode } from '../errors.js';
+import { EcamoError, isOutOfDescriptors, type EcamoErrorCode } from '../errors.js';
+import { reasonOf, ThrottledLog } from '../log.js';
 import type { App } from './app.js';
 import { resolveClientAddress, type ClientAddressOptions } from './client-address.js';
 import { handleCamo } from './camo.js';
@@ -57,7 +58,16 @@ const MAX_CONCURRENT_STREAMS = 100;
 
 type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;
 
-function requestListener(app: App): RequestListener {
+/** How often, at most, running out of file descriptors is logged: it hits every request at once. */
+const OVERLOAD_LOG_INTERVAL_MS = 10_000;
+
+function outOfDescriptorsLog(app: App): ThrottledLog {
+  return new ThrottledLog(OVERLOAD_LOG_INTERVAL_MS, (occurrences) => {
+    app.logger.error({ occurrences }, 'out of file descriptors: answering 503 overloaded (raise the limit, e.g. LimitNOFILE, or lower the load)');
+  });
+}
+
+function requestListener(app: App, outOfDescriptors: ThrottledLog): RequestListener {
   const addressOptions: ClientAddressOptions = {
     trustedProxies: app.config.trustedProxies,
     onIgnored: (header) => app.metrics.forwardingHeaderIgnored(header),
@@ -74,7 +84,8 @@ function requestListener(app: App): RequestListener {
     dispatch(app, req, res, record).catch(async (error: unknown) => {
       const failure = error instanceof EcamoError ? error : new EcamoError('unknown', 'unexpected failure', { cause: error });
       if (failure.code === 'unknown') app.logger.error({ err: error }, 'bug: unexpected failure');
-      else app.logger.debug({ err: failure, code: failure.code }, 'request refused');
+      else if (app.logger.isLevelEnabled('debug')) app.logger.debug({ code: failure.code, reason: reasonOf(failure) }, 'request refused');
+      if (failure.code === 'overloaded') outOfDescriptors.note();
       record.error = failure.code;
       if (app.quarantine !== undefined && REFUSED_CREDENTIAL.has(failure.code)) {
         // Counted before answering: once the client has its answer, its next request sees the count.
@@ -91,17 +102,28 @@ function requestListener(app: App): RequestListener {
  * whose socket node:http would otherwise drop silently). Both get the usual
  * refusal.
  */
-function answerOutsideHandler(server: http.Server | Http2SecureServer): void {
+function answerOutsideHandler(server: http.Server | Http2SecureServer, app: App, outOfDescriptors: ThrottledLog): void {
   answerClientErrors(server);
   server.on('connect', (req: IncomingMessage, socket: Duplex) => {
     sendError(socket, new EcamoError('method-not-allowed', `method ${req.method}`));
   });
+  // Out of descriptors at accept(): Node reports it here (and, with no listener, crashes).
+  server.on('error', (error: NodeJS.ErrnoException) => {
+    if (isOutOfDescriptors(error)) outOfDescriptors.note();
+    // Before listening, listen() reports the error to whoever started the server.
+    else if (server.listening) app.logger.error({ code: error.code, reason: reasonOf(error) }, 'server error');
+  });
 }
 
 export function createHttpServer(app: App): http.Server {
+  const outOfDescriptors = outOfDescriptorsLog(app);
   // requireHostHeader off: node:http would answer a missing Host with a bare 400; dispatch checks Host itself.
-  const server = http.createServer({ maxHeaderSize: MAX_HEADER_BYTES, requestTimeout: 30_000, requireHostHeader: false }, requestListener(app));
-  answerOutsideHandler(server);
+  // Timeouts are checked every second rather than every 30 s, so that they are enforced when they fall due.
+  const server = http.createServer(
+    { maxHeaderSize: MAX_HEADER_BYTES, requestTimeout: 30_000, connectionsCheckingInterval: 1_000, requireHostHeader: false },
+    requestListener(app, outOfDescriptors),
+  );
+  answerOutsideHandler(server, app, outOfDescriptors);
   return server;
 }
 
@@ -115,7 +137,8 @@ export function createHttpServer(app: App): http.Server {
  * `:authority`. The protocol suite runs over both to hold this.
  */
 export function createSecureHttpServer(app: App, tls: TlsFiles): Http2SecureServer {
-  const serve = requestListener(app);
+  const outOfDescriptors = outOfDescriptorsLog(app);
+  const serve = requestListener(app, outOfDescriptors);
   const server = http2.createSecureServer(
     {
       cert: tls.cert,
@@ -139,7 +162,7 @@ export function createSecureHttpServer(app: App, tls: TlsFiles): Http2SecureServ
   // A failed handshake (garbage, plain HTTP, no shared cipher) only ends that connection.
   server.on('tlsClientError', (error: Error) => app.logger.debug({ err: error }, 'TLS handshake failed'));
   server.on('sessionError', (error: Error) => app.logger.debug({ err: error }, 'HTTP/2 session error'));
-  answerOutsideHandler(server);
+  answerOutsideHandler(server, app, outOfDescriptors);
   return server;
 }
 

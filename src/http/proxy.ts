@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { cacheKey, type Obtained } from '../cache/cache.js';
 import type { Config } from '../config/load.js';
 import { EcamoError, SourceResponseError } from '../errors.js';
+import { reasonOf } from '../log.js';
 import { assertDigestMatches } from '../tokens/digest.js';
 import type { SourceBody, SourceFetch, SourceHeaders, SourceResponse, SourceValidators } from '../upstream/fetch.js';
 import { assertSourceAllowed } from '../upstream/url-policy.js';
@@ -248,7 +249,8 @@ function answerFromSource(
   }
 
   streamBody(body, res, config.maxLength, record, (error) => {
-    app.logger.warn({ err: error, source: urlForLog(url) }, 'source stream failed');
+    // An expected failure of someone else's server: what and why, in one line; stacks are for bugs.
+    app.logger.warn({ source: urlForLog(url), code: error.code, reason: reasonOf(error) }, 'source stream failed');
   });
 }
 

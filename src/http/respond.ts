@@ -75,12 +75,14 @@ export function sendError(to: ServerResponse | Duplex, error: EcamoError, header
 }
 
 /**
- * Malformed requests (oversized headers, bad syntax) never reach a request
- * handler: node:http hands them to 'clientError'. Answer them as every other
- * refusal, with `x-ecamo-error: bad-request`.
+ * Malformed requests (oversized headers, bad syntax) and requests that do not
+ * arrive in time never reach a request handler: node:http hands them to
+ * 'clientError'. Answer them as every other refusal: `bad-request` (431 for
+ * an oversized head), or 408 `request-timeout`.
  */
 export function answerClientErrors(server: Server | Http2SecureServer): void {
   (server as Server).on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
+    if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') return sendError(socket, new EcamoError('request-timeout', error.message, { cause: error }));
     const tooLarge = error.code === 'HPE_HEADER_OVERFLOW';
     sendError(socket, new EcamoError('bad-request', error.message, tooLarge ? { status: 431, cause: error } : { cause: error }));
   });

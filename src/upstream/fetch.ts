@@ -1,7 +1,8 @@
-import { Agent, type Dispatcher } from 'undici';
-import { EcamoError, findEcamoError } from '../errors.js';
+import { Agent, buildConnector, type Dispatcher } from 'undici';
+import { EcamoError, findEcamoError, isOutOfDescriptors } from '../errors.js';
 import { assertSourceAllowed, type SourcePolicy } from './url-policy.js';
 import { guardedConnector } from './guarded-connect.js';
+import { closingUnusedConnections } from './unused-connections.js';
 
 const REDIRECT_STATUSES: ReadonlySet<number> = new Set([301, 302, 303, 307, 308]);
 
@@ -89,8 +90,8 @@ export class SourceFetcher {
   constructor(options: FetcherOptions) {
     this.#options = options;
     const pool = { keepAliveTimeout: 10_000, keepAliveMaxTimeout: 60_000, connections: 256 };
-    this.#guarded = new Agent({ ...pool, connect: guardedConnector({ ...options.connect }) });
-    this.#open = new Agent({ ...pool, connect: { ...options.connect } });
+    this.#guarded = new Agent({ ...pool, connect: closingUnusedConnections(guardedConnector({ ...options.connect })) });
+    this.#open = new Agent({ ...pool, connect: closingUnusedConnections(buildConnector({ ...options.connect })) });
   }
 
   fetch(request: SourceRequest): SourceFetch {
@@ -296,6 +297,8 @@ export function sourceError(error: unknown): EcamoError {
   // Ours (the deadline, the address guard, a redirect refused), however wrapped on the way.
   const ours = findEcamoError(error);
   if (ours !== undefined) return ours;
+  // No socket could be opened: this host is overloaded, the source is not at fault.
+  if (isOutOfDescriptors(error)) return new EcamoError('overloaded', 'out of file descriptors', { cause: error });
   const detail = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
   return new EcamoError('source-request', detail, { cause: error });
 }

@@ -5,6 +5,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { generateKey } from '../../src/config/generate-key.js';
+import { loadConfig } from '../../src/config/load.js';
+import { urlDigest } from '../../src/tokens/digest.js';
+import { signProxyToken } from '../../src/tokens/proxy-token.js';
 import { CLI } from './wire.js';
 
 export type LogLine = Record<string, unknown>;
@@ -21,11 +24,24 @@ export interface ServeProcess {
 }
 
 export async function serviceKeysEnv(): Promise<Record<string, string>> {
+  return (await serveKeys()).env;
+}
+
+/** Keys for `ecamo serve` (service origin http://wiki.test), and proxy paths signed with ecamo's key. */
+export async function serveKeys(): Promise<{ env: Record<string, string>; proxyPath(url: string): Promise<string> }> {
   const ecamo = await generateKey('ecamo-1');
   const service = await generateKey('svc-1');
-  return {
+  const env = {
     ECAMO_PRIVATE_KEYS: JSON.stringify({ [ecamo.kid]: ecamo.privateJwk }),
     ECAMO_SERVICE_PUBLIC_KEYS: JSON.stringify({ [`http://wiki.test ${service.kid}`]: service.publicJwk }),
+  };
+  const config = await loadConfig({ ...env, ECAMO_CANONICAL_HOST: 'x.test' });
+  return {
+    env,
+    async proxyPath(url) {
+      const token = await signProxyToken({ url, serviceOrigin: 'http://wiki.test', sendToken: false }, config.ecamoKeys.signing, 60);
+      return `/.ecamo/v1/p/${urlDigest(url)}?t=${token}`;
+    },
   };
 }
 

@@ -1,0 +1,62 @@
+/**
+ * What the log says when sources misbehave, as an operator reads it: a
+ * resetting or stalling source is an expected failure, one line with the
+ * reason and no stack trace, at every level.
+ */
+import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
+import { after, before, test } from 'node:test';
+import { createLogger } from '../../src/log.js';
+import { CANONICAL_HOST, fetchAnswer, startEcamo, startSource, type Ecamo, type Source } from '../helpers/harness.js';
+
+let source: Source;
+let ecamo: Ecamo;
+const lines: Record<string, unknown>[] = [];
+
+before(async () => {
+  source = await startSource((req, res) => {
+    switch (req.url) {
+      case '/reset-mid-body.png':
+        res.writeHead(200, { 'content-type': 'image/png', 'content-length': 100 });
+        res.write('part', () => res.socket?.destroy());
+        return;
+      case '/stall-mid-body.png':
+        res.writeHead(200, { 'content-type': 'image/png', 'content-length': 100 });
+        res.write('part');
+        return;
+      case '/stall-before-head.png':
+        return;
+      case '/reset-before-head.png':
+        req.socket.destroy();
+        return;
+    }
+  });
+  const destination = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const line of chunk.toString('utf8').split('\n')) if (line !== '') lines.push(JSON.parse(line) as Record<string, unknown>);
+      done();
+    },
+  });
+  ecamo = await startEcamo({ ECAMO_TIMEOUT: '1' }, { logger: createLogger('debug', destination) });
+});
+
+after(async () => {
+  await ecamo.close();
+  await source.close();
+});
+
+test('resetting and stalling sources: every log line about them is one line without a stack', async () => {
+  for (const path of ['/reset-mid-body.png', '/stall-mid-body.png', '/stall-before-head.png', '/reset-before-head.png']) {
+    const answer = await fetchAnswer(`${ecamo.url}${await ecamo.proxyPath(`${source.origin}${path}`)}`, { host: CANONICAL_HOST }).catch((error: Error) => error);
+    // Mid-body failures cut the response; the others are answered 502/504.
+    if (!(answer instanceof Error)) assert.ok([502, 504].includes(answer.status), `${path}: ${answer.status}`);
+  }
+  while (lines.filter((line) => line.msg === 'access').length < 4) await new Promise((resolve) => setTimeout(resolve, 10));
+  const aboutSources = lines.filter((line) => line.msg !== 'access');
+  assert.ok(aboutSources.some((line) => line.level === 40), 'mid-body failures are warnings');
+  for (const line of aboutSources) {
+    const text = JSON.stringify(line);
+    assert.doesNotMatch(text, /stack|\\n\s+at /, text);
+    assert.equal(typeof line.reason, 'string', text);
+  }
+});
