@@ -32,6 +32,7 @@ commands:
                         (exit 0 accepted, 1 rejected or undecidable)
   verify-proxy --upstream URL --audience ORIGIN (--ecamo-origin O | --jwks-url U) [--listen HOST:PORT] [--clock-tolerance S]
                         [--redis-url redis://HOST:PORT/DB]
+                        [--service-origin-regexp R]...
                         admit only requests bearing a valid ecamo ID token, and forward them to URL
 `;
 

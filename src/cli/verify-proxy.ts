@@ -1,6 +1,5 @@
 import { parseArgs } from 'node:util';
-import { ConfigError } from '../config/errors.js';
-import { LOG_LEVELS, type LogLevel } from '../config/load.js';
+import { loadProcessSettings } from '../config/load.js';
 import { createLogger } from '../log.js';
 import { SharedRedis, parseRedisUrl } from '../state/redis.js';
 import { createIdTokenVerifier, createRedisReplayStore } from '../verify/index.js';
@@ -11,7 +10,8 @@ type Env = Readonly<Record<string, string | undefined>>;
 
 /**
  * `ecamo verify-proxy --upstream URL --audience ORIGIN [--listen HOST:PORT]
- * [--ecamo-origin O] [--jwks-url U] [--clock-tolerance S] [--redis-url R]`.
+ * [--ecamo-origin O] [--jwks-url U] [--clock-tolerance S] [--redis-url R]
+ * [--service-origin-regexp R]...`.
  * The ecamo origin (the tokens' iss) defaults to the JWKS URL's origin, the
  * JWKS URL to the ecamo origin's /.well-known/jwks.json; one of them is
  * required. With --redis-url the replay store is in Redis, shared by every
@@ -28,6 +28,7 @@ export async function verifyProxyCommand(args: string[], env: Env): Promise<void
       'jwks-url': { type: 'string' },
       'clock-tolerance': { type: 'string' },
       'redis-url': { type: 'string' },
+      'service-origin-regexp': { type: 'string', multiple: true, default: [] },
     },
   });
   if (positionals.length !== 0) throw new ArgumentError('verify-proxy takes no positional argument');
@@ -48,10 +49,16 @@ export async function verifyProxyCommand(args: string[], env: Env): Promise<void
   }
   const redisTarget = values['redis-url'] === undefined ? undefined : parseRedisUrl('--redis-url', values['redis-url']);
   const listenAt = parseListen('--listen', values.listen);
+  const serviceOriginRegexps = values['service-origin-regexp'].map((text) => {
+    try {
+      return new RegExp(text, 'u');
+    } catch (error) {
+      throw new ArgumentError(`--service-origin-regexp "${text}" is not a valid regular expression (${(error as Error).message})`);
+    }
+  });
 
-  const level = (env.ECAMO_LOG_LEVEL || 'info') as LogLevel;
-  if (!LOG_LEVELS.includes(level)) throw new ConfigError('ECAMO_LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')}`);
-  const logger = createLogger(level);
+  const { logLevel, shutdownGraceMs } = loadProcessSettings(env);
+  const logger = createLogger(logLevel);
   const redis = redisTarget === undefined ? undefined : new SharedRedis(redisTarget, logger);
   const verifier = createIdTokenVerifier({
     ...(redis === undefined ? {} : { replay: createRedisReplayStore(redis.client, { onError: (error) => redis.noteFailure(error) }) }),
@@ -63,19 +70,21 @@ export async function verifyProxyCommand(args: string[], env: Env): Promise<void
 
   let running;
   try {
-    running = await startVerifyProxy({ upstream, verifier, listen: listenAt, logger, ...(redis === undefined ? {} : { redis }) });
+    running = await startVerifyProxy({ upstream, verifier, listen: listenAt, logger, serviceOriginRegexps, ...(redis === undefined ? {} : { redis }) });
   } catch (error) {
     await redis?.close();
     throw error;
   }
-  logger.info({ url: running.url, upstream: upstream.href, audience: values.audience, ecamoOrigin, redis: redisTarget?.display }, 'verify-proxy listening');
+  const started = running;
   const stop = (signal: NodeJS.Signals): void => {
     logger.info({ signal }, 'shutting down');
-    running.close().then(
+    started.close(shutdownGraceMs).then(
       () => process.exit(0),
       () => process.exit(1),
     );
   };
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
+  // Last: whoever waits for this line may signal at once.
+  logger.info({ url: started.url, upstream: upstream.href, audience: values.audience, ecamoOrigin, redis: redisTarget?.display }, 'verify-proxy listening');
 }

@@ -10,9 +10,10 @@ import http, { type IncomingHttpHeaders, type IncomingMessage, type ServerRespon
 import { pipeline } from 'node:stream/promises';
 import { Agent, type Dispatcher } from 'undici';
 import { EcamoError, type EcamoErrorCode } from '../errors.js';
+import { drainable } from '../http/drain.js';
 import { listen } from '../http/listen.js';
 import { answerClientErrors, sendError } from '../http/respond.js';
-import type { Logger } from '../log.js';
+import { reasonOf, type Logger } from '../log.js';
 import type { SharedRedis } from '../state/redis.js';
 import { IdTokenError, type IdTokenVerifier } from '../verify/index.js';
 
@@ -34,12 +35,17 @@ export interface VerifyProxyOptions {
   readonly logger: Logger;
   /** The Redis connection behind the verifier's replay store (--redis-url), closed with the proxy. */
   readonly redis?: SharedRedis;
+  /** Services admitted (their ID token's `ecamo:svc` matches one); every service when empty. */
+  readonly serviceOriginRegexps?: readonly RegExp[];
 }
 
 export interface RunningVerifyProxy {
   readonly url: string;
   readonly port: number;
-  close(): Promise<void>;
+  /** True from the moment close() is called. */
+  readonly draining: boolean;
+  /** Stops accepting, lets responses in flight finish for up to `graceMs` (default 0), then cuts the rest, as `ecamo serve` does. */
+  close(graceMs?: number): Promise<void>;
 }
 
 export async function startVerifyProxy(options: VerifyProxyOptions): Promise<RunningVerifyProxy> {
@@ -59,14 +65,16 @@ export async function startVerifyProxy(options: VerifyProxyOptions): Promise<Run
     });
   });
   answerClientErrors(server);
+  const drain = drainable(server);
   const { url, port } = await listen(server, options.listen);
   return {
     url,
     port,
-    async close() {
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeAllConnections();
-      await closed;
+    get draining() {
+      return drain.draining;
+    },
+    async close(graceMs = 0) {
+      await drain.drain(graceMs);
       await agent.close();
       await options.redis?.close();
     },
@@ -82,6 +90,7 @@ async function handle(
 ): Promise<void> {
   // Origin-form only: an absolute-form target would make this an open forward proxy's look-alike.
   if (req.url === undefined || !req.url.startsWith('/')) return refuse(res, record, new EcamoError('bad-request', 'request target is not origin-form'));
+  if (!staysUnderBase(req.url)) return refuse(res, record, new EcamoError('bad-request', 'path has dot segments or encoded separators'));
   let serviceOrigin: string;
   try {
     serviceOrigin = (await options.verifier.verify(req.headers.authorization)).serviceOrigin;
@@ -92,6 +101,10 @@ async function handle(
     return refuse(res, record, new EcamoError(error.code, error.message, { cause: error }));
   }
   record.service = serviceOrigin;
+  const admitted = options.serviceOriginRegexps ?? [];
+  if (admitted.length > 0 && !admitted.some((regexp) => regexp.test(serviceOrigin))) {
+    return refuse(res, record, new EcamoError('unallowed-service', `service ${serviceOrigin} is not admitted`));
+  }
 
   // If the client goes away, so does the upstream request.
   const controller = new AbortController();
@@ -112,7 +125,7 @@ async function handle(
     });
   } catch (error) {
     if (controller.signal.aborted) return;
-    options.logger.warn({ err: error }, 'upstream request failed');
+    options.logger.warn({ reason: reasonOf(error) }, 'upstream request failed');
     return refuse(res, record, new EcamoError('upstream-request', 'upstream request failed', { cause: error }));
   }
   try {
@@ -120,7 +133,7 @@ async function handle(
   } catch (error) {
     // Node refuses header values it would not send; that is the upstream's fault, not ours.
     answer.body.on('error', () => {}).destroy();
-    options.logger.warn({ err: error }, 'upstream response headers refused');
+    options.logger.warn({ reason: reasonOf(error) }, 'upstream response headers refused');
     return refuse(res, record, new EcamoError('upstream-response', 'upstream response headers refused', { cause: error }));
   }
   try {
@@ -128,6 +141,28 @@ async function handle(
   } catch {
     // The client left or the upstream broke off mid-body; pipeline has destroyed both sides.
   }
+}
+
+/**
+ * Whether a request path, appended to the upstream's base path, stays under
+ * it for any upstream: no segment that is, or decodes to, `.` or `..`, and no
+ * encoded `/` or `\`, or backslash, that an upstream might take for a
+ * separator (and so find a dot segment ecamo did not see). ecamo's own
+ * requests never carry these (URLs are normalised before they are fetched).
+ */
+function staysUnderBase(target: string): boolean {
+  const queryAt = target.indexOf('?');
+  const path = queryAt === -1 ? target : target.slice(0, queryAt);
+  for (const segment of path.split('/')) {
+    let decoded: string;
+    try {
+      decoded = decodeURIComponent(segment);
+    } catch {
+      return false;
+    }
+    if (decoded === '.' || decoded === '..' || /[/\\\0]/.test(decoded)) return false;
+  }
+  return true;
 }
 
 function hasBody(headers: IncomingHttpHeaders): boolean {
@@ -155,12 +190,14 @@ function withoutHopByHop(headers: IncomingHttpHeaders | Record<string, string | 
 /**
  * What the upstream sees: the client's end-to-end headers, minus the token
  * (it is ours, and replayable while it lives) and any `x-ecamo-*` (only this
- * proxy may say which service a request is for); Host is the upstream's.
+ * proxy may say which service a request is for), also spelt with underscores;
+ * Host is the upstream's.
  */
 function upstreamRequestHeaders(headers: IncomingHttpHeaders, serviceOrigin: string): Record<string, string | string[]> {
   const kept = withoutHopByHop(headers);
   for (const name of Object.keys(kept)) {
-    if (name === 'host' || name === 'authorization' || name.startsWith('x-ecamo-')) delete kept[name];
+    // Some servers (CGI-style environments, several frameworks) read `x_ecamo_service` as `x-ecamo-service`.
+    if (name === 'host' || name === 'authorization' || name.replace(/_/g, '-').startsWith('x-ecamo-')) delete kept[name];
     // Node's server already answered `Expect: 100-continue`; undici refuses the header outright.
     if (name === 'expect') delete kept[name];
   }

@@ -1,0 +1,142 @@
+/**
+ * `ecamo verify-proxy` as a process: it drains like `ecamo serve` on
+ * SIGTERM, admits only the services it is told to, and forwards nothing that
+ * could escape its upstream base path or pass for its own headers.
+ */
+import assert from 'node:assert/strict';
+import type { IncomingMessage } from 'node:http';
+import { after, before, describe, test } from 'node:test';
+import { request } from 'undici';
+import { signIdToken } from '../../src/tokens/id-token.js';
+import { CANONICAL_ORIGIN, SERVICE_ORIGIN, startEcamo, startSource, type Ecamo, type Source } from '../helpers/harness.js';
+import { RawConnection } from '../helpers/raw-client.js';
+import { spawnListening, startJwksRelay, type JwksRelay, type Listening } from '../helpers/wire.js';
+
+/** The proxy's own origin as the ID tokens name it; nothing resolves it, tokens only carry it. */
+const AUDIENCE = 'http://img.test';
+
+let ecamo: Ecamo;
+let relay: JwksRelay;
+let upstream: Source;
+const release: { slow?: () => void } = {};
+
+before(async () => {
+  ecamo = await startEcamo();
+  relay = await startJwksRelay(ecamo);
+  upstream = await startSource((req, res) => {
+    if (req.url === '/base/slow.png') {
+      res.writeHead(200, { 'content-type': 'image/png', 'content-length': 8 });
+      res.write('half');
+      release.slow = () => res.end('done');
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'text/plain' }).end(`upstream saw ${req.url}`);
+  });
+});
+
+after(async () => {
+  await Promise.all([ecamo.close(), relay.close(), upstream.close()]);
+});
+
+function startProxy(extraArgs: readonly string[] = [], env: Record<string, string> = {}): Promise<Listening> {
+  return spawnListening(
+    [
+      new URL('../../src/cli/main.js', import.meta.url).pathname,
+      'verify-proxy',
+      '--upstream', `${upstream.origin}/base/`,
+      '--audience', AUDIENCE,
+      '--ecamo-origin', CANONICAL_ORIGIN,
+      '--jwks-url', relay.url,
+      '--listen', '127.0.0.1:0',
+      ...extraArgs,
+    ],
+    { ECAMO_LOG_LEVEL: 'info', ...env },
+    /"url":"(http:\/\/127\.0\.0\.1:\d+)".*"msg":"verify-proxy listening"/,
+  );
+}
+
+async function bearer(serviceOrigin = SERVICE_ORIGIN): Promise<string> {
+  const token = await signIdToken({ canonicalOrigin: CANONICAL_ORIGIN, sourceOrigin: AUDIENCE, serviceOrigin }, ecamo.config.ecamoKeys.signing, 45);
+  return `Bearer ${token}`;
+}
+
+describe('verify-proxy: SIGTERM drains', () => {
+  test('a download in flight at SIGTERM completes, the connection closes after it, and the process exits 0 as soon as it ends', async (t) => {
+    // A grace far beyond the test's timeout: exiting at its end would fail the test.
+    const proxy = await startProxy([], { ECAMO_SHUTDOWN_GRACE: '600' });
+    t.after(() => proxy.stop());
+    const port = Number(new URL(proxy.match[1]!).port);
+    const download = await RawConnection.open(port);
+    download.get('/slow.png', 'img.test', [`authorization: ${await bearer()}`]);
+    assert.equal((await download.readHead()).status, 200);
+    assert.equal(await download.readBody(4), 'half');
+
+    process.kill(proxy.child.pid!, 'SIGTERM');
+    while (!proxy.output().includes('"msg":"shutting down"')) await new Promise((resolve) => setTimeout(resolve, 10));
+    release.slow!();
+    assert.equal(await download.readBody(4), 'done');
+    await download.closed;
+    assert.equal(await proxy.exited, 0);
+  });
+});
+
+describe('verify-proxy: what it admits and forwards', () => {
+  let proxy: Listening;
+  let origin: string;
+  before(async () => {
+    proxy = await startProxy(['--service-origin-regexp', '^http://wiki\\.test$', '--service-origin-regexp', '^https://docs\\.example$']);
+    origin = proxy.match[1]!;
+  });
+  after(() => proxy.stop());
+
+  async function call(path: string, headers: Record<string, string> = {}) {
+    const response = await request(`${origin}${path}`, { headers: { authorization: await bearer(), ...headers } });
+    return { status: response.statusCode, error: response.headers['x-ecamo-error'], body: await response.body.text() };
+  }
+
+  test('--service-origin-regexp: an ID token for another service is refused with 403 unallowed-service, before the upstream', async () => {
+    const before = upstream.requests.length;
+    const refused = await call('/img.png', { authorization: await bearer('http://intruder.test') });
+    assert.deepEqual([refused.status, refused.error], [403, 'unallowed-service']);
+    assert.equal(upstream.requests.length, before);
+    // Either pattern admits.
+    assert.equal((await call('/img.png')).status, 200);
+    assert.equal((await call('/img.png', { authorization: await bearer('https://docs.example') })).status, 200);
+  });
+
+  /** Sent as written: an HTTP library would resolve the dot segments itself. */
+  async function rawCall(path: string): Promise<{ status: number; error: string | undefined }> {
+    const connection = await RawConnection.open(Number(new URL(origin).port));
+    connection.get(path, 'img.test', [`authorization: ${await bearer()}`, 'connection: close']);
+    const head = await connection.readHead();
+    connection.close();
+    return { status: head.status, error: head.headers['x-ecamo-error'] };
+  }
+
+  test('paths that could leave the upstream base are refused with 400 before forwarding', async () => {
+    const before = upstream.requests.length;
+    for (const path of ['/../secret', '/a/../../secret', '/%2e%2e/secret', '/%2E%2e/secret', '/.%2e/secret', '/a/%2e/b', '/./img.png', '/..%2fsecret', '/a%2F..%2F..%2Fsecret', '/..%5csecret', '/a\\..\\secret', '/%zz']) {
+      const answer = await rawCall(path);
+      assert.deepEqual([answer.status, answer.error], [400, 'bad-request'], path);
+    }
+    assert.equal(upstream.requests.length, before);
+    // Dots inside a name are just names.
+    assert.equal((await call('/a..b/img.v2.png?x=../y')).body, 'upstream saw /base/a..b/img.v2.png?x=../y');
+  });
+
+  test('look-alikes of x-ecamo-* (underscores, any case) are dropped; the real x-ecamo-service is the proxy\'s', async () => {
+    await call('/img.png', {
+      x_ecamo_service: 'http://forged.test',
+      X_Ecamo_Service: 'http://forged2.test',
+      'x-ecamo_service': 'http://forged3.test',
+      'X-ECAMO-SERVICE': 'http://forged4.test',
+      x_ecamo_anything: 'x',
+      'x-other_header': 'kept',
+    });
+    const seen: IncomingMessage = upstream.requests.at(-1)!;
+    const names = Object.keys(seen.headers);
+    assert.deepEqual(names.filter((name) => name.replace(/_/g, '-').startsWith('x-ecamo-')), ['x-ecamo-service']);
+    assert.equal(seen.headers['x-ecamo-service'], SERVICE_ORIGIN);
+    assert.equal(seen.headers['x-other_header'], 'kept');
+  });
+});
