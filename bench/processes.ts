@@ -55,8 +55,8 @@ export function startChild(name: string, command: string, args: readonly string[
     tail = (tail + chunk.toString('utf8')).slice(-OUTPUT_TAIL_CHARS);
   };
   // Always drain the pipes: a full pipe would block the child.
-  child.stdout?.on('data', keep);
-  child.stderr?.on('data', keep);
+  child.stdout.on('data', keep);
+  child.stderr.on('data', keep);
 
   child.once('exit', (code, signal) => {
     exit = { code, signal };
@@ -97,14 +97,14 @@ export function runCommand(command: string, args: readonly string[], interruptWh
     const stdout: Buffer[] = [];
     const stderr: Buffer[] = [];
     let interrupted = false;
-    child.stdout?.on('data', (chunk: Buffer) => {
+    child.stdout.on('data', (chunk: Buffer) => {
       stdout.push(chunk);
       if (interruptWhen !== undefined && !interrupted && interruptWhen(Buffer.concat(stdout).toString('utf8'))) {
         interrupted = true;
         signalGroup(child, 'SIGINT');
       }
     });
-    child.stderr?.on('data', (chunk: Buffer) => stderr.push(chunk));
+    child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
     child.once('error', (error) => {
       running.delete(child);
       reject(error);
@@ -159,7 +159,7 @@ export function installCleanup(onExit: () => void): void {
     interruptedBy = signal;
     process.stderr.write(`\nbench: ${signal}, stopping servers\n`);
     // The shell convention: 128 + the signal's number (130 for Ctrl-C).
-    stopAll(1000).finally(() => process.exit(128 + (os.constants.signals[signal] ?? 2)));
+    void stopAll(1000).finally(() => process.exit(128 + os.constants.signals[signal]));
   };
   process.once('SIGINT', interrupt);
   process.once('SIGTERM', interrupt);

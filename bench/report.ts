@@ -141,7 +141,7 @@ export function warnings(results: readonly ScenarioResult[]): string[] {
       const summary = summarize(runs);
       if (summary.errors > 0) {
         const kinds = runs.reduce<Record<string, number>>((sum, run) => {
-          for (const [kind, count] of Object.entries(run.errors)) sum[kind] = (sum[kind] ?? 0) + count;
+          for (const [kind, count] of Object.entries<number>(run.errors)) sum[kind] = (sum[kind] ?? 0) + count;
           return sum;
         }, {});
         const detail = Object.entries(kinds).filter(([, count]) => count > 0).map(([kind, count]) => `${kind} ${count}`).join(', ');

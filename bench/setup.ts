@@ -61,7 +61,7 @@ export async function buildLab(tools: Tools, options: Options, dir: string, repo
   const small = writeImage(www, '30k.png', SMALL_BYTES, 1);
   const large = writeImage(www, '1m.png', LARGE_BYTES, 2);
 
-  const [originPort, proxyPort, camoPort, ecamoPort, ecamo2Port] = await distinctFreePorts(5);
+  const { originPort, proxyPort, camoPort, ecamoPort, ecamo2Port } = await distinctFreePorts(['originPort', 'proxyPort', 'camoPort', 'ecamoPort', 'ecamo2Port']);
   const base = (port: number): string => `http://127.0.0.1:${port}`;
   const ecamoOrigin = base(ecamoPort);
   // ecamo is its own service origin too: redirect requests then carry the right Host without tricks.
@@ -192,8 +192,14 @@ function kib(bytes: number): string {
 }
 
 /** Asked one by one, the kernel could hand out a port twice; insist on distinct ones. */
-async function distinctFreePorts(count: number): Promise<number[]> {
-  const ports = new Set<number>();
-  while (ports.size < count) ports.add(await freePort());
-  return [...ports];
+async function distinctFreePorts<Name extends string>(names: readonly Name[]): Promise<Record<Name, number>> {
+  const taken = new Set<number>();
+  const ports = new Map<Name, number>();
+  for (const name of names) {
+    let port = await freePort();
+    while (taken.has(port)) port = await freePort();
+    taken.add(port);
+    ports.set(name, port);
+  }
+  return Object.fromEntries(ports) as Record<Name, number>;
 }

@@ -149,14 +149,15 @@ export interface WrkSettings {
   readonly timeoutSeconds: number;
 }
 
-export interface WrkErrors {
+/** A type, not an interface: the report walks its entries. */
+export type WrkErrors = {
   readonly connect: number;
   readonly read: number;
   readonly write: number;
   /** Responses with status >= 400 (wrk's "Non-2xx or 3xx responses"). */
   readonly status: number;
   readonly timeout: number;
-}
+};
 
 export interface WrkResult {
   readonly requests: number;

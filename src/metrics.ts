@@ -38,18 +38,19 @@ class Tally<T extends string> implements Increment {
 
 /** A counter whose label sets are tallies, read when scraped (with anything recorded the usual way). */
 export class TalliedCounter<T extends string> extends Counter<T> {
-  // Not a #private field: Counter's constructor calls reset() before this class's fields exist.
-  private readonly tallies: Tally<T>[] = [];
+  // Not a #private field: Counter's constructor calls reset() before this class's fields exist,
+  // when this is still undefined.
+  private readonly tallies: Tally<T>[] | undefined = [];
 
   tally(labels: Readonly<Record<T, string>>): Increment {
     const tally = new Tally(labels);
-    this.tallies.push(tally);
+    this.tallies?.push(tally);
     return tally;
   }
 
   override async get(): ReturnType<Counter<T>['get']> {
     const recorded = await super.get();
-    return { ...recorded, values: [...recorded.values, ...this.tallies.map((tally) => ({ labels: tally.labels, value: tally.value }))] };
+    return { ...recorded, values: [...recorded.values, ...(this.tallies ?? []).map((tally) => ({ labels: tally.labels, value: tally.value }))] };
   }
 
   /** Registry.resetMetrics() */
@@ -79,8 +80,11 @@ class HistogramTally {
 
   observe(value: number): void {
     let bucket = 0;
-    while (bucket < this.bounds.length && value > this.bounds[bucket]!) bucket++;
-    this.perBucket[bucket]!++;
+    for (const bound of this.bounds) {
+      if (value <= bound) break;
+      bucket++;
+    }
+    this.perBucket[bucket] = (this.perBucket[bucket] ?? 0) + 1;
     this.sum += value;
     this.count++;
   }
@@ -110,19 +114,20 @@ class SourceDurationHistogram {
     return tally;
   }
 
-  async get(): Promise<{ name: string; help: string; type: 'histogram'; aggregator: 'sum'; values: MetricValueWithName<string>[] }> {
+  /** prom-client's registry awaits get(); the tallies are at hand. */
+  get(): Promise<{ name: string; help: string; type: 'histogram'; aggregator: 'sum'; values: MetricValueWithName<string>[] }> {
     const values: MetricValueWithName<string>[] = [];
     for (const tally of this.#tallies) {
       let cumulative = 0;
       this.bounds.forEach((bound, bucket) => {
-        cumulative += tally.perBucket[bucket]!;
+        cumulative += tally.perBucket[bucket] ?? 0;
         values.push({ labels: { le: bound, status: tally.status }, value: cumulative, metricName: `${this.name}_bucket` });
       });
       values.push({ labels: { le: '+Inf', status: tally.status }, value: tally.count, metricName: `${this.name}_bucket` });
       values.push({ labels: { status: tally.status }, value: tally.sum, metricName: `${this.name}_sum` });
       values.push({ labels: { status: tally.status }, value: tally.count, metricName: `${this.name}_count` });
     }
-    return { name: this.name, help: this.help, type: 'histogram', aggregator: 'sum', values };
+    return Promise.resolve({ name: this.name, help: this.help, type: 'histogram', aggregator: 'sum', values });
   }
 
   /** Registry.resetMetrics() */
@@ -221,9 +226,9 @@ export class Metrics {
 
   requestAnswered(route: string, status: number, error: string | undefined, bytes: number): void {
     let byStatus = this.#requestTallies.get(route);
-    if (byStatus === undefined) this.#requestTallies.set(route, (byStatus = new Map()));
+    if (byStatus === undefined) this.#requestTallies.set(route, (byStatus = new Map<number, Map<string, Increment>>()));
     let byError = byStatus.get(status);
-    if (byError === undefined) byStatus.set(status, (byError = new Map()));
+    if (byError === undefined) byStatus.set(status, (byError = new Map<string, Increment>()));
     const code = error ?? '';
     let tally = byError.get(code);
     if (tally === undefined) byError.set(code, (tally = this.requests.tally({ route, status: String(status), error: code })));

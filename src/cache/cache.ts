@@ -264,7 +264,8 @@ class Flight {
         return obtained;
       },
       (error: unknown) => {
-        this.#share(Promise.reject(error));
+        // `run` rejected: followers adopt it and see the same failure.
+        this.#share(run);
         this.#leader = 'gone';
         throw error;
       },

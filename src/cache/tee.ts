@@ -76,7 +76,7 @@ export class TeeBody implements SourceBody {
       end: () => {
         const chunks = this.#chunks;
         this.#chunks = undefined;
-        this.#resolve(chunks === undefined ? undefined : chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, this.#length));
+        this.#resolve(chunks === undefined ? undefined : chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, this.#length));
         this.#sink?.end();
       },
       error: (error) => {

@@ -33,3 +33,10 @@ export function parseOrigin(flag: string, text: string): string {
   if (url.origin !== text) throw new ArgumentError(`${flag} must be an origin such as ${url.origin}, got "${text}"`);
   return url.origin;
 }
+
+/** The one positional argument a command takes; an ArgumentError saying `usage` for none or more. */
+export function onlyPositional(positionals: readonly string[], usage: string): string {
+  const [only] = positionals;
+  if (only === undefined || positionals.length !== 1) throw new ArgumentError(usage);
+  return only;
+}

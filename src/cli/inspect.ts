@@ -14,7 +14,7 @@ import { ConfigError } from '../config/errors.js';
 import { loadConfig, type Config } from '../config/load.js';
 import { diagnose, when, type InspectFlags } from '../inspect/diagnosis.js';
 import { KIND_NAMES, parseInspectInput, recogniseToken } from '../inspect/input.js';
-import { ArgumentError, parseOrigin } from './arguments.js';
+import { onlyPositional, parseOrigin } from './arguments.js';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -24,12 +24,12 @@ export async function inspectCommand(args: string[], env: Env, write: (text: str
     allowPositionals: true,
     options: { 'service-origin': { type: 'string' }, audience: { type: 'string' } },
   });
-  if (positionals.length !== 1) throw new ArgumentError('inspect takes exactly one token (or - to read it from stdin)');
+  const argument = onlyPositional(positionals, 'inspect takes exactly one token (or - to read it from stdin)');
   const flags: InspectFlags = {
     ...(values['service-origin'] === undefined ? {} : { serviceOrigin: parseOrigin('--service-origin', values['service-origin']) }),
     ...(values.audience === undefined ? {} : { audience: parseOrigin('--audience', values.audience) }),
   };
-  const input = parseInspectInput(positionals[0] === '-' ? await readAll(process.stdin) : positionals[0]!);
+  const input = parseInspectInput(argument === '-' ? await readAll(process.stdin) : argument);
 
   let header: ProtectedHeaderParameters;
   let claims: JWTPayload;

@@ -40,10 +40,10 @@ async function runWorker(config: Config): Promise<void> {
   try {
     running = await startServer(config, { logger, admin: !inCluster, processMetrics: inCluster || config.adminBind !== undefined });
   } catch (error) {
-    if (!inCluster) throw error;
-    // The primary reports it, once for all workers, and exits.
+    // In a cluster worker process.send exists: the primary reports it, once for all workers, and exits.
+    if (!inCluster || process.send === undefined) throw error;
     const message: StartFailedMessage = { ecamoStartFailed: error instanceof Error ? error.message : String(error) };
-    process.send!(message, undefined, {}, () => process.exit(1));
+    process.send(message, undefined, {}, () => process.exit(1));
     return;
   }
   const started = running;
@@ -97,11 +97,13 @@ async function runPrimary(config: Config): Promise<void> {
 
   cluster.on('listening', (worker) => listening.add(worker));
   cluster.on('message', (worker, message: unknown) => {
-    if (typeof message === 'object' && message !== null && 'ecamoStartFailed' in message) {
-      startFailures.set(worker, String((message as StartFailedMessage).ecamoStartFailed));
+    if (typeof message === 'object' && message !== null && 'ecamoStartFailed' in message && typeof message.ecamoStartFailed === 'string') {
+      startFailures.set(worker, message.ecamoStartFailed);
     }
   });
-  cluster.on('exit', (worker, code, signal) => {
+  cluster.on('exit', (worker, code, signalName) => {
+    // @types/node says string; a worker that exited with a code has none.
+    const signal = signalName as string | null;
     const listened = listening.delete(worker);
     if (stopping) {
       if (remainingWorkers().length === 0) process.exit(exitCode);

@@ -14,7 +14,7 @@ import type { JWK } from 'jose';
 import { parseCamoKeys } from '../config/camo-keys.js';
 import { ConfigError } from '../config/errors.js';
 import { camoUrl, createSigner, type Signer } from '../signer/index.js';
-import { ArgumentError, parseOrigin, parseSeconds } from './arguments.js';
+import { ArgumentError, onlyPositional, parseOrigin, parseSeconds } from './arguments.js';
 
 const SIGNER_ENV = Object.freeze({
   origin: 'ECAMO_SIGNER_ORIGIN',
@@ -62,14 +62,14 @@ function parseKeyMaterial(from: string, text: string): KeyMaterial {
   }
   if (!isObject(value)) throw new ConfigError(from, 'must hold a private JWK or the output of `ecamo keygen`');
   if (!isObject(value.privateJwk)) {
-    return { jwk: { value: text, from, parsed: value as JWK }, kid: typeof value.kid === 'string' ? value.kid : undefined, origin: undefined };
+    return { jwk: { value: text, from, parsed: value }, kid: typeof value.kid === 'string' ? value.kid : undefined, origin: undefined };
   }
   const jwk = value.privateJwk as JWK;
   const serviceKeys = isObject(value.ECAMO_SERVICE_PUBLIC_KEYS) ? Object.keys(value.ECAMO_SERVICE_PUBLIC_KEYS) : [];
   return {
     jwk: { value: text, from, parsed: jwk },
     kid: typeof value.kid === 'string' ? value.kid : jwk.kid,
-    origin: serviceKeys.length === 1 ? serviceKeys[0]!.split(' ')[0] : undefined,
+    origin: serviceKeys.length === 1 ? serviceKeys[0]?.split(' ')[0] : undefined,
   };
 }
 
@@ -119,12 +119,12 @@ export async function signUrlCommand(args: string[], env: Env, write: (text: str
     allowPositionals: true,
     options: { ...KEY_OPTIONS, 'send-token': { type: 'boolean' }, prefix: { type: 'string' }, ttl: { type: 'string' } },
   });
-  if (positionals.length !== 1) throw new ArgumentError('sign-url takes exactly one source URL');
+  const sourceUrl = onlyPositional(positionals, 'sign-url takes exactly one source URL');
   const ttlSeconds = values.ttl === undefined ? undefined : parseSeconds('--ttl', values.ttl);
   const signer = await signerFromArguments(values, env);
   let path: string;
   try {
-    path = await signer.url(positionals[0]!, {
+    path = await signer.url(sourceUrl, {
       sendToken: values['send-token'] === true,
       ...(values.prefix === undefined ? {} : { prefix: values.prefix }),
       ...(ttlSeconds === undefined ? {} : { ttlSeconds }),
@@ -143,7 +143,7 @@ const COOKIE_FORMATS = ['set-cookie', 'cookie', 'token'] as const;
  * Cookie header (`--format cookie`, e.g. for curl -b), or the bare token.
  */
 export async function signCookieCommand(args: string[], env: Env, write: (text: string) => void): Promise<void> {
-  const { values, positionals } = parseArgs({
+  const { values } = parseArgs({
     args,
     options: {
       ...KEY_OPTIONS,
@@ -155,7 +155,6 @@ export async function signCookieCommand(args: string[], env: Env, write: (text: 
       format: { type: 'string', default: 'set-cookie' },
     },
   });
-  if (positionals.length !== 0) throw new ArgumentError('sign-cookie takes no positional argument');
   if (values['canonical-origin'] === undefined) throw new ArgumentError('sign-cookie needs --canonical-origin, e.g. https://ecamo.example');
   const canonicalOrigin = parseOrigin('--canonical-origin', values['canonical-origin']);
   const format = values.format as (typeof COOKIE_FORMATS)[number];
@@ -191,19 +190,19 @@ export async function signCamoCommand(args: string[], env: Env, write: (text: st
     allowPositionals: true,
     options: { key: { type: 'string' }, encoding: { type: 'string', default: 'hex' } },
   });
-  if (positionals.length !== 1) throw new ArgumentError('sign-camo takes exactly one source URL');
+  const sourceUrl = onlyPositional(positionals, 'sign-camo takes exactly one source URL');
   const encoding = values.encoding as (typeof CAMO_ENCODINGS)[number];
   if (!CAMO_ENCODINGS.includes(encoding)) throw new ArgumentError(`--encoding must be one of ${CAMO_ENCODINGS.join(', ')}`);
   let key = values.key;
   if (key === undefined) {
     const keys = env.ECAMO_CAMO_KEY;
     if (keys === undefined || keys === '') throw new ConfigError('ECAMO_CAMO_KEY', 'is required when --key is not given');
-    key = parseCamoKeys('ECAMO_CAMO_KEY', keys)[0]!;
+    [key] = parseCamoKeys('ECAMO_CAMO_KEY', keys);
   }
   if (key === '') throw new ArgumentError('--key must not be empty');
   let path: string;
   try {
-    path = await camoUrl(key, positionals[0]!, { encoding });
+    path = await camoUrl(key, sourceUrl, { encoding });
   } catch (error) {
     throw new ArgumentError((error as Error).message);
   }

@@ -18,7 +18,7 @@ type Env = Readonly<Record<string, string | undefined>>;
  * verify-proxy using it (falling back to this process's memory while Redis fails).
  */
 export async function verifyProxyCommand(args: string[], env: Env): Promise<void> {
-  const { values, positionals } = parseArgs({
+  const { values } = parseArgs({
     args,
     options: {
       upstream: { type: 'string' },
@@ -31,18 +31,17 @@ export async function verifyProxyCommand(args: string[], env: Env): Promise<void
       'service-origin-regexp': { type: 'string', multiple: true, default: [] },
     },
   });
-  if (positionals.length !== 0) throw new ArgumentError('verify-proxy takes no positional argument');
   if (values.upstream === undefined) throw new ArgumentError('verify-proxy needs --upstream URL (the service to protect)');
   if (values.audience === undefined) throw new ArgumentError("verify-proxy needs --audience ORIGIN (this source's origin, as in the image URLs)");
-  if (values['ecamo-origin'] === undefined && values['jwks-url'] === undefined) {
-    throw new ArgumentError("verify-proxy needs --ecamo-origin ORIGIN (ecamo's canonical origin) or --jwks-url URL");
-  }
   const upstream = parseHttpUrl('--upstream', values.upstream);
   if (upstream.search !== '' || upstream.hash !== '' || upstream.username !== '' || upstream.password !== '') {
     throw new ArgumentError('--upstream must have no query, fragment or credentials');
   }
   const jwksUrl = values['jwks-url'] === undefined ? undefined : parseHttpUrl('--jwks-url', values['jwks-url']).href;
-  const ecamoOrigin = values['ecamo-origin'] === undefined ? new URL(jwksUrl!).origin : parseOrigin('--ecamo-origin', values['ecamo-origin']);
+  let ecamoOrigin: string;
+  if (values['ecamo-origin'] !== undefined) ecamoOrigin = parseOrigin('--ecamo-origin', values['ecamo-origin']);
+  else if (jwksUrl !== undefined) ecamoOrigin = new URL(jwksUrl).origin;
+  else throw new ArgumentError("verify-proxy needs --ecamo-origin ORIGIN (ecamo's canonical origin) or --jwks-url URL");
   const tolerance = values['clock-tolerance'];
   if (tolerance !== undefined && (!/^\d{1,2}$/.test(tolerance) || Number(tolerance) > 60)) {
     throw new ArgumentError(`--clock-tolerance must be 0 to 60 seconds, got "${tolerance}"`);

@@ -12,8 +12,9 @@ const CAMO_DEFAULT_KEY = '0x24FEEDFACEDEADBEEFCAFE';
  * byte as camo and go-camo use them, so surrounding spaces are refused rather
  * than silently trimmed or kept.
  */
-export function parseCamoKeys(variable: string, text: string): readonly string[] {
-  const keys = text.split(',');
+export function parseCamoKeys(variable: string, text: string): readonly [string, ...string[]] {
+  // split yields at least one piece, '' for an empty text (refused below).
+  const keys = text.split(',') as [string, ...string[]];
   for (const key of keys) {
     if (key === '') throw new ConfigError(variable, 'has an empty key (check for stray commas)');
     if (key.trim() !== key) throw new ConfigError(variable, 'has a key with surrounding spaces; keys are used byte for byte, separate them with bare commas');

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { importJWK, type JWK } from 'jose';
+import { importJWK, type CryptoKey, type JWK } from 'jose';
 import { ConfigError } from './errors.js';
 
 /** The public fields of a P-256 key, as published in a JWKS. Never carries `d`. */
@@ -33,7 +33,28 @@ function parseJsonObject(variable: string, text: string): Record<string, unknown
   return value as Record<string, unknown>;
 }
 
-function checkP256Jwk(variable: string, name: string, value: unknown, needPrivate: boolean): JWK {
+/** A checked P-256 JWK: its coordinates are base64url strings. */
+interface CheckedP256Jwk {
+  readonly x: string;
+  readonly y: string;
+  readonly kid: unknown;
+}
+
+interface CheckedPrivateP256Jwk extends CheckedP256Jwk {
+  readonly d: string;
+}
+
+function base64urlField(variable: string, name: string, jwk: Record<string, unknown>, field: string): string {
+  const part = jwk[field];
+  if (typeof part !== 'string' || !BASE64URL.test(part)) {
+    throw new ConfigError(variable, `key "${name}" lacks a base64url "${field}"`);
+  }
+  return part;
+}
+
+function checkP256Jwk(variable: string, name: string, value: unknown, needPrivate: true): CheckedPrivateP256Jwk;
+function checkP256Jwk(variable: string, name: string, value: unknown, needPrivate: false): CheckedP256Jwk;
+function checkP256Jwk(variable: string, name: string, value: unknown, needPrivate: boolean): CheckedP256Jwk | CheckedPrivateP256Jwk {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     throw new ConfigError(variable, `key "${name}" is not a JWK object`);
   }
@@ -42,21 +63,18 @@ function checkP256Jwk(variable: string, name: string, value: unknown, needPrivat
     throw new ConfigError(variable, `key "${name}" must be an EC P-256 key (kty EC, crv P-256)`);
   }
   if (jwk.alg !== undefined && jwk.alg !== 'ES256') {
-    throw new ConfigError(variable, `key "${name}" has alg ${String(jwk.alg)}; only ES256 is accepted`);
+    throw new ConfigError(variable, `key "${name}" has alg ${JSON.stringify(jwk.alg)}; only ES256 is accepted`);
   }
   if (jwk.use !== undefined && jwk.use !== 'sig') {
-    throw new ConfigError(variable, `key "${name}" has use ${String(jwk.use)}; only sig is accepted`);
+    throw new ConfigError(variable, `key "${name}" has use ${JSON.stringify(jwk.use)}; only sig is accepted`);
   }
-  for (const field of needPrivate ? ['x', 'y', 'd'] : ['x', 'y']) {
-    const part = jwk[field];
-    if (typeof part !== 'string' || !BASE64URL.test(part)) {
-      throw new ConfigError(variable, `key "${name}" lacks a base64url "${field}"`);
-    }
-  }
-  if (!needPrivate && jwk.d !== undefined) {
+  const x = base64urlField(variable, name, jwk, 'x');
+  const y = base64urlField(variable, name, jwk, 'y');
+  if (needPrivate) return { x, y, d: base64urlField(variable, name, jwk, 'd'), kid: jwk.kid };
+  if (jwk.d !== undefined) {
     throw new ConfigError(variable, `key "${name}" is a private key; give only the public half`);
   }
-  return jwk as JWK;
+  return { x, y, kid: jwk.kid };
 }
 
 async function importOrFail(variable: string, name: string, jwk: JWK): Promise<CryptoKey> {
@@ -69,8 +87,8 @@ async function importOrFail(variable: string, name: string, jwk: JWK): Promise<C
   }
 }
 
-function publicHalf(jwk: JWK, kid: string): PublicJwk {
-  return Object.freeze({ kty: 'EC', crv: 'P-256', x: jwk.x as string, y: jwk.y as string, kid, use: 'sig', alg: 'ES256' });
+function publicHalf(jwk: CheckedP256Jwk, kid: string): PublicJwk {
+  return Object.freeze({ kty: 'EC', crv: 'P-256', x: jwk.x, y: jwk.y, kid, use: 'sig', alg: 'ES256' });
 }
 
 /** `ECAMO_SERVICE_PUBLIC_KEYS`: `{"<service origin> <kid>": <public JWK>}`. */
@@ -81,21 +99,23 @@ export async function loadServicePublicKeys(variable: string, text: string): Pro
 async function importServicePublicKeys(variable: string, entries: Record<string, unknown>): Promise<ReadonlyMap<string, CryptoKey>> {
   const keys = new Map<string, CryptoKey>();
   for (const [name, value] of Object.entries(entries)) {
-    const parts = name.split(' ');
-    if (parts.length !== 2 || parts[0] === '' || parts[1] === '') {
+    const space = name.indexOf(' ');
+    const serviceOrigin = name.slice(0, space);
+    const kid = name.slice(space + 1);
+    if (space <= 0 || kid === '' || kid.includes(' ')) {
       throw new ConfigError(variable, `key name "${name}" must be "<service origin> <kid>"`);
     }
     let origin: string;
     try {
-      origin = new URL(parts[0]!).origin;
+      origin = new URL(serviceOrigin).origin;
     } catch {
       throw new ConfigError(variable, `key name "${name}" does not start with a service origin`);
     }
-    if (origin !== parts[0]) {
+    if (origin !== serviceOrigin) {
       throw new ConfigError(variable, `key name "${name}": origin must be written as ${origin}`);
     }
     const jwk = checkP256Jwk(variable, name, value, false);
-    keys.set(name, await importOrFail(variable, name, { kty: 'EC', crv: 'P-256', x: jwk.x!, y: jwk.y! }));
+    keys.set(name, await importOrFail(variable, name, { kty: 'EC', crv: 'P-256', x: jwk.x, y: jwk.y }));
   }
   return keys;
 }
@@ -132,14 +152,14 @@ async function importEcamoKeys(
   for (const kid of names) {
     const jwk = checkP256Jwk(variable, kid, entries[kid], true);
     if (jwk.kid !== undefined && jwk.kid !== kid) {
-      throw new ConfigError(variable, `key "${kid}" carries a different kid "${String(jwk.kid)}"`);
+      throw new ConfigError(variable, `key "${kid}" carries a different kid ${JSON.stringify(jwk.kid)}`);
     }
-    privateKeys.set(kid, await importOrFail(variable, kid, { kty: 'EC', crv: 'P-256', x: jwk.x!, y: jwk.y!, d: jwk.d! }));
-    verification.set(kid, await importOrFail(variable, kid, { kty: 'EC', crv: 'P-256', x: jwk.x!, y: jwk.y! }));
+    privateKeys.set(kid, await importOrFail(variable, kid, { kty: 'EC', crv: 'P-256', x: jwk.x, y: jwk.y, d: jwk.d }));
+    verification.set(kid, await importOrFail(variable, kid, { kty: 'EC', crv: 'P-256', x: jwk.x, y: jwk.y }));
     publicJwks.push(publicHalf(jwk, kid));
   }
   // As the reference server: a single key needs no ECAMO_SIGNING_KID.
-  const kid = signingKid ?? (names.length === 1 ? names[0]! : undefined);
+  const kid = signingKid ?? (names.length === 1 ? names[0] : undefined);
   if (kid === undefined) throw new ConfigError(kidVariable, `is required when ${variable} holds several keys`);
   const privateKey = privateKeys.get(kid);
   if (privateKey === undefined) throw new ConfigError(kidVariable, `names "${kid}", which is not a key of ${variable}`);

@@ -1,7 +1,7 @@
 import { createSecretKey, type KeyObject } from 'node:crypto';
+import type { CryptoKey } from 'jose';
 import { parseCamoKeys } from './camo-keys.js';
 import { ConfigError } from './errors.js';
-import { MAX_PROXY_TOKEN_LIFETIME_SECONDS } from '../tokens/proxy-token.js';
 import { loadTlsFiles, type TlsFiles } from './tls.js';
 import {
   loadEcamoKeys,
@@ -13,6 +13,9 @@ import {
 } from './keys.js';
 import { parseRedisUrl, type RedisTarget } from './redis-url.js';
 import { parseTrustedProxies, type TrustedProxies } from './trusted-proxies.js';
+
+/** Longest proxy-token lifetime `ECAMO_TOKEN_LIFETIME` allows; tokens/proxy-token.ts refuses a later `exp`. */
+export const MAX_PROXY_TOKEN_LIFETIME_SECONDS = 86_400;
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -156,7 +159,8 @@ class Reader {
 export function parseHostPort(text: string): { host: string; port: number } | undefined {
   const match = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(text);
   if (match === null || Number(match[3]) > 65535) return undefined;
-  return { host: match[1] ?? match[2]!, port: Number(match[3]) };
+  // One of the two host groups always took part in the match.
+  return { host: match[1] ?? match[2] ?? '', port: Number(match[3]) };
 }
 
 function parseBind(variable: string, text: string): { host: string; port: number } {

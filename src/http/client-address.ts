@@ -76,8 +76,8 @@ function parseForwardedEntry(entry: string): ReturnType<typeof parseAddress> {
     if (close === -1 || !/^(?::\d{1,5})?$/.test(entry.slice(close + 1))) return undefined;
     return parseAddress(entry.slice(1, close));
   }
-  const withPort = /^(\d{1,3}(?:\.\d{1,3}){3}):\d{1,5}$/.exec(entry);
-  return parseAddress(withPort === null ? entry : withPort[1]!);
+  const withoutPort = /^(\d{1,3}(?:\.\d{1,3}){3}):\d{1,5}$/.exec(entry)?.[1];
+  return parseAddress(withoutPort ?? entry);
 }
 
 function dropForwardingHeaders(req: IncomingMessage, onIgnored: (header: IgnoredForwardingHeader) => void): void {
@@ -87,6 +87,7 @@ function dropForwardingHeaders(req: IncomingMessage, onIgnored: (header: Ignored
     else if (name === 'x-forwarded-for') onIgnored('x-forwarded-for');
     else if (name.startsWith('x-forwarded-') || name === 'forwarded') onIgnored('x-forwarded-other');
     else continue;
-    delete headers[name];
+    // The request's own header object: handlers after this must not see the header.
+    Reflect.deleteProperty(headers, name);
   }
 }

@@ -32,8 +32,8 @@ function viaEcamo(via: string | undefined): boolean {
 function hasOneHost(req: IncomingMessage): boolean {
   let hosts = 0;
   for (let i = 0; i < req.rawHeaders.length; i += 2) {
-    const name = req.rawHeaders[i]!;
-    if (name.length === 4 && name.toLowerCase() === 'host') hosts++;
+    const name = req.rawHeaders[i];
+    if (name?.length === 4 && name.toLowerCase() === 'host') hosts++;
   }
   return hosts === 1 || (hosts === 0 && req.httpVersion === '1.0');
 }

@@ -78,12 +78,12 @@ export function drainable(server: Server | Http2SecureServer): Drain {
   }
 
   const closeIdle = (): void => {
-    if (!secure) return (server as Server).closeIdleConnections();
+    if (!secure) return (server).closeIdleConnections();
     for (const session of sessions) session.close();
     for (const socket of tlsSockets) if (socket.alpnProtocol !== 'h2' && !busy.has(socket)) socket.destroy();
   };
   const closeAll = (): void => {
-    if (!secure) return (server as Server).closeAllConnections();
+    if (!secure) return (server).closeAllConnections();
     for (const session of sessions) session.destroy();
     for (const socket of tlsSockets) socket.destroy();
   };

@@ -10,6 +10,6 @@ const MEDIA_TYPE = new RegExp(`^[ \\t]*(${TOKEN})/(${TOKEN})((?:[ \\t]*;[ \\t]*(
  */
 export function essenceOf(contentType: string | undefined): string | undefined {
   if (contentType === undefined) return undefined;
-  const match = MEDIA_TYPE.exec(contentType);
-  return match === null ? undefined : `${match[1]!.toLowerCase()}/${match[2]!.toLowerCase()}`;
+  const [, type, subtype] = MEDIA_TYPE.exec(contentType) ?? [];
+  return type === undefined || subtype === undefined ? undefined : `${type.toLowerCase()}/${subtype.toLowerCase()}`;
 }

@@ -29,19 +29,19 @@ export function route(rawUrl: string): Route {
     case '/.well-known/jwks.json':
       return { kind: 'jwks' };
   }
-  const redirect = REDIRECT.exec(path);
-  if (redirect !== null) return { kind: 'redirect', token: redirect[1]! };
-  const proxy = PROXY.exec(path);
-  if (proxy !== null) {
+  const redirectToken = REDIRECT.exec(path)?.[1];
+  if (redirectToken !== undefined) return { kind: 'redirect', token: redirectToken };
+  const digest = PROXY.exec(path)?.[1];
+  if (digest !== undefined) {
     const query = queryStart === -1 ? '' : rawUrl.slice(queryStart + 1);
-    return { kind: 'proxy', digest: proxy[1]!, token: new URLSearchParams(query).get('t') ?? undefined };
+    return { kind: 'proxy', digest, token: new URLSearchParams(query).get('t') ?? undefined };
   }
-  const camoPath = CAMO_PATH.exec(path);
-  if (camoPath !== null) return { kind: 'camo', digest: camoPath[1]!, url: { in: 'path', text: camoPath[2]! } };
-  const camoQuery = CAMO_QUERY.exec(path);
-  if (camoQuery !== null && queryStart !== -1) {
+  const [, camoDigest, camoUrlText] = CAMO_PATH.exec(path) ?? [];
+  if (camoDigest !== undefined && camoUrlText !== undefined) return { kind: 'camo', digest: camoDigest, url: { in: 'path', text: camoUrlText } };
+  const camoQueryDigest = CAMO_QUERY.exec(path)?.[1];
+  if (camoQueryDigest !== undefined && queryStart !== -1) {
     const values = new URLSearchParams(rawUrl.slice(queryStart + 1)).getAll('url');
-    if (values.length > 0) return { kind: 'camo', digest: camoQuery[1]!, url: { in: 'query', values } };
+    if (values.length > 0) return { kind: 'camo', digest: camoQueryDigest, url: { in: 'query', values } };
   }
   return { kind: 'none' };
 }

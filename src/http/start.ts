@@ -113,17 +113,16 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     await reloadTls();
   };
   let reloading: Promise<void> | undefined;
-  let reloadAgain = false;
+  /** Reloads asked for so far: one asked for while another runs is done after it, once. */
+  let requested = 0;
   const reload = (): Promise<void> => {
-    if (reloading !== undefined) {
-      reloadAgain = true;
-      return reloading;
-    }
-    reloading = (async () => {
+    requested++;
+    reloading ??= (async () => {
+      let served: number;
       do {
-        reloadAgain = false;
+        served = requested;
         await reloadOnce();
-      } while (reloadAgain);
+      } while (requested !== served);
     })().finally(() => {
       reloading = undefined;
     });

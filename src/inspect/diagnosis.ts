@@ -4,7 +4,7 @@
  * for people; that it is empty only counts once the server's own verification
  * code agrees (serverRefusal).
  */
-import { compactVerify, type JWTPayload, type ProtectedHeaderParameters } from 'jose';
+import { compactVerify, type CryptoKey, type JWTPayload, type ProtectedHeaderParameters } from 'jose';
 import type { Config } from '../config/load.js';
 import { verifyAuthCookie } from '../tokens/auth-cookie.js';
 import { assertDigestMatches } from '../tokens/digest.js';
@@ -215,21 +215,25 @@ async function serverRefusal(
 ): Promise<string | undefined> {
   try {
     switch (kind) {
-      // For service-signed tokens the diagnosis found a service origin, or it would not be here.
+      // For service-signed tokens the diagnosis reports a missing service origin before this runs.
       case 'url-token':
-        await verifyUrlToken(token, serviceOrigin!, config.serviceKeys);
+        if (serviceOrigin === undefined) return 'no service origin';
+        await verifyUrlToken(token, serviceOrigin, config.serviceKeys);
         return undefined;
       case 'auth-cookie':
-        await verifyAuthCookie(token, serviceOrigin!, `${new URL(serviceOrigin!).protocol}//${config.canonicalHost}`, config.serviceKeys);
+        if (serviceOrigin === undefined) return 'no service origin';
+        await verifyAuthCookie(token, serviceOrigin, `${new URL(serviceOrigin).protocol}//${config.canonicalHost}`, config.serviceKeys);
         return undefined;
       case 'proxy-token':
         await verifyProxyToken(token, config.ecamoKeys);
         return undefined;
       case 'id-token':
+        // checkIdToken reports an iss or aud that is not a string before this runs.
+        if (typeof claims.iss !== 'string' || typeof claims.aud !== 'string') return 'iss or aud is not a string';
         // Replays cannot be judged from one token; the audience is the one checked above.
         await createIdTokenVerifier({
-          ecamoOrigin: claims.iss!,
-          audience: flags.audience ?? (claims.aud as string),
+          ecamoOrigin: claims.iss,
+          audience: flags.audience ?? claims.aud,
           keys: { keys: [...config.ecamoKeys.publicJwks] },
           replay: false,
           clockToleranceSeconds: CLOCK_TOLERANCE_SECONDS,

@@ -26,14 +26,14 @@ export interface InspectInput {
 /** Accepts a bare token, `Bearer <token>`, a redirect or proxy URL or path, or `name=<token>`. */
 export function parseInspectInput(raw: string): InspectInput {
   const text = raw.trim();
-  const bearer = /^(?:authorization:\s*)?bearer\s+(\S+)$/i.exec(text);
-  if (bearer !== null) return { token: bearer[1]! };
-  const proxy = /\/v1\/p\/([^/?#\s]+)\?(?:[^#\s]*&)?t=([^&#\s]+)/.exec(text);
-  if (proxy !== null) return { token: decodeURIComponent(proxy[2]!), digest: proxy[1]! };
-  const redirect = /\/v1\/r\/([^/?#\s]+)/.exec(text);
-  if (redirect !== null) return { token: redirect[1]! };
-  const cookie = /^(?:cookie:\s*)?([^=\s;]+)=([^;\s]+);?$/i.exec(text);
-  if (cookie !== null) return { token: cookie[2]!, cookieName: cookie[1]! };
+  const bearer = /^(?:authorization:\s*)?bearer\s+(\S+)$/i.exec(text)?.[1];
+  if (bearer !== undefined) return { token: bearer };
+  const [, proxyDigest, proxyToken] = /\/v1\/p\/([^/?#\s]+)\?(?:[^#\s]*&)?t=([^&#\s]+)/.exec(text) ?? [];
+  if (proxyDigest !== undefined && proxyToken !== undefined) return { token: decodeURIComponent(proxyToken), digest: proxyDigest };
+  const redirect = /\/v1\/r\/([^/?#\s]+)/.exec(text)?.[1];
+  if (redirect !== undefined) return { token: redirect };
+  const [, cookieName, cookieToken] = /^(?:cookie:\s*)?([^=\s;]+)=([^;\s]+);?$/i.exec(text) ?? [];
+  if (cookieName !== undefined && cookieToken !== undefined) return { token: cookieToken, cookieName };
   return { token: text };
 }
 

@@ -73,7 +73,13 @@ export class Quarantine {
 
   #remember(address: string, msLeft: number): void {
     this.#quarantinedUntil.delete(address);
-    if (this.#quarantinedUntil.size >= MAX_REMEMBERED) this.#quarantinedUntil.delete(this.#quarantinedUntil.keys().next().value!);
+    if (this.#quarantinedUntil.size >= MAX_REMEMBERED) {
+      // Maps iterate in insertion order: the first key is the oldest entry.
+      for (const oldest of this.#quarantinedUntil.keys()) {
+        this.#quarantinedUntil.delete(oldest);
+        break;
+      }
+    }
     this.#quarantinedUntil.set(address, Date.now() + msLeft);
   }
 }

@@ -16,11 +16,11 @@ export interface SignerOptions {
 
 export interface UrlOptions {
   /** Ask ecamo to present its anonymous ID token to the source. */
-  readonly sendToken?: boolean;
+  readonly sendToken?: boolean | undefined;
   /** The path segment the service routes to ecamo; default `.ecamo`. */
-  readonly prefix?: string;
+  readonly prefix?: string | undefined;
   /** Seconds until the URL token expires; default: never (cache-friendly, see README). */
-  readonly ttlSeconds?: number;
+  readonly ttlSeconds?: number | undefined;
 }
 
 export interface AuthCookieOptions {
@@ -29,11 +29,11 @@ export interface AuthCookieOptions {
   /** Lifetime of both the token and the cookie. Keep it short (minutes) and renew it with the page. */
   readonly ttlSeconds: number;
   /** Optional `sub`, e.g. a user id hash; ecamo does not read it. */
-  readonly subject?: string;
+  readonly subject?: string | undefined;
   /** Cookie name; default `__Host-ecamo_token` (or `ecamo_token` when `insecure`). */
-  readonly cookieName?: string;
+  readonly cookieName?: string | undefined;
   /** Plain-HTTP development: no `Secure`, default name `ecamo_token`, as ecamo's ECAMO_INSECURE. */
-  readonly insecure?: boolean;
+  readonly insecure?: boolean | undefined;
 }
 
 export interface AuthCookie {
@@ -72,7 +72,7 @@ export async function createSigner(options: SignerOptions): Promise<Signer> {
   if (origin !== options.origin) throw new TypeError(`origin must be a bare origin such as ${origin}`);
   if (typeof options.kid !== 'string' || options.kid === '' || options.kid.includes(' ')) throw new TypeError('kid must be a non-empty string without spaces');
   const jwk = options.privateJwk;
-  if (jwk.kty !== 'EC' || jwk.crv !== 'P-256' || typeof jwk.d !== 'string') throw new TypeError('privateJwk must be a private EC P-256 JWK');
+  if (jwk.kty !== 'EC' || jwk.crv !== 'P-256' || typeof jwk.x !== 'string' || typeof jwk.y !== 'string' || typeof jwk.d !== 'string') throw new TypeError('privateJwk must be a private EC P-256 JWK');
   const key = await importJWK({ kty: 'EC', crv: 'P-256', x: jwk.x, y: jwk.y, d: jwk.d }, 'ES256');
   const header = { alg: 'ES256', kid: options.kid } as const;
 
@@ -120,9 +120,11 @@ export async function createSigner(options: SignerOptions): Promise<Signer> {
   };
 }
 
+const CAMO_ENCODINGS: readonly string[] = ['hex', 'base64'];
+
 export interface CamoUrlOptions {
   /** `hex` (atmos/camo and go-camo, the default) or `base64`: go-camo's unpadded base64url. */
-  readonly encoding?: 'hex' | 'base64';
+  readonly encoding?: 'hex' | 'base64' | undefined;
 }
 
 const utf8 = new TextEncoder();
@@ -142,7 +144,8 @@ function hex(bytes: Uint8Array): string {
 export async function camoUrl(key: string, sourceUrl: string | URL, options: CamoUrlOptions = {}): Promise<string> {
   if (typeof key !== 'string' || key === '') throw new TypeError('key must be a non-empty string');
   const encoding = options.encoding ?? 'hex';
-  if (encoding !== 'hex' && encoding !== 'base64') throw new TypeError('encoding must be hex or base64');
+  // Also for JavaScript callers, whom the type does not bind.
+  if (!CAMO_ENCODINGS.includes(encoding)) throw new TypeError('encoding must be hex or base64');
   const source = new URL(sourceUrl);
   if (source.protocol !== 'http:' && source.protocol !== 'https:') throw new TypeError('source URL must be http or https');
   if (source.username !== '' || source.password !== '') throw new TypeError('source URL must not carry credentials');

@@ -1,3 +1,4 @@
+import type { CryptoKey } from 'jose';
 import { EcamoError } from '../errors.js';
 import { MAX_SERVICE_TOKEN_LIFETIME_SECONDS, verifyEs256Jwt } from './jws.js';
 
@@ -19,7 +20,7 @@ export async function verifyAuthCookie(
       requiredClaims: ['exp'],
       maxLifetimeSeconds: MAX_SERVICE_TOKEN_LIFETIME_SECONDS,
     });
-    return payload.exp!;
+    return payload.exp;
   } catch (error) {
     if (error instanceof EcamoError && error.status === 401) throw error;
     throw new EcamoError('invalid-token', `auth cookie: ${(error as Error).message}`, { cause: error });

@@ -47,8 +47,9 @@ export function verifyCamoUrl(keys: readonly KeyObject[], digestText: string, en
   if (encodedUrl.in === 'path') {
     urlBytes = decode(encodedUrl.text, encoding, 'URL');
   } else {
-    if (encodedUrl.values.length !== 1) throw new EcamoError('bad-request', `camo URL has ${encodedUrl.values.length} url parameters`);
-    urlBytes = Buffer.from(encodedUrl.values[0]!, 'utf8');
+    const [only, ...others] = encodedUrl.values;
+    if (only === undefined || others.length > 0) throw new EcamoError('bad-request', `camo URL has ${encodedUrl.values.length} url parameters`);
+    urlBytes = Buffer.from(only, 'utf8');
   }
   let url: string;
   try {

@@ -1,4 +1,5 @@
 import { KeyObject, verify as verifySignature } from 'node:crypto';
+import type { CryptoKey } from 'jose';
 import { EcamoError } from '../errors.js';
 import { decodeStrictBase64url } from './digest.js';
 import { hasHighS } from './low-s.js';
@@ -28,11 +29,14 @@ export interface JwtPayload {
   readonly [claim: string]: unknown;
 }
 
-export interface ClaimRules {
+/** The registered claims checked as NumericDate (seconds since the epoch). */
+export type TimeClaim = 'exp' | 'nbf' | 'iat';
+
+export interface ClaimRules<Required extends TimeClaim = never> {
   readonly issuer?: string;
   /** `aud` must be this string, or an array holding it. */
   readonly audience?: string;
-  readonly requiredClaims?: readonly string[];
+  readonly requiredClaims?: readonly Required[];
   /** An `exp` more than this many seconds ahead is refused. */
   readonly maxLifetimeSeconds: number;
 }
@@ -64,12 +68,12 @@ export interface SignatureRules {
  * - no `kid`, or no key for it: `unknown-key`;
  * - wrong or missing claims, expired, not yet valid: `jwt`.
  */
-export async function verifyEs256Jwt(
+export async function verifyEs256Jwt<Required extends TimeClaim = never>(
   token: string,
   resolveKey: KeyResolver,
-  rules: ClaimRules,
+  rules: ClaimRules<Required>,
   signatureRules: SignatureRules = {},
-): Promise<JwtPayload> {
+): Promise<JwtPayload & { readonly [Claim in Required]: number }> {
   const firstDot = token.indexOf('.');
   const secondDot = token.indexOf('.', firstDot + 1);
   if (firstDot === -1 || secondDot === -1 || token.indexOf('.', secondDot + 1) !== -1) {
@@ -94,7 +98,8 @@ export async function verifyEs256Jwt(
     throw new EcamoError('invalid-token', 'signature verification failed');
   }
   checkClaims(payload, rules, Math.floor(Date.now() / 1000));
-  return payload;
+  // checkClaims refused a token whose required time claims are missing or not numbers.
+  return payload as JwtPayload & { readonly [Claim in Required]: number };
 }
 
 const keyObjects = new WeakMap<CryptoKey, KeyObject>();
@@ -150,7 +155,7 @@ function checkCrit(header: Record<string, unknown>): void {
   throw new EcamoError('invalid-token', `unsupported critical extension ${String(crit[0])}`);
 }
 
-function checkClaims(payload: JwtPayload, rules: ClaimRules, now: number): void {
+function checkClaims(payload: JwtPayload, rules: ClaimRules<TimeClaim>, now: number): void {
   for (const claim of rules.requiredClaims ?? []) {
     if (!Object.hasOwn(payload, claim)) throw new EcamoError('jwt', `missing required claim ${claim}`);
   }

@@ -1,14 +1,13 @@
 import { SignJWT } from 'jose';
 import { EcamoError } from '../errors.js';
 import type { EcamoKeys, SigningKey } from '../config/keys.js';
+import { MAX_PROXY_TOKEN_LIFETIME_SECONDS } from '../config/load.js';
 import { verifyEs256Jwt } from './jws.js';
 import { toLowS } from './low-s.js';
 import { parseSourceUrl } from './source-url.js';
 
 const ISSUER = 'ecamo:s';
 const AUDIENCE = 'ecamo:p';
-/** Longest proxy-token lifetime (the most `ECAMO_TOKEN_LIFETIME` allows): a later `exp` is refused. */
-export const MAX_PROXY_TOKEN_LIFETIME_SECONDS = 86_400;
 
 export interface ProxyTokenClaims {
   readonly url: string;
@@ -55,5 +54,5 @@ export async function verifyProxyToken(token: string, keys: Pick<EcamoKeys, 'ver
   if (typeof serviceOrigin !== 'string' || typeof sendToken !== 'boolean') {
     throw new EcamoError('invalid-token', 'proxy token claims have the wrong types');
   }
-  return { url: parseSourceUrl(payload['ecamo:url']).href, serviceOrigin, sendToken, exp: payload.exp! };
+  return { url: parseSourceUrl(payload['ecamo:url']).href, serviceOrigin, sendToken, exp: payload.exp };
 }

@@ -33,12 +33,13 @@ const ISSUED_PROXY_TOKENS: VerifiedCacheLimits = { maxBytes: 4 * MIB, maxEntryBy
 /** A number's size in a cache entry. */
 const NUMBER_BYTES = 8;
 
-export interface TokenCacheStats {
+/** A type, not an interface: callers walk its entries. */
+export type TokenCacheStats = {
   readonly urlTokens: VerifiedCacheStats;
   readonly authCookies: VerifiedCacheStats;
   readonly proxyTokens: VerifiedCacheStats;
   readonly issuedProxyTokens: VerifiedCacheStats;
-}
+};
 
 /** Counts a verification that reached the signature, by outcome. */
 async function counted<T>(metrics: Metrics, kind: TokenKind, verifying: Promise<T>): Promise<T> {

@@ -1,3 +1,4 @@
+import type { CryptoKey } from 'jose';
 import { EcamoError } from '../errors.js';
 import { MAX_SERVICE_TOKEN_LIFETIME_SECONDS, verifyEs256Jwt } from './jws.js';
 import { parseSourceUrl } from './source-url.js';

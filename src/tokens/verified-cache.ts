@@ -28,7 +28,7 @@ const ENTRY_OVERHEAD_BYTES = 160;
  * of a token can hit, and bounded by bytes rather than by entry count: with
  * an entry count, thousands of 30 KB tokens took hundreds of MB.
  */
-export class VerifiedCache<V extends NonNullable<unknown>> {
+export class VerifiedCache<V extends string | number | object> {
   readonly #cache: LRUCache<string, V>;
   readonly #limits: VerifiedCacheLimits;
   readonly #sizeOfValue: (value: V) => number;

@@ -176,6 +176,7 @@ class Exchange implements Dispatcher.DispatchHandler, SourceBody {
   #rejectStart!: (error: unknown) => void;
   #controller: Dispatcher.DispatchController | undefined;
   #pendingStop: Error | undefined;
+  /** Where the body goes: set exactly while #state is 'flowing'. */
   #sink: BodySink | undefined;
   #state: 'connecting' | 'head' | 'flowing' | 'done' = 'connecting';
   /** How the transfer ended while it still waited for a sink: told to the sink when it comes. */
@@ -207,13 +208,13 @@ class Exchange implements Dispatcher.DispatchHandler, SourceBody {
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    if (this.#state === 'flowing' && !this.#sink!.data(chunk)) controller.pause();
+    if (this.#sink?.data(chunk) === false) controller.pause();
   }
 
   onResponseEnd(): void {
     if (this.#state === 'head') this.#endedEarly = { error: undefined };
-    if (this.#state !== 'flowing') return;
-    const sink = this.#sink!;
+    const sink = this.#sink;
+    if (sink === undefined) return;
     this.#finish();
     sink.end();
   }
@@ -235,9 +236,9 @@ class Exchange implements Dispatcher.DispatchHandler, SourceBody {
       this.#endedEarly = { error: sourceError(error) };
       return;
     }
-    const sink = this.#sink!;
+    const sink = this.#sink;
     this.#finish();
-    sink.error(sourceError(error));
+    sink?.error(sourceError(error));
   }
 
   flow(sink: BodySink): void {
@@ -251,11 +252,11 @@ class Exchange implements Dispatcher.DispatchHandler, SourceBody {
     }
     this.#state = 'flowing';
     this.#sink = sink;
-    this.#controller!.resume();
+    this.#controller?.resume();
   }
 
   resume(): void {
-    if (this.#state === 'flowing') this.#controller!.resume();
+    if (this.#state === 'flowing') this.#controller?.resume();
   }
 
   discard(): void {

@@ -26,10 +26,10 @@ export function guardedLookup(hostname: string, options: LookupOptions, callback
   dns.lookup(hostname, { ...options, all: true }, (error, addresses) => {
     if (error) return callback(error, []);
     const refused = addresses.find((entry) => !isGlobalAddress(entry.address));
-    if (refused !== undefined) return callback(new PrivateAddressError(hostname, refused.address) as NodeJS.ErrnoException, []);
-    if (addresses.length === 0) return callback(Object.assign(new Error(`no address for ${hostname}`), { code: 'ENOTFOUND' }), []);
+    if (refused !== undefined) return callback(new PrivateAddressError(hostname, refused.address), []);
+    const [first] = addresses;
+    if (first === undefined) return callback(Object.assign(new Error(`no address for ${hostname}`), { code: 'ENOTFOUND' }), []);
     if (options.all) return callback(null, addresses);
-    const first = addresses[0]!;
     return callback(null, first.address, first.family);
   });
 }
@@ -39,7 +39,7 @@ export function guardedLookup(hostname: string, options: LookupOptions, callback
  * Literal IP hosts never reach `lookup`, so they are judged here.
  */
 export function guardedConnector(options: buildConnector.BuildOptions = {}): buildConnector.connector {
-  const connect = buildConnector({ ...options, lookup: guardedLookup } as buildConnector.BuildOptions);
+  const connect = buildConnector({ ...options, lookup: guardedLookup });
   return (connectOptions, callback) => {
     const host = connectOptions.hostname.replace(/^\[(.*)\]$/, '$1');
     if (isIP(host) !== 0 && !isGlobalAddress(host)) {

@@ -50,9 +50,8 @@ function isGlobalIpv6(address: ipaddr.IPv6): boolean {
   if (!address.match(GLOBAL_UNICAST_IPV6 as [ipaddr.IPv6, number])) return false;
   if (inAny(address, NON_GLOBAL_IPV6)) return false;
   if (address.match(SIX_TO_FOUR as [ipaddr.IPv6, number])) {
-    const [, high, low] = address.parts;
-    const embedded = new ipaddr.IPv4([high! >> 8, high! & 0xff, low! >> 8, low! & 0xff]);
-    return isGlobalIpv4(embedded);
+    // 2002:AABB:CCDD::/48 embeds the IPv4 address AA.BB.CC.DD in bytes 2 to 5.
+    return isGlobalIpv4(new ipaddr.IPv4(address.toByteArray().slice(2, 6)));
   }
   return true;
 }

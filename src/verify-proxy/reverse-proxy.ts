@@ -194,12 +194,13 @@ function withoutHopByHop(headers: IncomingHttpHeaders | Record<string, string | 
  * Host is the upstream's.
  */
 function upstreamRequestHeaders(headers: IncomingHttpHeaders, serviceOrigin: string): Record<string, string | string[]> {
-  const kept = withoutHopByHop(headers);
-  for (const name of Object.keys(kept)) {
+  const kept: Record<string, string | string[]> = {};
+  for (const [name, value] of Object.entries(withoutHopByHop(headers))) {
     // Some servers (CGI-style environments, several frameworks) read `x_ecamo_service` as `x-ecamo-service`.
-    if (name === 'host' || name === 'authorization' || name.replace(/_/g, '-').startsWith('x-ecamo-')) delete kept[name];
+    if (name === 'host' || name === 'authorization' || name.replace(/_/g, '-').startsWith('x-ecamo-')) continue;
     // Node's server already answered `Expect: 100-continue`; undici refuses the header outright.
-    if (name === 'expect') delete kept[name];
+    if (name === 'expect') continue;
+    kept[name] = value;
   }
   kept['x-ecamo-service'] = serviceOrigin;
   kept.via = headers.via === undefined ? VIA : `${headers.via}, ${VIA}`;

@@ -4,7 +4,7 @@
  * ES256, signed by ecamo's key published at /.well-known/jwks.json); this
  * checks it. Depends on `jose` and Web standards only (fetch, WebCrypto).
  */
-import { decodeProtectedHeader, errors as joseErrors, jwtVerify, type JSONWebKeySet, type JWTPayload } from 'jose';
+import { decodeProtectedHeader, errors as joseErrors, jwtVerify, type JSONWebKeySet, type JWTPayload, type CryptoKey } from 'jose';
 import { IdTokenError } from './errors.js';
 import { RemoteKeySet, staticKeySet, type FetchLike, type KeySet } from './jwks.js';
 import { MemoryReplayStore, type ReplayStore } from './replay.js';
@@ -19,19 +19,19 @@ export interface IdTokenVerifierOptions {
   /** This source's own origin, as it appears in the image URLs: the tokens' `aud`. */
   readonly audience: string;
   /** Where ecamo's keys are; default `${ecamoOrigin}/.well-known/jwks.json`. */
-  readonly jwksUrl?: string;
+  readonly jwksUrl?: string | undefined;
   /** ecamo's public keys given up front (a JWK set) instead of fetching them; excludes `jwksUrl`. */
-  readonly keys?: JSONWebKeySet;
+  readonly keys?: JSONWebKeySet | undefined;
   /** Leeway for `exp` and `nbf`, in seconds: default 10, at most 60 (ecamo's tokens live 45 s). */
-  readonly clockToleranceSeconds?: number;
+  readonly clockToleranceSeconds?: number | undefined;
   /** Where accepted `jti`s are remembered; default an in-memory store; `false` turns replay checks off. */
-  readonly replay?: ReplayStore | false;
+  readonly replay?: ReplayStore | false | undefined;
   /** The fetch used for the JWKS; default the global one. */
-  readonly fetch?: FetchLike;
+  readonly fetch?: FetchLike | undefined;
   /** Longest time a fetched JWKS is trusted, whatever its Cache-Control says; default 600 s. */
-  readonly jwksMaxAgeSeconds?: number;
+  readonly jwksMaxAgeSeconds?: number | undefined;
   /** Shortest time between two JWKS fetches (unknown kids, failures); default 30 s. */
-  readonly jwksRefreshIntervalSeconds?: number;
+  readonly jwksRefreshIntervalSeconds?: number | undefined;
 }
 
 export interface VerifiedIdToken {
@@ -99,10 +99,10 @@ export function createIdTokenVerifier(options: IdTokenVerifierOptions): IdTokenV
       }
       if (typeof payload.jti !== 'string' || payload.jti === '') throw new IdTokenError('invalid-token', 'jti is missing');
       // After the signature: forged tokens must not fill the store.
-      if (replay !== undefined && !(await replay.checkAndStore(payload.jti, payload.exp! + clockTolerance))) {
+      if (replay !== undefined && !(await replay.checkAndStore(payload.jti, payload.exp + clockTolerance))) {
         throw new IdTokenError('replayed', `jti ${payload.jti} was already used`);
       }
-      return { serviceOrigin, jti: payload.jti, iat: payload.iat!, exp: payload.exp!, kid };
+      return { serviceOrigin, jti: payload.jti, iat: payload.iat, exp: payload.exp, kid };
     },
   };
 }
@@ -124,14 +124,14 @@ function keySet(issuer: string, options: IdTokenVerifierOptions): KeySet {
 function extractToken(input: string | null | undefined): string {
   const text = input?.trim() ?? '';
   if (text === '') throw new IdTokenError('missing-token', 'no ID token');
-  const [scheme, ...rest] = text.split(/\s+/);
-  if (rest.length === 0) {
+  const [scheme = '', token, ...extra] = text.split(/\s+/);
+  if (token === undefined) {
     if (/^bearer$/i.test(text)) throw new IdTokenError('missing-token', 'Authorization: Bearer without a token');
     return text;
   }
-  if (!/^bearer$/i.test(scheme!)) throw new IdTokenError('missing-token', `Authorization uses ${scheme}, not Bearer`);
-  if (rest.length > 1) throw new IdTokenError('invalid-token', 'Authorization: Bearer is followed by more than a token');
-  return rest[0]!;
+  if (!/^bearer$/i.test(scheme)) throw new IdTokenError('missing-token', `Authorization uses ${scheme}, not Bearer`);
+  if (extra.length > 0) throw new IdTokenError('invalid-token', 'Authorization: Bearer is followed by more than a token');
+  return token;
 }
 
 /** Refuses what is not an ES256 JWS with a kid before any key lookup (and so before any fetch). */
@@ -152,9 +152,9 @@ async function verifyClaims(
   token: string,
   key: CryptoKey,
   expected: { issuer: string; audience: string; clockTolerance: number },
-): Promise<JWTPayload> {
+): Promise<JWTPayload & { readonly exp: number; readonly iat: number }> {
   try {
-    const { payload } = await jwtVerify(token, key, {
+    const { payload } = await jwtVerify<{ exp: number; iat: number }>(token, key, {
       algorithms: ['ES256'],
       issuer: expected.issuer,
       audience: expected.audience,

@@ -1,4 +1,4 @@
-import { importJWK, type JWK } from 'jose';
+import { importJWK, type JWK, type CryptoKey } from 'jose';
 import { IdTokenError } from './errors.js';
 
 /** Resolves a `kid` to a verification key; undefined when the set has no such key. */
@@ -41,7 +41,7 @@ async function importKeySet(keys: readonly unknown[], strict: boolean): Promise<
     if (imported.has(jwk.kid)) continue;
     try {
       // Only the public coordinates: a private `d` that leaked into a set is never imported.
-      imported.set(jwk.kid, (await importJWK({ kty: 'EC', crv: 'P-256', x: jwk.x, y: jwk.y }, 'ES256')) as CryptoKey);
+      imported.set(jwk.kid, await importJWK({ kty: 'EC', crv: 'P-256', x: jwk.x, y: jwk.y }, 'ES256'));
     } catch (error) {
       if (strict) throw new TypeError(`keys: key ${jwk.kid} is not a valid P-256 key`, { cause: error });
     }
@@ -89,27 +89,27 @@ export class RemoteKeySet implements KeySet {
   /** ms: until then the set is still used when a refresh fails. */
   #usableUntil = 0;
   #lastAttempt = -Infinity;
-  #inFlight: Promise<void> | undefined;
+  #inFlight: Promise<ReadonlyMap<string, CryptoKey>> | undefined;
 
   constructor(options: RemoteKeySetOptions) {
     this.#options = options;
   }
 
   async get(kid: string): Promise<CryptoKey | undefined> {
+    let keys = this.#keys;
     let refreshed = false;
-    if (this.#keys === undefined || Date.now() >= this.#freshUntil) {
-      await this.#refresh();
+    if (keys === undefined || Date.now() >= this.#freshUntil) {
+      keys = await this.#refresh();
       refreshed = true;
     }
-    const key = this.#keys!.get(kid);
+    const key = keys.get(kid);
     if (key !== undefined || refreshed || !this.#mayAttempt(Date.now())) return key;
     // Not in a fresh set: ecamo may have added a key since we fetched it.
-    await this.#refresh();
-    return this.#keys!.get(kid);
+    return (await this.#refresh()).get(kid);
   }
 
-  /** One fetch at a time: concurrent callers share it. */
-  #refresh(): Promise<void> {
+  /** One fetch at a time: concurrent callers share it. Resolves with the set to use. */
+  #refresh(): Promise<ReadonlyMap<string, CryptoKey>> {
     this.#inFlight ??= this.#fetchAndStore().finally(() => {
       this.#inFlight = undefined;
     });
@@ -120,10 +120,11 @@ export class RemoteKeySet implements KeySet {
     return now - this.#lastAttempt >= this.#options.refreshIntervalSeconds * 1000;
   }
 
-  async #fetchAndStore(): Promise<void> {
+  async #fetchAndStore(): Promise<ReadonlyMap<string, CryptoKey>> {
     const now = Date.now();
+    const previous = this.#keys;
     if (!this.#mayAttempt(now)) {
-      if (this.#keys !== undefined && now < this.#usableUntil) return;
+      if (previous !== undefined && now < this.#usableUntil) return previous;
       throw new IdTokenError('jwks-unavailable', `ecamo's JWKS (${this.#options.url}) failed recently; not asking again yet`);
     }
     this.#lastAttempt = now;
@@ -134,8 +135,9 @@ export class RemoteKeySet implements KeySet {
       this.#keys = keys;
       this.#freshUntil = now + lifetime * 1000;
       this.#usableUntil = this.#freshUntil + cap * 1000;
+      return keys;
     } catch (error) {
-      if (this.#keys !== undefined && now < this.#usableUntil) return;
+      if (previous !== undefined && now < this.#usableUntil) return previous;
       throw new IdTokenError('jwks-unavailable', `cannot fetch ecamo's JWKS from ${this.#options.url}: ${(error as Error).message}`, { cause: error });
     }
   }
@@ -164,7 +166,7 @@ async function readCapped(response: Response, limit: number): Promise<string> {
     throw new Error(`the answer is over ${limit} bytes`);
   }
   if (response.body === null) return '';
-  const reader = response.body.getReader();
+  const reader: ReadableStreamDefaultReader<Uint8Array> = response.body.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
   for (;;) {

@@ -33,7 +33,13 @@ export class MemoryReplayStore implements ReplayStore {
     const known = this.#seen.get(jti);
     if (known !== undefined && known > now) return false;
     this.#seen.delete(jti);
-    if (this.#seen.size >= this.#maxEntries) this.#seen.delete(this.#seen.keys().next().value!);
+    if (this.#seen.size >= this.#maxEntries) {
+      // Maps iterate in insertion order: the first key is the oldest entry.
+      for (const oldest of this.#seen.keys()) {
+        this.#seen.delete(oldest);
+        break;
+      }
+    }
     this.#seen.set(jti, exp);
     return true;
   }

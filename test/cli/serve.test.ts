@@ -65,17 +65,17 @@ async function serve(env: Record<string, string>): Promise<Served> {
   });
   const served: Served = { child, port: 0, lines: [], stderr: '' };
   let buffered = '';
-  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
     buffered += chunk;
     const complete = buffered.split('\n');
     buffered = complete.pop()!;
     for (const line of complete) served.lines.push(JSON.parse(line) as Record<string, unknown>);
   });
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (served.stderr += chunk));
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (served.stderr += chunk));
   const workers = Number(env.ECAMO_WORKERS ?? 1);
   while (served.lines.filter((line) => line.msg === 'ecamo listening').length < workers) {
     if (child.exitCode !== null) throw new Error(`serve exited: ${served.stderr}`);
-    await once(child.stdout!, 'data');
+    await once(child.stdout, 'data');
   }
   const ports = new Set(served.lines.filter((line) => line.msg === 'ecamo listening').map((line) => new URL(String(line.url)).port));
   assert.equal(ports.size, 1, 'every worker listens on the one port');
@@ -96,8 +96,8 @@ async function proxyPath(ecamo: Awaited<ReturnType<typeof generateKey>>, url: st
 test('keygen prints keys that ECAMO_PRIVATE_KEYS and ECAMO_SERVICE_PUBLIC_KEYS accept', async () => {
   const child = spawn(process.execPath, [CLI, 'keygen', '--kid', 'k1', '--origin', 'https://wiki.example'], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
-  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
-  const [code] = await once(child, 'exit');
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
+  const [code] = (await once(child, 'exit')) as [number | null];
   assert.equal(code, 0);
   const printed = JSON.parse(out) as Record<string, unknown>;
   const config = await loadConfig({
@@ -163,7 +163,7 @@ test('SIGTERM: stops accepting, finishes the response in flight, exits 0', async
 
   releaseSlow();
   assert.equal(await body, 'halfdone');
-  const [code] = await exited;
+  const [code] = (await exited) as [number | null];
   assert.equal(code, 0);
 });
 
@@ -175,7 +175,7 @@ test('ECAMO_WORKERS=2 serves from two processes on one port and stops cleanly', 
   const health = await request(`http://127.0.0.1:${served.port}/healthz`);
   assert.equal(await health.body.text(), 'ok');
   served.child.kill('SIGTERM');
-  const [code] = await once(served.child, 'exit');
+  const [code] = (await once(served.child, 'exit')) as [number | null];
   assert.equal(code, 0);
 });
 

@@ -298,7 +298,7 @@ describe('loadConfig: a wrong value throws a ConfigError naming the variable', (
   });
 
   it('ECAMO_SERVICE_PUBLIC_KEYS: key names must be "<service origin> <kid>"', async () => {
-    for (const name of ['svc-1', `${SERVICE}`, `${SERVICE}/ svc-1`, 'wiki.example svc-1', `${SERVICE}  svc-1`, `${SERVICE} svc 1`, 'HTTPS://WIKI.example svc-1', ' svc-1']) {
+    for (const name of ['svc-1', SERVICE, `${SERVICE}/ svc-1`, 'wiki.example svc-1', `${SERVICE}  svc-1`, `${SERVICE} svc 1`, 'HTTPS://WIKI.example svc-1', ' svc-1']) {
       await assertRefused({ ECAMO_SERVICE_PUBLIC_KEYS: keysOf({ [name]: serviceKey.publicJwk }) }, 'ECAMO_SERVICE_PUBLIC_KEYS');
     }
   });

@@ -19,6 +19,7 @@ const DIR = new URL('../../../contrib/deploy/kubernetes/', import.meta.url).path
 type Node = Record<string, unknown>;
 
 /** A member of a parsed manifest, by path; fails the test when a step is missing. */
+// eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- the caller names the shape it reads from the parsed YAML
 function at<T = Node>(value: unknown, ...path: (string | number)[]): T {
   let current = value;
   for (const step of path) {

@@ -16,13 +16,13 @@ import { createSigner, type Signer } from '../../src/signer/index.js';
 const NGINX = '/usr/sbin/nginx';
 const SNIPPET = new URL('../../../contrib/deploy/nginx/service-origin.conf', import.meta.url).pathname;
 
-let dir: string;
-let nginx: ChildProcess;
-let ecamo: RunningServer;
+let dir: string | undefined;
+let nginx: ChildProcess | undefined;
+let ecamo: RunningServer | undefined;
 /** nginx listens on a unix socket in `dir`: no port to pick, none to race for. */
 let toNginx: Agent;
 let signer: Signer;
-let source: http.Server;
+let source: http.Server | undefined;
 let sourcePort: number;
 
 /** Host names only ever sent in Host headers: nothing resolves or dials them. */
@@ -31,9 +31,10 @@ const CANONICAL_HOST = 'ecamo.test';
 
 before(async () => {
   assert.ok(existsSync(NGINX), `${NGINX} is missing: apt-get install -y nginx-light`);
-  source = http.createServer((_req, res) => res.writeHead(200, { 'content-type': 'image/gif' }).end('GIF89a'));
-  await new Promise<void>((resolve) => source.listen(0, '127.0.0.1', resolve));
-  sourcePort = (source.address() as AddressInfo).port;
+  const gifSource = http.createServer((_req, res) => res.writeHead(200, { 'content-type': 'image/gif' }).end('GIF89a'));
+  source = gifSource;
+  await new Promise<void>((resolve) => gifSource.listen(0, '127.0.0.1', resolve));
+  sourcePort = (gifSource.address() as AddressInfo).port;
 
   const serviceOrigin = `http://${WIKI_HOST}`;
   const [ecamoKey, serviceKey] = await Promise.all([generateKey('e1'), generateKey('w1')]);
@@ -91,7 +92,7 @@ after(async () => {
 });
 
 test('contrib nginx snippet routes the prefix to ecamo with the service Host intact', async () => {
-  const cookie = await signer.authCookie({ canonicalOrigin: `http://${ecamo.app.config.canonicalHost}`, ttlSeconds: 60, insecure: true });
+  const cookie = await signer.authCookie({ canonicalOrigin: `http://${ecamo!.app.config.canonicalHost}`, ttlSeconds: 60, insecure: true });
   const path = await signer.url(`http://127.0.0.1:${sourcePort}/a.gif`);
   const redirect = await request(`http://${WIKI_HOST}${path}`, { dispatcher: toNginx, headers: { cookie: `${cookie.name}=${cookie.token}` } });
   await redirect.body.dump();
@@ -100,7 +101,7 @@ test('contrib nginx snippet routes the prefix to ecamo with the service Host int
 
   const location = new URL(String(redirect.headers.location));
   assert.equal(location.host, CANONICAL_HOST);
-  const image = await request(`${ecamo.url}${location.pathname}${location.search}`, { headers: { host: CANONICAL_HOST } });
+  const image = await request(`${ecamo!.url}${location.pathname}${location.search}`, { headers: { host: CANONICAL_HOST } });
   assert.equal(image.statusCode, 200);
   assert.equal(await image.body.text(), 'GIF89a');
 

@@ -136,7 +136,7 @@ export async function fetchAnswer(url: string, options: GetOptions = {}): Promis
   if (options.host !== undefined) headers.host = options.host;
   const response = await request(url, { method: options.method ?? 'GET', headers });
   const bytes = Buffer.from(await response.body.arrayBuffer());
-  return answerOf(response.statusCode, response.headers as Record<string, string | string[] | undefined>, bytes);
+  return answerOf(response.statusCode, response.headers, bytes);
 }
 
 function answerOf(status: number, headers: Record<string, string | string[] | undefined>, bytes: Buffer): Answer {

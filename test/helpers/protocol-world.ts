@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { importJWK, SignJWT, type JWTPayload } from 'jose';
+import { importJWK, SignJWT, type CryptoKey, type JWTPayload } from 'jose';
 import {
   CANONICAL_HOST,
   CANONICAL_ORIGIN,
@@ -29,7 +29,7 @@ const BASE64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012345678
 
 /** The same base64url text with a bit set that a canonical encoder leaves clear (length must not be a multiple of 4). */
 export function withTrailingBits(canonical: string): string {
-  return canonical.slice(0, -1) + BASE64URL[BASE64URL.indexOf(canonical.at(-1)!) ^ 1];
+  return `${canonical.slice(0, -1)}${BASE64URL.charAt(BASE64URL.indexOf(canonical.at(-1)!) ^ 1)}`;
 }
 
 /** Headers a 200 from the proxy endpoint may carry: the list of docs/protocol.md §9 plus what Node's HTTP layer adds. */
@@ -184,8 +184,8 @@ export async function urlToken(
     .sign(options.key ?? (await serviceKeyOf(target)));
 }
 
-/** An auth cookie token with the given claims (defaults: valid for 10 minutes). */
-export async function cookieToken(target: Ecamo, claims: JWTPayload, options: { kid?: string } = {}): Promise<string> {
+/** An auth cookie token: valid claims for 10 minutes, overridden by `claims` (a claim given as undefined is left out). */
+export async function cookieToken(target: Ecamo, claims: Record<string, unknown>, options: { kid?: string } = {}): Promise<string> {
   const now = Math.floor(Date.now() / 1000);
   return new SignJWT({ iss: SERVICE_ORIGIN, aud: CANONICAL_ORIGIN, iat: now, exp: now + 600, ...claims })
     .setProtectedHeader({ alg: 'ES256', kid: options.kid ?? target.serviceKey.kid })

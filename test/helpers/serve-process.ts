@@ -56,14 +56,14 @@ export function spawnServe(env: Record<string, string>, options: { shell?: strin
   let stderr = '';
   let buffered = '';
   const waiters = new Set<() => void>();
-  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
     buffered += chunk;
     const complete = buffered.split('\n');
     buffered = complete.pop()!;
     for (const line of complete) lines.push(JSON.parse(line) as LogLine);
     for (const wake of waiters) wake();
   });
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
   const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
   let gone = false;
   void exited.then(() => {

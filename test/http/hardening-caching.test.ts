@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { TokenService } from '../../src/tokens/token-service.js';
+import type { VerifiedCacheStats } from '../../src/tokens/verified-cache.js';
 import { CANONICAL_HOST, startEcamo, type Ecamo } from '../helpers/harness.js';
 
 let ecamo: Ecamo;
@@ -70,7 +71,7 @@ describe('caching only what is admitted', () => {
   });
 
   it('every cache reports its bytes, within its budget', () => {
-    for (const [name, stats] of Object.entries(tokens().cacheStats())) {
+    for (const [name, stats] of Object.entries<VerifiedCacheStats>(tokens().cacheStats())) {
       assert.ok(stats.bytes <= stats.maxBytes, `${name}: ${stats.bytes} of ${stats.maxBytes}`);
       assert.ok(stats.maxBytes <= 16 * 1024 * 1024, name);
     }

@@ -230,7 +230,7 @@ describe('HTTP_PROXY and NO_PROXY in the environment', () => {
       await assertHealthy(ecamo, logs);
     } finally {
       for (const [name, value] of saved) {
-        if (value === undefined) delete process.env[name];
+        if (value === undefined) Reflect.deleteProperty(process.env, name);
         else process.env[name] = value;
       }
       await ecamo.close();

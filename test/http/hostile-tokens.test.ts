@@ -50,8 +50,7 @@ function genuine(kind: TokenKind, header: Record<string, unknown> = {}, claims: 
 }
 
 function withoutClaim(kind: TokenKind, claim: string): string {
-  const claims = kind.claims();
-  delete claims[claim];
+  const claims = Object.fromEntries(Object.entries(kind.claims()).filter(([name]) => name !== claim));
   return jws({ alg: 'ES256', kid: kind.kid }, claims, (input) => es256(kind.key.privateJwk, input));
 }
 
@@ -61,7 +60,7 @@ function hmac(secret: string | Buffer, input: string): Buffer {
 
 function spki(jwk: JWK, format: 'pem' | 'der'): string | Buffer {
   const key = createPublicKey({ key: jwk as NodeJwk, format: 'jwk' });
-  return format === 'pem' ? (key.export({ type: 'spki', format: 'pem' }) as string) : (key.export({ type: 'spki', format: 'der' }) as Buffer);
+  return format === 'pem' ? key.export({ type: 'spki', format: 'pem' }) : key.export({ type: 'spki', format: 'der' });
 }
 
 let foreignKey: GeneratedKey;

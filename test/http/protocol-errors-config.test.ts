@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { importJWK, jwtVerify, SignJWT } from 'jose';
+import { importJWK, jwtVerify, SignJWT, type CryptoKey } from 'jose';
 import { generateKey, type GeneratedKey } from '../../src/config/generate-key.js';
 import { createSigner } from '../../src/signer/index.js';
 import { urlDigest } from '../../src/tokens/digest.js';

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { importJWK, SignJWT } from 'jose';
+import { importJWK, SignJWT, type CryptoKey } from 'jose';
 import { generateKey } from '../../src/config/generate-key.js';
 import { signProxyToken } from '../../src/tokens/proxy-token.js';
 import { urlDigest } from '../../src/tokens/digest.js';

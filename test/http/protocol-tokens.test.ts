@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { decodeProtectedHeader, importJWK, jwtVerify, SignJWT, type JWTPayload } from 'jose';
+import { decodeProtectedHeader, importJWK, jwtVerify, SignJWT, type CryptoKey, type JWTPayload } from 'jose';
 import { generateKey } from '../../src/config/generate-key.js';
 import { signProxyToken } from '../../src/tokens/proxy-token.js';
 import { urlDigest } from '../../src/tokens/digest.js';

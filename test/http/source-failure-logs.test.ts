@@ -47,7 +47,7 @@ after(async () => {
 
 test('resetting and stalling sources: every log line about them is one line without a stack', async () => {
   for (const path of ['/reset-mid-body.png', '/stall-mid-body.png', '/stall-before-head.png', '/reset-before-head.png']) {
-    const answer = await fetchAnswer(`${ecamo.url}${await ecamo.proxyPath(`${source.origin}${path}`)}`, { host: CANONICAL_HOST }).catch((error: Error) => error);
+    const answer = await fetchAnswer(`${ecamo.url}${await ecamo.proxyPath(`${source.origin}${path}`)}`, { host: CANONICAL_HOST }).catch((error: unknown) => (error instanceof Error ? error : new Error(String(error))));
     // Mid-body failures cut the response; the others are answered 502/504.
     if (!(answer instanceof Error)) assert.ok([502, 504].includes(answer.status), `${path}: ${answer.status}`);
   }

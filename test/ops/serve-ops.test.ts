@@ -32,13 +32,13 @@ function spawnServe(env: Record<string, string>): ServeProcess {
   const lines: Record<string, unknown>[] = [];
   let buffered = '';
   let stderr = '';
-  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
     buffered += chunk;
     const complete = buffered.split('\n');
     buffered = complete.pop()!;
     for (const line of complete) lines.push(JSON.parse(line) as Record<string, unknown>);
   });
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
   const exited = once(child, 'exit');
   return {
     child,
@@ -46,7 +46,7 @@ function spawnServe(env: Record<string, string>): ServeProcess {
     async waitFor(predicate) {
       while (!predicate(lines)) {
         if (child.exitCode !== null || child.signalCode !== null) throw new Error(`serve exited ${child.exitCode}: ${stderr}`);
-        await Promise.race([once(child.stdout!, 'data'), exited]);
+        await Promise.race([once(child.stdout, 'data'), exited]);
       }
     },
     async stop() {

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { createPrivateKey, sign, type JsonWebKey as NodeJwk } from 'node:crypto';
 import { describe, test } from 'node:test';
-import { importJWK } from 'jose';
+import { importJWK, type CryptoKey } from 'jose';
 import { generateKey, type GeneratedKey } from '../../src/config/generate-key.js';
 import { loadEcamoKeys, type EcamoKeys } from '../../src/config/keys.js';
 import { EcamoError } from '../../src/errors.js';

@@ -10,7 +10,7 @@ const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789
 
 /** Sets the lowest bit of the last character: bits a canonical encoder leaves clear when the length is not a multiple of 4. */
 function withTrailingBits(canonical: string): string {
-  return canonical.slice(0, -1) + ALPHABET[ALPHABET.indexOf(canonical.at(-1)!) ^ 1];
+  return `${canonical.slice(0, -1)}${ALPHABET.charAt(ALPHABET.indexOf(canonical.at(-1)!) ^ 1)}`;
 }
 
 function assertEcamoError(fn: () => void, code: string, status: number): void {
@@ -107,7 +107,7 @@ describe('assertDigestMatches', () => {
   it('401 invalid-token when it decodes but is not the SHA-384 of the URL', () => {
     const short = Buffer.from(VECTOR_DIGEST, 'base64url').subarray(0, 47).toString('base64url');
     const flipped = Buffer.from(VECTOR_DIGEST, 'base64url');
-    flipped[47] ^= 1;
+    flipped.writeUInt8(flipped.readUInt8(47) ^ 1, 47);
     for (const digest of [
       urlDigest(`${VECTOR_URL}x`), // another URL
       urlDigest('HTTP://upstream.test.invalid/test'), // another spelling of the same URL: the digest is of the exact string

@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { importJWK, jwtVerify, SignJWT } from 'jose';
+import { importJWK, jwtVerify, SignJWT, type CryptoKey } from 'jose';
 import { generateKey } from '../../src/config/generate-key.js';
 import { loadEcamoKeys, type EcamoKeys } from '../../src/config/keys.js';
 import { loadConfig } from '../../src/config/load.js';
@@ -59,7 +59,7 @@ function flipS(token: string): string {
 /** The same base64url text with a spare bit set that a canonical encoder leaves clear (same bytes when decoded leniently). */
 function withSpareBit(segment: string): string | undefined {
   if (segment.length % 4 === 0) return undefined;
-  return segment.slice(0, -1) + BASE64URL[BASE64URL.indexOf(segment.at(-1)!) ^ 1];
+  return `${segment.slice(0, -1)}${BASE64URL.charAt(BASE64URL.indexOf(segment.at(-1)!) ^ 1)}`;
 }
 
 async function refused(promise: Promise<unknown>, codes: readonly string[] = ['invalid-token', 'token-deserialization']): Promise<void> {
@@ -95,8 +95,7 @@ function variants(token: string): Record<string, string> {
     if (spare !== undefined) out[`spare bit in segment ${index}`] = parts.map((p, i) => (i === index ? spare : p)).join('.');
   });
   // Only variants that differ from the genuine string count.
-  for (const [name, value] of Object.entries(out)) if (value === token) delete out[name];
-  return out;
+  return Object.fromEntries(Object.entries(out).filter(([, value]) => value !== token));
 }
 
 describe('proxy tokens: byte for byte', () => {

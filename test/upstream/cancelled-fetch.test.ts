@@ -47,7 +47,9 @@ async function fetchWhole(fetcher: SourceFetcher, path: string): Promise<number>
 test('a fetch cancelled mid-request leaves no request-less connection open', { timeout: 5_000 }, async (t) => {
   let attempts = 0;
   const opened: Socket[] = [];
-  const onAttempt = (): void => void attempts++;
+  const onAttempt = (): void => {
+    attempts++;
+  };
   const onConnected = (message: unknown): void => void opened.push((message as { socket: Socket }).socket);
   diagnostics.subscribe('undici:client:beforeConnect', onAttempt);
   diagnostics.subscribe('undici:client:connected', onConnected);

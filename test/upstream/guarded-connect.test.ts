@@ -60,8 +60,8 @@ describe('guardedLookup', () => {
     for (const options of [{ all: true }, {}, { all: false }, { family: 4 }] as LookupOptions[]) {
       const result = await lookup('images.example.com', options);
       assert.ok(result.error instanceof PrivateAddressError, `refused with ${JSON.stringify(options)}`);
-      assert.equal((result.error as PrivateAddressError).address, '127.0.0.1');
-      assert.equal((result.error as PrivateAddressError).host, 'images.example.com');
+      assert.equal(result.error.address, '127.0.0.1');
+      assert.equal(result.error.host, 'images.example.com');
       assert.equal(result.error.code, 'unallowed-source');
     }
     // Whatever form net asked for, the guard saw every address.
@@ -86,7 +86,7 @@ describe('guardedLookup', () => {
       for (const all of [true, false]) {
         const result = await lookup(name, { all });
         assert.ok(result.error instanceof PrivateAddressError, `${name} (all: ${all})`);
-        assert.equal((result.error as PrivateAddressError).address, entry!.address);
+        assert.equal(result.error.address, entry!.address);
       }
     }
   });
@@ -200,7 +200,7 @@ describe('guardedConnector', () => {
     return new Promise((resolve) => {
       connector({ hostname, host: `${hostname}:${port}`, protocol: 'http:', port: String(port), servername: undefined } as never, (error, socket) => {
         socket?.destroy();
-        resolve({ error: error ?? null, socket: (socket ?? null) as net.Socket | null });
+        resolve({ error: error ?? null, socket: socket ?? null });
       });
     });
   }

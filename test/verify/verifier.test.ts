@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { importJWK, SignJWT } from 'jose';
+import { importJWK, SignJWT, type JSONWebKeySet } from 'jose';
 import { generateKey } from '../../src/config/generate-key.js';
 import { signIdToken } from '../../src/tokens/id-token.js';
 import { createIdTokenVerifier, IdTokenError, MemoryReplayStore, type IdTokenErrorCode, type IdTokenVerifierOptions } from '../../src/verify/index.js';
@@ -89,8 +89,8 @@ describe('ID tokens from a real ecamo', () => {
           if (req.url === '/old.png') res.writeHead(302, { location: '/new.png' }).end();
           else res.writeHead(200, { 'content-type': 'image/png', 'content-length': IMAGE.length }).end(IMAGE);
         },
-        (error: IdTokenError) => {
-          verdicts.push(`${req.url} ${error.code}`);
+        (error: unknown) => {
+          verdicts.push(`${req.url} ${error instanceof IdTokenError ? error.code : String(error)}`);
           res.writeHead(401).end();
         },
       );
@@ -114,7 +114,7 @@ describe('ID tokens from a real ecamo', () => {
     await lenient.verify(token);
 
     const calls: [string, number][] = [];
-    const custom = verifier({ replay: { checkAndStore: async (jti, exp) => (calls.push([jti, exp]), calls.length === 1) }, clockToleranceSeconds: 5 });
+    const custom = verifier({ replay: { checkAndStore: (jti, exp) => Promise.resolve((calls.push([jti, exp]), calls.length === 1)) }, clockToleranceSeconds: 5 });
     const verified = await custom.verify(token);
     assert.deepEqual(calls, [[verified.jti, verified.exp + 5]]);
     await refused(custom.verify(token), 'replayed');
@@ -262,7 +262,7 @@ describe('JWKS fetching and rotation', () => {
 
   test('static keys: no fetch at all', async () => {
     const response = await ecamo.get('/.well-known/jwks.json', { host: CANONICAL_HOST });
-    const check = verifier({ jwksUrl: undefined, keys: JSON.parse(response.body), fetch: () => assert.fail('fetched') });
+    const check = verifier({ jwksUrl: undefined, keys: JSON.parse(response.body) as JSONWebKeySet, fetch: () => assert.fail('fetched') });
     await check.verify(await ecamoSigned());
   });
 
