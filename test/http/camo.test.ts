@@ -263,6 +263,32 @@ describe('camo URLs: the proxy endpoint policies on what the source answers', ()
   }
 });
 
+describe('camo URLs and the cache', () => {
+  it('one entry per source URL whatever the camo form or key, checked on every request, apart from Ecamo-token requests', async () => {
+    const url = allowed('img.png');
+    const before = source.requests.length;
+    const first = await onCanonical(camoPath(KEY, url));
+    assert.equal(first.status, 200);
+    assert.equal(first.header('x-ecamo-cache'), 'miss');
+    for (const path of [camoPath(KEY, url), camoPath(KEY, url, 'base64'), camoQueryPath(KEY, url), camoPath(OLD_KEY, url)]) {
+      const again = await onCanonical(path);
+      assert.equal(again.status, 200, path);
+      assert.equal(again.header('x-ecamo-cache'), 'hit', path);
+      assert.deepEqual(again.bytes, PNG);
+      assert.equal(again.header('content-security-policy'), CSP);
+    }
+    assert.equal(source.requests.length, before + 1, 'the source was asked once');
+    const forged = await onCanonical(camoPath('wrong key', url));
+    assert.equal(forged.status, 401, 'a cached URL still needs its digest');
+    assert.equal(forged.header('x-ecamo-cache'), undefined);
+    // The proxy endpoint names a service origin: its entry is its own.
+    const viaToken = await onCanonical(await ecamo.proxyPath(url));
+    assert.equal(viaToken.status, 200);
+    assert.equal(viaToken.header('x-ecamo-cache'), 'miss');
+    assert.equal(source.requests.length, before + 2);
+  });
+});
+
 describe('camo URLs in the metrics', () => {
   it('count as route camo, and their HMAC checks as token verifications of kind camo', async () => {
     const scrape = async (): Promise<string> => (await fetchAnswer(`${ecamo.server.adminUrl}/metrics`)).body;
