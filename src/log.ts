@@ -56,6 +56,16 @@ export class ThrottledLog {
   }
 }
 
+/** How often, at most, running out of file descriptors is logged: it hits every request at once. */
+const OUT_OF_DESCRIPTORS_LOG_INTERVAL_MS = 10_000;
+
+/** The one `error` line per interval for requests answered 503 `overloaded` (EMFILE, ENFILE). */
+export function outOfDescriptorsLog(logger: Logger): ThrottledLog {
+  return new ThrottledLog(OUT_OF_DESCRIPTORS_LOG_INTERVAL_MS, (occurrences) => {
+    logger.error({ occurrences }, 'out of file descriptors: answering 503 overloaded (raise the limit, e.g. LimitNOFILE, or lower the load)');
+  });
+}
+
 /** What a log line says of an expected failure: its message (and its cause's), never a stack. */
 export function reasonOf(error: unknown): string {
   if (!(error instanceof Error)) return String(error);

@@ -2,8 +2,9 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import http2, { type Http2SecureServer, type Http2ServerRequest, type Http2ServerResponse } from 'node:http2';
 import type { Duplex } from 'node:stream';
 import type { TlsFiles } from '../config/tls.js';
-import { EcamoError, isOutOfDescriptors, type EcamoErrorCode } from '../errors.js';
-import { reasonOf, ThrottledLog } from '../log.js';
+import { EcamoError, type EcamoErrorCode } from '../errors.js';
+import { outOfDescriptorsLog, reasonOf, type ThrottledLog } from '../log.js';
+import { logServerErrors } from './listen.js';
 import type { App } from './app.js';
 import { resolveClientAddress, type ClientAddressOptions } from './client-address.js';
 import { handleCamo } from './camo.js';
@@ -58,15 +59,6 @@ const MAX_CONCURRENT_STREAMS = 100;
 
 type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;
 
-/** How often, at most, running out of file descriptors is logged: it hits every request at once. */
-const OVERLOAD_LOG_INTERVAL_MS = 10_000;
-
-function outOfDescriptorsLog(app: App): ThrottledLog {
-  return new ThrottledLog(OVERLOAD_LOG_INTERVAL_MS, (occurrences) => {
-    app.logger.error({ occurrences }, 'out of file descriptors: answering 503 overloaded (raise the limit, e.g. LimitNOFILE, or lower the load)');
-  });
-}
-
 function requestListener(app: App, outOfDescriptors: ThrottledLog): RequestListener {
   const addressOptions: ClientAddressOptions = {
     trustedProxies: app.config.trustedProxies,
@@ -107,16 +99,11 @@ function answerOutsideHandler(server: http.Server | Http2SecureServer, app: App,
   server.on('connect', (req: IncomingMessage, socket: Duplex) => {
     sendError(socket, new EcamoError('method-not-allowed', `method ${req.method}`));
   });
-  // Out of descriptors at accept(): Node reports it here (and, with no listener, crashes).
-  server.on('error', (error: NodeJS.ErrnoException) => {
-    if (isOutOfDescriptors(error)) outOfDescriptors.note();
-    // Before listening, listen() reports the error to whoever started the server.
-    else if (server.listening) app.logger.error({ code: error.code, reason: reasonOf(error) }, 'server error');
-  });
+  logServerErrors(server, app.logger, outOfDescriptors);
 }
 
 export function createHttpServer(app: App): http.Server {
-  const outOfDescriptors = outOfDescriptorsLog(app);
+  const outOfDescriptors = outOfDescriptorsLog(app.logger);
   // requireHostHeader off: node:http would answer a missing Host with a bare 400; dispatch checks Host itself.
   // Timeouts are checked every second rather than every 30 s, so that they are enforced when they fall due.
   const server = http.createServer(
@@ -137,7 +124,7 @@ export function createHttpServer(app: App): http.Server {
  * `:authority`. The protocol suite runs over both to hold this.
  */
 export function createSecureHttpServer(app: App, tls: TlsFiles): Http2SecureServer {
-  const outOfDescriptors = outOfDescriptorsLog(app);
+  const outOfDescriptors = outOfDescriptorsLog(app.logger);
   const serve = requestListener(app, outOfDescriptors);
   const server = http2.createSecureServer(
     {

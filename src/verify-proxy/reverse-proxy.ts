@@ -9,11 +9,11 @@
 import http, { type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import { Agent, type Dispatcher } from 'undici';
-import { EcamoError, type EcamoErrorCode } from '../errors.js';
+import { EcamoError, isOutOfDescriptors, type EcamoErrorCode } from '../errors.js';
 import { drainable } from '../http/drain.js';
-import { listen } from '../http/listen.js';
+import { listen, logServerErrors } from '../http/listen.js';
 import { answerClientErrors, sendError } from '../http/respond.js';
-import { reasonOf, type Logger } from '../log.js';
+import { outOfDescriptorsLog, reasonOf, type Logger, type ThrottledLog } from '../log.js';
 import type { SharedRedis } from '../state/redis.js';
 import { IdTokenError, type IdTokenVerifier } from '../verify/index.js';
 
@@ -50,6 +50,7 @@ export interface RunningVerifyProxy {
 
 export async function startVerifyProxy(options: VerifyProxyOptions): Promise<RunningVerifyProxy> {
   const agent = new Agent();
+  const outOfDescriptors = outOfDescriptorsLog(options.logger);
   const server = http.createServer((req, res) => {
     const started = process.hrtime.bigint();
     const record: ProxyRecord = {};
@@ -59,12 +60,13 @@ export async function startVerifyProxy(options: VerifyProxyOptions): Promise<Run
         'access',
       );
     });
-    handle(req, res, record, options, agent).catch((error: unknown) => {
+    handle(req, res, record, options, agent, outOfDescriptors).catch((error: unknown) => {
       options.logger.error({ err: error }, 'bug: unexpected failure');
       refuse(res, record, new EcamoError('unknown', 'unexpected failure', { cause: error }));
     });
   });
   answerClientErrors(server);
+  logServerErrors(server, options.logger, outOfDescriptors);
   const drain = drainable(server);
   const { url, port } = await listen(server, options.listen);
   return {
@@ -87,6 +89,7 @@ async function handle(
   record: ProxyRecord,
   options: VerifyProxyOptions,
   agent: Agent,
+  outOfDescriptors: ThrottledLog,
 ): Promise<void> {
   // Origin-form only: an absolute-form target would make this an open forward proxy's look-alike.
   if (req.url === undefined || !req.url.startsWith('/')) return refuse(res, record, new EcamoError('bad-request', 'request target is not origin-form'));
@@ -125,6 +128,10 @@ async function handle(
     });
   } catch (error) {
     if (controller.signal.aborted) return;
+    if (isOutOfDescriptors(error)) {
+      outOfDescriptors.note();
+      return refuse(res, record, new EcamoError('overloaded', 'out of file descriptors', { cause: error }));
+    }
     options.logger.warn({ reason: reasonOf(error) }, 'upstream request failed');
     return refuse(res, record, new EcamoError('upstream-request', 'upstream request failed', { cause: error }));
   }
@@ -146,8 +153,8 @@ async function handle(
 /**
  * Whether a request path, appended to the upstream's base path, stays under
  * it for any upstream: no segment that is, or decodes to, `.` or `..`, and no
- * encoded `/` or `\`, or backslash, that an upstream might take for a
- * separator (and so find a dot segment ecamo did not see). ecamo's own
+ * `/` or `\` in encoded form nor a raw backslash, which an upstream might
+ * take for a separator (and so find a dot segment ecamo did not see). ecamo's own
  * requests never carry these (URLs are normalised before they are fetched).
  */
 function staysUnderBase(target: string): boolean {
