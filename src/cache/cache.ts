@@ -1,5 +1,5 @@
 import { EcamoError } from '../errors.js';
-import { validHeaderValue } from '../http/respond.js';
+import { validHeaderValue } from '../upstream/header-value.js';
 import type { SourceBody, SourceFetch, SourceHeaders, SourceResponse } from '../upstream/fetch.js';
 import { keepForMs, makeEntry, type CacheEntry, type PrepareAnswer } from './entry.js';
 import { MemoryTier, type Stored, type VaryMarker } from './memory.js';

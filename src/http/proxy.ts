@@ -11,7 +11,8 @@ import { answerFromEntry } from './cached-answer.js';
 import { essenceOf } from './media-type.js';
 import { urlForLog, type RequestRecord } from './request-record.js';
 import { streamBody } from './stream-body.js';
-import { SOURCE_CSP, redirectToSource, sendError, validHeaderValue } from './respond.js';
+import { validHeaderValue } from '../upstream/header-value.js';
+import { SOURCE_CSP, redirectToSource, sendError } from './respond.js';
 import { requestScheme } from './service-origin.js';
 
 /** Source headers passed to the client with a 200, besides Content-Type and Content-Length (handled apart). */

@@ -1,4 +1,4 @@
-import { STATUS_CODES, ServerResponse, type IncomingHttpHeaders, type Server } from 'node:http';
+import { STATUS_CODES, ServerResponse, type Server } from 'node:http';
 import { constants as http2Constants, Http2ServerResponse, type Http2SecureServer } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -10,15 +10,6 @@ export const NO_CACHE = 'no-cache, no-store, max-age=0, must-revalidate';
 
 /** Served with every proxied byte: a source's SVG or HTML must not run as a page of ours. */
 export const SOURCE_CSP = "default-src 'none'; style-src 'unsafe-inline'; sandbox";
-
-/** Node refuses header values outside these; a source's odd header must not crash us. */
-const VALID_HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
-
-/** A source header value to copy, or undefined when absent, repeated or not a valid header value. */
-export function validHeaderValue(headers: IncomingHttpHeaders | Record<string, string | string[] | undefined>, name: string): string | undefined {
-  const value = headers[name];
-  return typeof value === 'string' && VALID_HEADER_VALUE.test(value) ? value : undefined;
-}
 
 export function sendText(res: ServerResponse, status: number, body: string, headers: Record<string, string> = {}): void {
   res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body), ...headers });
