@@ -1,5 +1,5 @@
-# ecamo: multi-stage build on Debian's Node 20 image. (Not built in CI: no Docker engine there.)
-FROM node:20-bookworm-slim AS build
+# ecamo: multi-stage build on Debian's image of the current Node LTS (26). (Not built in CI: no Docker engine there.)
+FROM node:26-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json tsconfig.json ./
 COPY src ./src
@@ -8,7 +8,7 @@ COPY bench ./bench
 COPY contrib ./contrib
 RUN npm ci --no-audit --no-fund && npm prune --omit=dev
 
-FROM node:20-bookworm-slim
+FROM node:26-bookworm-slim
 ENV NODE_ENV=production ECAMO_BIND=[::]:3000
 WORKDIR /app
 COPY --from=build /app/package.json ./

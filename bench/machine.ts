@@ -12,7 +12,10 @@ export interface MachineInfo {
   readonly cpus: number;
   readonly memoryGb: number;
   readonly os: string;
+  /** The Node running the benchmark, camo and the helpers. */
   readonly node: string;
+  /** The Node running ecamo (--node). */
+  readonly ecamoNode: string;
   /** Load average when the run began: a busy machine explains odd numbers. */
   readonly loadAverage: readonly number[];
   readonly ecamo: string;
@@ -21,7 +24,7 @@ export interface MachineInfo {
   readonly wrk: string;
 }
 
-export async function machineInfo(tools: Tools, repoRoot: string): Promise<MachineInfo> {
+export async function machineInfo(tools: Tools, repoRoot: string, ecamoNode: string): Promise<MachineInfo> {
   const cpus = os.cpus();
   const nginx = await runCommand(tools.nginx, ['-v']);
   const camoPackage = JSON.parse(readFileSync(join(dirname(tools.camo), 'package.json'), 'utf8')) as { version?: string };
@@ -32,6 +35,7 @@ export async function machineInfo(tools: Tools, repoRoot: string): Promise<Machi
     memoryGb: Math.round(os.totalmem() / 2 ** 30),
     os: `${os.type()} ${os.release()} ${os.arch()}`,
     node: process.version,
+    ecamoNode: (await runCommand(ecamoNode, ['--version'])).stdout.trim(),
     loadAverage: os.loadavg().map((load) => Math.round(load * 100) / 100),
     ecamo: await ecamoVersion(repoRoot),
     camo: camoPackage.version ?? 'unknown',

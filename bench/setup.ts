@@ -86,7 +86,7 @@ export async function buildLab(tools: Tools, options: Options, dir: string, repo
   log('starting servers');
   const originDir = join(dir, 'nginx-origin');
   const origin = await startNginx(tools.nginx, 'nginx origin', originDir, originPort, originConfig(originDir, originPort, www));
-  const ecamoCommon = { cli: tools.ecamo, ecamoKey, serviceKey, serviceOrigin, originPort, cwd: repoRoot, camoKey };
+  const ecamoCommon = { cli: tools.ecamo, node: options.node, ecamoKey, serviceKey, serviceOrigin, originPort, cwd: repoRoot, camoKey };
   const proxyDir = join(dir, 'nginx-proxy');
   const [ecamo, ecamo2, camo, nginx] = await Promise.all([
     startEcamo({ ...ecamoCommon, port: ecamoPort, workers: 1 }),
