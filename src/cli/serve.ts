@@ -5,6 +5,7 @@ import { loadConfig, type Config } from '../config/load.js';
 import { createAdminServer } from '../http/admin.js';
 import { listen } from '../http/listen.js';
 import { createLogger } from '../log.js';
+import { countForWorkers } from '../quarantine/cluster.js';
 import { startServer, type RunningServer } from '../http/start.js';
 
 /** Sent by a worker that could not start (e.g. the port is taken), so that the primary can say why it gives up. */
@@ -137,6 +138,8 @@ async function runPrimary(config: Config): Promise<void> {
   };
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
+  // Without Redis, the workers' refused credentials are counted here, for one quarantine across them.
+  if (config.quarantine !== undefined && config.redis === undefined) countForWorkers(config.quarantine);
   for (let i = 0; i < config.workers; i++) fork();
   if (config.adminBind !== undefined) {
     const aggregator = new AggregatorRegistry();

@@ -1,3 +1,4 @@
+import cluster from 'node:cluster';
 import { ImageCache } from '../cache/cache.js';
 import { RedisTier } from '../cache/redis-tier.js';
 import type { Config } from '../config/load.js';
@@ -41,7 +42,8 @@ export function createApp(config: Config, logger: Logger, metrics: Metrics, fetc
       ...fetcherOptions,
     }),
     redis,
-    quarantine: config.quarantine === undefined ? undefined : new Quarantine(config.quarantine, redis),
+    // A cluster worker without Redis leaves the counting to the primary (quarantine/cluster.ts).
+    quarantine: config.quarantine === undefined ? undefined : new Quarantine(config.quarantine, redis, cluster.isWorker && config.workers > 1),
     cache:
       config.cacheMaxBytes === 0
         ? undefined

@@ -8,30 +8,41 @@
  *
  * Counters are rate-limiter-flexible limiters: in Redis when ECAMO_REDIS_URL
  * is set (all instances see the same counts), with an in-memory limiter as
- * its insurance, used whenever Redis is not ready or a command fails; in
- * memory otherwise. Addresses known to be quarantined are also remembered
- * locally until their period ends, so a flood does not cost a Redis round
- * trip per request either.
+ * its insurance, used whenever Redis is not ready or a command fails; in the
+ * primary process for the workers of one `ecamo serve` without Redis
+ * (./cluster.ts); in memory otherwise. Addresses known to be quarantined are
+ * also remembered locally until their period ends, so a flood does not cost
+ * a Redis round trip per request either.
  */
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import type { QuarantineSettings } from '../config/load.js';
 import type { SharedRedis } from '../state/redis.js';
+import { PrimaryCounter } from './cluster.js';
 
 /** Bound on the local memory of quarantined addresses; the oldest is forgotten first (Redis still knows it). */
 const MAX_REMEMBERED = 100_000;
 
 export class Quarantine {
-  readonly #limiter: RateLimiterMemory | RateLimiterRedis;
+  /** Undefined when the primary process counts (workers without Redis). */
+  readonly #limiter: RateLimiterMemory | RateLimiterRedis | undefined;
+  readonly #primary: PrimaryCounter | undefined;
   /** A key is quarantined once its count exceeds this (the limiter blocks on exceeding its points). */
   readonly #points: number;
   /** address → end of its quarantine (ms since the epoch). */
   readonly #quarantinedUntil = new Map<string, number>();
 
-  constructor(settings: QuarantineSettings, redis: SharedRedis | undefined) {
+  /** `countInPrimary`: this is a cluster worker, and the primary runs countForWorkers (./cluster.ts); ignored with Redis. */
+  constructor(settings: QuarantineSettings, redis: SharedRedis | undefined, countInPrimary = false) {
     if (!Number.isInteger(settings.failures) || settings.failures < 1) throw new RangeError('failures must be a positive whole number');
     // The limiter blocks on the consume that exceeds `points`: the failures-th refusal trips it.
     this.#points = settings.failures - 1;
     const options = { points: this.#points, duration: settings.windowSeconds, blockDuration: settings.periodSeconds };
+    if (redis === undefined && countInPrimary) {
+      this.#limiter = undefined;
+      this.#primary = new PrimaryCounter((address, msLeft) => this.#remember(address, msLeft));
+      return;
+    }
+    this.#primary = undefined;
     const memory = new RateLimiterMemory(options);
     this.#limiter =
       redis === undefined
@@ -47,6 +58,8 @@ export class Quarantine {
       if (left > 0) return Math.ceil(left / 1000);
       this.#quarantinedUntil.delete(address);
     }
+    // The primary announces every quarantine: what this process remembers is all there is.
+    if (this.#limiter === undefined) return 0;
     let state: RateLimiterRes | null;
     try {
       state = await this.#limiter.get(address);
@@ -61,6 +74,11 @@ export class Quarantine {
 
   /** Counts one refused credential of `address`; true when it is this one that tripped the quarantine. Never rejects. */
   async recordFailure(address: string): Promise<boolean> {
+    if (this.#limiter === undefined) {
+      const { tripped, msLeft } = await this.#primary!.count(address);
+      if (msLeft > 0) this.#remember(address, msLeft);
+      return tripped;
+    }
     try {
       await this.#limiter.consume(address);
       return false;
