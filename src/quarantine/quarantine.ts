@@ -23,9 +23,8 @@ import { PrimaryCounter } from './cluster.js';
 const MAX_REMEMBERED = 100_000;
 
 export class Quarantine {
-  /** Undefined when the primary process counts (workers without Redis). */
-  readonly #limiter: RateLimiterMemory | RateLimiterRedis | undefined;
-  readonly #primary: PrimaryCounter | undefined;
+  /** Where refusals are counted: a limiter here (memory, or Redis), or the primary process (workers without Redis). */
+  readonly #counter: { readonly limiter: RateLimiterMemory | RateLimiterRedis } | { readonly primary: PrimaryCounter };
   /** A key is quarantined once its count exceeds this (the limiter blocks on exceeding its points). */
   readonly #points: number;
   /** address → end of its quarantine (ms since the epoch). */
@@ -38,16 +37,16 @@ export class Quarantine {
     this.#points = settings.failures - 1;
     const options = { points: this.#points, duration: settings.windowSeconds, blockDuration: settings.periodSeconds };
     if (redis === undefined && countInPrimary) {
-      this.#limiter = undefined;
-      this.#primary = new PrimaryCounter((address, msLeft) => this.#remember(address, msLeft));
+      this.#counter = { primary: new PrimaryCounter((address, msLeft) => this.#remember(address, msLeft)) };
       return;
     }
-    this.#primary = undefined;
     const memory = new RateLimiterMemory(options);
-    this.#limiter =
-      redis === undefined
-        ? memory
-        : new RateLimiterRedis({ ...options, storeClient: redis.client, keyPrefix: 'ecamo:q', rejectIfRedisNotReady: true, insuranceLimiter: memory });
+    this.#counter = {
+      limiter:
+        redis === undefined
+          ? memory
+          : new RateLimiterRedis({ ...options, storeClient: redis.client, keyPrefix: 'ecamo:q', rejectIfRedisNotReady: true, insuranceLimiter: memory }),
+    };
   }
 
   /** Whole seconds of quarantine left for `address` (rounded up), 0 when it is not quarantined. Never rejects. */
@@ -59,10 +58,10 @@ export class Quarantine {
       this.#quarantinedUntil.delete(address);
     }
     // The primary announces every quarantine: what this process remembers is all there is.
-    if (this.#limiter === undefined) return 0;
+    if ('primary' in this.#counter) return 0;
     let state: RateLimiterRes | null;
     try {
-      state = await this.#limiter.get(address);
+      state = await this.#counter.limiter.get(address);
     } catch {
       // Both Redis and the in-memory insurance failed: serve rather than fail the request.
       return 0;
@@ -74,13 +73,13 @@ export class Quarantine {
 
   /** Counts one refused credential of `address`; true when it is this one that tripped the quarantine. Never rejects. */
   async recordFailure(address: string): Promise<boolean> {
-    if (this.#limiter === undefined) {
-      const { tripped, msLeft } = await this.#primary!.count(address);
+    if ('primary' in this.#counter) {
+      const { tripped, msLeft } = await this.#counter.primary.count(address);
       if (msLeft > 0) this.#remember(address, msLeft);
       return tripped;
     }
     try {
-      await this.#limiter.consume(address);
+      await this.#counter.limiter.consume(address);
       return false;
     } catch (rejection) {
       if (!(rejection instanceof RateLimiterRes)) return false;
