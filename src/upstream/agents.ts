@@ -1,0 +1,28 @@
+import { Agent, buildConnector } from 'undici';
+import { guardedConnector } from './guarded-connect.js';
+import { closingUnusedConnections } from './unused-connections.js';
+
+/**
+ * The two keep-alive pools sources are fetched through: one whose sockets may
+ * only reach global addresses, and one for URLs the operator allowed to be
+ * private (ECAMO_PRIVATE_SOURCE_ALLOWED_REGEXP), chosen per hop.
+ */
+export class SourceAgents {
+  readonly #guarded: Agent;
+  readonly #open: Agent;
+
+  constructor(private readonly privateSourceAllowedRegexp: RegExp | undefined, connect: { readonly ca?: string | Buffer } = {}) {
+    const pool = { keepAliveTimeout: 10_000, keepAliveMaxTimeout: 60_000, connections: 256 };
+    this.#guarded = new Agent({ ...pool, connect: closingUnusedConnections(guardedConnector({ ...connect })) });
+    this.#open = new Agent({ ...pool, connect: closingUnusedConnections(buildConnector({ ...connect })) });
+  }
+
+  /** The pool for this URL: the guarded one unless the operator allowed it to be private. */
+  for(url: URL): Agent {
+    return this.privateSourceAllowedRegexp?.test(url.href) === true ? this.#open : this.#guarded;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([this.#guarded.close(), this.#open.close()]);
+  }
+}

@@ -1,0 +1,145 @@
+import type { Dispatcher } from 'undici';
+import { EcamoError, findEcamoError, isOutOfDescriptors } from '../errors.js';
+import { AbandonedError, type Deadline } from './deadline.js';
+
+export type SourceHeaders = Record<string, string | string[] | undefined>;
+
+/** Receives a source body; `data` returning false pauses the source until `SourceBody.resume()`. */
+export interface BodySink {
+  data(chunk: Buffer): boolean;
+  end(): void;
+  /** Already mapped for the client (timeout: 504). */
+  error(error: EcamoError): void;
+}
+
+/** A source body that waits (its connection paused) until it is sent somewhere or thrown away. */
+export interface SourceBody {
+  flow(sink: BodySink): void;
+  resume(): void;
+  /** Stops the transfer; nothing is reported to any sink afterwards. */
+  discard(): void;
+}
+
+/**
+ * One request/response with a source, as an undici dispatch handler. The
+ * connection is paused from the response head until the body is given a
+ * sink (or discarded), so nothing is read that nobody will write.
+ */
+export class Exchange implements Dispatcher.DispatchHandler, SourceBody {
+  readonly started: Promise<{ statusCode: number; headers: SourceHeaders }>;
+  #resolveStart!: (head: { statusCode: number; headers: SourceHeaders }) => void;
+  #rejectStart!: (error: unknown) => void;
+  #controller: Dispatcher.DispatchController | undefined;
+  #pendingStop: Error | undefined;
+  /** Where the body goes: set exactly while #state is 'flowing'. */
+  #sink: BodySink | undefined;
+  #state: 'connecting' | 'head' | 'flowing' | 'done' = 'connecting';
+  /** How the transfer ended while it still waited for a sink: told to the sink when it comes. */
+  #endedEarly: { readonly error: EcamoError | undefined } | undefined;
+
+  constructor(private readonly deadline: Deadline) {
+    this.started = new Promise((resolve, reject) => {
+      this.#resolveStart = resolve;
+      this.#rejectStart = reject;
+    });
+    deadline.govern(this);
+  }
+
+  stop(reason: Error): void {
+    if (this.#controller === undefined) this.#pendingStop = reason;
+    else this.#controller.abort(reason);
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.#controller = controller;
+    if (this.#pendingStop !== undefined) controller.abort(this.#pendingStop);
+  }
+
+  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: SourceHeaders): void {
+    if (statusCode < 200) return; // 1xx: the real head follows
+    this.#state = 'head';
+    controller.pause();
+    this.#resolveStart({ statusCode, headers });
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.#sink?.data(chunk) === false) controller.pause();
+  }
+
+  onResponseEnd(): void {
+    if (this.#state === 'head') this.#endedEarly = { error: undefined };
+    const sink = this.#sink;
+    if (sink === undefined) return;
+    this.#finish();
+    sink.end();
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
+    const state = this.#state;
+    if (state === 'done') return;
+    if (state === 'connecting') {
+      this.#finish();
+      this.#rejectStart(error);
+      return;
+    }
+    if (error instanceof AbandonedError) {
+      // Stopped on purpose (client gone): nobody is waiting for the news.
+      this.#finish();
+      return;
+    }
+    if (state === 'head') {
+      this.#endedEarly = { error: sourceError(error) };
+      return;
+    }
+    const sink = this.#sink;
+    this.#finish();
+    sink?.error(sourceError(error));
+  }
+
+  flow(sink: BodySink): void {
+    if (this.#state !== 'head') return;
+    const early = this.#endedEarly;
+    if (early !== undefined) {
+      this.#finish();
+      if (early.error === undefined) sink.end();
+      else sink.error(early.error);
+      return;
+    }
+    this.#state = 'flowing';
+    this.#sink = sink;
+    this.#controller?.resume();
+  }
+
+  resume(): void {
+    if (this.#state === 'flowing') this.#controller?.resume();
+  }
+
+  discard(): void {
+    if (this.#state === 'done') return;
+    this.#finish();
+    this.#controller?.abort(new AbandonedError('body not wanted'));
+  }
+
+  /** Drops a redirect's body; the fetch, and its deadline, go on with the next hop. */
+  skip(): void {
+    this.#state = 'done';
+    this.#controller?.abort(new AbandonedError('redirect followed'));
+  }
+
+  #finish(): void {
+    this.#state = 'done';
+    this.#sink = undefined;
+    this.deadline.clear();
+  }
+}
+
+/** Maps a failure of the upstream request (or of reading its body) to what the client sees. */
+export function sourceError(error: unknown): EcamoError {
+  // Ours (the deadline, the address guard, a redirect refused), however wrapped on the way.
+  const ours = findEcamoError(error);
+  if (ours !== undefined) return ours;
+  // No socket could be opened: this host is overloaded, the source is not at fault.
+  if (isOutOfDescriptors(error)) return new EcamoError('overloaded', 'out of file descriptors', { cause: error });
+  const detail = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  return new EcamoError('source-request', detail, { cause: error });
+}
