@@ -45,10 +45,15 @@ export function originConfig(dir: string, port: number, root: string): string {
  * The ceiling. It takes the same ecamo-shaped paths as ecamo, except that the
  * first segment names the origin file (`/30k.png/v1/p/<digest>?t=<token>`), so
  * one rule serves every pool without nginx understanding tokens. Redirect
- * paths get a fixed 302 whose Location is as long as ecamo's.
+ * paths get a fixed 302 whose Location is as long as ecamo's. Under
+ * `/cached/` the same paths go through proxy_cache, keyed by the whole
+ * request URI (one entry per image and token), as a cache by path in front
+ * of an image host would be.
  */
 export function proxyConfig(dir: string, port: number, originPort: number, redirectLocation: string): string {
-  return config(dir, `  upstream origin {
+  const cache = join(dir, 'cache');
+  return config(dir, `  proxy_cache_path ${cache} levels=1:2 keys_zone=images:16m max_size=256m inactive=1h use_temp_path=off;
+  upstream origin {
     server 127.0.0.1:${originPort};
     keepalive 128;
     keepalive_requests 1000000;
@@ -63,6 +68,16 @@ export function proxyConfig(dir: string, port: number, originPort: number, redir
       proxy_set_header Connection "";
       # Stream through memory buffers, never spool bodies to disk (ecamo and camo don't either).
       proxy_max_temp_file_size 0;
+    }
+    location ~ ^/cached/[^/]+/v1/p/ {
+      rewrite ^/cached/([^/]+)/ /$1? break;
+      proxy_pass http://origin;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_cache images;
+      proxy_cache_key $request_uri;
+      proxy_cache_valid 200 1h;
+      proxy_cache_lock on;
     }
     location ~ ^/[^/]+/v1/r/ {
       add_header Cache-Control "no-cache, no-store, max-age=0, must-revalidate" always;

@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 
-export const SCENARIOS = ['proxy', 'redirect', 'large'] as const;
+export const SCENARIOS = ['proxy', 'redirect', 'large', 'hot'] as const;
 export type ScenarioId = (typeof SCENARIOS)[number];
 
 export interface Options {

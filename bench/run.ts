@@ -35,6 +35,8 @@ const RATIOS: readonly RatioSpec[] = [
   { label: '1 MiB MB/s: ecamo / camo', metric: 'megabytesPerSecond', numerator: ['large', 'ecamo'], denominator: ['large', 'camo'], better: 'higher' },
   { label: '1 MiB MB/s: ecamo / nginx', metric: 'megabytesPerSecond', numerator: ['large', 'ecamo'], denominator: ['large', 'nginx'], better: 'higher' },
   { label: '1 MiB peak RSS: ecamo / camo', metric: 'peakRssMb', numerator: ['large', 'ecamo'], denominator: ['large', 'camo'], better: 'lower' },
+  { label: 'hot images req/s: ecamo (cache) / camo', metric: 'requestsPerSecond', numerator: ['hot', 'ecamo'], denominator: ['hot', 'camo'], better: 'higher' },
+  { label: 'hot images req/s: ecamo (cache) / nginx proxy_cache', metric: 'requestsPerSecond', numerator: ['hot', 'ecamo'], denominator: ['hot', 'nginx'], better: 'higher' },
   { label: 'proxy req/s: ecamo 2 workers / 1 worker', metric: 'requestsPerSecond', numerator: ['proxy', 'ecamo-2w'], denominator: ['proxy', 'ecamo'], better: 'higher' },
 ];
 

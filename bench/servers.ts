@@ -36,6 +36,11 @@ export interface EcamoOptions {
   readonly cwd: string;
   /** The key camo signs with: ecamo serves the very same camo URLs (ECAMO_CAMO_KEY). */
   readonly camoKey: string;
+  /**
+   * The response cache at its defaults. Off elsewhere: those scenarios measure
+   * proxying itself, as camo and nginx proxy_pass do it, with no copy kept.
+   */
+  readonly cache: boolean;
 }
 
 /** `ecamo serve`: canonical host and service host are both its own address. */
@@ -58,8 +63,9 @@ export async function startEcamo(options: EcamoOptions): Promise<Child> {
     ECAMO_WORKERS: String(options.workers),
     ECAMO_SHUTDOWN_GRACE: '1',
     ECAMO_CAMO_KEY: options.camoKey,
+    ...(options.cache ? {} : { ECAMO_CACHE_MAX_BYTES: '0' }),
   };
-  const name = options.workers === 1 ? 'ecamo' : `ecamo-${options.workers}w`;
+  const name = `ecamo${options.workers === 1 ? '' : `-${options.workers}w`}${options.cache ? '-cache' : ''}`;
   // Run as the installed bin runs (its shebang carries ecamo's V8 flags), not as `node main.js`.
   const child = startChild(name, options.cli, ['serve'], { env, cwd: options.cwd });
   await waitForHttp(child, `http://127.0.0.1:${port}/healthz`);

@@ -50,6 +50,8 @@ export interface Lab {
 }
 
 const SMALL_BYTES = 30 * 1024;
+/** The hot-images scenario: this many distinct images, each with its one proxy token, requested round robin. */
+const HOT_IMAGES = 1000;
 const LARGE_BYTES = 1024 * 1024;
 /** Warm-up tokens: enough for the JIT to settle on the verification path too. */
 const WARMUP_POOL = 1000;
@@ -61,7 +63,7 @@ export async function buildLab(tools: Tools, options: Options, dir: string, repo
   const small = writeImage(www, '30k.png', SMALL_BYTES, 1);
   const large = writeImage(www, '1m.png', LARGE_BYTES, 2);
 
-  const { originPort, proxyPort, camoPort, ecamoPort, ecamo2Port } = await distinctFreePorts(['originPort', 'proxyPort', 'camoPort', 'ecamoPort', 'ecamo2Port']);
+  const { originPort, proxyPort, camoPort, ecamoPort, ecamo2Port, ecamoCachePort } = await distinctFreePorts(['originPort', 'proxyPort', 'camoPort', 'ecamoPort', 'ecamo2Port', 'ecamoCachePort']);
   const base = (port: number): string => `http://127.0.0.1:${port}`;
   const ecamoOrigin = base(ecamoPort);
   // ecamo is its own service origin too: redirect requests then carry the right Host without tricks.
@@ -76,22 +78,25 @@ export async function buildLab(tools: Tools, options: Options, dir: string, repo
   const smallUrls = sourceUrls(originPort, small.name, wanted('proxy') ? poolSize : 1);
   const largeUrls = wanted('large') ? sourceUrls(originPort, large.name, poolSize) : [];
   const warmupUrls = wanted('proxy') ? sourceUrls(originPort, small.name, Math.min(poolSize, WARMUP_POOL), 'w') : [];
-  const [ecamoSmall, ecamoWarmup, ecamoLarge, views] = await Promise.all([
+  const hotUrls = wanted('hot') ? sourceUrls(originPort, small.name, HOT_IMAGES, 'hot') : [];
+  const [ecamoSmall, ecamoWarmup, ecamoLarge, views, ecamoHot] = await Promise.all([
     ecamoProxyPaths(ecamoKey, serviceOrigin, smallUrls),
     ecamoProxyPaths(ecamoKey, serviceOrigin, warmupUrls),
     ecamoProxyPaths(ecamoKey, serviceOrigin, largeUrls),
     wanted('redirect') ? pageViews(signer, ecamoOrigin, sourceUrls(originPort, small.name, options.images, 'img'), options.users) : [],
+    ecamoProxyPaths(ecamoKey, serviceOrigin, hotUrls),
   ]);
 
   log('starting servers');
   const originDir = join(dir, 'nginx-origin');
   const origin = await startNginx(tools.nginx, 'nginx origin', originDir, originPort, originConfig(originDir, originPort, www));
-  const ecamoCommon = { cli: tools.ecamo, node: options.node, ecamoKey, serviceKey, serviceOrigin, originPort, cwd: repoRoot, camoKey };
+  const ecamoCommon = { cli: tools.ecamo, node: options.node, ecamoKey, serviceKey, serviceOrigin, originPort, cwd: repoRoot, camoKey, cache: false };
   const proxyDir = join(dir, 'nginx-proxy');
-  const [ecamo, ecamo2, camo, nginx] = await Promise.all([
+  const [ecamo, ecamo2, ecamoCache, camo, nginx] = await Promise.all([
     startEcamo({ ...ecamoCommon, port: ecamoPort, workers: 1 }),
     wanted('proxy') ? startEcamo({ ...ecamoCommon, port: ecamo2Port, workers: 2 }) : undefined,
-    wanted('proxy') || wanted('large') ? startCamo(tools.camo, camoPort, camoKey) : undefined,
+    wanted('hot') ? startEcamo({ ...ecamoCommon, port: ecamoCachePort, workers: 1, cache: true }) : undefined,
+    wanted('proxy') || wanted('large') || wanted('hot') ? startCamo(tools.camo, camoPort, camoKey) : undefined,
     // nginx's 302 points at a real ecamo proxy URL, so its Location is as long as ecamo's.
     startNginx(tools.nginx, 'nginx proxy', proxyDir, proxyPort, proxyConfig(proxyDir, proxyPort, originPort, `${ecamoOrigin}${ecamoSmall[0]}`)),
   ]);
@@ -177,13 +182,35 @@ export async function buildLab(tools: Tools, options: Options, dir: string, repo
     });
   }
 
+  if (wanted('hot')) {
+    const expect: Expectation = { kind: 'image', image: small };
+    const ecamoFile = file('hot-ecamo', ecamoHot);
+    const camoLines = camoPaths(camoKey, hotUrls);
+    const camoFile = file('hot-camo', camoLines);
+    const nginxLines = nginxPaths(ecamoHot, small.name).map((path) => `/cached${path}`);
+    const nginxFile = file('hot-nginx', nginxLines);
+    scenarios.push({
+      id: 'hot',
+      title: `(e) hot images: ${HOT_IMAGES} distinct ${kib(small.size)} images, each with its proxy token, round robin; caches on`,
+      watchMemory: false,
+      // The warm-up is the measured list itself: it fills every cache, as a popular page does.
+      firstSight: false,
+      bodyBytes: small.size,
+      targets: [
+        { id: 'ecamo', label: 'ecamo (1 worker, cache)', server: ecamoCache!, url: base(ecamoCachePort), requestsFile: ecamoFile, warmupFile: ecamoFile, expect, firstAndLast: asLines(ecamoHot) },
+        { id: 'camo', label: 'camo (no cache)', server: camo!, url: base(camoPort), requestsFile: camoFile, warmupFile: camoFile, expect, firstAndLast: asLines(camoLines) },
+        { id: 'nginx', label: 'nginx proxy_cache', server: nginx, url: base(proxyPort), requestsFile: nginxFile, warmupFile: nginxFile, expect, firstAndLast: asLines(nginxLines) },
+      ],
+    });
+  }
+
   log('checking every target answers correctly');
   for (const scenario of scenarios) {
     for (const target of scenario.targets) {
       for (const line of target.firstAndLast) await checkRequest(`${scenario.id} / ${target.label}`, target.url, line, target.expect);
     }
   }
-  const servers = [origin, ecamo, ecamo2, camo, nginx].filter((child): child is Child => child !== undefined);
+  const servers = [origin, ecamo, ecamo2, ecamoCache, camo, nginx].filter((child): child is Child => child !== undefined);
   return { scenarios, servers };
 }
 
