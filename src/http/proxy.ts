@@ -4,6 +4,7 @@ import type { Config } from '../config/load.js';
 import { EcamoError, SourceResponseError } from '../errors.js';
 import { reasonOf } from '../log.js';
 import { assertDigestMatches } from '../tokens/digest.js';
+import type { VerifiedProxyToken } from '../tokens/proxy-token.js';
 import type { SourceBody, SourceFetch, SourceHeaders, SourceResponse, SourceValidators } from '../upstream/fetch.js';
 import { assertSourceAllowed } from '../upstream/url-policy.js';
 import type { App } from './app.js';
@@ -75,10 +76,18 @@ export async function handleProxy(
   }
   const source: SourceRequest = { url: claims.url, service: claims.serviceOrigin, sendToken: claims.sendToken };
   admitSource(app, record, source);
-  assertDigestMatches(digest, claims.url);
-  app.tokens.rememberProxyToken(token, claims);
+  // A token answered from the verified-token cache comes back as the same claims object: with the
+  // digest it was admitted with, neither a second SHA-384 nor another cache write is needed.
+  if (admittedDigests.get(claims) !== digest) {
+    assertDigestMatches(digest, claims.url);
+    app.tokens.rememberProxyToken(token, claims);
+    admittedDigests.set(claims, digest);
+  }
   return serveSource(app, req, res, record, source);
 }
+
+/** The digest each verified token's claims were admitted with (see handleProxy). */
+const admittedDigests = new WeakMap<VerifiedProxyToken, string>();
 
 /**
  * The part every authenticated, admitted source request shares: a document
