@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -145,8 +145,12 @@ test('SIGHUP storm (100 in about a second) on ECAMO_WORKERS=2 over key files: no
     };
     const clients = Promise.all([client(), client(), client()]);
     for (let i = 0; i < 100; i++) {
-      // Half-way, the file changes: the storm's reloads pick up the new key.
-      if (i === 50) await writeFile(privateFile, JSON.stringify({ signing_kid: 'k2', keys: { k1: k1.privateJwk, k2: k2.privateJwk } }));
+      // Half-way, the file changes: the storm's reloads pick up the new key. Replaced whole, by rename, as an
+      // operator (or Kubernetes) replaces it: a reload that read a half-written file would count as a failure.
+      if (i === 50) {
+        await writeFile(`${privateFile}.new`, JSON.stringify({ signing_kid: 'k2', keys: { k1: k1.privateJwk, k2: k2.privateJwk } }));
+        await rename(`${privateFile}.new`, privateFile);
+      }
       served.child.kill('SIGHUP');
       await sleep(10);
     }
