@@ -55,6 +55,9 @@ test('EMFILE on a source connection: 503 overloaded, one error line per interval
     assert.equal(head.headers['x-ecamo-error'], 'overloaded');
     await connection.readBody(Number(head.headers['content-length']));
   }
+  // The log reaches this process on its own time, after the answers. ecamo writes each 503's access line after
+  // any error line that request caused (one stream, in order): once both are here, the count is complete.
+  await served.waitFor((line) => line.msg === 'access' && line.status === 503, 2);
   const errors = served.lines.filter((line) => line.level === 50);
   assert.equal(errors.length, 1, JSON.stringify(errors));
   assert.match(String(errors[0]!.msg), /file descriptors/);

@@ -170,6 +170,8 @@ export interface Listening {
   /** The match of `ready` in the output. */
   readonly match: RegExpMatchArray;
   output(): string;
+  /** Resolves once the output (from the start) satisfies `matches`; rejects if the process ends first. */
+  waitFor(matches: (output: string) => boolean): Promise<void>;
   /** Resolves with the exit code once the process has ended. */
   readonly exited: Promise<number | null>;
   stop(): Promise<void>;
@@ -196,15 +198,19 @@ export async function spawnListening(
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
   const exited = once(child, 'exit');
-  let match: RegExpMatchArray | null;
-  while ((match = ready.exec(output)) === null) {
-    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${argv.join(' ')} exited ${child.exitCode}:\n${output}`);
-    await Promise.race([once(child.stdout, 'data'), once(child.stderr, 'data'), exited]);
-  }
+  const waitFor = async (matches: (output: string) => boolean): Promise<void> => {
+    while (!matches(output)) {
+      if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${argv.join(' ')} exited ${child.exitCode}:\n${output}`);
+      await Promise.race([once(child.stdout, 'data'), once(child.stderr, 'data'), exited]);
+    }
+  };
+  await waitFor((sofar) => ready.test(sofar));
+  const match = ready.exec(output)!;
   return {
     child,
     match,
     output: () => output,
+    waitFor,
     exited: exited.then(([code]) => code as number | null),
     async stop() {
       if (child.exitCode === null && child.signalCode === null) {

@@ -59,6 +59,9 @@ test('verify-proxy: EMFILE on the upstream connection is 503 overloaded, logged 
     assert.ok(held.length < 64, 'the proxy accepted more connections than it has descriptors');
   }
   for (const connection of held.slice(0, 2)) assert.deepEqual(await get(connection, [await bearer()]), { status: 503, error: 'overloaded' });
+  // The log reaches this process on its own time, after the answers. The proxy writes each 503's access line
+  // after any error line that request caused (one stream, in order): once both are here, the count is complete.
+  await proxy.waitFor((output) => output.split('\n').filter((line) => line.includes('"status":503') && line.includes('"msg":"access"')).length >= 2);
   const errors = proxy.output().split('\n').filter((line) => line.includes('"level":50'));
   assert.equal(errors.length, 1, errors.join('\n'));
   assert.match(errors[0]!, /out of file descriptors/);
