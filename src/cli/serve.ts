@@ -32,11 +32,14 @@ export async function serve(env: NodeJS.ProcessEnv): Promise<void> {
 async function runWorker(config: Config): Promise<void> {
   const logger = createLogger(config.logLevel);
   const inCluster = cluster.isWorker;
-  // From the start: Node's default for SIGHUP would end the process. A reload asked for while starting has nothing to do.
+  // From the start: Node's default for SIGHUP would end the process. One asked for while starting is done once started,
+  // since the files may have changed after they were read.
   let running: RunningServer | undefined;
+  const whileStarting = { reloadAsked: false };
   process.on('SIGHUP', () => {
     logger.info({ signal: 'SIGHUP' }, 'reloading');
-    void running?.reload();
+    if (running === undefined) whileStarting.reloadAsked = true;
+    else void running.reload();
   });
   try {
     running = await startServer(config, { logger, admin: !inCluster, processMetrics: inCluster || config.adminBind !== undefined });
@@ -48,6 +51,7 @@ async function runWorker(config: Config): Promise<void> {
     return;
   }
   const started = running;
+  if (whileStarting.reloadAsked) void started.reload();
   if (inCluster) {
     // The primary's AggregatorRegistry asks every worker for this registry over IPC.
     AggregatorRegistry.setRegistries([started.app.metrics.registry]);
@@ -96,7 +100,12 @@ async function runPrimary(config: Config): Promise<void> {
     if (remainingWorkers().length === 0) process.exit(exitCode);
   };
 
-  cluster.on('listening', (worker) => listening.add(worker));
+  /** Workers that were starting when a SIGHUP came: they get it once they listen. */
+  const reloadOnceListening = new WeakSet<Worker>();
+  cluster.on('listening', (worker) => {
+    listening.add(worker);
+    if (reloadOnceListening.delete(worker)) worker.process.kill('SIGHUP');
+  });
   cluster.on('message', (worker, message: unknown) => {
     if (typeof message === 'object' && message !== null && 'ecamoStartFailed' in message && typeof message.ecamoStartFailed === 'string') {
       startFailures.set(worker, message.ecamoStartFailed);
@@ -127,10 +136,15 @@ async function runPrimary(config: Config): Promise<void> {
     }, restartInMs);
     pendingRestarts.add(timer);
   });
-  // Every worker re-reads its own keys: each holds them in its own memory.
+  // Every worker re-reads its own keys: each holds them in its own memory. A worker still starting may not handle
+  // SIGHUP yet (Node's default would kill it, and a worker that dies before listening stops everything): it is
+  // signalled once it listens.
   process.on('SIGHUP', () => {
     logger.info({ signal: 'SIGHUP' }, 'reloading workers');
-    for (const worker of remainingWorkers()) worker.process.kill('SIGHUP');
+    for (const worker of remainingWorkers()) {
+      if (listening.has(worker)) worker.process.kill('SIGHUP');
+      else reloadOnceListening.add(worker);
+    }
   });
   const stop = (signal: NodeJS.Signals): void => {
     logger.info({ signal }, 'stopping workers');
