@@ -20,6 +20,8 @@ export type TokenKind = 'url' | 'cookie' | 'proxy';
 export type VerifiedKind = TokenKind | 'camo';
 /** Caches of the token service: verified tokens by kind, and proxy tokens issued. */
 export type TokenCache = TokenKind | 'issued-proxy';
+/** A proxied answer's `x-ecamo-cache` (cache/cache.ts CacheStatus; metrics.ts imports nothing of src/). */
+export type CacheOutcome = 'hit' | 'miss' | 'revalidated' | 'bypass';
 export type ReloadOutcome = 'success' | 'failure';
 /** Forwarding headers removed from requests of peers that are not trusted proxies (http/client-address.ts). */
 export type IgnoredForwardingHeader = 'sec-x-ecamo-service-host' | 'x-forwarded-for' | 'x-forwarded-other';
@@ -196,6 +198,14 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly cacheResponses = new TalliedCounter({
+    name: 'ecamo_cache_responses_total',
+    help: 'Proxied answers by how the response cache took part (x-ecamo-cache: hit, miss, revalidated, bypass).',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly #cacheResponses: Readonly<Record<CacheOutcome, Increment>>;
   readonly #forwardingIgnored: Readonly<Record<IgnoredForwardingHeader, Increment>>;
   readonly #verifications: Readonly<Record<VerifiedKind, Readonly<Record<VerificationOutcome, Increment>>>>;
   readonly #lookups: Readonly<Record<TokenCache, { readonly hit: Increment; readonly miss: Increment }>>;
@@ -216,6 +226,12 @@ export class Metrics {
       'sec-x-ecamo-service-host': this.forwardingIgnored.tally({ header: 'sec-x-ecamo-service-host' }),
       'x-forwarded-for': this.forwardingIgnored.tally({ header: 'x-forwarded-for' }),
       'x-forwarded-other': this.forwardingIgnored.tally({ header: 'x-forwarded-other' }),
+    });
+    this.#cacheResponses = Object.freeze({
+      hit: this.cacheResponses.tally({ outcome: 'hit' }),
+      miss: this.cacheResponses.tally({ outcome: 'miss' }),
+      revalidated: this.cacheResponses.tally({ outcome: 'revalidated' }),
+      bypass: this.cacheResponses.tally({ outcome: 'bypass' }),
     });
     // Present from the first scrape, so that rate() and alerts see zeros rather than nothing.
     for (const outcome of ['success', 'failure'] as const) {
@@ -254,6 +270,30 @@ export class Metrics {
       registers: [this.registry],
       collect() {
         this.set(available() ? 1 : 0);
+      },
+    });
+  }
+
+  cacheAnswered(outcome: CacheOutcome): void {
+    this.#cacheResponses[outcome].inc();
+  }
+
+  /** `ecamo_cache_memory_bytes` and `_entries`, read at scrape time; only with the response cache on. */
+  watchResponseCache(memory: { readonly memoryBytes: number; readonly memoryEntries: number }): void {
+    new Gauge({
+      name: 'ecamo_cache_memory_bytes',
+      help: 'Bytes held by the response cache in this process (entries with their bookkeeping), at most ECAMO_CACHE_MAX_BYTES.',
+      registers: [this.registry],
+      collect() {
+        this.set(memory.memoryBytes);
+      },
+    });
+    new Gauge({
+      name: 'ecamo_cache_memory_entries',
+      help: 'Entries held by the response cache in this process.',
+      registers: [this.registry],
+      collect() {
+        this.set(memory.memoryEntries);
       },
     });
   }

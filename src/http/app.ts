@@ -29,6 +29,19 @@ export function createApp(config: Config, logger: Logger, metrics: Metrics, fetc
   const redis = config.redis === undefined ? undefined : new SharedRedis(config.redis, logger);
   if (redis !== undefined) metrics.watchRedis(() => redis.available);
   const prepare = prepareAnswer(config);
+  const cache =
+    config.cacheMaxBytes === 0
+      ? undefined
+      : new ImageCache({
+          maxBytes: config.cacheMaxBytes,
+          maxEntryBytes: config.cacheMaxEntryBytes,
+          maxLength: config.maxLength,
+          timeoutMs: config.timeoutMs,
+          defaultCacheControl: config.defaultCacheControl,
+          prepare,
+          ...(redis === undefined ? {} : { shared: new RedisTier(redis, prepare) }),
+        });
+  if (cache !== undefined) metrics.watchResponseCache(cache);
   return Object.freeze({
     config,
     logger,
@@ -44,17 +57,6 @@ export function createApp(config: Config, logger: Logger, metrics: Metrics, fetc
     redis,
     // A cluster worker without Redis leaves the counting to the primary (quarantine/cluster.ts).
     quarantine: config.quarantine === undefined ? undefined : new Quarantine(config.quarantine, redis, cluster.isWorker && config.workers > 1),
-    cache:
-      config.cacheMaxBytes === 0
-        ? undefined
-        : new ImageCache({
-            maxBytes: config.cacheMaxBytes,
-            maxEntryBytes: config.cacheMaxEntryBytes,
-            maxLength: config.maxLength,
-            timeoutMs: config.timeoutMs,
-            defaultCacheControl: config.defaultCacheControl,
-            prepare,
-            ...(redis === undefined ? {} : { shared: new RedisTier(redis, prepare) }),
-          }),
+    cache,
   });
 }

@@ -71,6 +71,7 @@ function requestListener(app: App, outOfDescriptors: ThrottledLog): RequestListe
     res.once('close', () => {
       app.metrics.inFlight.dec();
       app.metrics.requestAnswered(record.route, res.statusCode, record.error, record.bytes);
+      if (record.cache !== undefined) app.metrics.cacheAnswered(record.cache);
       logAccess(app, req, res, record, started);
     });
     dispatch(app, req, res, record).catch(async (error: unknown) => {

@@ -75,6 +75,26 @@ describe('admin listener: /metrics', () => {
     assert.equal(movedSince('ecamo_token_cache_lookups_total', { cache: 'issued-proxy', outcome: 'hit' }), 1);
   });
 
+  it('counts proxied answers by x-ecamo-cache outcome, and shows what the response cache holds', async () => {
+    const before = await scrape();
+    const path = await ecamo.proxyPath(`${source.origin}/img.png?response-cache`);
+    const first = await fetchAnswer(`${ecamo.url}${path}`, { host: CANONICAL_HOST });
+    const afterMiss = await scrape();
+    const second = await fetchAnswer(`${ecamo.url}${path}`, { host: CANONICAL_HOST });
+    const afterHit = await scrape();
+    assert.deepEqual([first.status, first.header('x-ecamo-cache')], [200, 'miss']);
+    assert.deepEqual([second.status, second.header('x-ecamo-cache')], [200, 'hit']);
+    const moved = (from: string, to: string, outcome: string): number => count(to, 'ecamo_cache_responses_total', { outcome }) - count(from, 'ecamo_cache_responses_total', { outcome });
+    assert.deepEqual([moved(before, afterMiss, 'miss'), moved(before, afterMiss, 'hit')], [1, 0]);
+    assert.deepEqual([moved(afterMiss, afterHit, 'miss'), moved(afterMiss, afterHit, 'hit')], [0, 1]);
+    for (const outcome of ['revalidated', 'bypass']) assert.notEqual(sample(afterHit, 'ecamo_cache_responses_total', { outcome }), undefined, `${outcome} is exported`);
+    const cache = ecamo.server.app.cache!;
+    assert.equal(sample(afterHit, 'ecamo_cache_memory_entries'), cache.memoryEntries);
+    assert.equal(sample(afterHit, 'ecamo_cache_memory_bytes'), cache.memoryBytes);
+    assert.ok(sample(afterMiss, 'ecamo_cache_memory_entries')! > (sample(before, 'ecamo_cache_memory_entries') ?? 0));
+    assert.ok(cache.memoryBytes > IMAGE.length);
+  });
+
   it('shows requests in flight, key reloads, a failed source, and Node process metrics', async () => {
     const path = await ecamo.proxyPath(`${source.origin}/slow.png`);
     const response = await request(`${ecamo.url}${path}`, { headers: { host: CANONICAL_HOST } });
