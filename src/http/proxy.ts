@@ -114,16 +114,7 @@ export async function serveSource(app: App, req: IncomingMessage, res: ServerRes
     fetch: (validators) => startFetch(app, req, sourceRequest, accept, validators),
     admit: (source) => void admitResponse(app.config, source),
   });
-  const onClientGone = (): void => {
-    if (!res.writableFinished) ticket.leave();
-  };
-  res.once('close', onClientGone);
-  let obtained: Obtained;
-  try {
-    obtained = await ticket.outcome;
-  } finally {
-    res.off('close', onClientGone);
-  }
+  const obtained: Obtained = await whileClientWaits(res, ticket.outcome, () => ticket.leave());
   switch (obtained.kind) {
     case 'entry':
       record.sourceStatus = obtained.status === 'hit' ? undefined : obtained.status === 'revalidated' ? 304 : 200;
@@ -134,6 +125,22 @@ export async function serveSource(app: App, req: IncomingMessage, res: ServerRes
       return sendSourceError(res, record, sourceRequest.url, obtained.statusCode, obtained.headers);
     case 'pass':
       return proxyFromSource(app, req, res, record, sourceRequest, accept);
+  }
+}
+
+/**
+ * Waits for `pending`, calling `cancel` if the client goes away first: a client that leaves
+ * should not keep the source busy. ('close' also follows a complete response: nothing to cancel then.)
+ */
+async function whileClientWaits<T>(res: ServerResponse, pending: Promise<T>, cancel: () => void): Promise<T> {
+  const onClientGone = (): void => {
+    if (!res.writableFinished) cancel();
+  };
+  res.once('close', onClientGone);
+  try {
+    return await pending;
+  } finally {
+    res.off('close', onClientGone);
   }
 }
 
@@ -171,17 +178,7 @@ async function proxyFromSource(
   accept: string | undefined,
 ): Promise<void> {
   const fetching = startFetch(app, req, sourceRequest, accept, undefined);
-  // A client that goes away should not keep the source busy. ('close' also follows a complete response: nothing to cancel then.)
-  const onClientGone = (): void => {
-    if (!res.writableFinished) fetching.cancel();
-  };
-  res.once('close', onClientGone);
-  let source: SourceResponse;
-  try {
-    source = await fetching.response;
-  } finally {
-    res.off('close', onClientGone);
-  }
+  const source = await whileClientWaits(res, fetching.response, () => fetching.cancel());
   if (source.statusCode !== 200) {
     source.body.discard();
     return sendSourceError(res, record, sourceRequest.url, source.statusCode, source.headers);
