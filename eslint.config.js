@@ -1,9 +1,72 @@
 // Lint: typescript-eslint's strict type-checked rules, and the layer rules the README's Architecture section states.
+import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
-/** Imports of the layers above tokens, upstream and config (README, Architecture), from a folder of src/. */
-const upperLayers = ['../http/*', '../cli/*', '../demo/*', '../verify-proxy/*', '../server/*'];
+const SRC = resolve(import.meta.dirname, 'src');
+
+/** The folder of src/ a path lies in, at any depth below it (`tokens/`), its name for a top-level file (`errors.ts`); undefined outside src/. */
+function unitOf(file) {
+  const path = relative(SRC, file);
+  if (path === '' || path.startsWith('..') || isAbsolute(path)) return undefined;
+  const [first, ...rest] = path.split(sep);
+  return rest.length === 0 ? first : `${first}/`;
+}
+
+/**
+ * The layer rules of the README's Architecture section, by where an import
+ * lands rather than how it is spelled: `../../http/app.js` from
+ * src/tokens/a/b.ts and `./../tokens/x.js` from src/signer/ are judged by the
+ * folder of src/ they resolve to, as test/architecture.test.ts judges them.
+ * Options: `forbidden` folders (`http/`), or `ownFolderOnly` with the
+ * `packages` allowed besides node built-ins; `message` says why.
+ */
+const layersPlugin = {
+  rules: {
+    imports: {
+      meta: {
+        type: 'problem',
+        schema: [{
+          type: 'object',
+          properties: {
+            forbidden: { type: 'array', items: { type: 'string' } },
+            ownFolderOnly: { type: 'boolean' },
+            packages: { type: 'array', items: { type: 'string' } },
+            message: { type: 'string' },
+          },
+          required: ['message'],
+          additionalProperties: false,
+        }],
+      },
+      create(context) {
+        const { forbidden = [], ownFolderOnly = false, packages, message } = context.options[0];
+        const from = unitOf(context.filename);
+        const check = (source) => {
+          if (source?.type !== 'Literal' || typeof source.value !== 'string') return;
+          const specifier = source.value;
+          let refused;
+          if (specifier.startsWith('.')) {
+            const target = unitOf(resolve(dirname(context.filename), specifier));
+            refused = target !== from && (ownFolderOnly || forbidden.includes(target));
+          } else {
+            refused = packages !== undefined && !specifier.startsWith('node:') && !packages.includes(specifier);
+          }
+          if (refused) context.report({ node: source, message: `'${specifier}': ${message}` });
+        };
+        return {
+          ImportDeclaration: (node) => check(node.source),
+          ExportAllDeclaration: (node) => check(node.source),
+          ExportNamedDeclaration: (node) => check(node.source),
+          ImportExpression: (node) => check(node.source),
+          TSImportEqualsDeclaration: (node) => check(node.moduleReference.expression),
+        };
+      },
+    },
+  },
+};
+
+/** The layers above tokens, upstream and config (README, Architecture). */
+const upperLayers = ['http/', 'cli/', 'demo/', 'verify-proxy/', 'server/'];
 
 export default tseslint.config(
   { ignores: ['dist/', 'node_modules/'] },
@@ -41,29 +104,46 @@ export default tseslint.config(
     },
   },
   {
+    // Every file of src/ at any depth: the rule resolves each import to the folder it lands in.
+    // The blocks below replace these options for their folders, each forbidding cli/ among others.
+    files: ['src/**/*.ts'],
+    plugins: { layers: layersPlugin },
+    rules: {
+      'layers/imports': ['error', { forbidden: ['cli/'], message: 'cli/ parses arguments and calls into the other folders: nothing imports it.' }],
+    },
+  },
+  {
+    files: ['src/cli/**/*.ts'],
+    rules: { 'layers/imports': 'off' },
+  },
+  {
     files: ['src/tokens/**/*.ts', 'src/upstream/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', {
-        patterns: [{ group: upperLayers, message: 'tokens and upstream sit below http, cli, demo, verify-proxy and server: they never import them.' }],
-      }],
+      'layers/imports': ['error', { forbidden: upperLayers, message: 'tokens and upstream sit below http, cli, demo, verify-proxy and server: they never import them.' }],
     },
   },
   {
     files: ['src/config/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', {
-        patterns: [
-          { group: upperLayers, message: 'config sits below http, cli, demo, verify-proxy and server: it never imports them.' },
-          { group: ['../tokens/*'], message: 'config is read before tokens exist: it never imports tokens.' },
-        ],
+      'layers/imports': ['error', {
+        forbidden: [...upperLayers, 'tokens/'],
+        message: 'config sits below tokens, http, cli, demo, verify-proxy and server (it is read before tokens exist): it never imports them.',
       }],
+    },
+  },
+  {
+    files: ['src/cache/**/*.ts'],
+    rules: {
+      'layers/imports': ['error', { forbidden: ['http/', 'cli/'], message: 'cache sits below http (http imports cache; no two folders import each other).' }],
     },
   },
   {
     files: ['src/signer/**/*.ts', 'src/verify/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', {
-        patterns: [{ regex: '^(?!jose$|node:|\\./)', message: 'The SDKs (ecamo/signer, ecamo/verify) depend on jose and node built-ins only.' }],
+      'layers/imports': ['error', {
+        ownFolderOnly: true,
+        packages: ['jose'],
+        message: 'The SDKs (ecamo/signer, ecamo/verify) depend on jose and node built-ins only.',
       }],
     },
   },
