@@ -1,4 +1,5 @@
 import { KeyObject, verify as verifySignature } from 'node:crypto';
+import { TextDecoder } from 'node:util';
 import type { CryptoKey } from 'jose';
 import { EcamoError } from '../errors.js';
 import { decodeStrictBase64url } from './digest.js';
@@ -60,13 +61,26 @@ export interface SignatureRules {
  * and signs everything ecamo issues; the SDK entry points use it throughout.
  *
  * Refused, each with a stable code:
- * - anything but three strict, canonical base64url segments, a JSON-object
- *   header and payload, a well-formed `crit`: `token-deserialization`;
+ * - anything but three strict, canonical base64url segments, a header and
+ *   payload that are UTF-8 JSON objects, a well-formed `crit`, `b64`:
+ *   `token-deserialization`;
  * - `alg` other than ES256 (`none`, HMAC, ...), an unknown `crit` extension,
  *   a signature that is not 64 raw bytes (DER), has a high s when
  *   `requireLowS`, or does not verify: `invalid-token`;
  * - no `kid`, or no key for it: `unknown-key`;
- * - wrong or missing claims, expired, not yet valid: `jwt`.
+ * - wrong or missing claims, expired, not yet valid, time claims that are
+ *   not finite numbers, `exp` beyond `maxLifetimeSeconds`: `jwt`.
+ *
+ * test/tokens/jws-jose.test.ts runs the hostile-token table through this and
+ * jose.jwtVerify side by side: both refuse the same tokens with the same
+ * class of error, except where ecamo refuses what jose accepts, on purpose
+ * (docs/protocol.md §4.1): non-canonical base64url (padding, spare bits,
+ * whitespace) and a byte order mark, which jose decodes leniently: a second
+ * spelling of a token would be a second cache and CDN key; non-finite time
+ * claims and an `exp` beyond the kind's lifetime, which jose takes as dates;
+ * `crit: ["b64"]` with `b64: true`, a no-op to jose; a missing `kid`, for
+ * which jose's local JWKS falls back to its only key; and a high s with
+ * `requireLowS`.
  */
 export async function verifyEs256Jwt<Required extends TimeClaim = never>(
   token: string,
@@ -125,12 +139,19 @@ function verifyOnThreadPool(signingInput: string, key: KeyObject, signature: Buf
   });
 }
 
+/**
+ * Bytes that are not UTF-8 are refused, not replaced by U+FFFD (as jose's
+ * strict decoder does); a byte order mark is kept, so JSON.parse refuses it
+ * (jose's decoder would drop it: one token string, one meaning).
+ */
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
 function decodeJsonObject(segment: string, part: 'header' | 'payload'): Record<string, unknown> {
   const bytes = decodeStrictBase64url(segment);
   if (bytes === undefined || bytes.length === 0) throw new EcamoError('token-deserialization', `${part} is not base64url`);
   let value: unknown;
   try {
-    value = JSON.parse(bytes.toString('utf8'));
+    value = JSON.parse(utf8.decode(bytes));
   } catch {
     throw new EcamoError('token-deserialization', `${part} is not JSON`);
   }
@@ -143,16 +164,21 @@ function decodeJsonObject(segment: string, part: 'header' | 'payload'): Record<s
 /**
  * RFC 7515 section 4.1.11: a recipient must refuse a token whose `crit` lists
  * an extension it does not understand, and ecamo understands none. `b64`
- * (unencoded payload, RFC 7797) is not allowed in JWTs at all.
+ * (unencoded payload, RFC 7797) is not allowed in JWTs at all, not even as
+ * `b64: true`, which jose lets through as a no-op. The checks run in jose's
+ * order, so that both name the same class of error.
  */
 function checkCrit(header: Record<string, unknown>): void {
   const crit = header.crit;
   if (crit === undefined) return;
-  if (!Array.isArray(crit) || crit.length === 0 || crit.some((name) => typeof name !== 'string' || name === '' || !Object.hasOwn(header, name))) {
-    throw new EcamoError('token-deserialization', 'crit must list header parameters that are present');
+  if (!Array.isArray(crit) || crit.length === 0 || crit.some((name) => typeof name !== 'string' || name === '')) {
+    throw new EcamoError('token-deserialization', 'crit must be a list of header parameter names');
   }
-  if (crit.includes('b64')) throw new EcamoError('token-deserialization', 'JWTs must not use an unencoded payload');
-  throw new EcamoError('invalid-token', `unsupported critical extension ${String(crit[0])}`);
+  for (const name of crit as string[]) {
+    if (name !== 'b64') throw new EcamoError('invalid-token', `unsupported critical extension ${name}`);
+    if (header.b64 === undefined) throw new EcamoError('token-deserialization', 'crit lists b64, which is absent');
+  }
+  throw new EcamoError('token-deserialization', 'JWTs must not use an unencoded payload');
 }
 
 function checkClaims(payload: JwtPayload, rules: ClaimRules<TimeClaim>, now: number): void {
