@@ -32,25 +32,31 @@ export function createLogger(level: LogLevel, destination?: pino.DestinationStre
 
 /**
  * One log line for a condition that can hit every request at once (running
- * out of file descriptors): written at most once per interval, with the
- * number of occurrences it stands for.
+ * out of file descriptors, a Redis outage): written at most once per
+ * interval, with the number of occurrences it stands for and the detail of
+ * the occurrence that wrote it (the others are only counted).
  */
-export class ThrottledLog {
-  readonly #write: (occurrences: number) => void;
+export class ThrottledLog<Detail = void> {
+  readonly #write: (occurrences: number, detail: Detail) => void;
   readonly #intervalMs: number;
   #lastWrittenAt = Number.NEGATIVE_INFINITY;
   #occurrences = 0;
 
-  constructor(intervalMs: number, write: (occurrences: number) => void) {
+  constructor(intervalMs: number, write: (occurrences: number, detail: Detail) => void) {
     this.#intervalMs = intervalMs;
     this.#write = write;
   }
 
-  note(): void {
+  /** Whether a line has been written since this log was made. */
+  get hasWritten(): boolean {
+    return Number.isFinite(this.#lastWrittenAt);
+  }
+
+  note(detail: Detail): void {
     this.#occurrences++;
     const now = Date.now();
     if (now - this.#lastWrittenAt < this.#intervalMs) return;
-    this.#write(this.#occurrences);
+    this.#write(this.#occurrences, detail);
     this.#lastWrittenAt = now;
     this.#occurrences = 0;
   }

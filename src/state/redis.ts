@@ -23,7 +23,7 @@
 import { once } from 'node:events';
 import { Redis } from 'ioredis';
 import type { RedisTarget } from '../config/redis-url.js';
-import type { Logger } from '../log.js';
+import { reasonOf, ThrottledLog, type Logger } from '../log.js';
 
 export { parseRedisUrl, type RedisTarget } from '../config/redis-url.js';
 
@@ -62,17 +62,22 @@ export class SharedRedis {
   readonly client: Redis;
   readonly target: RedisTarget;
   readonly #logger: Logger;
-  readonly #logIntervalMs: number;
+  readonly #outageLog: ThrottledLog<unknown>;
   #unavailableSince: number | undefined;
   #failures = 0;
-  #lastLoggedAt = Number.NEGATIVE_INFINITY;
-  #failuresSinceLog = 0;
   #closing = false;
 
   constructor(target: RedisTarget, logger: Logger, timings: RedisTimings = DEFAULT_REDIS_TIMINGS) {
     this.target = target;
     this.#logger = logger;
-    this.#logIntervalMs = timings.logIntervalMs;
+    this.#outageLog = new ThrottledLog(timings.logIntervalMs, (failures, error: unknown) => {
+      // One line: what failed (ECONNREFUSED, "Command timed out"), never the stack of an expected failure.
+      const code = (error as { code?: unknown } | undefined)?.code;
+      logger.warn(
+        { redis: target.display, ...(typeof code === 'string' ? { code } : {}), reason: reasonOf(error), failures, unavailableSince: this.#unavailableSince },
+        'redis unavailable or failing; using per-instance memory state',
+      );
+    });
     // Down until the first connection is ready: requests before then use memory.
     this.#unavailableSince = Date.now();
     this.client = new Redis({
@@ -114,19 +119,11 @@ export class SharedRedis {
     }
   }
 
-  /** Counts a failure and logs it, at most once per interval (with how many were not logged). */
+  /** Counts a failure; at most once per interval logs one line with its reason and how many failures the line stands for. */
   noteFailure(error: unknown): void {
     if (this.#closing) return;
     this.#failures++;
-    this.#failuresSinceLog++;
-    const now = Date.now();
-    if (now - this.#lastLoggedAt < this.#logIntervalMs) return;
-    this.#logger.warn(
-      { redis: this.target.display, err: error, failures: this.#failuresSinceLog, unavailableSince: this.#unavailableSince },
-      'redis unavailable or failing; using per-instance memory state',
-    );
-    this.#lastLoggedAt = now;
-    this.#failuresSinceLog = 0;
+    this.#outageLog.note(error);
   }
 
   /** Quits (or, when not connected, disconnects) and resolves once the connection has ended. */
@@ -150,7 +147,7 @@ export class SharedRedis {
   }
 
   #becameAvailable(): void {
-    if (this.#unavailableSince !== undefined && Number.isFinite(this.#lastLoggedAt)) {
+    if (this.#unavailableSince !== undefined && this.#outageLog.hasWritten) {
       this.#logger.info({ redis: this.target.display, downMs: Date.now() - this.#unavailableSince }, 'redis available again');
     }
     this.#unavailableSince = undefined;

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { after, before, describe, mock, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ConfigError } from '../../src/config/errors.js';
 import { createLogger } from '../../src/log.js';
@@ -72,6 +72,45 @@ describe('SharedRedis against a real redis-server', () => {
       await shared.close();
     }
     assert.equal(shared.client.status, 'end');
+  });
+
+  test('an outage is one line with its reason (no error object, no stack), at most once per interval', async () => {
+    const logs: Record<string, unknown>[] = [];
+    const logger = createLogger('info', { write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>) });
+    const interval = DEFAULT_REDIS_TIMINGS.logIntervalMs;
+    // The clock stands still unless the test moves it: every failure below falls in the interval the test says.
+    mock.timers.enable({ apis: ['Date'], now: Date.now() });
+    const shared = new SharedRedis(parseRedisUrl('ECAMO_REDIS_URL', redis.url), logger, { ...DEFAULT_REDIS_TIMINGS, reconnectMaxMs: 50 });
+    const warnings = (): Record<string, unknown>[] => logs.filter((line) => line.level === 40);
+    try {
+      await until(() => shared.available);
+      await redis.kill();
+      await until(() => !shared.available);
+      // The first failure writes (ioredis's own connection error, or the first of these); the rest are counted.
+      for (let i = 0; i < 5; i++) shared.noteFailure(new Error('a caller saw a failure'));
+      assert.equal(warnings().length, 1, JSON.stringify(warnings()));
+      mock.timers.tick(interval - 1);
+      shared.noteFailure(new Error('still within the interval'));
+      assert.equal(warnings().length, 1, JSON.stringify(warnings()));
+
+      mock.timers.tick(1);
+      const failuresBefore = shared.status().failures;
+      shared.noteFailure(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1', { cause: new Error('refused') }), { code: 'ECONNREFUSED' }));
+      assert.equal(warnings().length, 2, JSON.stringify(warnings()));
+      const line = warnings()[1]!;
+      assert.deepEqual(Object.keys(line).filter((key) => !['level', 'time', 'pid', 'hostname', 'msg'].includes(key)).sort(), ['code', 'failures', 'reason', 'redis', 'unavailableSince']);
+      assert.equal(line.code, 'ECONNREFUSED');
+      assert.equal(line.reason, 'connect ECONNREFUSED 127.0.0.1:1: refused');
+      assert.equal(line.redis, shared.target.display);
+      assert.equal(line.msg, 'redis unavailable or failing; using per-instance memory state');
+      // It stands for every failure since the first line: the one from within the interval and this one, at least.
+      assert.ok(typeof line.failures === 'number' && line.failures >= 2 && line.failures <= failuresBefore + 1, String(line.failures));
+      for (const warning of warnings()) assert.doesNotMatch(JSON.stringify(warning), /\bat .*:\d+:\d+|"err"|"stack"/);
+    } finally {
+      mock.timers.reset();
+      await shared.close();
+      await redis.restart();
+    }
   });
 
   test('closes while Redis is down, between reconnect attempts', async () => {
