@@ -18,6 +18,17 @@ const PROXY = /^\/[^/]+\/v1\/p\/([^/]+)$/;
 const CAMO_PATH = /^\/([^/]+)\/([^/]+)$/;
 const CAMO_QUERY = /^\/([^/]+)$/;
 
+/**
+ * The `t` parameter, as URLSearchParams reads it (the first one, decoded).
+ * A query of `t=` and nothing to split or decode, which is what ecamo's own
+ * redirects produce, is the rest of the query as it stands: URLSearchParams
+ * took ~8 µs for it, more than anything else in serving a cached image.
+ */
+function proxyTokenParameter(query: string): string | undefined {
+  if (query.startsWith('t=') && !query.includes('&') && !query.includes('%') && !query.includes('+')) return query.slice(2);
+  return new URLSearchParams(query).get('t') ?? undefined;
+}
+
 export function route(rawUrl: string): Route {
   const queryStart = rawUrl.indexOf('?');
   const path = queryStart === -1 ? rawUrl : rawUrl.slice(0, queryStart);
@@ -33,8 +44,7 @@ export function route(rawUrl: string): Route {
   if (redirectToken !== undefined) return { kind: 'redirect', token: redirectToken };
   const digest = PROXY.exec(path)?.[1];
   if (digest !== undefined) {
-    const query = queryStart === -1 ? '' : rawUrl.slice(queryStart + 1);
-    return { kind: 'proxy', digest, token: new URLSearchParams(query).get('t') ?? undefined };
+    return { kind: 'proxy', digest, token: proxyTokenParameter(queryStart === -1 ? '' : rawUrl.slice(queryStart + 1)) };
   }
   const [, camoDigest, camoUrlText] = CAMO_PATH.exec(path) ?? [];
   if (camoDigest !== undefined && camoUrlText !== undefined) return { kind: 'camo', digest: camoDigest, url: { in: 'path', text: camoUrlText } };
