@@ -25,25 +25,45 @@ export interface ClientAddressOptions {
   readonly onIgnored: (header: IgnoredForwardingHeader) => void;
 }
 
+/** What a connection's peer address says, worked out on its first request: every further one reuses it. */
+interface Peer {
+  readonly address: ReturnType<typeof parseAddress>;
+  /** Canonical text (IPv4 dotted, IPv6 compressed), or the raw text when it is not an address. */
+  readonly text: string;
+  /** The peer is one of ECAMO_TRUSTED_PROXIES. */
+  readonly trusted: boolean;
+}
+
+// Keyed by the socket object: node:http keeps one per connection, so keep-alive requests parse nothing.
+const peers = new WeakMap<object, Peer>();
+
+function peerOf(req: IncomingMessage, trustedProxies: TrustedProxies | undefined): Peer {
+  const known = peers.get(req.socket);
+  if (known !== undefined) return known;
+  const raw = req.socket.remoteAddress ?? '';
+  const address = parseAddress(raw);
+  // A socket always has an address while its request is handled; the raw text is a safe key otherwise.
+  const peer: Peer = { address, text: address?.toString() ?? raw, trusted: address !== undefined && trustedProxies?.contains(address) === true };
+  peers.set(req.socket, peer);
+  return peer;
+}
+
 /**
  * The request's client address (canonical text: IPv4 dotted, IPv6 compressed),
  * with untrusted forwarding headers removed from `req.headers`. Never throws.
  */
 export function resolveClientAddress(req: IncomingMessage, options: ClientAddressOptions): string {
-  const peerText = req.socket.remoteAddress ?? '';
-  const peer = parseAddress(peerText);
-  // A socket always has an address while its request is handled; the raw text is a safe key otherwise.
-  if (peer === undefined) return peerText;
   const { trustedProxies } = options;
-  if (trustedProxies === undefined) return peer.toString();
-  if (!trustedProxies.contains(peer)) {
+  const peer = peerOf(req, trustedProxies);
+  if (trustedProxies === undefined || peer.address === undefined) return peer.text;
+  if (!peer.trusted) {
     dropForwardingHeaders(req, options.onIgnored);
-    return peer.toString();
+    return peer.text;
   }
   const forwardedFor = req.headers['x-forwarded-for'];
-  if (forwardedFor === undefined) return peer.toString();
+  if (forwardedFor === undefined) return peer.text;
   const chain = typeof forwardedFor === 'string' ? forwardedFor : forwardedFor.join(',');
-  return (rightmostUntrusted(chain, trustedProxies) ?? peer).toString();
+  return rightmostUntrusted(chain, trustedProxies)?.toString() ?? peer.text;
 }
 
 /**

@@ -13,8 +13,16 @@ export interface PeerAnswer {
   readonly body: string;
 }
 
-/** One GET to `ecamo` from `localAddress`, with Host defaulting to the service host. */
-export function getFrom(ecamo: Ecamo, localAddress: string, path: string, options: { host?: string; headers?: Record<string, string | string[]> } = {}): Promise<PeerAnswer> {
+/**
+ * One GET to `ecamo` from `localAddress`, with Host defaulting to the service host,
+ * on a connection of its own unless an `agent` (keep-alive) is given.
+ */
+export function getFrom(
+  ecamo: Ecamo,
+  localAddress: string,
+  path: string,
+  options: { host?: string; headers?: Record<string, string | string[]>; agent?: http.Agent } = {},
+): Promise<PeerAnswer> {
   const url = new URL(path, ecamo.url);
   return new Promise((resolve, reject) => {
     const req = http.request(
@@ -23,7 +31,7 @@ export function getFrom(ecamo: Ecamo, localAddress: string, path: string, option
         port: url.port,
         path: `${url.pathname}${url.search}`,
         localAddress,
-        agent: false,
+        agent: options.agent ?? false,
         headers: { host: options.host ?? SERVICE_HOST, ...options.headers },
       },
       (res) => {

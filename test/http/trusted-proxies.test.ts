@@ -4,6 +4,7 @@
  * 127.0.0.3 a client talking to ecamo directly.
  */
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { createLogger } from '../../src/log.js';
 import { startEcamo, type Ecamo } from '../helpers/harness.js';
@@ -103,6 +104,34 @@ describe('with ECAMO_TRUSTED_PROXIES set', () => {
       assert.equal(lastAccess(logged).client, client);
     });
   }
+
+  test('requests on one keep-alive connection are judged one by one: each its own X-Forwarded-For, each untrusted header counted', async () => {
+    const fromProxy = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const fromClient = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    // The point of the test: every request of a peer goes over its one connection, the idle socket its agent keeps.
+    const connections = new Map<http.Agent, Set<unknown>>([[fromProxy, new Set()], [fromClient, new Set()]]);
+    const noteConnection = (agent: http.Agent): void => {
+      for (const sockets of Object.values(agent.freeSockets)) for (const socket of sockets ?? []) connections.get(agent)?.add(socket);
+    };
+    try {
+      for (const client of ['198.51.100.7', '198.51.100.8']) {
+        await getFrom(logged.ecamo, PROXY, '/healthz', { agent: fromProxy, headers: { 'x-forwarded-for': client } });
+        assert.equal(lastAccess(logged).client, client);
+        noteConnection(fromProxy);
+      }
+      const before = await ignoredCount(logged.ecamo, 'x-forwarded-for');
+      for (let i = 0; i < 2; i++) {
+        await getFrom(logged.ecamo, CLIENT, '/healthz', { agent: fromClient, headers: { 'x-forwarded-for': '198.51.100.9' } });
+        assert.equal(lastAccess(logged).client, CLIENT);
+        noteConnection(fromClient);
+      }
+      assert.equal(await ignoredCount(logged.ecamo, 'x-forwarded-for'), before + 2);
+      assert.deepEqual([...connections.values()].map((sockets) => sockets.size), [1, 1]);
+    } finally {
+      fromProxy.destroy();
+      fromClient.destroy();
+    }
+  });
 
   test('repeated X-Forwarded-For headers are one chain, read from the right', async () => {
     const answer = await getFrom(logged.ecamo, PROXY, '/healthz', { headers: { 'x-forwarded-for': ['203.0.113.1', '198.51.100.7, 10.0.0.1'] } });
