@@ -22,8 +22,13 @@ export interface Drain {
 /** Call before the server takes its first connection: it keeps count from then on. */
 export function drainable(server: Server | Http2SecureServer): Drain {
   let draining = false;
-  /** HTTP/1.1 responses not yet ended, by connection (several when a client pipelines). */
-  const busy = new Map<Socket, Set<ServerResponse>>();
+  /**
+   * HTTP/1.1 responses not yet ended, and how many per connection (several
+   * when a client pipelines). A count, not a set per connection: allocated for
+   * every request, the set cost more than the rest of the bookkeeping.
+   */
+  const busy = new Set<ServerResponse>();
+  const busyPerSocket = new Map<Socket, number>();
   let http2Streams = 0;
   const secure = 'setSecureContext' in server;
   /** With TLS, node:http's connection bookkeeping is not there: every connection, and HTTP/2 sessions. */
@@ -38,10 +43,13 @@ export function drainable(server: Server | Http2SecureServer): Drain {
     if (!res.headersSent) res.setHeader('connection', 'close');
   };
   const ended = (socket: Socket, res: ServerResponse): void => {
-    const responses = busy.get(socket);
-    responses?.delete(res);
-    if (responses?.size !== 0) return;
-    busy.delete(socket);
+    busy.delete(res);
+    const left = (busyPerSocket.get(socket) ?? 1) - 1;
+    if (left !== 0) {
+      busyPerSocket.set(socket, left);
+      return;
+    }
+    busyPerSocket.delete(socket);
     if (!draining) return;
     // Its head may have promised keep-alive before the drain: close before another request comes.
     if (!socket.destroyed) socket.end(() => socket.destroy());
@@ -59,9 +67,8 @@ export function drainable(server: Server | Http2SecureServer): Drain {
       return;
     }
     const socket = req.socket;
-    let responses = busy.get(socket);
-    if (responses === undefined) busy.set(socket, (responses = new Set()));
-    responses.add(res);
+    busy.add(res);
+    busyPerSocket.set(socket, (busyPerSocket.get(socket) ?? 0) + 1);
     if (draining) closeAfterward(res);
     res.once('close', () => ended(socket, res));
   });
@@ -80,7 +87,7 @@ export function drainable(server: Server | Http2SecureServer): Drain {
   const closeIdle = (): void => {
     if (!secure) return (server).closeIdleConnections();
     for (const session of sessions) session.close();
-    for (const socket of tlsSockets) if (socket.alpnProtocol !== 'h2' && !busy.has(socket)) socket.destroy();
+    for (const socket of tlsSockets) if (socket.alpnProtocol !== 'h2' && !busyPerSocket.has(socket)) socket.destroy();
   };
   const closeAll = (): void => {
     if (!secure) return (server).closeAllConnections();
@@ -98,7 +105,7 @@ export function drainable(server: Server | Http2SecureServer): Drain {
         draining = true;
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         closeIdle();
-        for (const responses of busy.values()) for (const res of responses) closeAfterward(res);
+        for (const res of busy) closeAfterward(res);
         let timer: NodeJS.Timeout | undefined;
         await new Promise<void>((resolve) => {
           allEnded = resolve;
