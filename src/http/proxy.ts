@@ -66,28 +66,47 @@ export async function handleProxy(
 ): Promise<void> {
   assertCanonicalHost(req, app.config);
   const token = proxyToken ?? '';
-  let claims;
-  try {
-    claims = await app.tokens.verifyProxyToken(token);
-  } catch (error) {
-    // Only ecamo mints these, so any defect in one is an authentication failure.
-    if (error instanceof EcamoError && error.status === 400) throw new EcamoError('invalid-token', error.message, { cause: error });
-    throw error;
+  const claims = app.tokens.rememberedProxyToken(token) ?? (await verifyProxyToken(app, token));
+  // A token answered from the verified-token cache comes back as the same claims object: with the
+  // digest it was admitted with, neither a second SHA-384 nor another cache write is needed, and the
+  // source request (with its cache key) is the one built then.
+  const admitted = admissions.get(claims);
+  if (admitted?.digest === digest) {
+    admitSource(app, record, admitted.source);
+    return serveSource(app, req, res, record, admitted.source);
   }
   const source: SourceRequest = { url: claims.url, service: claims.serviceOrigin, sendToken: claims.sendToken };
   admitSource(app, record, source);
-  // A token answered from the verified-token cache comes back as the same claims object: with the
-  // digest it was admitted with, neither a second SHA-384 nor another cache write is needed.
-  if (admittedDigests.get(claims) !== digest) {
-    assertDigestMatches(digest, claims.url);
-    app.tokens.rememberProxyToken(token, claims);
-    admittedDigests.set(claims, digest);
-  }
+  assertDigestMatches(digest, claims.url);
+  app.tokens.rememberProxyToken(token, claims);
+  admissions.set(claims, { digest, source });
   return serveSource(app, req, res, record, source);
 }
 
-/** The digest each verified token's claims were admitted with (see handleProxy). */
-const admittedDigests = new WeakMap<VerifiedProxyToken, string>();
+/** A proxy token not seen before. Only ecamo mints these, so any defect in one is an authentication failure. */
+async function verifyProxyToken(app: App, token: string): Promise<VerifiedProxyToken> {
+  try {
+    return await app.tokens.verifyProxyToken(token);
+  } catch (error) {
+    if (error instanceof EcamoError && error.status === 400) throw new EcamoError('invalid-token', error.message, { cause: error });
+    throw error;
+  }
+}
+
+/** The digest each verified token's claims were admitted with, and the source request they made (see handleProxy). */
+const admissions = new WeakMap<VerifiedProxyToken, { readonly digest: string; readonly source: SourceRequest }>();
+
+/**
+ * The cache key of a source request, worked out once per request object: a
+ * string used again keeps its hash, so a cached token's lookups hash nothing.
+ */
+function cacheKeyOf(source: SourceRequest): string {
+  let key = cacheKeys.get(source);
+  if (key === undefined) cacheKeys.set(source, (key = cacheKey(source.url, source.service, source.sendToken)));
+  return key;
+}
+
+const cacheKeys = new WeakMap<SourceRequest, string>();
 
 /**
  * The part every authenticated, admitted source request shares: a document
@@ -103,7 +122,7 @@ export async function serveSource(app: App, req: IncomingMessage, res: ServerRes
   const accept = validHeaderValue(req.headers, 'accept');
   const cache = app.cache;
   if (cache === undefined) return proxyFromSource(app, req, res, record, sourceRequest, accept);
-  const key = cacheKey(sourceRequest.url, sourceRequest.service, sourceRequest.sendToken);
+  const key = cacheKeyOf(sourceRequest);
   const now = Date.now();
   const fresh = cache.fresh(key, accept, now);
   if (fresh !== undefined) return answerFromEntry(res, record, fresh, 'hit', now);

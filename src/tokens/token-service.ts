@@ -139,11 +139,20 @@ export class TokenService {
     return token;
   }
 
-  /** Verifies (or finds verified) a proxy token; it is cached only by rememberProxyToken. */
-  async verifyProxyToken(token: string): Promise<VerifiedProxyToken> {
+  /**
+   * A proxy token verified and remembered before (rememberProxyToken), or
+   * undefined. Synchronous, so that an image answered from the caches is
+   * answered in the tick its request arrived.
+   */
+  rememberedProxyToken(token: string): VerifiedProxyToken | undefined {
     const cached = this.#proxyTokens.get(token);
     this.#metrics.cacheLookup('proxy', cached !== undefined);
-    return cached ?? counted(this.#metrics, 'proxy', verifyProxyToken(token, this.#keys.ecamoKeys));
+    return cached;
+  }
+
+  /** Verifies a proxy token now (look in rememberedProxyToken first). */
+  verifyProxyToken(token: string): Promise<VerifiedProxyToken> {
+    return counted(this.#metrics, 'proxy', verifyProxyToken(token, this.#keys.ecamoKeys));
   }
 
   /** The request this proxy token came with was admitted (policy and digest passed). */
