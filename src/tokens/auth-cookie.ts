@@ -1,12 +1,25 @@
 import type { CryptoKey } from 'jose';
 import { EcamoError } from '../errors.js';
-import { MAX_SERVICE_TOKEN_LIFETIME_SECONDS, verifyEs256Jwt } from './jws.js';
+import { MAX_SERVICE_TOKEN_LIFETIME_SECONDS, serviceKeyName, verifyToken, type TokenVerification } from './jws.js';
 
 /**
- * Verifies the authorisation cookie: signed by the service, `iss` = service
- * origin, `aud` = canonical origin, `exp` required. Every failure is a 401.
- * Returns the token's `exp`.
+ * The authorisation cookie is signed by the service, `iss` = service origin,
+ * `aud` = canonical origin, `exp` required. What is read is its `exp`.
  */
+export function authCookieVerification(
+  serviceOrigin: string,
+  canonicalOrigin: string,
+  serviceKeys: ReadonlyMap<string, CryptoKey>,
+): TokenVerification<number, 'exp'> {
+  return {
+    resolveKey: (kid) => serviceKeys.get(serviceKeyName(serviceOrigin, kid)),
+    claimRules: { issuer: serviceOrigin, audience: canonicalOrigin, requiredClaims: ['exp'], maxLifetimeSeconds: MAX_SERVICE_TOKEN_LIFETIME_SECONDS },
+    signatureRules: {},
+    read: (payload) => payload.exp,
+  };
+}
+
+/** Verifies the authorisation cookie (see authCookieVerification); every failure is a 401. Returns the token's `exp`. */
 export async function verifyAuthCookie(
   token: string,
   serviceOrigin: string,
@@ -14,13 +27,7 @@ export async function verifyAuthCookie(
   serviceKeys: ReadonlyMap<string, CryptoKey>,
 ): Promise<number> {
   try {
-    const payload = await verifyEs256Jwt(token, (kid) => serviceKeys.get(`${serviceOrigin} ${kid}`), {
-      issuer: serviceOrigin,
-      audience: canonicalOrigin,
-      requiredClaims: ['exp'],
-      maxLifetimeSeconds: MAX_SERVICE_TOKEN_LIFETIME_SECONDS,
-    });
-    return payload.exp;
+    return await verifyToken(token, authCookieVerification(serviceOrigin, canonicalOrigin, serviceKeys));
   } catch (error) {
     if (error instanceof EcamoError && error.status === 401) throw error;
     throw new EcamoError('invalid-token', `auth cookie: ${(error as Error).message}`, { cause: error });

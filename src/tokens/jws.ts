@@ -18,6 +18,9 @@ export const CLOCK_TOLERANCE_SECONDS = 10;
  */
 export const MAX_SERVICE_TOKEN_LIFETIME_SECONDS = 10 * 365 * 24 * 3600;
 
+/** The message of the refusal of a well-formed signature that the key does not verify (as opposed to a malformed one). */
+export const SIGNATURE_DOES_NOT_VERIFY = 'signature verification failed';
+
 /** Resolves the `kid` of a token header to a key, or undefined (`unknown-key`). */
 export type KeyResolver = (kid: string) => CryptoKey | undefined;
 
@@ -87,7 +90,48 @@ export async function verifyEs256Jwt<Required extends TimeClaim = never>(
   resolveKey: KeyResolver,
   rules: ClaimRules<Required>,
   signatureRules: SignatureRules = {},
-): Promise<JwtPayload & { readonly [Claim in Required]: number }> {
+): Promise<VerifiedPayload<Required>> {
+  const payload = await verifyEs256Signature(token, resolveKey, signatureRules);
+  checkClaims(payload, rules, Math.floor(Date.now() / 1000));
+  // checkClaims refused a token whose required time claims are missing or not numbers.
+  return payload as VerifiedPayload<Required>;
+}
+
+/** A payload whose signature and claims held, with the time claims its rules require. */
+export type VerifiedPayload<Required extends TimeClaim = never> = JwtPayload & { readonly [Claim in Required]: number };
+
+/**
+ * Everything one kind of token is held to: whose keys sign it, its claim
+ * and signature rules, and what is read from a payload that passed them
+ * (throwing for claims of the wrong type). The server verifies with it
+ * (`verifyToken`), and `ecamo inspect` explains a refusal from the same
+ * parts, so the two cannot disagree.
+ */
+export interface TokenVerification<Claims, Required extends TimeClaim = never> {
+  readonly resolveKey: KeyResolver;
+  readonly claimRules: ClaimRules<Required>;
+  readonly signatureRules: SignatureRules;
+  read(payload: VerifiedPayload<Required>): Claims;
+}
+
+export async function verifyToken<Claims, Required extends TimeClaim = never>(
+  token: string,
+  verification: TokenVerification<Claims, Required>,
+): Promise<Claims> {
+  return verification.read(await verifyEs256Jwt(token, verification.resolveKey, verification.claimRules, verification.signatureRules));
+}
+
+/** Service keys are named `"<service origin> <kid>"` (ECAMO_SERVICE_PUBLIC_KEYS): a service signs only for its own origin. */
+export function serviceKeyName(serviceOrigin: string, kid: string): string {
+  return `${serviceOrigin} ${kid}`;
+}
+
+/**
+ * The first half of verifyEs256Jwt: the compact serialisation, the header,
+ * the key and the signature, refused with the codes listed there. Resolves
+ * with the payload, whose claims are not checked yet.
+ */
+export async function verifyEs256Signature(token: string, resolveKey: KeyResolver, signatureRules: SignatureRules = {}): Promise<JwtPayload> {
   const firstDot = token.indexOf('.');
   const secondDot = token.indexOf('.', firstDot + 1);
   if (firstDot === -1 || secondDot === -1 || token.indexOf('.', secondDot + 1) !== -1) {
@@ -109,11 +153,9 @@ export async function verifyEs256Jwt<Required extends TimeClaim = never>(
   const payload = decodeJsonObject(token.slice(firstDot + 1, secondDot), 'payload') as JwtPayload;
   // The signature covers the exact bytes of header and payload as sent: any other spelling of them fails here.
   if (!(await verifyOnThreadPool(token.slice(0, secondDot), keyObjectOf(key), signature))) {
-    throw new EcamoError('invalid-token', 'signature verification failed');
+    throw new EcamoError('invalid-token', SIGNATURE_DOES_NOT_VERIFY);
   }
-  checkClaims(payload, rules, Math.floor(Date.now() / 1000));
-  // checkClaims refused a token whose required time claims are missing or not numbers.
-  return payload as JwtPayload & { readonly [Claim in Required]: number };
+  return payload;
 }
 
 const keyObjects = new WeakMap<CryptoKey, KeyObject>();
@@ -181,22 +223,64 @@ function checkCrit(header: Record<string, unknown>): void {
   throw new EcamoError('token-deserialization', 'JWTs must not use an unencoded payload');
 }
 
-function checkClaims(payload: JwtPayload, rules: ClaimRules<TimeClaim>, now: number): void {
+/**
+ * One broken claim rule. The verifier refuses a token for the first (with
+ * `jwt` and the failure's `message`); `ecamo inspect` lists them all.
+ */
+export type ClaimFailure =
+  | { readonly claim: TimeClaim; readonly problem: 'missing' | 'not-a-finite-number' }
+  | { readonly claim: 'iss' | 'aud'; readonly problem: 'unexpected'; readonly expected: string }
+  | { readonly claim: 'nbf'; readonly problem: 'not-yet-valid'; readonly nbf: number }
+  | { readonly claim: 'exp'; readonly problem: 'expired'; readonly exp: number }
+  | { readonly claim: 'exp'; readonly problem: 'too-far-ahead'; readonly exp: number; readonly maxLifetimeSeconds: number };
+
+/** Every rule of `rules` the claims break at `now` (seconds since the epoch), in the order the verifier checks them. */
+export function claimFailures(payload: JwtPayload, rules: ClaimRules<TimeClaim>, now: number): ClaimFailure[] {
+  const failures: ClaimFailure[] = [];
   for (const claim of rules.requiredClaims ?? []) {
-    if (!Object.hasOwn(payload, claim)) throw new EcamoError('jwt', `missing required claim ${claim}`);
+    if (!Object.hasOwn(payload, claim)) failures.push({ claim, problem: 'missing' });
   }
-  if (rules.issuer !== undefined && payload.iss !== rules.issuer) throw new EcamoError('jwt', 'unexpected iss');
+  if (rules.issuer !== undefined && payload.iss !== rules.issuer) failures.push({ claim: 'iss', problem: 'unexpected', expected: rules.issuer });
   if (rules.audience !== undefined) {
     const aud = payload.aud;
-    if (!(aud === rules.audience || (Array.isArray(aud) && aud.includes(rules.audience)))) throw new EcamoError('jwt', 'unexpected aud');
+    if (!(aud === rules.audience || (Array.isArray(aud) && aud.includes(rules.audience)))) {
+      failures.push({ claim: 'aud', problem: 'unexpected', expected: rules.audience });
+    }
   }
   // JSON.parse reads 1e400 as Infinity: a date no token has, and one that would make a cache keep it forever.
   for (const claim of ['iat', 'nbf', 'exp'] as const) {
-    if (payload[claim] !== undefined && !Number.isFinite(payload[claim])) throw new EcamoError('jwt', `${claim} is not a finite number`);
+    if (payload[claim] !== undefined && !Number.isFinite(payload[claim])) failures.push({ claim, problem: 'not-a-finite-number' });
   }
-  if (payload.nbf !== undefined && payload.nbf > now + CLOCK_TOLERANCE_SECONDS) throw new EcamoError('jwt', 'not valid yet (nbf)');
-  if (payload.exp !== undefined && payload.exp <= now - CLOCK_TOLERANCE_SECONDS) throw new EcamoError('jwt', 'expired (exp)');
-  if (payload.exp !== undefined && payload.exp > now + rules.maxLifetimeSeconds + CLOCK_TOLERANCE_SECONDS) {
-    throw new EcamoError('jwt', 'exp is further ahead than any lifetime of this token');
+  const { nbf, exp } = payload;
+  if (nbf !== undefined && Number.isFinite(nbf) && nbf > now + CLOCK_TOLERANCE_SECONDS) failures.push({ claim: 'nbf', problem: 'not-yet-valid', nbf });
+  if (exp !== undefined && Number.isFinite(exp)) {
+    if (exp <= now - CLOCK_TOLERANCE_SECONDS) failures.push({ claim: 'exp', problem: 'expired', exp });
+    if (exp > now + rules.maxLifetimeSeconds + CLOCK_TOLERANCE_SECONDS) {
+      failures.push({ claim: 'exp', problem: 'too-far-ahead', exp, maxLifetimeSeconds: rules.maxLifetimeSeconds });
+    }
   }
+  return failures;
+}
+
+/** What the verifier says of a failure (the message of its `jwt` refusal). */
+export function claimFailureMessage(failure: ClaimFailure): string {
+  switch (failure.problem) {
+    case 'missing':
+      return `missing required claim ${failure.claim}`;
+    case 'not-a-finite-number':
+      return `${failure.claim} is not a finite number`;
+    case 'unexpected':
+      return `unexpected ${failure.claim}`;
+    case 'not-yet-valid':
+      return 'not valid yet (nbf)';
+    case 'expired':
+      return 'expired (exp)';
+    case 'too-far-ahead':
+      return 'exp is further ahead than any lifetime of this token';
+  }
+}
+
+function checkClaims(payload: JwtPayload, rules: ClaimRules<TimeClaim>, now: number): void {
+  const [first] = claimFailures(payload, rules, now);
+  if (first !== undefined) throw new EcamoError('jwt', claimFailureMessage(first));
 }

@@ -2,7 +2,7 @@ import { SignJWT } from 'jose';
 import { EcamoError } from '../errors.js';
 import type { EcamoKeys, SigningKey } from '../config/keys.js';
 import { MAX_PROXY_TOKEN_LIFETIME_SECONDS } from '../config/load.js';
-import { verifyEs256Jwt } from './jws.js';
+import { verifyToken, type TokenVerification } from './jws.js';
 import { toLowS } from './low-s.js';
 import { parseSourceUrl } from './source-url.js';
 
@@ -41,18 +41,23 @@ export interface VerifiedProxyToken extends ProxyTokenClaims {
   readonly exp: number;
 }
 
-/** Verifies a proxy token against any of ecamo's keys (so that keys can rotate); a high-s signature is refused. */
-export async function verifyProxyToken(token: string, keys: Pick<EcamoKeys, 'verification'>): Promise<VerifiedProxyToken> {
-  const payload = await verifyEs256Jwt(
-    token,
-    (kid) => keys.verification.get(kid),
-    { issuer: ISSUER, audience: AUDIENCE, requiredClaims: ['exp'], maxLifetimeSeconds: MAX_PROXY_TOKEN_LIFETIME_SECONDS },
-    { requireLowS: true },
-  );
-  const serviceOrigin = payload['ecamo:svc'];
-  const sendToken = payload['ecamo:tok'] ?? false;
-  if (typeof serviceOrigin !== 'string' || typeof sendToken !== 'boolean') {
-    throw new EcamoError('invalid-token', 'proxy token claims have the wrong types');
-  }
-  return { url: parseSourceUrl(payload['ecamo:url']).href, serviceOrigin, sendToken, exp: payload.exp };
+/** A proxy token is signed by any of ecamo's keys (so that keys can rotate), with a low s; `exp` is required. */
+export function proxyTokenVerification(keys: Pick<EcamoKeys, 'verification'>): TokenVerification<VerifiedProxyToken, 'exp'> {
+  return {
+    resolveKey: (kid) => keys.verification.get(kid),
+    claimRules: { issuer: ISSUER, audience: AUDIENCE, requiredClaims: ['exp'], maxLifetimeSeconds: MAX_PROXY_TOKEN_LIFETIME_SECONDS },
+    signatureRules: { requireLowS: true },
+    read(payload) {
+      const serviceOrigin = payload['ecamo:svc'];
+      const sendToken = payload['ecamo:tok'] ?? false;
+      if (typeof serviceOrigin !== 'string' || typeof sendToken !== 'boolean') {
+        throw new EcamoError('invalid-token', 'proxy token claims have the wrong types');
+      }
+      return { url: parseSourceUrl(payload['ecamo:url']).href, serviceOrigin, sendToken, exp: payload.exp };
+    },
+  };
+}
+
+export function verifyProxyToken(token: string, keys: Pick<EcamoKeys, 'verification'>): Promise<VerifiedProxyToken> {
+  return verifyToken(token, proxyTokenVerification(keys));
 }

@@ -1,6 +1,6 @@
 import type { CryptoKey } from 'jose';
 import { EcamoError } from '../errors.js';
-import { MAX_SERVICE_TOKEN_LIFETIME_SECONDS, verifyEs256Jwt } from './jws.js';
+import { MAX_SERVICE_TOKEN_LIFETIME_SECONDS, serviceKeyName, verifyToken, type TokenVerification } from './jws.js';
 import { parseSourceUrl } from './source-url.js';
 
 export interface UrlTokenClaims {
@@ -11,17 +11,20 @@ export interface UrlTokenClaims {
   readonly exp: number | undefined;
 }
 
-/** Verifies a URL token signed by the key `"<service origin> <kid>"`, issued by that origin. */
-export async function verifyUrlToken(
-  token: string,
-  serviceOrigin: string,
-  serviceKeys: ReadonlyMap<string, CryptoKey>,
-): Promise<UrlTokenClaims> {
-  const payload = await verifyEs256Jwt(token, (kid) => serviceKeys.get(`${serviceOrigin} ${kid}`), {
-    issuer: serviceOrigin,
-    maxLifetimeSeconds: MAX_SERVICE_TOKEN_LIFETIME_SECONDS,
-  });
-  const sendToken = payload['ecamo:send-token'] ?? false;
-  if (typeof sendToken !== 'boolean') throw new EcamoError('token-deserialization', 'ecamo:send-token is not a boolean');
-  return { url: parseSourceUrl(payload['ecamo:url']).href, sendToken, exp: payload.exp };
+/** A URL token is signed by a key `"<service origin> <kid>"` and issued by that origin; `exp` is optional. */
+export function urlTokenVerification(serviceOrigin: string, serviceKeys: ReadonlyMap<string, CryptoKey>): TokenVerification<UrlTokenClaims> {
+  return {
+    resolveKey: (kid) => serviceKeys.get(serviceKeyName(serviceOrigin, kid)),
+    claimRules: { issuer: serviceOrigin, maxLifetimeSeconds: MAX_SERVICE_TOKEN_LIFETIME_SECONDS },
+    signatureRules: {},
+    read(payload) {
+      const sendToken = payload['ecamo:send-token'] ?? false;
+      if (typeof sendToken !== 'boolean') throw new EcamoError('token-deserialization', 'ecamo:send-token is not a boolean');
+      return { url: parseSourceUrl(payload['ecamo:url']).href, sendToken, exp: payload.exp };
+    },
+  };
+}
+
+export function verifyUrlToken(token: string, serviceOrigin: string, serviceKeys: ReadonlyMap<string, CryptoKey>): Promise<UrlTokenClaims> {
+  return verifyToken(token, urlTokenVerification(serviceOrigin, serviceKeys));
 }
