@@ -27,7 +27,7 @@ commands:
       [--origin O] or ECAMO_SIGNER_ORIGIN, [--kid K] or ECAMO_SIGNER_KID when the key does not say
   sign-camo URL [--key K] [--encoding hex|base64]
                         print a camo-format path /{digest}/{encoded URL}; the key defaults to the first of ECAMO_CAMO_KEY
-  inspect TOKEN|- [--service-origin O] [--audience O]
+  inspect TOKEN|CAMO_URL|- [--service-origin O] [--audience O] [--camo-key K]...
                         decode any ecamo token and say whether the ecamo configured in ECAMO_* accepts it
                         (exit 0 accepted, 1 rejected or undecidable)
   verify-proxy --upstream URL --audience ORIGIN (--ecamo-origin O | --jwks-url U) [--listen HOST:PORT] [--clock-tolerance S]

@@ -1,6 +1,6 @@
-import type { CamoEncodedUrl } from '../tokens/camo-url.js';
+import { camoUrlParts, type CamoEncodedUrl } from '../tokens/camo-url.js';
 
-/** What a request path asks for. Tokens are extracted here and nowhere else. */
+/** What a request path asks for. Tokens are extracted here and nowhere else (camo URLs' parts by tokens/camo-url.ts, which `ecamo inspect` shares). */
 export type Route =
   | { readonly kind: 'index' }
   | { readonly kind: 'health' }
@@ -13,10 +13,6 @@ export type Route =
 // {any-prefix} is one segment and deliberately not compared with ECAMO_PREFIX.
 const REDIRECT = /^\/[^/]+\/v1\/r\/([^/]+)$/;
 const PROXY = /^\/[^/]+\/v1\/p\/([^/]+)$/;
-// camo's two forms: /{digest}/{encoded URL}, and /{digest}?url=... (one segment only with a url parameter, so that
-// /favicon.ico and the like stay unknown paths rather than malformed camo URLs).
-const CAMO_PATH = /^\/([^/]+)\/([^/]+)$/;
-const CAMO_QUERY = /^\/([^/]+)$/;
 
 /**
  * The `t` parameter, as URLSearchParams reads it (the first one, decoded).
@@ -46,12 +42,7 @@ export function route(rawUrl: string): Route {
   if (digest !== undefined) {
     return { kind: 'proxy', digest, token: proxyTokenParameter(queryStart === -1 ? '' : rawUrl.slice(queryStart + 1)) };
   }
-  const [, camoDigest, camoUrlText] = CAMO_PATH.exec(path) ?? [];
-  if (camoDigest !== undefined && camoUrlText !== undefined) return { kind: 'camo', digest: camoDigest, url: { in: 'path', text: camoUrlText } };
-  const camoQueryDigest = CAMO_QUERY.exec(path)?.[1];
-  if (camoQueryDigest !== undefined && queryStart !== -1) {
-    const values = new URLSearchParams(rawUrl.slice(queryStart + 1)).getAll('url');
-    if (values.length > 0) return { kind: 'camo', digest: camoQueryDigest, url: { in: 'query', values } };
-  }
+  const camo = camoUrlParts(path, queryStart === -1 ? undefined : rawUrl.slice(queryStart + 1));
+  if (camo !== undefined) return { kind: 'camo', ...camo };
   return { kind: 'none' };
 }

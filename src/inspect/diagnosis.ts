@@ -1,17 +1,30 @@
 /**
- * Why the ecamo configured in ECAMO_* would refuse a token, in plain words and
- * every reason at once (the server stops at the first). The list is written
- * for people; that it is empty only counts once the server's own verification
- * code agrees (serverRefusal).
+ * Why the ecamo configured in ECAMO_* would refuse a token, in plain words.
+ * Every check is the server's own, run with the server's rules: the signature
+ * as tokens/jws.ts verifies it, the claims by `claimFailures` with the rules
+ * of the token's kind (tokens/url-token.ts, auth-cookie.ts, proxy-token.ts),
+ * then what the kind reads from its payload and the operator's policies. So
+ * the list is empty exactly when the server would accept the token; it only
+ * lists every claim that fails where the server stops at the first.
  */
-import { compactVerify, type CryptoKey, type JWTPayload, type ProtectedHeaderParameters } from 'jose';
+import { errors as joseErrors, type JWTPayload, type ProtectedHeaderParameters } from 'jose';
 import type { Config } from '../config/load.js';
-import { verifyAuthCookie } from '../tokens/auth-cookie.js';
+import { EcamoError } from '../errors.js';
+import { authCookieVerification } from '../tokens/auth-cookie.js';
 import { assertDigestMatches } from '../tokens/digest.js';
-import { CLOCK_TOLERANCE_SECONDS } from '../tokens/jws.js';
-import { verifyProxyToken } from '../tokens/proxy-token.js';
-import { parseSourceUrl } from '../tokens/source-url.js';
-import { verifyUrlToken } from '../tokens/url-token.js';
+import {
+  CLOCK_TOLERANCE_SECONDS,
+  claimFailures,
+  serviceKeyName,
+  SIGNATURE_DOES_NOT_VERIFY,
+  verifyEs256Signature,
+  type ClaimFailure,
+  type TimeClaim,
+  type TokenVerification,
+  type VerifiedPayload,
+} from '../tokens/jws.js';
+import { proxyTokenVerification } from '../tokens/proxy-token.js';
+import { urlTokenVerification } from '../tokens/url-token.js';
 import { assertSourceAllowed } from '../upstream/url-policy.js';
 import { createIdTokenVerifier } from '../verify/index.js';
 import type { InspectInput, TokenKind } from './input.js';
@@ -40,51 +53,98 @@ export interface InspectFlags {
 export interface Context {
   readonly config: Config;
   readonly flags: InspectFlags;
+  /** Seconds since the epoch: the one clock every time claim is judged by. */
   readonly now: number;
 }
 
-export async function diagnose(
-  kind: TokenKind,
+type EcamoTokenKind = Exclude<TokenKind, 'id-token'>;
+
+export async function diagnose(kind: TokenKind, input: InspectInput, header: ProtectedHeaderParameters, claims: JWTPayload, context: Context): Promise<string[]> {
+  return kind === 'id-token' ? diagnoseIdToken(input.token, claims, context) : diagnoseEcamoToken(kind, input, header, claims, context);
+}
+
+async function diagnoseEcamoToken(
+  kind: EcamoTokenKind,
   input: InspectInput,
   header: ProtectedHeaderParameters,
   claims: JWTPayload,
   context: Context,
 ): Promise<string[]> {
+  const { config } = context;
   const reasons: string[] = [];
-  const serviceOrigin = kind === 'url-token' || kind === 'auth-cookie' ? expectedServiceOrigin(claims, context, reasons) : undefined;
+  // The server's rules for the kind: the very objects its verifiers use.
+  let verification: TokenVerification<unknown, TimeClaim>;
+  let keys: KeyNames;
+  if (kind === 'proxy-token') {
+    verification = proxyTokenVerification(config.ecamoKeys);
+    keys = { name: (kid) => `"${kid}"`, known: () => `ECAMO_PRIVATE_KEYS has ${quoted([...config.ecamoKeys.verification.keys()])}`, variable: 'ECAMO_PRIVATE_KEYS' };
+  } else {
+    const serviceOrigin = expectedServiceOrigin(claims, context, reasons);
+    // Without an origin there are no service keys or rules to check against; the reason says so.
+    if (serviceOrigin === undefined) return reasons;
+    verification = kind === 'url-token'
+      ? urlTokenVerification(serviceOrigin, config.serviceKeys)
+      : authCookieVerification(serviceOrigin, `${new URL(serviceOrigin).protocol}//${config.canonicalHost}`, config.serviceKeys);
+    keys = {
+      name: (kid) => `"${serviceKeyName(serviceOrigin, kid)}"`,
+      known: () => {
+        const names = [...config.serviceKeys.keys()].filter((name) => name.startsWith(serviceKeyName(serviceOrigin, '')));
+        return `ECAMO_SERVICE_PUBLIC_KEYS has ${names.length === 0 ? `no key for ${serviceOrigin}` : quoted(names)}`;
+      },
+      variable: 'ECAMO_SERVICE_PUBLIC_KEYS',
+    };
+  }
 
-  if (header.alg !== 'ES256') reasons.push(`alg is ${String(header.alg)}, not ES256`);
-  const key = lookUpKey(kind, header, serviceOrigin, context.config, reasons);
-  if (key !== undefined && header.alg === 'ES256') {
+  try {
+    await verifyEs256Signature(input.token, verification.resolveKey, verification.signatureRules);
+  } catch (error) {
+    reasons.push(signatureReason(error, header, keys));
+  }
+  for (const failure of claimFailures(claims, verification.claimRules, context.now)) {
+    reasons.push(claimReason(failure, kind, claims, context));
+  }
+  let read: unknown;
+  try {
+    // read() relies on the required time claims only for their type; a missing one is a reason above already.
+    read = verification.read(claims as VerifiedPayload<TimeClaim>);
+  } catch (error) {
+    reasons.push(codeAndMessage(error));
+  }
+
+  // What the endpoint checks after the token: the source policy, the proxy URL's digest (http/redirect.ts, http/proxy.ts).
+  const sourceUrl = typeof read === 'object' && read !== null && 'url' in read && typeof read.url === 'string' ? read.url : undefined;
+  if (sourceUrl !== undefined) {
     try {
-      await compactVerify(input.token, key.key, { algorithms: ['ES256'] });
-    } catch {
-      reasons.push(`bad signature: not signed by the key ${key.name}`);
+      assertSourceAllowed(sourceUrl, config);
+    } catch (error) {
+      reasons.push(`ecamo:url: ${(error as Error).message}`);
+    }
+    if (input.digest !== undefined) {
+      try {
+        assertDigestMatches(input.digest, sourceUrl);
+      } catch (error) {
+        reasons.push(`the URL's digest: ${(error as Error).message}`);
+      }
     }
   }
-  checkTimes(claims, kind !== 'url-token', context.now, reasons);
-  switch (kind) {
-    case 'url-token':
-      checkSource(claims['ecamo:url'], context.config, reasons);
-      if (claims['ecamo:send-token'] !== undefined && typeof claims['ecamo:send-token'] !== 'boolean') {
-        reasons.push('ecamo:send-token is not true or false');
-      }
-      break;
-    case 'auth-cookie':
-      checkCookie(claims, input, serviceOrigin, context.config, reasons);
-      break;
-    case 'proxy-token':
-      checkProxyToken(claims, input, context.config, reasons);
-      break;
-    case 'id-token':
-      checkIdToken(claims, context, reasons);
-      break;
-  }
-  if (reasons.length === 0) {
-    const failure = await serverRefusal(kind, input.token, claims, serviceOrigin, context);
-    if (failure !== undefined) reasons.push(`ecamo's own check refuses it: ${failure}`);
+  if (kind === 'auth-cookie' && input.cookieName !== undefined && input.cookieName !== config.authCookie) {
+    reasons.push(`the cookie is named ${input.cookieName}, ecamo reads ${config.authCookie} (ECAMO_AUTH_COOKIE)`);
   }
   return reasons;
+}
+
+/** How a refusal names the keys of a token's kind. */
+interface KeyNames {
+  /** The key a kid names, quoted. */
+  name(kid: string): string;
+  /** Which keys there are. */
+  known(): string;
+  /** Where they are configured. */
+  readonly variable: string;
+}
+
+function quoted(names: readonly string[]): string {
+  return names.map((name) => `"${name}"`).join(', ');
 }
 
 /** The origin ecamo would see a request from: `--service-origin`, else the host in `iss` in ecamo's scheme. */
@@ -96,12 +156,8 @@ function expectedServiceOrigin(claims: JWTPayload, { config, flags }: Context, r
     origin = `${config.insecure ? url.protocol.slice(0, -1) : 'https'}://${url.host}`;
   }
   if (origin === undefined) {
-    reasons.push(`iss is ${JSON.stringify(iss)}, not a service origin`);
+    reasons.push(`iss is ${JSON.stringify(iss)}, not a service origin (give --service-origin to check it against one)`);
     return undefined;
-  }
-  if (iss !== origin) {
-    const why = !config.insecure && typeof iss === 'string' && iss.startsWith('http:') ? ' (without ECAMO_INSECURE every service origin is https)' : '';
-    reasons.push(`wrong iss: the token says ${JSON.stringify(iss)}, ecamo would see the service origin ${origin}${why}`);
   }
   const host = new URL(origin).host;
   if (config.serviceHostRegexp !== undefined && !config.serviceHostRegexp.test(host)) {
@@ -110,78 +166,34 @@ function expectedServiceOrigin(claims: JWTPayload, { config, flags }: Context, r
   return origin;
 }
 
-function lookUpKey(
-  kind: TokenKind,
-  header: ProtectedHeaderParameters,
-  serviceOrigin: string | undefined,
-  config: Config,
-  reasons: string[],
-): { key: CryptoKey; name: string } | undefined {
-  if (typeof header.kid !== 'string') {
-    reasons.push('the header has no kid');
-    return undefined;
+function signatureReason(error: unknown, header: ProtectedHeaderParameters, keys: KeyNames): string {
+  const kid = typeof header.kid === 'string' ? header.kid : undefined;
+  if (error instanceof EcamoError && kid !== undefined) {
+    if (error.code === 'unknown-key') return `unknown kid ${keys.name(kid)}: ${keys.known()}`;
+    if (error.message === SIGNATURE_DOES_NOT_VERIFY) return `bad signature: not signed by the key ${keys.name(kid)} of ${keys.variable}`;
   }
-  if (kind === 'proxy-token' || kind === 'id-token') {
-    const key = config.ecamoKeys.verification.get(header.kid);
-    if (key !== undefined) return { key, name: `"${header.kid}" of ECAMO_PRIVATE_KEYS` };
-    reasons.push(`unknown kid "${header.kid}": ECAMO_PRIVATE_KEYS has ${[...config.ecamoKeys.verification.keys()].map((kid) => `"${kid}"`).join(', ')}`);
-    return undefined;
-  }
-  if (serviceOrigin === undefined) return undefined;
-  const name = `${serviceOrigin} ${header.kid}`;
-  const key = config.serviceKeys.get(name);
-  if (key !== undefined) return { key, name: `"${name}" of ECAMO_SERVICE_PUBLIC_KEYS` };
-  const kids = [...config.serviceKeys.keys()].filter((entry) => entry.startsWith(`${serviceOrigin} `)).map((entry) => `"${entry}"`);
-  reasons.push(`unknown kid "${name}": ECAMO_SERVICE_PUBLIC_KEYS has ${kids.length === 0 ? `no key for ${serviceOrigin}` : kids.join(', ')}`);
-  return undefined;
+  return codeAndMessage(error);
 }
 
-function checkTimes(claims: JWTPayload, expRequired: boolean, now: number, reasons: string[]): void {
-  const { exp, nbf } = claims;
-  if (exp === undefined) {
-    if (expRequired) reasons.push('no exp claim, which this token must have');
-  } else if (typeof exp !== 'number') {
-    reasons.push('exp is not a number');
-  } else if (exp <= now - CLOCK_TOLERANCE_SECONDS) {
-    reasons.push(`expired ${duration(now - exp)} ago (exp ${when(exp, now)})`);
-  }
-  if (nbf !== undefined && (typeof nbf !== 'number' || nbf > now + CLOCK_TOLERANCE_SECONDS)) {
-    reasons.push(typeof nbf === 'number' ? `not valid yet: nbf ${when(nbf, now)}` : 'nbf is not a number');
-  }
-}
-
-function checkSource(url: unknown, config: Config, reasons: string[]): void {
-  try {
-    assertSourceAllowed(parseSourceUrl(url).href, config);
-  } catch (error) {
-    reasons.push(`ecamo:url: ${(error as Error).message}`);
-  }
-}
-
-function checkCookie(claims: JWTPayload, input: InspectInput, serviceOrigin: string | undefined, config: Config, reasons: string[]): void {
-  if (serviceOrigin !== undefined) {
-    const canonicalOrigin = `${new URL(serviceOrigin).protocol}//${config.canonicalHost}`;
-    const audiences = Array.isArray(claims.aud) ? claims.aud : [claims.aud];
-    if (!audiences.includes(canonicalOrigin)) {
-      reasons.push(`wrong aud: the token is for ${JSON.stringify(claims.aud)}, ecamo's canonical origin is ${canonicalOrigin}`);
-    }
-  }
-  if (input.cookieName !== undefined && input.cookieName !== config.authCookie) {
-    reasons.push(`the cookie is named ${input.cookieName}, ecamo reads ${config.authCookie} (ECAMO_AUTH_COOKIE)`);
-  }
-}
-
-function checkProxyToken(claims: JWTPayload, input: InspectInput, config: Config, reasons: string[]): void {
-  if (claims.iss !== 'ecamo:s') reasons.push(`wrong iss: ${JSON.stringify(claims.iss)}, proxy tokens have "ecamo:s"`);
-  if (claims.aud !== 'ecamo:p') reasons.push(`wrong aud: ${JSON.stringify(claims.aud)}, proxy tokens have "ecamo:p"`);
-  if (typeof claims['ecamo:svc'] !== 'string') reasons.push('ecamo:svc is missing or not a string');
-  if (claims['ecamo:tok'] !== undefined && typeof claims['ecamo:tok'] !== 'boolean') reasons.push('ecamo:tok is not true or false');
-  checkSource(claims['ecamo:url'], config, reasons);
-  if (input.digest !== undefined && typeof claims['ecamo:url'] === 'string' && URL.canParse(claims['ecamo:url'])) {
-    try {
-      assertDigestMatches(input.digest, new URL(claims['ecamo:url']).href);
-    } catch (error) {
-      reasons.push(`the URL's digest: ${(error as Error).message}`);
+/** A failure of `claimFailures`, with the values and the configuration that explain it. */
+function claimReason(failure: ClaimFailure, kind: EcamoTokenKind, claims: JWTPayload, { config, now }: Context): string {
+  switch (failure.problem) {
+    case 'missing':
+      return `no ${failure.claim} claim, which this token must have`;
+    case 'not-a-finite-number':
+      return `${failure.claim} is ${shown(claims[failure.claim])}, not a finite number of seconds`;
+    case 'not-yet-valid':
+      return `not valid yet: nbf ${when(failure.nbf, now)}`;
+    case 'expired':
+      return expiredReason(failure.exp, now);
+    case 'too-far-ahead':
+      return `exp ${when(failure.exp, now)} is further ahead than this kind of token ever lives (${duration(failure.maxLifetimeSeconds)})`;
+    case 'unexpected': {
+      const actual = shown(claims[failure.claim]);
+      if (kind === 'proxy-token') return `wrong ${failure.claim}: ${actual}, proxy tokens have ${JSON.stringify(failure.expected)}`;
+      if (failure.claim === 'aud') return `wrong aud: the token is for ${actual}, ecamo's canonical origin is ${failure.expected}`;
+      const http = !config.insecure && typeof claims.iss === 'string' && claims.iss.startsWith('http:');
+      return `wrong iss: the token says ${actual}, ecamo would see the service origin ${failure.expected}${http ? ' (without ECAMO_INSECURE every service origin is https)' : ''}`;
     }
   }
 }
@@ -192,56 +204,52 @@ function idTokenIssuers(config: Config): string[] {
   return config.insecure ? [`http://${config.canonicalHost}`, secure] : [secure];
 }
 
-function checkIdToken(claims: JWTPayload, { config, flags }: Context, reasons: string[]): void {
+/**
+ * ID tokens are judged by sources, with ecamo/verify: its verdict, for the
+ * issuer ecamo signs as and the audience given (default: the token's own).
+ * It stops at the first failure, and so does this.
+ */
+async function diagnoseIdToken(token: string, claims: JWTPayload, { config, flags, now }: Context): Promise<string[]> {
   const issuers = idTokenIssuers(config);
-  if (typeof claims.iss !== 'string' || !issuers.includes(claims.iss)) {
-    reasons.push(`wrong iss: ${JSON.stringify(claims.iss)}, ecamo issues ID tokens as ${issuers.join(' or ')}`);
+  const issuer = issuers.find((candidate) => candidate === claims.iss) ?? issuers[0] ?? '';
+  const audience = flags.audience ?? (typeof claims.aud === 'string' ? claims.aud : undefined);
+  if (audience === undefined) return ['aud is missing or not one origin (give --audience to check it against one)'];
+  try {
+    // Replays cannot be judged from one token.
+    await createIdTokenVerifier({
+      ecamoOrigin: issuer,
+      audience,
+      keys: { keys: [...config.ecamoKeys.publicJwks] },
+      replay: false,
+      clockToleranceSeconds: CLOCK_TOLERANCE_SECONDS,
+    }).verify(token);
+    return [];
+  } catch (error) {
+    const refusal = (error as { cause?: unknown }).cause;
+    if (refusal instanceof joseErrors.JWTExpired && typeof claims.exp === 'number') {
+      return [expiredReason(claims.exp, now)];
+    }
+    if (refusal instanceof joseErrors.JWTClaimValidationFailed && refusal.claim === 'iss') {
+      return [`wrong iss: ${JSON.stringify(claims.iss)}, ecamo issues ID tokens as ${issuers.join(' or ')}`];
+    }
+    if (refusal instanceof joseErrors.JWTClaimValidationFailed && refusal.claim === 'aud') {
+      return [`wrong aud: the token is for ${typeof claims.aud === 'string' ? claims.aud : JSON.stringify(claims.aud)}, not ${audience}`];
+    }
+    return [`ecamo/verify refuses it: ${codeAndMessage(error)}`];
   }
-  if (typeof claims.aud !== 'string') reasons.push('aud is missing or not a string');
-  else if (flags.audience !== undefined && claims.aud !== flags.audience) {
-    reasons.push(`wrong aud: the token is for ${claims.aud}, not ${flags.audience}`);
-  }
-  if (typeof claims.jti !== 'string') reasons.push('no jti, which sources need to refuse replays');
-  if (typeof claims.iat !== 'number') reasons.push('no iat');
 }
 
-/** What the server's (or the source verifier's) own code says; undefined when it accepts. */
-async function serverRefusal(
-  kind: TokenKind,
-  token: string,
-  claims: JWTPayload,
-  serviceOrigin: string | undefined,
-  { config, flags }: Context,
-): Promise<string | undefined> {
-  try {
-    switch (kind) {
-      // For service-signed tokens the diagnosis reports a missing service origin before this runs.
-      case 'url-token':
-        if (serviceOrigin === undefined) return 'no service origin';
-        await verifyUrlToken(token, serviceOrigin, config.serviceKeys);
-        return undefined;
-      case 'auth-cookie':
-        if (serviceOrigin === undefined) return 'no service origin';
-        await verifyAuthCookie(token, serviceOrigin, `${new URL(serviceOrigin).protocol}//${config.canonicalHost}`, config.serviceKeys);
-        return undefined;
-      case 'proxy-token':
-        await verifyProxyToken(token, config.ecamoKeys);
-        return undefined;
-      case 'id-token':
-        // checkIdToken reports an iss or aud that is not a string before this runs.
-        if (typeof claims.iss !== 'string' || typeof claims.aud !== 'string') return 'iss or aud is not a string';
-        // Replays cannot be judged from one token; the audience is the one checked above.
-        await createIdTokenVerifier({
-          ecamoOrigin: claims.iss,
-          audience: flags.audience ?? claims.aud,
-          keys: { keys: [...config.ecamoKeys.publicJwks] },
-          replay: false,
-          clockToleranceSeconds: CLOCK_TOLERANCE_SECONDS,
-        }).verify(token);
-        return undefined;
-    }
-  } catch (error) {
-    const code = (error as { code?: unknown }).code;
-    return `${typeof code === 'string' ? `${code}: ` : ''}${(error as Error).message}`;
-  }
+/** A claim's value as the token spells it; numbers as numbers (JSON has no Infinity). */
+function shown(value: unknown): string {
+  if (value === undefined) return 'missing';
+  return typeof value === 'number' ? String(value) : JSON.stringify(value);
+}
+
+function expiredReason(exp: number, now: number): string {
+  return `expired ${duration(now - exp)} ago, more than the ${CLOCK_TOLERANCE_SECONDS} s of clock leeway (exp ${when(exp, now)})`;
+}
+
+function codeAndMessage(error: unknown): string {
+  const code = (error as { code?: unknown }).code;
+  return `${typeof code === 'string' ? `${code}: ` : ''}${error instanceof Error ? error.message : String(error)}`;
 }

@@ -20,9 +20,10 @@ const BASE64URL_DIGEST_LENGTH = Math.ceil((SHA1_BYTES * 4) / 3);
 const HEX = /^(?:[0-9a-fA-F]{2})+$/;
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
 
-type Encoding = 'hex' | 'base64';
+/** hex (atmos/camo) or unpadded base64url (go-camo). */
+export type CamoEncoding = 'hex' | 'base64';
 
-function decode(text: string, encoding: Encoding, what: string): Buffer {
+function decode(text: string, encoding: CamoEncoding, what: string): Buffer {
   if (encoding === 'hex') {
     if (!HEX.test(text)) throw new EcamoError('bad-request', `camo ${what} is not hex of whole bytes`);
     return Buffer.from(text, 'hex');
@@ -32,13 +33,20 @@ function decode(text: string, encoding: Encoding, what: string): Buffer {
   return bytes;
 }
 
-/**
- * Checks a camo URL against every key (rotation) and returns the source URL
- * it signs, still unparsed. 400 `bad-request` for anything malformed, before
- * any key is used; 401 `invalid-token` when no key produced the digest.
- */
-export function verifyCamoUrl(keys: readonly KeyObject[], digestText: string, encodedUrl: CamoEncodedUrl): string {
-  const encoding: Encoding | undefined =
+/** A camo URL taken apart, before any key is used. */
+export interface DecodedCamoUrl {
+  /** hex (atmos/camo) or unpadded base64url (go-camo), as the digest's length says. */
+  readonly encoding: CamoEncoding;
+  readonly digest: Buffer;
+  /** The bytes the HMAC covers. */
+  readonly urlBytes: Buffer;
+  /** The source URL they spell, still unparsed. */
+  readonly url: string;
+}
+
+/** Decodes digest and URL; 400 `bad-request` for anything malformed. */
+export function decodeCamoUrl(digestText: string, encodedUrl: CamoEncodedUrl): DecodedCamoUrl {
+  const encoding: CamoEncoding | undefined =
     digestText.length === HEX_DIGEST_LENGTH ? 'hex' : digestText.length === BASE64URL_DIGEST_LENGTH ? 'base64' : undefined;
   if (encoding === undefined) throw new EcamoError('bad-request', `camo digest has ${digestText.length} characters, not 40 (hex) or 27 (base64url)`);
   const digest = decode(digestText, encoding, 'digest');
@@ -57,13 +65,42 @@ export function verifyCamoUrl(keys: readonly KeyObject[], digestText: string, en
   } catch {
     throw new EcamoError('bad-request', 'camo URL is not UTF-8');
   }
+  return { encoding, digest, urlBytes, url };
+}
 
+/** The index of the key whose HMAC of the URL is the digest; undefined when none is. */
+export function matchingCamoKey(keys: readonly KeyObject[], decoded: DecodedCamoUrl): number | undefined {
   // Every key is tried, so the time taken does not tell which one matched or how close a guess came.
-  let matched = false;
-  for (const key of keys) {
-    const expected = createHmac('sha1', key).update(urlBytes).digest();
-    if (timingSafeEqual(expected, digest)) matched = true;
+  let matched: number | undefined;
+  for (const [index, key] of keys.entries()) {
+    const expected = createHmac('sha1', key).update(decoded.urlBytes).digest();
+    if (timingSafeEqual(expected, decoded.digest)) matched ??= index;
   }
-  if (!matched) throw new EcamoError('invalid-token', 'camo digest does not match the URL under any ECAMO_CAMO_KEY');
-  return url;
+  return matched;
+}
+
+/**
+ * Checks a camo URL against every key (rotation) and returns the source URL
+ * it signs, still unparsed. 400 `bad-request` for anything malformed, before
+ * any key is used; 401 `invalid-token` when no key produced the digest.
+ */
+export function verifyCamoUrl(keys: readonly KeyObject[], digestText: string, encodedUrl: CamoEncodedUrl): string {
+  const decoded = decodeCamoUrl(digestText, encodedUrl);
+  if (matchingCamoKey(keys, decoded) === undefined) throw new EcamoError('invalid-token', 'camo digest does not match the URL under any ECAMO_CAMO_KEY');
+  return decoded.url;
+}
+
+// camo's two forms: /{digest}/{encoded URL}, and /{digest}?url=... (one segment only with a url parameter, so that
+// /favicon.ico and the like stay unknown paths rather than malformed camo URLs).
+const CAMO_PATH = /^\/([^/]+)\/([^/]+)$/;
+const CAMO_QUERY = /^\/([^/]+)$/;
+
+/** The digest and encoded URL of a request path (and query, without `?`) in one of camo's forms; undefined for other paths. */
+export function camoUrlParts(path: string, query: string | undefined): { readonly digest: string; readonly url: CamoEncodedUrl } | undefined {
+  const [, pathDigest, pathUrl] = CAMO_PATH.exec(path) ?? [];
+  if (pathDigest !== undefined && pathUrl !== undefined) return { digest: pathDigest, url: { in: 'path', text: pathUrl } };
+  const queryDigest = CAMO_QUERY.exec(path)?.[1];
+  if (queryDigest === undefined || query === undefined) return undefined;
+  const values = new URLSearchParams(query).getAll('url');
+  return values.length === 0 ? undefined : { digest: queryDigest, url: { in: 'query', values } };
 }

@@ -40,6 +40,8 @@ export const CANONICAL_ORIGIN = `${SCHEME}://${CANONICAL_HOST}`;
 export interface Ecamo {
   readonly server: RunningServer;
   readonly config: Config;
+  /** The ECAMO_* variables it was configured with: what `ecamo serve` (or `ecamo inspect`) would be given. */
+  readonly env: Readonly<Record<string, string>>;
   readonly url: string;
   readonly ecamoKey: GeneratedKey;
   readonly serviceKey: GeneratedKey;
@@ -82,7 +84,7 @@ export interface StartEcamoOptions {
 export async function startEcamo(env: Record<string, string> = {}, options: StartEcamoOptions = {}): Promise<Ecamo> {
   const ecamoKey = await generateKey('ecamo-1');
   const serviceKey = await generateKey('svc-1');
-  const config = await loadConfig({
+  const configured: Record<string, string> = {
     ECAMO_CANONICAL_HOST: CANONICAL_HOST,
     ECAMO_INSECURE: 'true',
     ECAMO_PRIVATE_KEYS: JSON.stringify({ [ecamoKey.kid]: ecamoKey.privateJwk }),
@@ -92,7 +94,8 @@ export async function startEcamo(env: Record<string, string> = {}, options: Star
     ECAMO_LOG_LEVEL: 'silent',
     ...(TRANSPORT === 'h2' ? { ECAMO_TLS_CERT: transportCertificate().certFile, ECAMO_TLS_KEY: transportCertificate().keyFile } : {}),
     ...env,
-  });
+  };
+  const config = await loadConfig(configured);
   const server = await startServer(config, {
     logger: options.logger ?? createLogger('silent'),
     listen: { host: '127.0.0.1', port: 0 },
@@ -110,6 +113,7 @@ export async function startEcamo(env: Record<string, string> = {}, options: Star
   return {
     server,
     config,
+    env: Object.freeze(configured),
     url: server.url,
     ecamoKey,
     serviceKey,
