@@ -74,6 +74,8 @@ export class TokenService {
   readonly #authCookies = new VerifiedCache<number>(AUTH_COOKIES, () => NUMBER_BYTES);
   readonly #proxyTokens = new VerifiedCache<VerifiedProxyToken>(PROXY_TOKENS, (claims) => claims.url.length + claims.serviceOrigin.length + NUMBER_BYTES);
   readonly #issuedProxyTokens = new VerifiedCache<string>(ISSUED_PROXY_TOKENS, (token) => token.length);
+  /** The key set the claims of each fresh verification were checked with (see `replaceKeys`). */
+  readonly #verifiedUnder = new WeakMap<UrlTokenClaims | VerifiedProxyToken, KeySet>();
 
   constructor(config: Config, metrics: Metrics) {
     this.#config = config;
@@ -96,7 +98,9 @@ export class TokenService {
    * Switches to another key set at once: operations already under way finish
    * with the keys they started with. Every cache is emptied, since a token
    * verified (or issued) under the old keys may not hold under the new ones
-   * (a removed key, another signing kid).
+   * (a removed key, another signing kid), and what those operations verified
+   * or signed is not cached afterwards: only results of the current key set
+   * enter a cache.
    */
   replaceKeys(keys: KeySet): void {
     this.#keys = keys;
@@ -111,11 +115,16 @@ export class TokenService {
   async verifyUrlToken(token: string, serviceOrigin: string): Promise<UrlTokenClaims> {
     const cached = this.#urlTokens.get(urlTokenKey(token, serviceOrigin));
     this.#metrics.cacheLookup('url', cached !== undefined);
-    return cached ?? counted(this.#metrics, 'url', verifyUrlToken(token, serviceOrigin, this.#keys.serviceKeys));
+    if (cached !== undefined) return cached;
+    const keys = this.#keys;
+    const claims = await counted(this.#metrics, 'url', verifyUrlToken(token, serviceOrigin, keys.serviceKeys));
+    this.#verifiedUnder.set(claims, keys);
+    return claims;
   }
 
   /** The request this URL token came with was admitted (its cookie verified). */
   rememberUrlToken(token: string, serviceOrigin: string, claims: UrlTokenClaims): void {
+    if (this.#verifiedUnder.get(claims) !== this.#keys) return;
     this.#urlTokens.set(urlTokenKey(token, serviceOrigin), claims, claims.exp === undefined ? undefined : claims.exp * 1000);
   }
 
@@ -124,8 +133,9 @@ export class TokenService {
     const hit = this.#authCookies.get(key) !== undefined;
     this.#metrics.cacheLookup('cookie', hit);
     if (hit) return;
-    const exp = await counted(this.#metrics, 'cookie', verifyAuthCookie(token, serviceOrigin, canonicalOrigin, this.#keys.serviceKeys));
-    this.#authCookies.set(key, exp, exp * 1000);
+    const keys = this.#keys;
+    const exp = await counted(this.#metrics, 'cookie', verifyAuthCookie(token, serviceOrigin, canonicalOrigin, keys.serviceKeys));
+    if (keys === this.#keys) this.#authCookies.set(key, exp, exp * 1000);
   }
 
   async issueProxyToken(claims: ProxyTokenClaims): Promise<string> {
@@ -134,8 +144,9 @@ export class TokenService {
     this.#metrics.cacheLookup('issued-proxy', cached !== undefined);
     if (cached !== undefined) return cached;
     const lifetime = this.#config.tokenLifetimeSeconds;
-    const token = await signProxyToken(claims, this.#keys.ecamoKeys.signing, lifetime);
-    this.#issuedProxyTokens.set(key, token, Date.now() + (lifetime * 1000) / 3);
+    const keys = this.#keys;
+    const token = await signProxyToken(claims, keys.ecamoKeys.signing, lifetime);
+    if (keys === this.#keys) this.#issuedProxyTokens.set(key, token, Date.now() + (lifetime * 1000) / 3);
     return token;
   }
 
@@ -151,12 +162,16 @@ export class TokenService {
   }
 
   /** Verifies a proxy token now (look in rememberedProxyToken first). */
-  verifyProxyToken(token: string): Promise<VerifiedProxyToken> {
-    return counted(this.#metrics, 'proxy', verifyProxyToken(token, this.#keys.ecamoKeys));
+  async verifyProxyToken(token: string): Promise<VerifiedProxyToken> {
+    const keys = this.#keys;
+    const claims = await counted(this.#metrics, 'proxy', verifyProxyToken(token, keys.ecamoKeys));
+    this.#verifiedUnder.set(claims, keys);
+    return claims;
   }
 
   /** The request this proxy token came with was admitted (policy and digest passed). */
   rememberProxyToken(token: string, claims: VerifiedProxyToken): void {
+    if (this.#verifiedUnder.get(claims) !== this.#keys) return;
     this.#proxyTokens.set(token, claims, claims.exp * 1000);
   }
 

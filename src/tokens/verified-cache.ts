@@ -22,6 +22,8 @@ export interface VerifiedCacheStats {
  */
 const ENTRY_OVERHEAD_BYTES = 160;
 
+const WALL_CLOCK = { now: (): number => Date.now() };
+
 /**
  * A least-recently-used cache of verified results (verified tokens, issued
  * proxy tokens), keyed by the exact token string so that no other spelling
@@ -37,7 +39,16 @@ export class VerifiedCache<V extends string | number | object> {
   constructor(limits: VerifiedCacheLimits, sizeOfValue: (value: V) => number) {
     this.#limits = limits;
     this.#sizeOfValue = sizeOfValue;
-    this.#cache = new LRUCache<string, V>({ maxSize: limits.maxBytes, maxEntrySize: limits.maxEntryBytes, ttl: limits.maxTtlMs });
+    this.#cache = new LRUCache<string, V>({
+      maxSize: limits.maxBytes,
+      maxEntrySize: limits.maxEntryBytes,
+      ttl: limits.maxTtlMs,
+      // Expiry by the clock the verifier reads a token's exp against (and that tests can mock), not
+      // performance.now(): after the wall clock moves ahead, an entry must not outlive its token. Read on
+      // every lookup rather than cached for a millisecond behind a timer.
+      perf: WALL_CLOCK,
+      ttlResolution: 0,
+    });
   }
 
   get(key: string): V | undefined {

@@ -1,10 +1,11 @@
 /**
  * The verified-token cache: bounded by bytes, least recently used out first,
  * oversized entries never stored, and no entry kept past a fixed cap
- * whatever its token's `exp` says.
+ * whatever its token's `exp` says. Time is mocked (mock.timers): the cache
+ * reads the same clock as the verifier. test/tokens/token-service.test.ts
+ * has the caches as the request path uses them.
  */
 import assert from 'node:assert/strict';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, test } from 'node:test';
 import { VerifiedCache } from '../../src/tokens/verified-cache.js';
 
@@ -53,21 +54,27 @@ describe('VerifiedCache', () => {
     assert.equal(cache.entries, 0);
   });
 
-  test('keeps no entry past maxTtlMs, even one whose token never expires or claims exp = Infinity', async () => {
-    const cache = new VerifiedCache<string>({ maxBytes: 1024 * 1024, maxEntryBytes: 4096, maxTtlMs: 30 }, sizeOf);
+  test('keeps no entry past maxTtlMs, even one whose token never expires or claims exp = Infinity', (t) => {
+    t.mock.timers.enable({ apis: ['Date'], now: 1_000_000 });
+    const cache = new VerifiedCache<string>({ maxBytes: 1024 * 1024, maxEntryBytes: 4096, maxTtlMs: 30_000 }, sizeOf);
     cache.set('no exp', 'v', undefined);
     cache.set('infinite', 'v', Number.POSITIVE_INFINITY);
     cache.set('a year', 'v', Date.now() + 365 * 24 * HOUR_MS);
-    assert.equal(cache.get('infinite'), 'v');
-    // Three times the cap: all three are past it however slow this machine is.
-    await sleep(90);
+    t.mock.timers.setTime(1_000_000 + 29_999);
+    for (const key of ['no exp', 'infinite', 'a year']) assert.equal(cache.get(key), 'v', key);
+    t.mock.timers.setTime(1_000_000 + 30_001);
     for (const key of ['no exp', 'infinite', 'a year']) assert.equal(cache.get(key), undefined, key);
   });
 
-  test('an entry is served until its own expiry when that comes before the cap', async () => {
+  test("an entry is served until its own expiry when that comes before the cap, by the clock a token's exp is read against", (t) => {
+    t.mock.timers.enable({ apis: ['Date'], now: 1_000_000 });
     const cache = new VerifiedCache<string>({ maxBytes: 1024 * 1024, maxEntryBytes: 4096, maxTtlMs: HOUR_MS }, sizeOf);
-    cache.set('short', 'v', Date.now() + 30);
-    await sleep(90);
+    cache.set('short', 'v', Date.now() + 60_000);
+    t.mock.timers.setTime(1_000_000 + 59_999);
+    assert.equal(cache.get('short'), 'v');
+    // Only the wall clock moved (as when NTP steps it): the entry goes with its token's exp all the same.
+    t.mock.timers.setTime(1_000_000 + 60_001);
     assert.equal(cache.get('short'), undefined);
+    assert.equal(cache.entries, 0);
   });
 });
