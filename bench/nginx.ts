@@ -5,7 +5,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startChild, waitForHttp, type Child } from './processes.js';
+import { startChild, startOnSomePort, waitForHttp, type Child } from './processes.js';
 
 /** Everything nginx would otherwise write under /var goes under `dir`. */
 function config(dir: string, http: string): string {
@@ -87,12 +87,15 @@ export function proxyConfig(dir: string, port: number, originPort: number, redir
 }
 
 /** Writes `nginx.conf` into `dir` and runs nginx in the foreground; resolves once /healthz answers. */
-export async function startNginx(binary: string, name: string, dir: string, port: number, conf: string): Promise<Child> {
+/** nginx with the configuration `confFor` writes for a port, on some free port (it cannot bind 0 and report it). */
+export async function startNginx(binary: string, name: string, dir: string, confFor: (port: number) => string): Promise<{ readonly port: number; readonly child: Child }> {
   mkdirSync(join(dir, 'tmp'), { recursive: true });
   const file = join(dir, 'nginx.conf');
-  writeFileSync(file, conf);
-  // -e: without it nginx first tries /var/log/nginx/error.log, which may not be writable.
-  const child = startChild(name, binary, ['-p', dir, '-c', file, '-e', join(dir, 'error.log'), '-g', 'daemon off;']);
-  await waitForHttp(child, `http://127.0.0.1:${port}/healthz`);
-  return child;
+  return startOnSomePort(name, async (port) => {
+    writeFileSync(file, confFor(port));
+    // -e: without it nginx first tries /var/log/nginx/error.log, which may not be writable.
+    const child = startChild(name, binary, ['-p', dir, '-c', file, '-e', join(dir, 'error.log'), '-g', 'daemon off;']);
+    await waitForHttp(child, `http://127.0.0.1:${port}/healthz`);
+    return child;
+  });
 }

@@ -6,9 +6,9 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
-import net, { type AddressInfo } from 'node:net';
 import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { onSomePort, PORT_TAKEN, saysPortTaken } from '../test/helpers/server-ports.js';
 
 /** Keep this much of a child's output, to explain why it failed. */
 const OUTPUT_TAIL_CHARS = 4000;
@@ -25,6 +25,17 @@ export interface Child {
 }
 
 const running = new Set<ChildProcess>();
+
+/** A child that exited when it should have been serving, with the tail of its output. */
+export class ChildExitedError extends Error {
+  override readonly name = 'ChildExitedError';
+  readonly output: string;
+
+  constructor(message: string, output: string) {
+    super(`${message}:\n${output.trim()}`);
+    this.output = output;
+  }
+}
 
 export interface StartOptions {
   readonly env?: NodeJS.ProcessEnv;
@@ -72,7 +83,7 @@ export function startChild(name: string, command: string, args: readonly string[
     output: () => tail,
     assertAlive() {
       if (exit !== undefined) {
-        throw new Error(`${name} (pid ${pid}) exited unexpectedly (${exit.signal ?? `code ${exit.code}`}):\n${tail.trim()}`);
+        throw new ChildExitedError(`${name} (pid ${pid}) exited unexpectedly (${exit.signal ?? `code ${exit.code}`})`, tail);
       }
     },
   };
@@ -170,16 +181,34 @@ export function installCleanup(onExit: () => void): void {
   });
 }
 
-/** A port that was free a moment ago (the servers we start bind it right away). */
-export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
+/**
+ * For servers that cannot bind port 0 and report it (nginx; ecamo, whose
+ * canonical host names its port): `start(port)` starts one and resolves once
+ * it answers; when it exited saying the port was taken, it is started on
+ * another (test/helpers/server-ports.ts, shared with the tests).
+ */
+export async function startOnSomePort(name: string, start: (port: number) => Promise<Child>): Promise<{ readonly port: number; readonly child: Child }> {
+  const { port, started } = await onSomePort(name, async (candidate) => {
+    try {
+      return await start(candidate);
+    } catch (error) {
+      if (error instanceof ChildExitedError && saysPortTaken(error.output)) return PORT_TAKEN;
+      throw error;
+    }
   });
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
+  return { port, child: started };
+}
+
+/** Waits until the child's output matches `pattern` (e.g. the port it reports), or it dies, or `timeoutMs` passes. */
+export async function waitForOutput(child: Child, pattern: RegExp, timeoutMs = 15_000): Promise<RegExpExecArray> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const match = pattern.exec(child.output());
+    if (match !== null) return match;
+    child.assertAlive();
+    if (Date.now() > deadline) throw new Error(`${child.name} did not print ${String(pattern)} within ${timeoutMs} ms:\n${child.output().trim()}`);
+    await sleep(50);
+  }
 }
 
 /** Polls `url` until it answers 200, the child dies, or `timeoutMs` passes. */

@@ -21,11 +21,10 @@ import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'undici';
 import { generateKey } from '../src/config/generate-key.js';
 import { createSigner } from '../src/signer/index.js';
-import { installCleanup, runCommand, startChild, stopAll, type Child } from './processes.js';
+import { installCleanup, runCommand, startChild, stopAll, waitForOutput, type Child } from './processes.js';
 
 const SERVER_SCRIPT = join(dirname(fileURLToPath(import.meta.url)), 'quarantine-server.js');
 const SERVICE_ORIGIN = 'http://wiki.bench';
@@ -104,12 +103,7 @@ async function runWrk(script: string, port: number, client: Client, seconds: num
 
 async function startEcamo(env: Record<string, string>): Promise<{ child: Child; port: number }> {
   const child = startChild('ecamo', process.execPath, [SERVER_SCRIPT], { env: { PATH: process.env.PATH, ...env } });
-  for (;;) {
-    child.assertAlive();
-    const port = /ecamo-bench-listening (\d+)/.exec(child.output())?.[1];
-    if (port !== undefined) return { child, port: Number(port) };
-    await sleep(20);
-  }
+  return { child, port: Number((await waitForOutput(child, /ecamo-bench-listening (\d+)/))[1]) };
 }
 
 async function answerTo(port: number, client: Client): Promise<string> {

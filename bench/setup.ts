@@ -13,7 +13,7 @@ import { writeImage } from './fixtures.js';
 import { originConfig, proxyConfig, startNginx } from './nginx.js';
 import type { ScenarioId, Options } from './options.js';
 import { camoPaths, ecamoProxyPaths, nginxPaths, pageViews, sourceUrls, writeRequests, type RequestLine } from './pools.js';
-import { freePort, type Child } from './processes.js';
+import type { Child } from './processes.js';
 import type { Tools } from './prerequisites.js';
 import { startCamo, startEcamo } from './servers.js';
 
@@ -63,15 +63,27 @@ export async function buildLab(tools: Tools, options: Options, dir: string, repo
   const small = writeImage(www, '30k.png', SMALL_BYTES, 1);
   const large = writeImage(www, '1m.png', LARGE_BYTES, 2);
 
-  const { originPort, proxyPort, camoPort, ecamoPort, ecamo2Port, ecamoCachePort } = await distinctFreePorts(['originPort', 'proxyPort', 'camoPort', 'ecamoPort', 'ecamo2Port', 'ecamoCachePort']);
   const base = (port: number): string => `http://127.0.0.1:${port}`;
+  const [ecamoKey, serviceKey] = await Promise.all([generateKey('bench-ecamo'), generateKey('bench-service')]);
+  const camoKey = randomBytes(20).toString('hex');
+
+  // Each server takes a port of its own as it starts (no port is probed and handed over), in the order the
+  // addresses are needed: the origin's is in every source URL, ecamo's own is its canonical and service origin.
+  log('starting servers');
+  const originDir = join(dir, 'nginx-origin');
+  const { port: originPort, child: origin } = await startNginx(tools.nginx, 'nginx origin', originDir, (port) => originConfig(originDir, port, www));
+  const ecamoCommon = { cli: tools.ecamo, node: options.node, ecamoKey, serviceKey, originPort, cwd: repoRoot, camoKey, cache: false };
+  const { port: ecamoPort, child: ecamo } = await startEcamo({ ...ecamoCommon, serviceOrigin: undefined, workers: 1 });
   const ecamoOrigin = base(ecamoPort);
   // ecamo is its own service origin too: redirect requests then carry the right Host without tricks.
   const serviceOrigin = ecamoOrigin;
+  const [ecamo2, ecamoCache, camo] = await Promise.all([
+    wanted('proxy') ? startEcamo({ ...ecamoCommon, serviceOrigin, workers: 2 }) : undefined,
+    wanted('hot') ? startEcamo({ ...ecamoCommon, serviceOrigin, workers: 1, cache: true }) : undefined,
+    wanted('proxy') || wanted('large') || wanted('hot') ? startCamo(tools.camo, camoKey) : undefined,
+  ]);
 
   log('signing request pools');
-  const [ecamoKey, serviceKey] = await Promise.all([generateKey('bench-ecamo'), generateKey('bench-service')]);
-  const camoKey = randomBytes(20).toString('hex');
   const signer = await createSigner({ origin: serviceOrigin, kid: serviceKey.kid, privateJwk: serviceKey.privateJwk });
   const poolSize = options.pool;
   // Without the proxy scenario one token is still needed, for the Location of nginx's 302.
@@ -87,20 +99,11 @@ export async function buildLab(tools: Tools, options: Options, dir: string, repo
     ecamoProxyPaths(ecamoKey, serviceOrigin, hotUrls),
   ]);
 
-  log('starting servers');
-  const originDir = join(dir, 'nginx-origin');
-  const origin = await startNginx(tools.nginx, 'nginx origin', originDir, originPort, originConfig(originDir, originPort, www));
-  const ecamoCommon = { cli: tools.ecamo, node: options.node, ecamoKey, serviceKey, serviceOrigin, originPort, cwd: repoRoot, camoKey, cache: false };
   const proxyDir = join(dir, 'nginx-proxy');
-  const [ecamo, ecamo2, ecamoCache, camo, nginx] = await Promise.all([
-    startEcamo({ ...ecamoCommon, port: ecamoPort, workers: 1 }),
-    wanted('proxy') ? startEcamo({ ...ecamoCommon, port: ecamo2Port, workers: 2 }) : undefined,
-    wanted('hot') ? startEcamo({ ...ecamoCommon, port: ecamoCachePort, workers: 1, cache: true }) : undefined,
-    wanted('proxy') || wanted('large') || wanted('hot') ? startCamo(tools.camo, camoPort, camoKey) : undefined,
-    // nginx's 302 points at a real ecamo proxy URL, so its Location is as long as ecamo's.
-    startNginx(tools.nginx, 'nginx proxy', proxyDir, proxyPort, proxyConfig(proxyDir, proxyPort, originPort, `${ecamoOrigin}${ecamoSmall[0]}`)),
-  ]);
-
+  // nginx's 302 points at a real ecamo proxy URL, so its Location is as long as ecamo's.
+  const { port: proxyPort, child: nginx } = await startNginx(tools.nginx, 'nginx proxy', proxyDir, (port) =>
+    proxyConfig(proxyDir, port, originPort, `${ecamoOrigin}${ecamoSmall[0]}`),
+  );
   const file = (name: string, lines: readonly (RequestLine | string)[]): string => writeRequests(join(dir, `${name}.txt`), lines);
   const ends = <T>(list: readonly T[]): T[] => [list[0]!, list[list.length - 1]!];
   const asLines = (paths: readonly string[]): RequestLine[] => ends(paths).map((path) => ({ path }));
@@ -126,7 +129,7 @@ export async function buildLab(tools: Tools, options: Options, dir: string, repo
           requestsFile: ecamoFile, warmupFile: ecamoWarmupFile, expect, firstAndLast: asLines(ecamoSmall),
         },
         {
-          id: 'camo', label: 'camo', server: camo!, url: base(camoPort),
+          id: 'camo', label: 'camo', server: camo!.child, url: base(camo!.port),
           requestsFile: camoFile, warmupFile: camoWarmupFile, expect, firstAndLast: asLines(camoLines),
         },
         // The very paths camo gets, served by ecamo (ECAMO_CAMO_KEY): HMAC instead of a proxy token, the same pipeline after it.
@@ -140,7 +143,7 @@ export async function buildLab(tools: Tools, options: Options, dir: string, repo
         },
         // (d) the same paths against the 2-worker instance: its canonical host is its own address, and the tokens don't name it.
         {
-          id: 'ecamo-2w', label: 'ecamo (2 workers)', server: ecamo2!, url: base(ecamo2Port),
+          id: 'ecamo-2w', label: 'ecamo (2 workers)', server: ecamo2!.child, url: base(ecamo2!.port),
           requestsFile: ecamoFile, warmupFile: ecamoWarmupFile, expect, firstAndLast: asLines(ecamoSmall),
         },
       ],
@@ -176,7 +179,7 @@ export async function buildLab(tools: Tools, options: Options, dir: string, repo
       bodyBytes: large.size,
       targets: [
         { id: 'ecamo', label: 'ecamo (1 worker)', server: ecamo, url: base(ecamoPort), requestsFile: ecamoFile, warmupFile: ecamoFile, expect, firstAndLast: asLines(ecamoLarge) },
-        { id: 'camo', label: 'camo', server: camo!, url: base(camoPort), requestsFile: camoFile, warmupFile: camoFile, expect, firstAndLast: asLines(camoLines) },
+        { id: 'camo', label: 'camo', server: camo!.child, url: base(camo!.port), requestsFile: camoFile, warmupFile: camoFile, expect, firstAndLast: asLines(camoLines) },
         { id: 'nginx', label: 'nginx proxy_pass (ceiling)', server: nginx, url: base(proxyPort), requestsFile: nginxFile, warmupFile: nginxFile, expect, firstAndLast: asLines(nginxLines) },
       ],
     });
@@ -197,8 +200,8 @@ export async function buildLab(tools: Tools, options: Options, dir: string, repo
       firstSight: false,
       bodyBytes: small.size,
       targets: [
-        { id: 'ecamo', label: 'ecamo (1 worker, cache)', server: ecamoCache!, url: base(ecamoCachePort), requestsFile: ecamoFile, warmupFile: ecamoFile, expect, firstAndLast: asLines(ecamoHot) },
-        { id: 'camo', label: 'camo (no cache)', server: camo!, url: base(camoPort), requestsFile: camoFile, warmupFile: camoFile, expect, firstAndLast: asLines(camoLines) },
+        { id: 'ecamo', label: 'ecamo (1 worker, cache)', server: ecamoCache!.child, url: base(ecamoCache!.port), requestsFile: ecamoFile, warmupFile: ecamoFile, expect, firstAndLast: asLines(ecamoHot) },
+        { id: 'camo', label: 'camo (no cache)', server: camo!.child, url: base(camo!.port), requestsFile: camoFile, warmupFile: camoFile, expect, firstAndLast: asLines(camoLines) },
         { id: 'nginx', label: 'nginx proxy_cache', server: nginx, url: base(proxyPort), requestsFile: nginxFile, warmupFile: nginxFile, expect, firstAndLast: asLines(nginxLines) },
       ],
     });
@@ -210,23 +213,10 @@ export async function buildLab(tools: Tools, options: Options, dir: string, repo
       for (const line of target.firstAndLast) await checkRequest(`${scenario.id} / ${target.label}`, target.url, line, target.expect);
     }
   }
-  const servers = [origin, ecamo, ecamo2, ecamoCache, camo, nginx].filter((child): child is Child => child !== undefined);
+  const servers = [origin, ecamo, ecamo2?.child, ecamoCache?.child, camo?.child, nginx].filter((child): child is Child => child !== undefined);
   return { scenarios, servers };
 }
 
 function kib(bytes: number): string {
   return bytes >= 1024 * 1024 ? `${bytes / (1024 * 1024)} MiB` : `${bytes / 1024} KiB`;
-}
-
-/** Asked one by one, the kernel could hand out a port twice; insist on distinct ones. */
-async function distinctFreePorts<Name extends string>(names: readonly Name[]): Promise<Record<Name, number>> {
-  const taken = new Set<number>();
-  const ports = new Map<Name, number>();
-  for (const name of names) {
-    let port = await freePort();
-    while (taken.has(port)) port = await freePort();
-    taken.add(port);
-    ports.set(name, port);
-  }
-  return Object.fromEntries(ports) as Record<Name, number>;
 }

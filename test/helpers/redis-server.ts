@@ -1,21 +1,16 @@
 /**
  * A real `redis-server` (Debian package redis-server) on 127.0.0.1 for tests,
- * with no persistence. Redis cannot bind port 0 and report the port, so this
- * picks a random high port and starts Redis on it; if Redis cannot bind it
- * (another process has it), it exits and the next random port is tried.
- * There is no probe-then-reuse gap: the port is Redis's once it is ready.
+ * with no persistence. Redis cannot bind port 0 and report the port, so it is
+ * started on some port by `onSomePort` (server-ports.ts).
  *
  * `kill()` ends it abruptly (SIGKILL, as a crash) and `restart()` brings a
  * fresh, empty Redis back on the same port, for tests of Redis outages.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { onSomePort, PORT_TAKEN, saysPortTaken } from './server-ports.js';
 
 const HOST = '127.0.0.1';
-/** Above the usual ephemeral range's start on Linux (32768) is avoided: clients' own ports live there. */
-const PORT_LOW = 20_000;
-const PORT_SPAN = 12_000;
-const ATTEMPTS = 20;
 
 export interface RedisServer {
   readonly port: number;
@@ -48,7 +43,7 @@ function launch(port: number): { child: ChildProcess; outcome: Promise<Outcome> 
     child.stdout?.on('data', read);
     child.stderr?.on('data', read);
     child.once('error', (error) => resolve({ ready: false, portTaken: false, output: `${output}\n${error.message}` }));
-    child.once('exit', () => resolve({ ready: false, portTaken: /Address already in use|Could not create server TCP listening socket/.test(output), output }));
+    child.once('exit', () => resolve({ ready: false, portTaken: saysPortTaken(output), output }));
   });
   return { child, outcome };
 }
@@ -66,19 +61,12 @@ async function startOn(port: number): Promise<{ child: ChildProcess; outcome: Ou
 }
 
 export async function startRedisServer(): Promise<RedisServer> {
-  let child: ChildProcess | undefined;
-  let port = 0;
-  for (let attempt = 0; attempt < ATTEMPTS && child === undefined; attempt++) {
-    const candidate = PORT_LOW + Math.floor(Math.random() * PORT_SPAN);
+  const { port, started: child } = await onSomePort('redis-server', async (candidate) => {
     const started = await startOn(candidate);
-    if (started.outcome.ready) {
-      child = started.child;
-      port = candidate;
-    } else if (!started.outcome.portTaken) {
-      throw new Error(`redis-server did not start: ${started.outcome.output}`);
-    }
-  }
-  if (child === undefined) throw new Error(`redis-server found no free port in ${ATTEMPTS} attempts`);
+    if (started.outcome.ready) return started.child;
+    if (started.outcome.portTaken) return PORT_TAKEN;
+    throw new Error(`redis-server did not start: ${started.outcome.output}`);
+  });
 
   let current: ChildProcess | undefined = child;
   const kill = async (): Promise<void> => {

@@ -12,9 +12,9 @@ import { after, before, describe, it } from 'node:test';
 import { CANONICAL_HOST, fetchAnswer, startEcamo, startSource, type Answer, type Ecamo, type Source } from '../helpers/harness.js';
 import { camoPath, camoQueryPath } from '../helpers/camo.js';
 import { spawnListening, type Listening } from '../helpers/wire.js';
+import { CAMO_LISTENING, CAMO_PORT_REPORTER } from '../helpers/server-ports.js';
 
 const CAMO_SERVER = '/usr/share/camo/server.js';
-const PORT_REPORTER = new URL('../helpers/camo-port.js', import.meta.url).pathname;
 const KEY = 'shared by camo and ecamo';
 const LENGTH_LIMIT = 64 * 1024;
 const MAX_REDIRECTS = 4;
@@ -82,9 +82,9 @@ describe('ecamo against Debian camo', { skip: camoInstalled ? false : `Debian ca
       ECAMO_MAX_REDIRECTS: String(MAX_REDIRECTS),
     });
     camo = await spawnListening(
-      ['--no-deprecation', '--import', PORT_REPORTER, CAMO_SERVER],
+      ['--no-deprecation', '--import', CAMO_PORT_REPORTER, CAMO_SERVER],
       { PORT: '0', CAMO_KEY: KEY, CAMO_LENGTH_LIMIT: String(LENGTH_LIMIT), CAMO_MAX_REDIRECTS: String(MAX_REDIRECTS), CAMO_LOGGING_ENABLED: 'disabled' },
-      /camo-listening (\d+)\n/,
+      CAMO_LISTENING,
     );
     camoUrl = `http://127.0.0.1:${camo.match[1]}`;
   });
