@@ -56,12 +56,18 @@ export interface SignatureRules {
  * node:crypto on libuv's thread pool. Refusals are EcamoErrors with the wire
  * codes below, not jose's error classes.
  *
- * Why not jose here: on Node 20, WebCrypto's verify spends ~40 µs of the
- * event loop per call on argument normalisation before it leaves for the
- * thread pool; crypto.verify with a callback spends ~15 µs. Every proxy
- * request verifies one token, so this is the request path's largest cost
- * after the socket writes (README, Performance). jose still imports the keys
- * and signs everything ecamo issues; the SDK entry points use it throughout.
+ * Why not jose here: both check the signature on libuv's thread pool, but
+ * WebCrypto spends more of the event loop's own time on a call before and
+ * after (argument normalisation, key and promise bookkeeping). `npm run
+ * bench:jws` (bench/jws-verify.ts) measures the main thread's CPU time per
+ * verification, jose.jwtVerify ÷ verifyEs256Jwt, same key, token and rules:
+ * 2.0-2.3 × on Node 20.20 (about 22 against 9.5 µs) and 1.3-1.8 × on Node
+ * 26.12 (about 17 against 11 µs). Measured 2026-11-26 on 2 shared, loaded
+ * cores: provisional; rerun it before relying on the margin, which is
+ * smaller on Node 26. Every proxy request that misses the verified-token
+ * cache verifies one token (README, Performance). jose still imports the
+ * keys and signs everything ecamo issues; the SDK entry points use it
+ * throughout.
  *
  * Refused, each with a stable code:
  * - anything but three strict, canonical base64url segments, a header and
