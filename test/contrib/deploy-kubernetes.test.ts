@@ -128,6 +128,12 @@ describe('kubernetes manifests', () => {
     const limit = bytes(at(container, 'resources', 'limits', 'memory'));
     assert.ok(request >= 150 * 2 ** 20, 'above the 136 MB peak of 64 concurrent 1 MiB downloads');
     assert.ok(limit >= request);
+    // The limit holds the worst case at once: V8's old space at its ceiling, the cache full, the download peak.
+    const oldSpaceMb = Number(/--max-old-space-size=(\d+)/.exec(env.get('NODE_OPTIONS') ?? '')?.[1]);
+    assert.ok(oldSpaceMb >= 64, 'an old-space ceiling, no lower than the 64 MB ecamo is tested in');
+    const cacheBytes = Number(env.get('ECAMO_CACHE_MAX_BYTES'));
+    assert.ok(Number.isInteger(cacheBytes), 'the cache bound is stated');
+    assert.ok(limit >= oldSpaceMb * 2 ** 20 + cacheBytes + 136e6, 'old space + cache + download peak fit under the limit');
     assert.equal(env.get('ECAMO_WORKERS'), '1', 'one process per pod: replicas scale, requests stay per core');
   });
 
