@@ -1,51 +1,20 @@
 /**
  * The response cache against real sources that count what reaches them:
- * reuse, HTTP's rules for a shared cache, coalescing, the byte bound, keys.
+ * reuse, HTTP's rules for a shared cache, the byte bound, keys (coalescing
+ * and the deadline: coalescing.test.ts).
  */
 import assert from 'node:assert/strict';
 import type http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { request } from 'undici';
 import { generateKey } from '../../src/config/generate-key.js';
 import { loadEcamoKeys } from '../../src/config/keys.js';
 import { createLogger } from '../../src/log.js';
 import { urlDigest } from '../../src/tokens/digest.js';
 import { signProxyToken } from '../../src/tokens/proxy-token.js';
-import { CANONICAL_HOST, SERVICE_ORIGIN, startEcamo, startSource, type Answer, type Ecamo, type Source } from '../helpers/harness.js';
-
-const PNG = Buffer.concat([Buffer.from('\x89PNG\r\n\x1a\n'), Buffer.alloc(2000, 7)]);
-
-interface Options {
-  readonly sendToken?: boolean;
-  readonly serviceOrigin?: string;
-  readonly method?: 'GET' | 'HEAD';
-  readonly accept?: string;
-}
-
-async function proxied(ecamo: Ecamo, url: string, options: Options = {}): Promise<Answer> {
-  const token = await signProxyToken(
-    { url, serviceOrigin: options.serviceOrigin ?? SERVICE_ORIGIN, sendToken: options.sendToken ?? false },
-    ecamo.config.ecamoKeys.signing,
-    45,
-  );
-  return ecamo.get(`/${ecamo.config.prefix}/v1/p/${urlDigest(url)}?t=${token}`, {
-    host: CANONICAL_HOST,
-    method: options.method ?? 'GET',
-    headers: options.accept === undefined ? {} : { accept: options.accept },
-  });
-}
-
-/** A proxied request whose body may be cut: 'cut off', or the x-ecamo-cache of a complete answer. */
-async function attempt(ecamo: Ecamo, url: string): Promise<string> {
-  try {
-    const answer = await proxied(ecamo, url);
-    return `complete ${answer.status} ${answer.header('x-ecamo-cache')}`;
-  } catch {
-    return 'cut off';
-  }
-}
+import { CANONICAL_HOST, SERVICE_ORIGIN, startEcamo, startSource, type Ecamo, type Source } from '../helpers/harness.js';
+import { attempt, PNG, proxied } from './fixture.js';
 
 describe('response cache', () => {
   let ecamo: Ecamo;
@@ -326,93 +295,6 @@ describe('response cache', () => {
       assert.equal(connections, 2);
     } finally {
       await new Promise((resolve) => raw.close(resolve));
-    }
-  });
-
-  test('50 concurrent misses make one source request and get the same bytes', async () => {
-    let release = (): void => {};
-    const held = new Promise<void>((resolve) => (release = resolve));
-    const images = await source((_req, res) => {
-      void held.then(() => res.writeHead(200, { 'content-type': 'image/png', 'cache-control': 'max-age=600' }).end(PNG));
-    });
-    const url = `${images.origin}/popular.png`;
-    const answers = Array.from({ length: 50 }, () => proxied(ecamo, url));
-    await sleep(300);
-    release();
-    const settled = await Promise.all(answers);
-    assert.equal(images.requests.length, 1);
-    for (const answer of settled) {
-      assert.equal(answer.status, 200);
-      assert.deepEqual(answer.bytes, PNG);
-    }
-  });
-
-  test('the first client going away mid-body does not cut off the request waiting on the same fetch', async () => {
-    let release = (): void => {};
-    const held = new Promise<void>((resolve) => (release = resolve));
-    const body = Buffer.alloc(8000, 5);
-    const images = await source((_req, res) => {
-      res.writeHead(200, { 'content-type': 'image/png', 'cache-control': 'max-age=600', 'content-length': body.length });
-      res.write(body.subarray(0, 1000));
-      void held.then(() => res.end(body.subarray(1000)));
-    });
-    const url = `${images.origin}/shared.png`;
-    const token = await signProxyToken({ url, serviceOrigin: SERVICE_ORIGIN, sendToken: false }, ecamo.config.ecamoKeys.signing, 45);
-    const leaving = new AbortController();
-    const first = await request(`${ecamo.url}/${ecamo.config.prefix}/v1/p/${urlDigest(url)}?t=${token}`, { headers: { host: CANONICAL_HOST }, signal: leaving.signal });
-    assert.equal(first.statusCode, 200);
-    const second = proxied(ecamo, url);
-    await sleep(200);
-    leaving.abort();
-    await first.body.text().catch(() => 'aborted');
-    release();
-    const answer = await second;
-    assert.deepEqual(answer.bytes, body);
-    assert.equal(images.requests.length, 1);
-    assert.equal((await proxied(ecamo, url)).header('x-ecamo-cache'), 'hit');
-  });
-
-  test('50 concurrent misses on a failing source make one request and all get its error', async () => {
-    let release = (): void => {};
-    const held = new Promise<void>((resolve) => (release = resolve));
-    const images = await source((_req, res) => void held.then(() => res.writeHead(503, { 'content-type': 'text/plain' }).end('down')));
-    const url = `${images.origin}/failing.png`;
-    const answers = Array.from({ length: 50 }, () => proxied(ecamo, url));
-    await sleep(300);
-    release();
-    const settled = await Promise.all(answers);
-    assert.equal(images.requests.length, 1);
-    for (const answer of settled) {
-      assert.equal(answer.status, 503);
-      assert.equal(answer.header('x-ecamo-error'), 'source-response');
-    }
-  });
-
-  test('concurrent misses for an answer that may not be kept each fetch it themselves', async () => {
-    let release = (): void => {};
-    const held = new Promise<void>((resolve) => (release = resolve));
-    const images = await source((_req, res) => void held.then(() => res.writeHead(200, { 'content-type': 'image/png', 'cache-control': 'private' }).end(PNG)));
-    const url = `${images.origin}/mine.png`;
-    const answers = Array.from({ length: 5 }, () => proxied(ecamo, url));
-    await sleep(300);
-    release();
-    for (const answer of await Promise.all(answers)) assert.deepEqual(answer.bytes, PNG);
-    assert.equal(images.requests.length, 5);
-  });
-});
-
-describe('response cache and the deadline', () => {
-  test('a body stalled past ECAMO_TIMEOUT is cut off and never kept', { timeout: 15_000 }, async () => {
-    const stalling = await startSource((_req, res) => {
-      res.writeHead(200, { 'content-type': 'image/png', 'content-length': 100, 'cache-control': 'max-age=600' });
-      res.write(Buffer.alloc(10, 'x')); // and never the other 90 bytes
-    });
-    const impatient = await startEcamo({ ECAMO_TIMEOUT: '1' });
-    try {
-      for (let i = 0; i < 2; i++) assert.equal(await attempt(impatient, `${stalling.origin}/stall.png`), 'cut off');
-      assert.equal(stalling.requests.length, 2);
-    } finally {
-      await Promise.all([impatient.close(), stalling.close()]);
     }
   });
 });

@@ -1,0 +1,49 @@
+/** What the response cache tests share: an image, proxied requests signed with ecamo's key, a source held until released. */
+import { urlDigest } from '../../src/tokens/digest.js';
+import { signProxyToken } from '../../src/tokens/proxy-token.js';
+import { CANONICAL_HOST, SERVICE_ORIGIN, type Answer, type Ecamo } from '../helpers/harness.js';
+
+export const PNG = Buffer.concat([Buffer.from('\x89PNG\r\n\x1a\n'), Buffer.alloc(2000, 7)]);
+
+export interface ProxiedOptions {
+  readonly sendToken?: boolean;
+  readonly serviceOrigin?: string;
+  readonly method?: 'GET' | 'HEAD';
+  readonly accept?: string;
+}
+
+/** A request on the proxy endpoint with a freshly minted proxy token for `url`. */
+export async function proxied(ecamo: Ecamo, url: string, options: ProxiedOptions = {}): Promise<Answer> {
+  const token = await signProxyToken(
+    { url, serviceOrigin: options.serviceOrigin ?? SERVICE_ORIGIN, sendToken: options.sendToken ?? false },
+    ecamo.config.ecamoKeys.signing,
+    45,
+  );
+  return ecamo.get(`/${ecamo.config.prefix}/v1/p/${urlDigest(url)}?t=${token}`, {
+    host: CANONICAL_HOST,
+    method: options.method ?? 'GET',
+    headers: options.accept === undefined ? {} : { accept: options.accept },
+  });
+}
+
+/** A proxied request whose body may be cut: 'cut off', or the status and x-ecamo-cache of a complete answer. */
+export async function attempt(ecamo: Ecamo, url: string): Promise<string> {
+  try {
+    const answer = await proxied(ecamo, url);
+    return `complete ${answer.status} ${answer.header('x-ecamo-cache')}`;
+  } catch {
+    return 'cut off';
+  }
+}
+
+/** A gate a source handler waits at until the test opens it. */
+export interface Gate {
+  readonly opened: Promise<void>;
+  open(): void;
+}
+
+export function gate(): Gate {
+  let open = (): void => {};
+  const opened = new Promise<void>((resolve) => (open = resolve));
+  return { opened, open };
+}
