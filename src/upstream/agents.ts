@@ -1,5 +1,6 @@
 import { Agent, buildConnector } from 'undici';
 import { guardedConnector } from './guarded-connect.js';
+import { finishingPausedResponses } from './paused-responses.js';
 import { closingUnusedConnections } from './unused-connections.js';
 
 /**
@@ -13,8 +14,8 @@ export class SourceAgents {
 
   constructor(private readonly privateSourceAllowedRegexp: RegExp | undefined, connect: { readonly ca?: string | Buffer } = {}) {
     const pool = { keepAliveTimeout: 10_000, keepAliveMaxTimeout: 60_000, connections: 256 };
-    this.#guarded = new Agent({ ...pool, connect: closingUnusedConnections(guardedConnector({ ...connect })) });
-    this.#open = new Agent({ ...pool, connect: closingUnusedConnections(buildConnector({ ...connect })) });
+    this.#guarded = new Agent({ ...pool, connect: finishingPausedResponses(closingUnusedConnections(guardedConnector({ ...connect }))) });
+    this.#open = new Agent({ ...pool, connect: finishingPausedResponses(closingUnusedConnections(buildConnector({ ...connect }))) });
   }
 
   /** The pool for this URL: the guarded one unless the operator allowed it to be private. */

@@ -63,6 +63,9 @@ export class Exchange implements Dispatcher.DispatchHandler, SourceBody {
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    // Nothing: undici's parser, resumed by upstream/paused-responses.ts once the source has ended the
+    // connection, flushing the body it had paused in. No more bytes can come: let it finish the response.
+    if (chunk.length === 0) return controller.resume();
     if (this.#sink?.data(chunk) === false) controller.pause();
   }
 

@@ -22,6 +22,8 @@ let first: Source;
 let other: Source;
 let raw: RawSource;
 let rawAnswer = '';
+/** Called when the raw source's connection for the latest request has closed on both sides. */
+let onRawClosed = (): void => {};
 let fetcher: SourceFetcher;
 const routes = new Map<string, Route>();
 const otherRoutes = new Map<string, Route>();
@@ -37,7 +39,10 @@ function routed(table: Map<string, Route>): http.RequestListener {
 before(async () => {
   first = await startSource(routed(routes));
   other = await startSource(routed(otherRoutes));
-  raw = await startRawSource((socket) => socket.end(rawAnswer));
+  raw = await startRawSource((socket) => {
+    socket.once('close', onRawClosed);
+    socket.end(rawAnswer);
+  });
   fetcher = new SourceFetcher({
     maxRedirects: 3,
     sourceAllowedRegexp: undefined,
@@ -146,6 +151,51 @@ describe('the response head', () => {
     assert.equal(response.headers['set-cookie'], undefined);
     assert.deepEqual(await drain(response.body), { bytes: 'png!', outcome: 'end' });
   });
+});
+
+/**
+ * undici 7 pauses its HTTP/1 parser while ecamo holds a body back; a source that ends the
+ * connection then made undici's 'end' handler throw (nodejs/undici#5360): an uncaught
+ * exception that stopped the process. src/upstream/paused-responses.ts finishes such a response.
+ */
+describe('a source that ends the connection while its response is held back', () => {
+  /** Sends `answer` and closes; resolves once the connection is closed on both sides. */
+  function rawAnswerThenClosed(answer: string): Promise<void> {
+    rawAnswer = answer;
+    return new Promise((resolve) => (onRawClosed = resolve));
+  }
+
+  test('a head with an empty body, waiting for its sink: the sink is told the end when it comes', async () => {
+    const closed = rawAnswerThenClosed('HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+    const response = await fetcher.fetch(request(`${raw.origin}/empty-then-close`)).response;
+    await closed;
+    assert.deepEqual(await drain(response.body), { bytes: '', outcome: 'end' });
+  });
+
+  for (const [framing, answer] of [
+    ['Content-Length', 'HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nContent-Length: 10\r\nConnection: close\r\n\r\n0123456789'],
+    ['the end of the connection', 'HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nConnection: close\r\n\r\n0123456789'],
+  ] as const) {
+    test(`a body delimited by ${framing}, paused by the sink at its last bytes: the sink gets the whole body and its end`, async () => {
+      const closed = rawAnswerThenClosed(answer);
+      const response = await fetcher.fetch(request(`${raw.origin}/paused-then-close`)).response;
+      const chunks: Buffer[] = [];
+      const outcome = new Promise<string>((resolve) => {
+        response.body.flow({
+          data(chunk) {
+            chunks.push(chunk);
+            return false; // a client that is not reading: hold the source back
+          },
+          end: () => resolve('end'),
+          error: (error) => resolve(`${error.code} ${error.status}`),
+        });
+      });
+      await closed;
+      response.body.resume();
+      assert.equal(await outcome, 'end');
+      assert.equal(Buffer.concat(chunks).toString('latin1'), '0123456789');
+    });
+  }
 });
 
 describe('the deadline and the client leaving', () => {
