@@ -172,13 +172,16 @@ describe('a source that ends the connection while its response is held back', ()
     assert.deepEqual(await drain(response.body), { bytes: '', outcome: 'end' });
   });
 
-  for (const [framing, answer] of [
-    ['Content-Length', 'HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nContent-Length: 10\r\nConnection: close\r\n\r\n0123456789'],
-    ['the end of the connection', 'HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nConnection: close\r\n\r\n0123456789'],
+  for (const [framing, answer, expected] of [
+    ['Content-Length', 'HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nContent-Length: 10\r\nConnection: close\r\n\r\n0123456789', 'end'],
+    ['the end of the connection', 'HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nConnection: close\r\n\r\n0123456789', 'end'],
+    ['a Content-Length it falls short of', 'HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nContent-Length: 100\r\nConnection: close\r\n\r\n0123456789', 'source-request 502'],
+    // undici does not notice this end once it has paused inside the chunks: the deadline cuts the body.
+    ['chunks, without the last one', 'HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\na\r\n0123456789\r\n', 'source-request 504'],
   ] as const) {
-    test(`a body delimited by ${framing}, paused by the sink at its last bytes: the sink gets the whole body and its end`, async () => {
+    test(`a body delimited by ${framing}, paused by the sink at the last bytes sent: the sink gets them, then ${expected === 'end' ? 'the end' : `${expected}, never an end`}`, async () => {
       const closed = rawAnswerThenClosed(answer);
-      const response = await fetcher.fetch(request(`${raw.origin}/paused-then-close`)).response;
+      const response = await fetcher.fetch(request(`${raw.origin}/paused-then-close`, { timeoutMs: 2_000 })).response;
       const chunks: Buffer[] = [];
       const outcome = new Promise<string>((resolve) => {
         response.body.flow({
@@ -192,7 +195,7 @@ describe('a source that ends the connection while its response is held back', ()
       });
       await closed;
       response.body.resume();
-      assert.equal(await outcome, 'end');
+      assert.equal(await outcome, expected);
       assert.equal(Buffer.concat(chunks).toString('latin1'), '0123456789');
     });
   }
