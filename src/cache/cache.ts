@@ -70,11 +70,12 @@ export type Obtained =
   | {
       readonly kind: 'stream';
       readonly source: SourceResponse;
-      readonly body: SourceBody;
-      readonly status: 'miss' | 'bypass';
+      readonly body: TeeBody;
+      readonly status: 'miss';
       /** What requests waiting on the same fetch get, when the body has ended. */
-      readonly forOthers?: Promise<Obtained>;
+      readonly forOthers: Promise<Obtained>;
     }
+  | { readonly kind: 'stream'; readonly source: SourceResponse; readonly body: SourceBody; readonly status: 'bypass' }
   /** The source answered something else than 200: passed on, never stored. */
   | { readonly kind: 'source-error'; readonly statusCode: number; readonly headers: SourceHeaders }
   /** Waited for another request's fetch, whose answer cannot be shared: fetch on your own. */
@@ -254,7 +255,7 @@ class Flight {
     const outcome = run.then(
       (obtained) => {
         if (obtained.kind === 'stream') {
-          this.#share(obtained.forOthers ?? PASS);
+          this.#share(obtained.status === 'miss' ? obtained.forOthers : PASS);
           if (this.#leader === 'gone') obtained.body.discard();
           else this.#leader = 'streaming';
         } else {

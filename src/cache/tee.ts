@@ -10,7 +10,8 @@ import type { BodySink, SourceBody } from '../upstream/fetch.js';
  * short is never kept.
  *
  * When the streaming client goes away (`discard`), the transfer goes on as
- * long as `othersWait()` says someone else waits for the copy.
+ * long as `othersWait()` says someone else waits for the copy; when it wants
+ * no body at all (`keepWithoutClient`, a HEAD), it goes on for the copy.
  */
 export class TeeBody implements SourceBody {
   readonly kept: Promise<Buffer | undefined>;
@@ -46,11 +47,25 @@ export class TeeBody implements SourceBody {
   }
 
   discard(): void {
+    this.#withoutClient(this.othersWait());
+  }
+
+  /**
+   * The client asked for the head only (HEAD): the body is read on all the
+   * same, for the cache and the requests waiting on this fetch, up to `room`
+   * and within the fetch's deadline, so that the GET that usually follows a
+   * HEAD finds it kept.
+   */
+  keepWithoutClient(): void {
+    this.#withoutClient(true);
+  }
+
+  #withoutClient(readOn: boolean): void {
     if (this.#clientGone) return;
     this.#clientGone = true;
     this.#sink = undefined;
-    if (this.#chunks !== undefined && this.othersWait()) {
-      // Read on for the waiting requests, at the source's pace now.
+    if (this.#chunks !== undefined && readOn) {
+      // At the source's pace now.
       this.#start();
       this.source.resume();
       return;

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { cacheKey, type Obtained } from '../cache/cache.js';
+import { TeeBody } from '../cache/tee.js';
 import type { Config } from '../config/load.js';
 import { EcamoError, SourceResponseError } from '../errors.js';
 import { reasonOf } from '../log.js';
@@ -269,7 +270,11 @@ function answerFromSource(
   }
 
   if (req.method === 'HEAD') {
-    body.discard();
+    // What a GET would get, without the body. The source was asked with a GET (its own HEAD may answer
+    // otherwise, and leaves nothing to keep): a body the cache keeps is read on without the client, so
+    // the GET that usually follows is a hit; any other body is not read (README, Caching: HEAD).
+    if (body instanceof TeeBody) body.keepWithoutClient();
+    else body.discard();
     res.end();
     return;
   }
