@@ -78,16 +78,18 @@ describe('coalescing', () => {
   });
 
   test('50 concurrent misses on a failing source make one request and all get its error', async () => {
-    const held = gate();
+    const held = { '/missing.png': gate(), '/failing.png': gate() };
     const images = await source((req, res) => {
       const status = req.url === '/missing.png' ? 404 : 502;
-      void held.opened.then(() => res.writeHead(status, { 'content-type': 'text/plain', 'cache-control': 'max-age=600' }).end('no'));
+      void held[req.url === '/missing.png' ? '/missing.png' : '/failing.png'].opened.then(() =>
+        res.writeHead(status, { 'content-type': 'text/plain', 'cache-control': 'max-age=600' }).end('no'),
+      );
     });
     for (const [path, status] of [['/missing.png', 404], ['/failing.png', 502]] as const) {
       const before = images.requests.length;
       const answers = Array.from({ length: 50 }, () => proxied(ecamo, `${images.origin}${path}`));
       await sleep(JOIN_MS);
-      held.open();
+      held[path].open();
       for (const answer of await Promise.all(answers)) {
         assert.equal(answer.status, status, path);
         assert.equal(answer.header('x-ecamo-error'), 'source-response', path);
