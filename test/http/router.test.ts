@@ -73,6 +73,15 @@ describe('route', () => {
     ]);
   });
 
+  test('proxy: a plain ?t= query is read without URLSearchParams, and always as URLSearchParams reads it', () => {
+    const queries = ['t=eyJhbGciOiJFUzI1NiJ9.eyJ4IjoxfQ.c2ln_-', 't=', 't', '', 't=a&t=b', 'x=1&t=a', 't=a&x=1', 't=a+b', 't=a%2Bb', 't=%65yJ',
+      't=%zz', 't=a=b', 'T=a', 'tt=a', ' t=a', 't=caf\u00e9', 't=a;b', 't=a#b', '&&t=x'];
+    for (const query of queries) {
+      const routed = route(`/ecamo/v1/p/${DIGEST}?${query}`);
+      assert.deepEqual(routed, { kind: 'proxy', digest: DIGEST, token: new URLSearchParams(query).get('t') ?? undefined }, JSON.stringify(query));
+    }
+  });
+
   test('camo: /{digest}/{encoded URL}, and /{digest}?url=... only with a url parameter', () => {
     assertRoutes([
       [`/${DIGEST}/68747470`, { kind: 'camo', digest: DIGEST, url: { in: 'path', text: '68747470' } }],
