@@ -14,7 +14,7 @@ import { createLogger } from '../../src/log.js';
 import { urlDigest } from '../../src/tokens/digest.js';
 import { signProxyToken } from '../../src/tokens/proxy-token.js';
 import { CANONICAL_HOST, SERVICE_ORIGIN, startEcamo, startSource, type Ecamo, type Source } from '../helpers/harness.js';
-import { attempt, PNG, proxied } from './fixture.js';
+import { attempt, gate, PNG, proxied } from './fixture.js';
 
 describe('response cache', () => {
   let ecamo: Ecamo;
@@ -314,6 +314,55 @@ describe('response cache bounds', () => {
       for (let i = 0; i < 2; i++) assert.equal((await proxied(ecamo, `${images.origin}/huge.png`)).bytes.length, 20_000);
       assert.equal(images.requests.length - before, 2);
       assert.ok(ecamo.server.app.cache!.memoryBytes <= 36000);
+    } finally {
+      await ecamo.close();
+    }
+  });
+
+  test('a body over ECAMO_MAX_LENGTH, within the entry limit, is never kept, chunked or with a length', async () => {
+    const body = Buffer.alloc(8000, 4);
+    const held = gate();
+    const images = await startSource((req, res) => {
+      res.writeHead(200, { 'content-type': 'image/png', 'cache-control': 'public, max-age=600', ...(req.url === '/sized.png' ? { 'content-length': body.length } : {}) });
+      if (req.url === '/held.png') void held.opened.then(() => res.end(body));
+      else res.end(body);
+    });
+    sources.push(images);
+    const ecamo = await startEcamo({ ECAMO_MAX_LENGTH: '5000' });
+    try {
+      for (let i = 0; i < 2; i++) {
+        const sized = await proxied(ecamo, `${images.origin}/sized.png`);
+        assert.equal(sized.status, 403);
+        assert.equal(sized.header('x-ecamo-error'), 'source-response-too-large');
+        assert.equal(await attempt(ecamo, `${images.origin}/chunked.png`), 'cut off');
+      }
+      // A request waiting on the fetch of one that is cut off gets no copy of more than the limit either.
+      const both = [attempt(ecamo, `${images.origin}/held.png`), attempt(ecamo, `${images.origin}/held.png`)];
+      await sleep(300);
+      held.open();
+      assert.deepEqual(await Promise.all(both), ['cut off', 'cut off']);
+      assert.deepEqual(images.requests.map((req) => req.url), ['/sized.png', '/chunked.png', '/sized.png', '/chunked.png', '/held.png', '/held.png']);
+      assert.equal(ecamo.server.app.cache!.memoryEntries, 0);
+    } finally {
+      await ecamo.close();
+    }
+  });
+
+  test('ECAMO_DEFAULT_CACHE_CONTROL that forbids keeping: nothing kept of a source that sends no Cache-Control; a source that sends one is kept by it', async () => {
+    const images = await startSource((req, res) => {
+      res.writeHead(200, { 'content-type': 'image/png', ...(req.url === '/own.png' ? { 'cache-control': 'public, max-age=600' } : {}) }).end(PNG);
+    });
+    sources.push(images);
+    const ecamo = await startEcamo({ ECAMO_DEFAULT_CACHE_CONTROL: 'private, max-age=600' });
+    try {
+      for (let i = 0; i < 2; i++) {
+        const answer = await proxied(ecamo, `${images.origin}/bare.png`);
+        assert.equal(answer.header('cache-control'), 'private, max-age=600');
+        assert.equal(answer.header('x-ecamo-cache'), 'bypass');
+      }
+      assert.equal((await proxied(ecamo, `${images.origin}/own.png`)).header('x-ecamo-cache'), 'miss');
+      assert.equal((await proxied(ecamo, `${images.origin}/own.png`)).header('x-ecamo-cache'), 'hit');
+      assert.deepEqual(images.requests.map((req) => req.url), ['/bare.png', '/bare.png', '/own.png']);
     } finally {
       await ecamo.close();
     }
