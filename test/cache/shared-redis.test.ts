@@ -30,6 +30,16 @@ async function proxied(ecamo: Ecamo, url: string): Promise<Answer> {
 
 const imageFor = (path: string): Buffer => Buffer.from(`image bytes of ${path} `.repeat(50));
 
+const MAGIC = Buffer.from('ecamo-cache-1\n');
+
+/** A value laid out as the shared tier writes one: magic, metadata length, metadata, body. */
+function encoded(meta: Record<string, unknown> | null, body: Buffer): Buffer {
+  const metaBytes = Buffer.from(JSON.stringify(meta));
+  const length = Buffer.alloc(4);
+  length.writeUInt32BE(metaBytes.length);
+  return Buffer.concat([MAGIC, length, metaBytes, body]);
+}
+
 describe('two ecamo instances, one Redis, one cache', () => {
   let redis: RedisServer;
   let first: Ecamo;
@@ -95,6 +105,75 @@ describe('two ecamo instances, one Redis, one cache', () => {
       // Now sound: the other instance is served from it.
       assert.equal((await proxied(first, url)).header('x-ecamo-cache'), 'hit', path);
       assert.equal(fetchesOf(path), 1);
+    }
+  });
+
+  test('a value of the right key but the wrong shape, or not a string at all, is a miss, and overwritten', async () => {
+    const client = redisOf(first).client;
+    // A sound value to take apart: kept by one instance, as written.
+    const model = `${source.origin}/model.png`;
+    await proxied(first, model);
+    await until(() => kept(model));
+    const sound = (await client.getBuffer(redisKey(cacheKey(model, SERVICE_ORIGIN, false))))!;
+    const metaLength = sound.readUInt32BE(MAGIC.length);
+    const meta = JSON.parse(sound.toString('utf8', MAGIC.length + 4, MAGIC.length + 4 + metaLength)) as Record<string, unknown>;
+    const policy = meta.policy as Record<string, unknown>;
+    const body = sound.subarray(MAGIC.length + 4 + metaLength);
+    const shapes: Record<string, (key: string) => Record<string, unknown> | null> = {
+      'null metadata': () => null,
+      'headers not strings': (key) => ({ ...meta, key, headers: { 'content-type': 5 } }),
+      'no policy': (key) => ({ ...meta, key, policy: undefined }),
+      'a policy of the wrong shape': (key) => ({ ...meta, key, policy: { v: 1 } }),
+      'a policy with a field of the wrong type': (key) => ({ ...meta, key, policy: { ...policy, t: 'yesterday' } }),
+      'another kind': (key) => ({ ...meta, key, kind: 'image' }),
+      'a Vary marker that has run out': (key) => ({ kind: 'vary', key, until: Date.now() - 1000 }),
+      'a Vary marker with no end': (key) => ({ kind: 'vary', key, until: 'later' }),
+    };
+    const cases = Object.entries(shapes).map(([name, shape], index) => ({ name, path: `/shape-${index}.png`, shape }));
+    for (const { name, path, shape } of cases) {
+      const url = `${source.origin}${path}`;
+      const key = redisKey(cacheKey(url, SERVICE_ORIGIN, false));
+      const value = encoded(shape(cacheKey(url, SERVICE_ORIGIN, false)), body);
+      await client.set(key, value);
+      const answer = await proxied(second, url);
+      assert.equal(answer.header('x-ecamo-cache'), 'miss', name);
+      assert.deepEqual(answer.bytes, imageFor(path), name);
+      await until(async () => !(await client.getBuffer(key))?.equals(value));
+      assert.equal((await proxied(first, url)).header('x-ecamo-cache'), 'hit', name);
+      assert.equal(fetchesOf(path), 1, name);
+    }
+    // Not a string: Redis answers GET with an error (WRONGTYPE); SET replaces it.
+    const listed = `${source.origin}/listed.png`;
+    const listKey = redisKey(cacheKey(listed, SERVICE_ORIGIN, false));
+    await client.rpush(listKey, 'not', 'an', 'entry');
+    assert.equal((await proxied(second, listed)).header('x-ecamo-cache'), 'miss');
+    await until(async () => (await client.type(listKey)) === 'string');
+    assert.equal((await proxied(first, listed)).header('x-ecamo-cache'), 'hit');
+    assert.equal(fetchesOf('/listed.png'), 1);
+  });
+
+  test('Redis that answers nothing (stopped): every request is served from the source; answering again, sharing resumes', async () => {
+    redis.pause();
+    try {
+      for (let i = 0; i < 3; i++) {
+        const path = `/while-stopped-${i}.png`;
+        const answer = await proxied(i % 2 === 0 ? first : second, `${source.origin}${path}`);
+        assert.equal(answer.status, 200, path);
+        assert.equal(answer.header('x-ecamo-cache'), 'miss', path);
+        assert.deepEqual(answer.bytes, imageFor(path), path);
+      }
+    } finally {
+      redis.resume();
+    }
+    // The commands that timed out are answered now, late: no answer is taken for a later command's.
+    for (const path of ['/resumed-1.png', '/resumed-2.png']) {
+      const url = `${source.origin}${path}`;
+      assert.equal((await proxied(second, url)).header('x-ecamo-cache'), 'miss', path);
+      await until(() => kept(url));
+      const elsewhere = await proxied(first, url);
+      assert.equal(elsewhere.header('x-ecamo-cache'), 'hit', path);
+      assert.deepEqual(elsewhere.bytes, imageFor(path), path);
+      assert.equal(fetchesOf(path), 1, path);
     }
   });
 

@@ -4,7 +4,9 @@
  * started on some port by `onSomePort` (server-ports.ts).
  *
  * `kill()` ends it abruptly (SIGKILL, as a crash) and `restart()` brings a
- * fresh, empty Redis back on the same port, for tests of Redis outages.
+ * fresh, empty Redis back on the same port, for tests of Redis outages;
+ * `pause()` and `resume()` stop and continue it (SIGSTOP, SIGCONT): a Redis
+ * that keeps its connections but answers nothing, as an overloaded one.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -22,6 +24,10 @@ export interface RedisServer {
   kill(): Promise<void>;
   /** A fresh, empty Redis on the same port; resolves once it accepts connections. */
   restart(): Promise<void>;
+  /** SIGSTOP: connections stay open, commands wait unanswered. */
+  pause(): void;
+  /** SIGCONT: it answers again, the commands that waited first. */
+  resume(): void;
   /** Ends it for good (idempotent). */
   stop(): Promise<void>;
 }
@@ -97,6 +103,8 @@ export async function startRedisServer(): Promise<RedisServer> {
       }
       throw new Error(`redis-server could not get port ${port} back`);
     },
+    pause: () => void current?.kill('SIGSTOP'),
+    resume: () => void current?.kill('SIGCONT'),
     stop: kill,
   };
 }
