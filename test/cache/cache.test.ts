@@ -285,6 +285,29 @@ describe('response cache', () => {
       await new Promise((resolve) => raw.close(resolve));
     }
   });
+
+  test('more bytes than the Content-Length: the declared ones are the image, the rest never reaches another answer', async () => {
+    const raw = net.createServer((socket) => {
+      socket.on('data', (request: Buffer) => {
+        const name = /^GET \/(\w+)/.exec(request.toString('latin1'))?.[1] ?? 'none';
+        const image = `image ${name}`.padEnd(12, '.');
+        socket.write(`HTTP/1.1 200 OK\r\ncontent-type: image/png\r\ncache-control: max-age=600\r\ncontent-length: 12\r\n\r\n${image}HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nextra`);
+      });
+    });
+    await new Promise<void>((resolve) => raw.listen(0, '127.0.0.1', resolve));
+    try {
+      const origin = `http://127.0.0.1:${(raw.address() as AddressInfo).port}`;
+      const first = await proxied(ecamo, `${origin}/first`);
+      assert.equal(first.body, 'image first.');
+      assert.equal((await proxied(ecamo, `${origin}/first`)).header('x-ecamo-cache'), 'hit');
+      // The next request to the same source: its own image, not what trailed the first.
+      const second = await proxied(ecamo, `${origin}/second`);
+      assert.equal(second.status, 200);
+      assert.equal(second.body, 'image second');
+    } finally {
+      await new Promise((resolve) => raw.close(resolve));
+    }
+  });
 });
 
 describe('response cache bounds', () => {

@@ -8,10 +8,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { cacheKey } from '../../src/cache/cache.js';
 import { redisKey } from '../../src/cache/redis-tier.js';
 import type { SharedRedis } from '../../src/state/redis.js';
-import { urlDigest } from '../../src/tokens/digest.js';
-import { signProxyToken } from '../../src/tokens/proxy-token.js';
-import { CANONICAL_HOST, SERVICE_ORIGIN, startEcamo, startSource, type Answer, type Ecamo, type Source } from '../helpers/harness.js';
+import { SERVICE_ORIGIN, startEcamo, startSource, type Ecamo, type Source } from '../helpers/harness.js';
 import { startRedisServer, type RedisServer } from '../helpers/redis-server.js';
+import { proxied } from './fixture.js';
 
 async function until(condition: () => boolean | Promise<boolean>): Promise<void> {
   while (!(await condition())) await sleep(10);
@@ -23,10 +22,6 @@ function redisOf(ecamo: Ecamo): SharedRedis {
   return redis;
 }
 
-async function proxied(ecamo: Ecamo, url: string): Promise<Answer> {
-  const token = await signProxyToken({ url, serviceOrigin: SERVICE_ORIGIN, sendToken: false }, ecamo.config.ecamoKeys.signing, 45);
-  return ecamo.get(`/${ecamo.config.prefix}/v1/p/${urlDigest(url)}?t=${token}`, { host: CANONICAL_HOST });
-}
 
 const imageFor = (path: string): Buffer => Buffer.from(`image bytes of ${path} `.repeat(50));
 
@@ -78,6 +73,42 @@ describe('two ecamo instances, one Redis, one cache', () => {
     assert.equal(elsewhere.header('cache-control'), 'public, max-age=600');
     assert.equal(elsewhere.header('content-length'), String(imageFor('/shared.png').length));
     assert.equal(fetchesOf('/shared.png'), 1);
+  });
+
+  test("entries carry their policy: the other instance serves each Accept its variant, and revalidates a stale entry with the entry's validator", async () => {
+    const negotiating = await startSource((req, res) => {
+      if (req.url === '/stale.png') {
+        if (req.headers['if-none-match'] === '"s1"') return void res.writeHead(304, { etag: '"s1"', 'cache-control': 'max-age=600' }).end();
+        return void res.writeHead(200, { 'content-type': 'image/png', etag: '"s1"', 'cache-control': 'max-age=0' }).end(imageFor('/stale.png'));
+      }
+      const webp = req.headers.accept?.includes('image/webp') === true;
+      res.writeHead(200, { 'content-type': webp ? 'image/webp' : 'image/png', 'cache-control': 'public, max-age=600', vary: 'Accept' }).end(webp ? 'webp bytes' : 'png bytes');
+    });
+    try {
+      const url = `${negotiating.origin}/negotiated`;
+      const accepts = { webp: 'image/webp,image/*', png: 'image/*' };
+      for (const accept of Object.values(accepts)) assert.equal((await proxied(first, url, { accept })).header('x-ecamo-cache'), 'miss');
+      // One entry per Accept value, beside the marker that says the URL varies on it.
+      const variantKept = async (accept: string): Promise<boolean> => (await redisOf(first).client.exists(redisKey(`${cacheKey(url, SERVICE_ORIGIN, false)}\n${accept}`))) === 1;
+      await until(async () => (await variantKept(accepts.webp)) && (await variantKept(accepts.png)));
+      const webp = await proxied(second, url, { accept: accepts.webp });
+      const png = await proxied(second, url, { accept: accepts.png });
+      assert.deepEqual([webp.header('x-ecamo-cache'), webp.body, webp.header('content-type')], ['hit', 'webp bytes', 'image/webp']);
+      assert.deepEqual([png.header('x-ecamo-cache'), png.body, png.header('content-type')], ['hit', 'png bytes', 'image/png']);
+
+      const stale = `${negotiating.origin}/stale.png`;
+      await proxied(first, stale);
+      await until(async () => (await redisOf(first).client.exists(redisKey(cacheKey(stale, SERVICE_ORIGIN, false)))) === 1);
+      const revalidated = await proxied(second, stale);
+      assert.equal(revalidated.header('x-ecamo-cache'), 'revalidated');
+      assert.deepEqual(revalidated.bytes, imageFor('/stale.png'));
+      assert.deepEqual(
+        negotiating.requests.map((req) => `${req.url} ${req.headers['if-none-match'] ?? ''}`),
+        ['/negotiated ', '/negotiated ', '/stale.png ', '/stale.png "s1"'],
+      );
+    } finally {
+      await negotiating.close();
+    }
   });
 
   test('a corrupt or foreign value is a miss, and overwritten', async () => {
