@@ -1,11 +1,10 @@
 /**
  * The response cache against real sources that count what reaches them:
- * reuse, HTTP's rules for a shared cache, the byte bound, keys (coalescing
- * and the deadline: coalescing.test.ts).
+ * reuse, HTTP's rules for a shared cache, the byte bound, keys (coalescing,
+ * the deadline: coalescing.test.ts; sources that misbehave: bad-sources.test.ts).
  */
 import assert from 'node:assert/strict';
 import type http from 'node:http';
-import net, { type AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { generateKey } from '../../src/config/generate-key.js';
@@ -219,94 +218,6 @@ describe('response cache', () => {
     assert.equal(second.header('x-ecamo-cache'), 'revalidated');
     assert.deepEqual(second.bytes, PNG);
     assert.equal(second.header('last-modified'), modified);
-  });
-
-  test('new bytes under a stable ETag: every answer is one whole version, never a mix', async () => {
-    let version = Buffer.alloc(3000, 1);
-    let honours304 = true;
-    const images = await source((req, res) => {
-      if (honours304 && req.headers['if-none-match'] === '"same"') return void res.writeHead(304, { etag: '"same"' }).end();
-      res.writeHead(200, { 'content-type': 'image/png', etag: '"same"', 'cache-control': 'max-age=0' }).end(version);
-    });
-    const url = `${images.origin}/liar.png`;
-    const v1 = version;
-    await proxied(ecamo, url);
-    version = Buffer.alloc(5000, 2);
-    const kept = await proxied(ecamo, url);
-    assert.deepEqual(kept.bytes, v1, 'a 304 keeps the stored bytes whole');
-    assert.equal(kept.header('content-length'), String(v1.length));
-    honours304 = false;
-    const replaced = await proxied(ecamo, url);
-    assert.deepEqual(replaced.bytes, version, 'a 200 replaces them whole');
-    assert.equal(replaced.header('x-ecamo-cache'), 'miss');
-  });
-
-  test('a 304 for other bytes than the stored ones: fetched again in full', async () => {
-    const images = await source((req, res) => {
-      if (req.headers['if-none-match'] !== undefined) return void res.writeHead(304, { etag: '"other"' }).end();
-      res.writeHead(200, { 'content-type': 'image/png', etag: '"mine"', 'cache-control': 'max-age=0' }).end(PNG);
-    });
-    const url = `${images.origin}/mismatch.png`;
-    await proxied(ecamo, url);
-    const second = await proxied(ecamo, url);
-    assert.equal(second.status, 200);
-    assert.deepEqual(second.bytes, PNG);
-    assert.equal(images.requests.length, 3);
-    assert.equal(images.requests[2]?.headers['if-none-match'], undefined);
-  });
-
-  test('a body cut by a reset is never kept, chunked or with a length', async () => {
-    const images = await source((req, res) => {
-      res.writeHead(200, { 'content-type': 'image/png', 'cache-control': 'max-age=600', ...(req.url === '/sized.png' ? { 'content-length': 4000 } : {}) });
-      res.write(Buffer.alloc(1000, 3), () => req.socket.resetAndDestroy());
-    });
-    for (const path of ['/sized.png', '/chunked.png']) {
-      const url = `${images.origin}${path}`;
-      const before = images.requests.length;
-      for (let i = 0; i < 2; i++) assert.equal(await attempt(ecamo, url), 'cut off', path);
-      assert.equal(images.requests.length - before, 2, `${path}: fetched again`);
-    }
-  });
-
-  test('a Content-Length the body does not match is never kept', async () => {
-    let connections = 0;
-    const raw = net.createServer((socket) => {
-      connections++;
-      socket.once('data', () => {
-        socket.end('HTTP/1.1 200 OK\r\ncontent-type: image/png\r\ncache-control: max-age=600\r\ncontent-length: 100\r\nconnection: close\r\n\r\nonly forty bytes of the hundred promised');
-      });
-    });
-    await new Promise<void>((resolve) => raw.listen(0, '127.0.0.1', resolve));
-    try {
-      const url = `http://127.0.0.1:${(raw.address() as AddressInfo).port}/short.png`;
-      for (let i = 0; i < 2; i++) assert.equal(await attempt(ecamo, url), 'cut off');
-      assert.equal(connections, 2);
-    } finally {
-      await new Promise((resolve) => raw.close(resolve));
-    }
-  });
-
-  test('more bytes than the Content-Length: the declared ones are the image, the rest never reaches another answer', async () => {
-    const raw = net.createServer((socket) => {
-      socket.on('data', (request: Buffer) => {
-        const name = /^GET \/(\w+)/.exec(request.toString('latin1'))?.[1] ?? 'none';
-        const image = `image ${name}`.padEnd(12, '.');
-        socket.write(`HTTP/1.1 200 OK\r\ncontent-type: image/png\r\ncache-control: max-age=600\r\ncontent-length: 12\r\n\r\n${image}HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nextra`);
-      });
-    });
-    await new Promise<void>((resolve) => raw.listen(0, '127.0.0.1', resolve));
-    try {
-      const origin = `http://127.0.0.1:${(raw.address() as AddressInfo).port}`;
-      const first = await proxied(ecamo, `${origin}/first`);
-      assert.equal(first.body, 'image first.');
-      assert.equal((await proxied(ecamo, `${origin}/first`)).header('x-ecamo-cache'), 'hit');
-      // The next request to the same source: its own image, not what trailed the first.
-      const second = await proxied(ecamo, `${origin}/second`);
-      assert.equal(second.status, 200);
-      assert.equal(second.body, 'image second');
-    } finally {
-      await new Promise((resolve) => raw.close(resolve));
-    }
   });
 });
 
