@@ -204,6 +204,8 @@ describe('response cache', () => {
     assert.equal(refreshed.header('x-ecamo-cache'), 'hit');
     assert.equal(refreshed.header('cache-control'), 'max-age=600', 'the 304 headers replace the stored ones');
     assert.equal(images.requests.length, 3);
+    const logged = logs.filter((line) => line.msg === 'access' && line.source === url).map((line) => [line.cache, line.sourceStatus]);
+    assert.deepEqual(logged, [['miss', 200], ['revalidated', 304], ['revalidated', 304], ['hit', undefined]]);
   });
 
   test('Last-Modified is revalidated with If-Modified-Since', async () => {
