@@ -167,17 +167,15 @@ export class ImageCache {
   async #run(request: CacheRequest, flight: Flight): Promise<Obtained> {
     const { key, query } = request;
     const options = this.#options;
-    let stale = this.#stored(key, query.accept);
-    if (stale === undefined) {
-      const shared = await this.#sharedStored(key, query.accept);
-      if (shared !== undefined && shared.freshUntil > Date.now()) {
-        this.#keep(key, query.accept, shared, true);
-        return { kind: 'entry', entry: shared, status: 'hit' };
-      }
-      stale = shared;
-    } else if (stale.freshUntil > Date.now()) {
-      return { kind: 'entry', entry: stale, status: 'hit' };
+    const inMemory = this.#stored(key, query.accept);
+    if (inMemory !== undefined && inMemory.freshUntil > Date.now()) return { kind: 'entry', entry: inMemory, status: 'hit' };
+    // Missing or stale here: another instance may have fetched or revalidated it since.
+    const shared = await this.#sharedStored(key, query.accept);
+    if (shared !== undefined && shared.freshUntil > Date.now()) {
+      this.#keep(key, query.accept, shared, true);
+      return { kind: 'entry', entry: shared, status: 'hit' };
     }
+    const stale = inMemory ?? shared;
 
     const validators = stale === undefined ? undefined : validatorsFor(stale.policy, query);
     let source = await flight.fetch(request, validators);

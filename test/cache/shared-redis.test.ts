@@ -111,6 +111,33 @@ describe('two ecamo instances, one Redis, one cache', () => {
     }
   });
 
+  test('an entry one instance revalidated is fresh for the other too: its stale copy in memory does not send it to the source again', async () => {
+    const refreshing = await startSource((req, res) => {
+      if (req.headers['if-none-match'] === '"r1"') return void res.writeHead(304, { etag: '"r1"', 'cache-control': 'max-age=600' }).end();
+      res.writeHead(200, { 'content-type': 'image/png', etag: '"r1"', 'cache-control': 'max-age=1' }).end(imageFor('/refresh.png'));
+    });
+    try {
+      const url = `${refreshing.origin}/refresh.png`;
+      const key = redisKey(cacheKey(url, SERVICE_ORIGIN, false));
+      const client = redisOf(first).client;
+      assert.equal((await proxied(first, url)).header('x-ecamo-cache'), 'miss');
+      await until(async () => (await client.exists(key)) === 1);
+      assert.equal((await proxied(second, url)).header('x-ecamo-cache'), 'hit');
+      const fetched = await client.getBuffer(key);
+      await sleep(1100);
+      // Stale on both; the first asks the source, which says it is current for ten minutes.
+      assert.equal((await proxied(first, url)).header('x-ecamo-cache'), 'revalidated');
+      await until(async () => !(await client.getBuffer(key))?.equals(fetched!));
+      const elsewhere = await proxied(second, url);
+      assert.equal(elsewhere.header('x-ecamo-cache'), 'hit');
+      assert.deepEqual(elsewhere.bytes, imageFor('/refresh.png'));
+      assert.equal(elsewhere.header('cache-control'), 'max-age=600');
+      assert.deepEqual(refreshing.requests.map((req) => req.headers['if-none-match'] ?? 'unconditional'), ['unconditional', '"r1"']);
+    } finally {
+      await refreshing.close();
+    }
+  });
+
   test('a corrupt or foreign value is a miss, and overwritten', async () => {
     const client = redisOf(first).client;
     const values: Buffer[] = [
