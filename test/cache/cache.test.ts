@@ -158,11 +158,18 @@ describe('response cache', () => {
     // Same kid, another key: what a forger who guessed everything but the key would send.
     const forgerKeys = await loadEcamoKeys('keys', JSON.stringify({ [ecamo.ecamoKey.kid]: (await generateKey(ecamo.ecamoKey.kid)).privateJwk }), 'kid', undefined);
     const forged = await signProxyToken(claims, forgerKeys.signing, 45);
+    // Genuine, but past its exp (and the clock leeway).
+    const expired = await signProxyToken(claims, ecamo.config.ecamoKeys.signing, 45, Math.floor(Date.now() / 1000) - 120);
     // Admitted once (so it is cached as verified), the same token must still bring the right digest.
     assert.equal((await ecamo.get(`/${ecamo.config.prefix}/v1/p/${urlDigest(url)}?t=${good}`, { host: CANONICAL_HOST })).status, 200);
-    for (const path of [`/${ecamo.config.prefix}/v1/p/${urlDigest(url)}?t=${forged}`, `/${ecamo.config.prefix}/v1/p/${urlDigest(`${url}?x`)}?t=${good}`]) {
+    const refused = [
+      `/${ecamo.config.prefix}/v1/p/${urlDigest(url)}?t=${forged}`,
+      `/${ecamo.config.prefix}/v1/p/${urlDigest(`${url}?x`)}?t=${good}`,
+      `/${ecamo.config.prefix}/v1/p/${urlDigest(url)}?t=${expired}`,
+    ];
+    for (const path of refused) {
       const answer = await ecamo.get(path, { host: CANONICAL_HOST });
-      assert.equal(answer.status, 401);
+      assert.equal(answer.status, 401, path);
       assert.equal(answer.header('x-ecamo-cache'), undefined);
       assert.equal(answer.bytes.includes(PNG), false);
     }
