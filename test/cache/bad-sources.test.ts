@@ -5,15 +5,14 @@
  * bytes from the cache, and nothing cut short is kept.
  */
 import assert from 'node:assert/strict';
-import type http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { startEcamo, startSource, type Ecamo, type Source } from '../helpers/harness.js';
-import { attempt, PNG, proxied } from './fixture.js';
+import { startEcamo, type Ecamo } from '../helpers/harness.js';
+import { attempt, PNG, proxied, sourcesOfBlock } from './fixture.js';
 
 describe('response cache and sources that misbehave', () => {
   let ecamo: Ecamo;
-  const sources: Source[] = [];
+  const source = sourcesOfBlock();
 
   before(async () => {
     ecamo = await startEcamo();
@@ -21,14 +20,8 @@ describe('response cache and sources that misbehave', () => {
 
   after(async () => {
     await ecamo.close();
-    for (const source of sources) await source.close();
   });
 
-  async function source(handler: http.RequestListener): Promise<Source> {
-    const started = await startSource(handler);
-    sources.push(started);
-    return started;
-  }
 
   test('new bytes under a stable ETag: every answer is one whole version, never a mix', async () => {
     let version = Buffer.alloc(3000, 1);

@@ -4,7 +4,6 @@
  * the deadline: coalescing.test.ts; sources that misbehave: bad-sources.test.ts).
  */
 import assert from 'node:assert/strict';
-import type http from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { generateKey } from '../../src/config/generate-key.js';
@@ -13,12 +12,12 @@ import { createLogger } from '../../src/log.js';
 import { urlDigest } from '../../src/tokens/digest.js';
 import { signProxyToken } from '../../src/tokens/proxy-token.js';
 import { CANONICAL_HOST, SERVICE_ORIGIN, startEcamo, startSource, type Ecamo, type Source } from '../helpers/harness.js';
-import { attempt, gate, PNG, proxied } from './fixture.js';
+import { attempt, gate, PNG, proxied, sourcesOfBlock } from './fixture.js';
 
 describe('response cache', () => {
   let ecamo: Ecamo;
   const logs: Record<string, unknown>[] = [];
-  const sources: Source[] = [];
+  const source = sourcesOfBlock();
 
   before(async () => {
     const logger = createLogger('info', { write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>) });
@@ -27,14 +26,8 @@ describe('response cache', () => {
 
   after(async () => {
     await ecamo.close();
-    for (const source of sources) await source.close();
   });
 
-  async function source(handler: http.RequestListener): Promise<Source> {
-    const started = await startSource(handler);
-    sources.push(started);
-    return started;
-  }
 
   test('repeat views are answered from the cache, with Age, and logged as hits', async () => {
     const images = await source((_req, res) => void res.writeHead(200, { 'content-type': 'image/png', 'cache-control': 'public, max-age=600', etag: '"v1"' }).end(PNG));

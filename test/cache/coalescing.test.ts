@@ -12,14 +12,14 @@ import { request } from 'undici';
 import { urlDigest } from '../../src/tokens/digest.js';
 import { signProxyToken } from '../../src/tokens/proxy-token.js';
 import { CANONICAL_HOST, SERVICE_ORIGIN, startEcamo, startSource, type Ecamo, type Source } from '../helpers/harness.js';
-import { attempt, gate, PNG, proxied } from './fixture.js';
+import { attempt, gate, PNG, proxied, sourcesOfBlock } from './fixture.js';
 
 /** Lets the requests sent so far reach ecamo and join the fetch in flight before the source answers. */
 const JOIN_MS = 300;
 
 describe('coalescing', () => {
   let ecamo: Ecamo;
-  const sources: Source[] = [];
+  const source = sourcesOfBlock();
 
   before(async () => {
     ecamo = await startEcamo();
@@ -27,14 +27,8 @@ describe('coalescing', () => {
 
   after(async () => {
     await ecamo.close();
-    for (const source of sources) await source.close();
   });
 
-  async function source(handler: http.RequestListener): Promise<Source> {
-    const started = await startSource(handler);
-    sources.push(started);
-    return started;
-  }
 
   test('50 concurrent misses make one source request and get the same bytes', async () => {
     const held = gate();

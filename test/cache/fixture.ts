@@ -1,9 +1,24 @@
-/** What the response cache tests share: an image, proxied requests signed with ecamo's key, a source held until released. */
+/** What the response cache tests share: an image, sources closed after their block, proxied requests signed with ecamo's key, a source held until released. */
+import type http from 'node:http';
+import { after } from 'node:test';
 import { urlDigest } from '../../src/tokens/digest.js';
 import { signProxyToken } from '../../src/tokens/proxy-token.js';
-import { CANONICAL_HOST, SERVICE_ORIGIN, type Answer, type Ecamo } from '../helpers/harness.js';
+import { CANONICAL_HOST, SERVICE_ORIGIN, startSource, type Answer, type Ecamo, type Source } from '../helpers/harness.js';
 
 export const PNG = Buffer.concat([Buffer.from('\x89PNG\r\n\x1a\n'), Buffer.alloc(2000, 7)]);
+
+/** Call inside a describe block: starts sources for its tests, and closes every one after them. */
+export function sourcesOfBlock(): (handler: http.RequestListener) => Promise<Source> {
+  const sources: Source[] = [];
+  after(async () => {
+    for (const source of sources) await source.close();
+  });
+  return async (handler) => {
+    const started = await startSource(handler);
+    sources.push(started);
+    return started;
+  };
+}
 
 export interface ProxiedOptions {
   readonly sendToken?: boolean;

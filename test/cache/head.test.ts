@@ -9,12 +9,12 @@
 import assert from 'node:assert/strict';
 import type http from 'node:http';
 import { after, before, describe, test } from 'node:test';
-import { startEcamo, startSource, type Ecamo, type Source } from '../helpers/harness.js';
-import { PNG, proxied } from './fixture.js';
+import { startEcamo, type Ecamo, type Source } from '../helpers/harness.js';
+import { PNG, proxied, sourcesOfBlock } from './fixture.js';
 
 describe('HEAD', () => {
   let ecamo: Ecamo;
-  const sources: Source[] = [];
+  const startBlockSource = sourcesOfBlock();
 
   before(async () => {
     ecamo = await startEcamo();
@@ -22,12 +22,10 @@ describe('HEAD', () => {
 
   after(async () => {
     await ecamo.close();
-    for (const source of sources) await source.close();
   });
 
   async function source(handler: http.RequestListener): Promise<Source & { methods(): string[] }> {
-    const started = await startSource(handler);
-    sources.push(started);
+    const started = await startBlockSource(handler);
     return { ...started, methods: () => started.requests.map((req) => `${req.method} ${req.url}`) };
   }
 
