@@ -72,15 +72,14 @@ export async function handleProxy(
   // digest it was admitted with, neither a second SHA-384 nor another cache write is needed, and the
   // source request (with its cache key) is the one built then.
   const admitted = admissions.get(claims);
-  if (admitted?.digest === digest) {
-    admitSource(app, record, admitted.source);
-    return serveSource(app, req, res, record, admitted.source);
-  }
-  const source: SourceRequest = { url: claims.url, service: claims.serviceOrigin, sendToken: claims.sendToken };
+  const source: SourceRequest =
+    admitted?.digest === digest ? admitted.source : { url: claims.url, service: claims.serviceOrigin, sendToken: claims.sendToken };
   admitSource(app, record, source);
-  assertDigestMatches(digest, claims.url);
-  app.tokens.rememberProxyToken(token, claims);
-  admissions.set(claims, { digest, source });
+  if (source !== admitted?.source) {
+    assertDigestMatches(digest, claims.url);
+    app.tokens.rememberProxyToken(token, claims);
+    admissions.set(claims, { digest, source });
+  }
   return serveSource(app, req, res, record, source);
 }
 
