@@ -31,6 +31,19 @@ export async function assertHealthy(ecamo: Ecamo, logs: Record<string, unknown>[
   assert.deepEqual(bugs, [], 'no error-level log line (a 500 would log "bug: unexpected failure")');
 }
 
+/**
+ * A hostile suite's `after` hook: whatever its tests sent, the server is still
+ * healthy; ecamo and every server in `others` are closed even when it is not.
+ */
+export async function assertHealthyThenClose(ecamo: Ecamo, logs: Record<string, unknown>[], ...others: readonly ({ close(): Promise<void> } | undefined)[]): Promise<void> {
+  try {
+    await assertHealthy(ecamo, logs);
+  } finally {
+    await ecamo.close();
+    for (const other of others) await other?.close();
+  }
+}
+
 export function assertNoStackTrace(body: string): void {
   assert.doesNotMatch(body, /\bat .+[(:]\d+|node:internal|\/src\/|\/dist\/|Error: .*\n|\bstack\b/i, `body leaks internals: ${body.slice(0, 200)}`);
 }

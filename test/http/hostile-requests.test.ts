@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { CANONICAL_HOST, startSource, type Answer, type Ecamo, type Source } from '../helpers/harness.js';
-import { PNG, b64u, startWatchedEcamo, assertHealthy, assertRefused, rawExchange } from '../helpers/hostile.js';
+import { PNG, b64u, startWatchedEcamo, assertHealthyThenClose, assertRefused, rawExchange } from '../helpers/hostile.js';
 
 describe('broken cookies and requests', () => {
   let ecamo: Ecamo;
@@ -32,14 +32,7 @@ describe('broken cookies and requests', () => {
   });
 
   // Whatever the tests above sent, the server must still be healthy: checked once they are done.
-  after(async () => {
-    try {
-      await assertHealthy(ecamo, logs);
-    } finally {
-      await ecamo.close();
-      await source.close();
-    }
-  });
+  after(() => assertHealthyThenClose(ecamo, logs, source));
 
   const withCookie = (cookie: string): Promise<Answer> => ecamo.get(urlPath, { headers: { cookie } });
 

@@ -14,7 +14,7 @@ import type http from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { urlDigest } from '../../src/tokens/digest.js';
 import { CANONICAL_HOST, SERVICE_ORIGIN, startSource, type Ecamo, type Source } from '../helpers/harness.js';
-import { PNG, now, startWatchedEcamo, assertHealthy, assertRefused, es256, jws } from '../helpers/hostile.js';
+import { PNG, now, startWatchedEcamo, assertHealthyThenClose, assertRefused, es256, jws } from '../helpers/hostile.js';
 
 describe('non-http(s) source URLs', () => {
   let ecamo: Ecamo;
@@ -25,13 +25,7 @@ describe('non-http(s) source URLs', () => {
   });
 
   // Whatever the tests above sent, the server must still be healthy: checked once they are done.
-  after(async () => {
-    try {
-      await assertHealthy(ecamo, logs);
-    } finally {
-      await ecamo.close();
-    }
-  });
+  after(() => assertHealthyThenClose(ecamo, logs));
 
   const BAD_URLS = [
     'javascript:alert(document.cookie)',
@@ -117,15 +111,7 @@ describe('private-address guard with no private allowance', () => {
   });
 
   // Whatever the tests above sent, the server must still be healthy: checked once they are done.
-  after(async () => {
-    try {
-      await assertHealthy(ecamo, logs);
-    } finally {
-      await ecamo.close();
-      await source.close();
-      await source6?.close();
-    }
-  });
+  after(() => assertHealthyThenClose(ecamo, logs, source, source6));
 
   test('every spelling of this machine is refused and the listener receives nothing', async () => {
     const port = source.port;
@@ -210,15 +196,7 @@ describe('redirects from an allowed private source are re-checked hop by hop', (
   });
 
   // Whatever the tests above sent, the server must still be healthy: checked once they are done.
-  after(async () => {
-    try {
-      await assertHealthy(ecamo, logs);
-    } finally {
-      await ecamo.close();
-      await first.close();
-      await target.close();
-    }
-  });
+  after(() => assertHealthyThenClose(ecamo, logs, first, target));
 
   test('a hop to a private address is 403 unallowed-source; only the first hop is fetched', async () => {
     const hops = [

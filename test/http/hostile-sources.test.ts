@@ -12,38 +12,31 @@ import assert from 'node:assert/strict';
 import type http from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { CANONICAL_HOST, startSource, type Answer, type Ecamo, type Source } from '../helpers/harness.js';
-import { PNG, startWatchedEcamo, assertHealthy, assertRefused, readStream, startRawSource, type RawSource } from '../helpers/hostile.js';
+import { PNG, startWatchedEcamo, assertHealthyThenClose, assertRefused, readStream, startRawSource, type RawSource } from '../helpers/hostile.js';
 
 describe('misbehaving sources', () => {
   const MAX_LENGTH = 1000;
   let ecamo: Ecamo;
   let logs: Record<string, unknown>[];
-  const closers: (() => Promise<void>)[] = [];
+  const opened: { close(): Promise<void> }[] = [];
 
   before(async () => {
     ({ ecamo, logs } = await startWatchedEcamo({ ECAMO_MAX_LENGTH: String(MAX_LENGTH) }));
   });
 
   // Whatever the tests above sent, the server must still be healthy: checked once they are done.
-  after(async () => {
-    try {
-      await assertHealthy(ecamo, logs);
-    } finally {
-      await ecamo.close();
-      for (const close of closers) await close();
-    }
-  });
+  after(() => assertHealthyThenClose(ecamo, logs, ...opened));
 
   async function source(handler: http.RequestListener): Promise<Source> {
     const started = await startSource(handler);
-    closers.push(() => started.close());
+    opened.push(started);
     return started;
   }
 
   /** Answers with exactly `raw`, then closes. */
   async function rawSource(raw: string | Buffer): Promise<RawSource> {
     const started = await startRawSource((socket) => socket.end(raw));
-    closers.push(() => started.close());
+    opened.push(started);
     return started;
   }
 
@@ -185,15 +178,7 @@ describe('slow sources', () => {
   });
 
   // Whatever the tests above sent, the server must still be healthy: checked once they are done.
-  after(async () => {
-    try {
-      await assertHealthy(ecamo, logs);
-    } finally {
-      await ecamo.close();
-      await silent.close();
-      await stalling.close();
-    }
-  });
+  after(() => assertHealthyThenClose(ecamo, logs, silent, stalling));
 
   test('headers that never come: 504 source-request after ECAMO_TIMEOUT', async () => {
     for (const origin of [silent.origin, stalling.origin]) {
@@ -227,15 +212,12 @@ describe('HTTP_PROXY and NO_PROXY in the environment', () => {
   // Whatever the tests above sent, the server must still be healthy: checked once they are done.
   after(async () => {
     try {
-      await assertHealthy(ecamo, logs);
+      await assertHealthyThenClose(ecamo, logs, trap, source);
     } finally {
       for (const [name, value] of saved) {
         if (value === undefined) Reflect.deleteProperty(process.env, name);
         else process.env[name] = value;
       }
-      await ecamo.close();
-      await trap.close();
-      await source.close();
     }
   });
 

@@ -14,7 +14,7 @@ import { after, before, describe, test } from 'node:test';
 import { urlDigest } from '../../src/tokens/digest.js';
 import { CANONICAL_HOST, CANONICAL_ORIGIN, SERVICE_ORIGIN, startSource, type Answer, type Ecamo, type Source } from '../helpers/harness.js';
 import { FORGERIES, genuine, type ForgeryTarget, type TokenCode } from '../helpers/forgeries.js';
-import { PNG, now, startWatchedEcamo, assertHealthy, assertRefused, rawExchange, es256, jws } from '../helpers/hostile.js';
+import { PNG, now, startWatchedEcamo, assertHealthyThenClose, assertRefused, rawExchange, es256, jws } from '../helpers/hostile.js';
 
 /** One of the three tokens ecamo verifies, with how to present it and what a genuine one gets. */
 interface TokenKind extends ForgeryTarget {
@@ -97,14 +97,7 @@ describe('forged and malformed tokens', () => {
   });
 
   // Whatever the tests above sent, the server must still be healthy: checked once they are done.
-  after(async () => {
-    try {
-      await assertHealthy(ecamo, logs);
-    } finally {
-      await ecamo.close();
-      await source.close();
-    }
-  });
+  after(() => assertHealthyThenClose(ecamo, logs, source));
 
   test('control: genuine tokens of each kind, built by hand, are accepted', async () => {
     for (const kind of kinds) kind.assertAccepted(await kind.present(genuine(kind)));
