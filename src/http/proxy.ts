@@ -14,19 +14,9 @@ import { essenceOf } from './media-type.js';
 import { urlForLog, type RequestRecord } from './request-record.js';
 import { streamBody } from './stream-body.js';
 import { validHeaderValue } from '../upstream/header-value.js';
-import { SOURCE_CSP, redirectToSource, sendError } from './respond.js';
+import { redirectToSource, sendError } from './respond.js';
+import { PASSED_ON_ERROR, relayHeaders, successFields } from './source-answer.js';
 import { requestScheme } from './service-origin.js';
-
-/** Source headers passed to the client with a 200, besides Content-Type and Content-Length (handled apart). */
-const PASSED_ON_SUCCESS: readonly string[] = [
-  'etag', // lets browsers and CDNs revalidate
-  'expires', // the source's own freshness
-  'last-modified', // revalidation
-  'vary', // what the source's representation depends on (e.g. Accept for webp/avif)
-];
-
-/** Source headers passed with a source error (no etag: the body is ours, not the source's). */
-const PASSED_ON_ERROR: readonly string[] = ['expires', 'last-modified', 'vary'];
 
 /**
  * What the shared pipeline fetches once a request is authenticated. Both the
@@ -209,17 +199,6 @@ function secondsSince(start: bigint): number {
   return Number(process.hrtime.bigint() - start) / 1e9;
 }
 
-function commonHeaders(url: string): Record<string, string> {
-  return {
-    'x-ecamo-action': 'proxy-source',
-    'x-ecamo-source': url,
-    'x-ecamo-cache': 'bypass',
-    'x-frame-options': 'deny',
-    'x-content-type-options': 'nosniff',
-    'content-security-policy': SOURCE_CSP,
-  };
-}
-
 /** A 200 that may be served: its type allowed and its declared length within ECAMO_MAX_LENGTH. Throws the client's error otherwise. */
 function admitResponse(config: Config, source: SourceResponse): { contentType: string; length: number | undefined } {
   const declaredLength = source.headers['content-length'];
@@ -249,20 +228,16 @@ function answerFromSource(
   record.cache = cacheStatus;
   try {
     const { contentType, length } = admitResponse(config, source);
-    // The defaults are for images: an error must not be kept for their hour (sendSourceError).
-    const headers: Record<string, string | number> = {
-      ...commonHeaders(url),
-      'x-ecamo-cache': cacheStatus,
-      'content-type': contentType,
-      'cache-control': validHeaderValue(source.headers, 'cache-control') ?? config.defaultCacheControl,
-    };
-    if (config.defaultSurrogateControl !== undefined) headers['surrogate-control'] = config.defaultSurrogateControl;
-    for (const name of PASSED_ON_SUCCESS) {
-      const value = validHeaderValue(source.headers, name);
-      if (value !== undefined) headers[name] = value;
-    }
-    if (length !== undefined) headers['content-length'] = length;
-    res.writeHead(200, headers);
+    const fields = successFields(config, {
+      url,
+      contentType,
+      // The defaults are for images: an error must not be kept for their hour (sendSourceError).
+      cacheControl: validHeaderValue(source.headers, 'cache-control') ?? config.defaultCacheControl,
+      sourceHeader: (name) => validHeaderValue(source.headers, name),
+      length,
+    });
+    fields.push('x-ecamo-cache', cacheStatus);
+    res.writeHead(200, fields);
   } catch (error) {
     body.discard();
     throw error;
@@ -296,7 +271,7 @@ function sendSourceError(res: ServerResponse, record: RequestRecord, url: string
   record.cache = 'bypass';
   const sourceCacheControl = validHeaderValue(sourceHeaders, 'cache-control');
   const lasting = (statusCode === 404 || statusCode === 410) && sourceCacheControl !== undefined;
-  const headers: Record<string, string> = { ...commonHeaders(url), 'cache-control': lasting ? sourceCacheControl : 'no-store' };
+  const headers: Record<string, string> = { ...relayHeaders(url), 'x-ecamo-cache': 'bypass', 'cache-control': lasting ? sourceCacheControl : 'no-store' };
   for (const name of PASSED_ON_ERROR) {
     const value = validHeaderValue(sourceHeaders, name);
     if (value !== undefined) headers[name] = value;
