@@ -5,9 +5,7 @@ import { keepForMs, makeEntry, type CacheEntry, type PrepareAnswer } from './ent
 import { MemoryTier, type Stored, type VaryMarker } from './memory.js';
 import { TeeBody } from './tee.js';
 import {
-  keepable,
-  keptHeaders,
-  newPolicy,
+  keptAnswer,
   refreshed,
   validatorsFor,
   variesOnAccept,
@@ -202,13 +200,13 @@ export class ImageCache {
       throw error;
     }
 
-    const headers = keptHeaders(singleValues(source.headers), options.defaultCacheControl);
-    const policy = newPolicy(query, headers);
+    const kept = keptAnswer(query, singleValues(source.headers), options.defaultCacheControl);
     const declared = declaredLength(source.headers);
     const room = Math.min(options.maxEntryBytes, options.maxLength);
-    if (!keepable(policy, headers) || (declared !== undefined && declared > room)) {
+    if (kept === undefined || (declared !== undefined && declared > room)) {
       return { kind: 'stream', source, body: source.body, status: 'bypass' };
     }
+    const { headers, policy } = kept;
     const tee = new TeeBody(source.body, room, () => flight.othersWait());
     const forOthers = tee.kept.then((body): Obtained => {
       // Undefined: it outgrew the room. A length other than declared: never kept, never shared.

@@ -39,22 +39,35 @@ function policyRequest(query: SourceQuery): CachePolicy.Request {
   return { url: query.url, method: 'GET', headers };
 }
 
-/**
- * The kept headers of a 200, with the Cache-Control the client is told: the
- * source's own, or ECAMO_DEFAULT_CACHE_CONTROL when it sent none, so that the
- * cache and every cache after ecamo apply the same freshness.
- */
-export function keptHeaders(source: Readonly<Record<string, string | undefined>>, defaultCacheControl: string): StoredHeaders {
-  const kept: Record<string, string> = {};
-  for (const name of KEPT_HEADERS) {
-    const value = source[name];
-    if (value !== undefined) kept[name] = value;
-  }
-  kept['cache-control'] ??= defaultCacheControl;
-  return kept;
+/** What is kept of a 200: its headers and the rules it is reused by. */
+export interface KeptAnswer {
+  readonly headers: StoredHeaders;
+  readonly policy: CachePolicy;
 }
 
-export function newPolicy(query: SourceQuery, headers: StoredHeaders): CachePolicy {
+/**
+ * What is kept of a 200, or undefined when it must not be kept. Whether it
+ * may be kept is the source's own say: RFC 9111 section 3.5 (a request with
+ * `Authorization`, the ID token, is stored only with `public`, `s-maxage` or
+ * `must-revalidate`) is applied to the headers the source sent.
+ * ECAMO_DEFAULT_CACHE_CONTROL is only what clients are told when the source
+ * sent no Cache-Control: it then sets the freshness, as every cache after
+ * ecamo applies it too, but never makes keepable what the source's headers
+ * do not.
+ */
+export function keptAnswer(query: SourceQuery, source: Readonly<Record<string, string | undefined>>, defaultCacheControl: string): KeptAnswer | undefined {
+  const own: Record<string, string> = {};
+  for (const name of KEPT_HEADERS) {
+    const value = source[name];
+    if (value !== undefined) own[name] = value;
+  }
+  if (!newPolicy(query, own).storable()) return undefined;
+  const headers = own['cache-control'] === undefined ? { ...own, 'cache-control': defaultCacheControl } : own;
+  const policy = newPolicy(query, headers);
+  return keepable(policy, headers) ? { headers, policy } : undefined;
+}
+
+function newPolicy(query: SourceQuery, headers: StoredHeaders): CachePolicy {
   return new CachePolicy(policyRequest(query), { status: 200, headers: { ...headers } }, { shared: true });
 }
 
@@ -69,7 +82,7 @@ export function freshForMs(policy: CachePolicy): number {
  * (which this cache, like the issue it answers, treats as "do not keep"), not
  * `Vary: *`, and either fresh for a while or revalidatable when stale.
  */
-export function keepable(policy: CachePolicy, headers: StoredHeaders): boolean {
+function keepable(policy: CachePolicy, headers: StoredHeaders): boolean {
   if (!policy.storable() || variesOnEverything(headers) || NO_CACHE.test(headers['cache-control'] ?? '')) return false;
   return freshForMs(policy) > 0 || hasValidator(headers);
 }

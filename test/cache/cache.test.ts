@@ -127,6 +127,30 @@ describe('response cache', () => {
     assert.equal(images.requests.length, 4);
   });
 
+  test('fetched with the ID token and no Cache-Control: never kept (ECAMO_DEFAULT_CACHE_CONTROL is what clients are told, not the source\'s consent)', async () => {
+    const images = await source((req, res) => {
+      const headers: Record<string, string> = { 'content-type': 'image/png' };
+      if (req.url === '/consenting.png') headers['cache-control'] = 'public, max-age=60';
+      res.writeHead(200, headers).end(PNG);
+    });
+    const silent = `${images.origin}/silent.png`;
+    const answers = [await proxied(ecamo, silent, { sendToken: true }), await proxied(ecamo, silent, { sendToken: true })];
+    assert.deepEqual(
+      answers.map((answer) => [answer.header('x-ecamo-cache'), answer.header('cache-control')]),
+      [
+        ['bypass', 'public, max-age=3600'],
+        ['bypass', 'public, max-age=3600'],
+      ],
+    );
+    const consenting = `${images.origin}/consenting.png`;
+    assert.equal((await proxied(ecamo, consenting, { sendToken: true })).header('x-ecamo-cache'), 'miss');
+    assert.equal((await proxied(ecamo, consenting, { sendToken: true })).header('x-ecamo-cache'), 'hit');
+    assert.deepEqual(
+      images.requests.map((req) => req.url),
+      ['/silent.png', '/silent.png', '/consenting.png'],
+    );
+  });
+
   test('keys: another service or another send-token flag never gets the entry', async () => {
     const images = await source((req, res) => {
       const body = Buffer.from(req.headers.authorization === undefined ? 'anonymous' : 'with ID token');
