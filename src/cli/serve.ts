@@ -6,7 +6,7 @@ import { createAdminServer } from '../http/admin.js';
 import { listen } from '../http/listen.js';
 import { createLogger } from '../log.js';
 import { countForWorkers } from '../quarantine/cluster.js';
-import { startServer, type RunningServer } from '../http/start.js';
+import { startServer, warnOfRiskySettings, type RunningServer } from '../http/start.js';
 
 /** Sent by a worker that could not start (e.g. the port is taken), so that the primary can say why it gives up. */
 interface StartFailedMessage {
@@ -81,6 +81,7 @@ async function runWorker(config: Config): Promise<void> {
  */
 async function runPrimary(config: Config): Promise<void> {
   const logger = createLogger(config.logLevel);
+  warnOfRiskySettings(config, logger);
   const listening = new Set<Worker>();
   const startedAt = new WeakMap<Worker, number>();
   const startFailures = new WeakMap<Worker, string>();

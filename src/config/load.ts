@@ -69,6 +69,8 @@ export interface QuarantineSettings {
   readonly failures: number;
   readonly windowSeconds: number;
   readonly periodSeconds: number;
+  /** IPv6 clients are counted by their network of this many leading bits (ECAMO_QUARANTINE_IPV6_PREFIX). */
+  readonly ipv6PrefixBits: number;
 }
 
 /** The protocol's default allow-list, the common image types (docs/protocol.md §9). */
@@ -264,6 +266,8 @@ export async function loadConfig(env: Env, options: { cpus?: number } = {}): Pro
   const quarantineFailures = read.integer('QUARANTINE_FAILURES', 0, 0, 1_000_000);
   const quarantineWindow = read.integer('QUARANTINE_WINDOW', 60, 1, 86_400);
   const quarantinePeriod = read.integer('QUARANTINE_PERIOD', 300, 1, 604_800);
+  // Below /32 one quarantine would cover a whole provider; /128 counts each address alone.
+  const quarantineIpv6Prefix = read.integer('QUARANTINE_IPV6_PREFIX', 64, 32, 128);
 
   const config: Config = {
     bind,
@@ -296,7 +300,7 @@ export async function loadConfig(env: Env, options: { cpus?: number } = {}): Pro
     quarantine:
       quarantineFailures === 0
         ? undefined
-        : Object.freeze({ failures: quarantineFailures, windowSeconds: quarantineWindow, periodSeconds: quarantinePeriod }),
+        : Object.freeze({ failures: quarantineFailures, windowSeconds: quarantineWindow, periodSeconds: quarantinePeriod, ipv6PrefixBits: quarantineIpv6Prefix }),
     cacheMaxBytes: read.integer('CACHE_MAX_BYTES', 67108864, 0, Number.MAX_SAFE_INTEGER),
     cacheMaxEntryBytes: read.integer('CACHE_MAX_ENTRY_BYTES', 1048576, 1, Number.MAX_SAFE_INTEGER),
   };

@@ -1,7 +1,7 @@
 import ipaddr from 'ipaddr.js';
 import { ConfigError } from './errors.js';
 
-type Address = ipaddr.IPv4 | ipaddr.IPv6;
+export type Address = ipaddr.IPv4 | ipaddr.IPv6;
 
 /**
  * Parses one IP address written the strict way: four-part decimal IPv4, or

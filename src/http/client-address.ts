@@ -10,9 +10,11 @@
  * trusted are removed before anything reads them, and counted. Without a
  * trusted-proxy list every peer may send `sec-x-ecamo-service-host` (the
  * behaviour before the setting existed) and `X-Forwarded-For` is never read.
+ * A client address that is a trusted proxy's own is marked as such: whatever
+ * came through a proxy without naming its sender is nobody's to be charged for.
  */
 import type { IncomingMessage } from 'node:http';
-import { parseAddress, type TrustedProxies } from '../config/trusted-proxies.js';
+import { parseAddress, type Address, type TrustedProxies } from '../config/trusted-proxies.js';
 import type { IgnoredForwardingHeader } from '../metrics.js';
 
 /** A chain longer than this is not walked further: no real deployment has so many proxies. */
@@ -25,71 +27,79 @@ export interface ClientAddressOptions {
   readonly onIgnored: (header: IgnoredForwardingHeader) => void;
 }
 
-/** What a connection's peer address says, worked out on its first request: every further one reuses it. */
-interface Peer {
-  readonly address: ReturnType<typeof parseAddress>;
-  /** Canonical text (IPv4 dotted, IPv6 compressed), or the raw text when it is not an address. */
+/** Who a request is from, as far as ecamo can tell. */
+export interface Client {
+  /** Canonical text (IPv4 dotted, IPv6 compressed), or the peer's raw text when it is not an address. */
   readonly text: string;
-  /** The peer is one of ECAMO_TRUSTED_PROXIES. */
-  readonly trusted: boolean;
+  readonly address: Address | undefined;
+  /**
+   * The address is one of ECAMO_TRUSTED_PROXIES: the request came from a
+   * trusted proxy that named no client beyond itself (no `X-Forwarded-For`,
+   * one that ends in something that is not an address, or only proxies).
+   * Such a request says nothing about its sender, so quarantine leaves it alone.
+   */
+  readonly trustedProxy: boolean;
 }
 
 // Keyed by the socket object: node:http keeps one per connection, so keep-alive requests parse nothing.
-const peers = new WeakMap<object, Peer>();
+const peers = new WeakMap<object, Client>();
 
-function peerOf(req: IncomingMessage, trustedProxies: TrustedProxies | undefined): Peer {
+/** What a connection's peer address says, worked out on its first request: every further one reuses it. */
+function peerOf(req: IncomingMessage, trustedProxies: TrustedProxies | undefined): Client {
   const known = peers.get(req.socket);
   if (known !== undefined) return known;
   const raw = req.socket.remoteAddress ?? '';
   const address = parseAddress(raw);
   // A socket always has an address while its request is handled; the raw text is a safe key otherwise.
-  const peer: Peer = { address, text: address?.toString() ?? raw, trusted: address !== undefined && trustedProxies?.contains(address) === true };
+  const peer: Client = { address, text: address?.toString() ?? raw, trustedProxy: address !== undefined && trustedProxies?.contains(address) === true };
   peers.set(req.socket, peer);
   return peer;
 }
 
 /**
- * The request's client address (canonical text: IPv4 dotted, IPv6 compressed),
- * with untrusted forwarding headers removed from `req.headers`. Never throws.
+ * The request's client, with untrusted forwarding headers removed from
+ * `req.headers`. Never throws.
  */
-export function resolveClientAddress(req: IncomingMessage, options: ClientAddressOptions): string {
+export function resolveClient(req: IncomingMessage, options: ClientAddressOptions): Client {
   const { trustedProxies } = options;
   const peer = peerOf(req, trustedProxies);
-  if (trustedProxies === undefined || peer.address === undefined) return peer.text;
-  if (!peer.trusted) {
+  if (trustedProxies === undefined || peer.address === undefined) return peer;
+  if (!peer.trustedProxy) {
     dropForwardingHeaders(req, options.onIgnored);
-    return peer.text;
+    return peer;
   }
   const forwardedFor = req.headers['x-forwarded-for'];
-  if (forwardedFor === undefined) return peer.text;
+  if (forwardedFor === undefined) return peer;
   const chain = typeof forwardedFor === 'string' ? forwardedFor : forwardedFor.join(',');
-  return rightmostUntrusted(chain, trustedProxies)?.toString() ?? peer.text;
+  const { address, trusted } = rightmostUntrusted(chain, trustedProxies);
+  return address === undefined ? peer : { address, text: address.toString(), trustedProxy: trusted };
 }
 
 /**
  * Walks `X-Forwarded-For` from the right (node joins repeated headers with
- * ", "), and returns the first entry that is not a trusted proxy, or the last
- * trusted one seen when the walk stops early: at an entry that is not an
+ * ", "), and returns the first entry that is not a trusted proxy, or else
+ * the last trusted one seen (undefined when none), marked trusted: when the
+ * chain is all proxies, or the walk stops early at an entry that is not an
  * address (a trusted proxy never writes one; what lies beyond it is unproven)
  * or after MAX_FORWARDED_HOPS entries. Scans by index, so a header of
  * thousands of entries costs no more than its last few.
  */
-function rightmostUntrusted(header: string, trusted: TrustedProxies): ReturnType<typeof parseAddress> {
+function rightmostUntrusted(header: string, trustedProxies: TrustedProxies): { address: Address | undefined; trusted: boolean } {
   let end = header.length;
-  let nearest: ReturnType<typeof parseAddress>;
+  let nearest: Address | undefined;
   for (let hop = 0; hop < MAX_FORWARDED_HOPS && end >= 0; hop++) {
     const comma = header.lastIndexOf(',', end - 1);
     const address = parseForwardedEntry(header.slice(comma + 1, end).trim());
-    if (address === undefined) return nearest;
-    if (!trusted.contains(address)) return address;
+    if (address === undefined) break;
+    if (!trustedProxies.contains(address)) return { address, trusted: false };
     nearest = address;
     end = comma;
   }
-  return nearest;
+  return { address: nearest, trusted: true };
 }
 
 /** An X-Forwarded-For entry: an address, `ipv4:port`, `[ipv6]` or `[ipv6]:port`. */
-function parseForwardedEntry(entry: string): ReturnType<typeof parseAddress> {
+function parseForwardedEntry(entry: string): Address | undefined {
   if (entry.length === 0 || entry.length > 64) return undefined;
   if (entry.startsWith('[')) {
     const close = entry.indexOf(']');

@@ -6,7 +6,7 @@ import { EcamoError, type EcamoErrorCode } from '../errors.js';
 import { outOfDescriptorsLog, reasonOf, type ThrottledLog } from '../log.js';
 import { logServerErrors } from './listen.js';
 import type { App } from './app.js';
-import { resolveClientAddress, type ClientAddressOptions } from './client-address.js';
+import { resolveClient, type ClientAddressOptions } from './client-address.js';
 import { handleCamo } from './camo.js';
 import { handleProxy } from './proxy.js';
 import { handleRedirect } from './redirect.js';
@@ -66,7 +66,8 @@ function requestListener(app: App, outOfDescriptors: ThrottledLog): RequestListe
   };
   return (req, res) => {
     const started = process.hrtime.bigint();
-    const record = newRequestRecord(resolveClientAddress(req, addressOptions));
+    const client = resolveClient(req, addressOptions);
+    const record = newRequestRecord(client.text, app.quarantine?.keyOf(client));
     app.metrics.inFlight.inc();
     res.once('close', () => {
       app.metrics.inFlight.dec();
@@ -80,9 +81,9 @@ function requestListener(app: App, outOfDescriptors: ThrottledLog): RequestListe
       else if (app.logger.isLevelEnabled('debug')) app.logger.debug({ code: failure.code, reason: reasonOf(failure) }, 'request refused');
       if (failure.code === 'overloaded') outOfDescriptors.note();
       record.error = failure.code;
-      if (app.quarantine !== undefined && REFUSED_CREDENTIAL.has(failure.code)) {
+      if (record.quarantineKey !== undefined && REFUSED_CREDENTIAL.has(failure.code)) {
         // Counted before answering: once the client has its answer, its next request sees the count.
-        await countRefusal(app, record.client);
+        await countRefusal(app, record.quarantineKey);
       }
       sendError(res, failure);
     });
@@ -180,8 +181,8 @@ async function dispatch(app: App, req: IncomingMessage, res: ServerResponse, rec
       break;
   }
   // Before anything of the request's credentials is parsed or verified.
-  if (app.quarantine !== undefined) {
-    const secondsLeft = await app.quarantine.secondsLeft(record.client);
+  if (app.quarantine !== undefined && record.quarantineKey !== undefined) {
+    const secondsLeft = await app.quarantine.secondsLeft(record.quarantineKey);
     if (secondsLeft > 0) {
       record.error = 'quarantined';
       return sendError(res, QUARANTINED, { 'retry-after': String(secondsLeft) });
@@ -196,10 +197,11 @@ async function dispatch(app: App, req: IncomingMessage, res: ServerResponse, rec
 /** One instance for every quarantined answer: only its code and status are read. */
 const QUARANTINED = new EcamoError('quarantined', 'client address is quarantined');
 
-async function countRefusal(app: App, client: string): Promise<void> {
-  if (await app.quarantine?.recordFailure(client)) {
+async function countRefusal(app: App, quarantineKey: string): Promise<void> {
+  if (await app.quarantine?.recordFailure(quarantineKey)) {
     app.metrics.quarantineTrips.inc();
-    app.logger.warn({ client, periodSeconds: app.config.quarantine?.periodSeconds }, 'client quarantined after refused credentials');
+    // An IPv6 client's key is its network (2001:db8:1:2::/64).
+    app.logger.warn({ client: quarantineKey, periodSeconds: app.config.quarantine?.periodSeconds }, 'client quarantined after refused credentials');
   }
 }
 

@@ -5,6 +5,8 @@ import type { EcamoErrorCode } from '../errors.js';
 export interface RequestRecord {
   /** The client's address: the peer's, or the one a trusted proxy forwarded (http/client-address.ts). */
   client: string;
+  /** What quarantine checks and counts the request under (quarantine/quarantine.ts keyOf); undefined: it does not. */
+  quarantineKey: string | undefined;
   route: 'index' | 'health' | 'jwks' | 'redirect' | 'proxy' | 'camo' | 'none';
   action: 'redirect-to-source' | 'redirect-to-canonical' | 'proxy-source' | undefined;
   error: EcamoErrorCode | undefined;
@@ -16,8 +18,8 @@ export interface RequestRecord {
   bytes: number;
 }
 
-export function newRequestRecord(client: string): RequestRecord {
-  return { client, route: 'none', action: undefined, error: undefined, service: undefined, source: undefined, sourceStatus: undefined, cache: undefined, bytes: 0 };
+export function newRequestRecord(client: string, quarantineKey?: string): RequestRecord {
+  return { client, quarantineKey, route: 'none', action: undefined, error: undefined, service: undefined, source: undefined, sourceStatus: undefined, cache: undefined, bytes: 0 };
 }
 
 /**

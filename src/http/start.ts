@@ -3,6 +3,7 @@
  * `ecamo serve`, the demo, the package entry `ecamo/server` (src/server/index.ts)
  * and tests, which alone use the hooks (the App, a private CA for sources).
  */
+import cluster from 'node:cluster';
 import type { Server } from 'node:http';
 import type { Http2SecureServer } from 'node:http2';
 import { reloadKeySet } from '../config/keys.js';
@@ -48,8 +49,22 @@ export interface RunningServer {
   close(graceMs?: number): Promise<void>;
 }
 
+/**
+ * Settings that are valid but likely to hurt, each one warning line at start
+ * (in the process that starts the others: the primary, not every worker).
+ */
+export function warnOfRiskySettings(config: Config, logger: Logger): void {
+  if (config.quarantine !== undefined && config.trustedProxies === undefined) {
+    logger.warn(
+      { setting: 'ECAMO_QUARANTINE_FAILURES' },
+      'quarantine counts peer addresses (ECAMO_TRUSTED_PROXIES is unset): everyone behind one NAT, proxy or load balancer shares one count and one quarantine; list your proxies in ECAMO_TRUSTED_PROXIES',
+    );
+  }
+}
+
 export async function startServer(config: Config, options: StartOptions = {}): Promise<RunningServer> {
   const logger = options.logger ?? createLogger(config.logLevel);
+  if (!cluster.isWorker) warnOfRiskySettings(config, logger);
   const serveAdmin = options.admin !== false && config.adminBind !== undefined;
   const metrics = new Metrics({ processMetrics: options.processMetrics ?? serveAdmin });
   const app = createApp(config, logger, metrics, options.sourceTls === undefined ? {} : { connect: options.sourceTls });

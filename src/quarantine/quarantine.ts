@@ -13,28 +13,54 @@
  * (./cluster.ts); in memory otherwise. Addresses known to be quarantined are
  * also remembered locally until their period ends, so a flood does not cost
  * a Redis round trip per request either.
+ *
+ * What is counted is a client key (`keyOf`): an IPv4 address, or the IPv6
+ * network of ECAMO_QUARANTINE_IPV6_PREFIX bits (/64 by default) an address is
+ * in, since one IPv6 client commonly holds a whole /64 and could otherwise
+ * rotate addresses. A trusted proxy's own address is never a key: a request
+ * that names no client beyond the proxy is nobody's to be charged for, and
+ * counting it would let one client's garbage `X-Forwarded-For` quarantine
+ * everyone behind that proxy.
  */
+import ipaddr from 'ipaddr.js';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import type { QuarantineSettings } from '../config/load.js';
+import type { Address } from '../config/trusted-proxies.js';
 import type { SharedRedis } from '../state/redis.js';
 import { PrimaryCounter } from './cluster.js';
 
 /** Bound on the local memory of quarantined addresses; the oldest is forgotten first (Redis still knows it). */
 const MAX_REMEMBERED = 100_000;
 
+/** A request's client as http/client-address.ts resolves it. */
+export interface QuarantineClient {
+  readonly address: Address | undefined;
+  /** The address is one of ECAMO_TRUSTED_PROXIES. */
+  readonly trustedProxy: boolean;
+}
+
+/** `2001:db8:1:2::/64` for any address of that /64 (with 64 bits). */
+function ipv6Network(address: ipaddr.IPv6, bits: number): string {
+  const bytes = address.toByteArray();
+  const mask = ipaddr.IPv6.subnetMaskFromPrefixLength(bits).toByteArray();
+  return `${ipaddr.fromByteArray(bytes.map((byte, i) => byte & (mask[i] ?? 0))).toString()}/${bits}`;
+}
+
 export class Quarantine {
   /** Where refusals are counted: a limiter here (memory, or Redis), or the primary process (workers without Redis). */
   readonly #counter: { readonly limiter: RateLimiterMemory | RateLimiterRedis } | { readonly primary: PrimaryCounter };
   /** A key is quarantined once its count exceeds this (the limiter blocks on exceeding its points). */
   readonly #points: number;
-  /** address → end of its quarantine (ms since the epoch). */
+  /** client key → end of its quarantine (ms since the epoch). */
   readonly #quarantinedUntil = new Map<string, number>();
+  readonly #ipv6PrefixBits: number;
 
   /** `countInPrimary`: this is a cluster worker, and the primary runs countForWorkers (./cluster.ts); ignored with Redis. */
   constructor(settings: QuarantineSettings, redis: SharedRedis | undefined, countInPrimary = false) {
     if (!Number.isInteger(settings.failures) || settings.failures < 1) throw new RangeError('failures must be a positive whole number');
     // The limiter blocks on the consume that exceeds `points`: the failures-th refusal trips it.
     this.#points = settings.failures - 1;
+    this.#ipv6PrefixBits = settings.ipv6PrefixBits;
     const options = { points: this.#points, duration: settings.windowSeconds, blockDuration: settings.periodSeconds };
     if (redis === undefined && countInPrimary) {
       this.#counter = { primary: new PrimaryCounter((address, msLeft) => this.#remember(address, msLeft)) };
@@ -49,47 +75,55 @@ export class Quarantine {
     };
   }
 
-  /** Whole seconds of quarantine left for `address` (rounded up), 0 when it is not quarantined. Never rejects. */
-  async secondsLeft(address: string): Promise<number> {
-    const until = this.#quarantinedUntil.get(address);
+  /** What `client`'s refusals are counted under (see the module comment); undefined: not counted, never quarantined. */
+  keyOf(client: QuarantineClient): string | undefined {
+    const { address } = client;
+    if (address === undefined || client.trustedProxy) return undefined;
+    if (address.kind() === 'ipv4' || this.#ipv6PrefixBits === 128) return address.toString();
+    return ipv6Network(address as ipaddr.IPv6, this.#ipv6PrefixBits);
+  }
+
+  /** Whole seconds of quarantine left for the client `key` (rounded up), 0 when it is not quarantined. Never rejects. */
+  async secondsLeft(key: string): Promise<number> {
+    const until = this.#quarantinedUntil.get(key);
     if (until !== undefined) {
       const left = until - Date.now();
       if (left > 0) return Math.ceil(left / 1000);
-      this.#quarantinedUntil.delete(address);
+      this.#quarantinedUntil.delete(key);
     }
     // The primary announces every quarantine: what this process remembers is all there is.
     if ('primary' in this.#counter) return 0;
     let state: RateLimiterRes | null;
     try {
-      state = await this.#counter.limiter.get(address);
+      state = await this.#counter.limiter.get(key);
     } catch {
       // Both Redis and the in-memory insurance failed: serve rather than fail the request.
       return 0;
     }
     if (state === null || state.consumedPoints <= this.#points || state.msBeforeNext <= 0) return 0;
-    this.#remember(address, state.msBeforeNext);
+    this.#remember(key, state.msBeforeNext);
     return Math.ceil(state.msBeforeNext / 1000);
   }
 
-  /** Counts one refused credential of `address`; true when it is this one that tripped the quarantine. Never rejects. */
-  async recordFailure(address: string): Promise<boolean> {
+  /** Counts one refused credential of the client `key` (keyOf); true when it is this one that tripped the quarantine. Never rejects. */
+  async recordFailure(key: string): Promise<boolean> {
     if ('primary' in this.#counter) {
-      const { tripped, msLeft } = await this.#counter.primary.count(address);
-      if (msLeft > 0) this.#remember(address, msLeft);
+      const { tripped, msLeft } = await this.#counter.primary.count(key);
+      if (msLeft > 0) this.#remember(key, msLeft);
       return tripped;
     }
     try {
-      await this.#counter.limiter.consume(address);
+      await this.#counter.limiter.consume(key);
       return false;
     } catch (rejection) {
       if (!(rejection instanceof RateLimiterRes)) return false;
-      this.#remember(address, rejection.msBeforeNext);
+      this.#remember(key, rejection.msBeforeNext);
       return rejection.consumedPoints === this.#points + 1;
     }
   }
 
-  #remember(address: string, msLeft: number): void {
-    this.#quarantinedUntil.delete(address);
+  #remember(key: string, msLeft: number): void {
+    this.#quarantinedUntil.delete(key);
     if (this.#quarantinedUntil.size >= MAX_REMEMBERED) {
       // Maps iterate in insertion order: the first key is the oldest entry.
       for (const oldest of this.#quarantinedUntil.keys()) {
@@ -97,6 +131,6 @@ export class Quarantine {
         break;
       }
     }
-    this.#quarantinedUntil.set(address, Date.now() + msLeft);
+    this.#quarantinedUntil.set(key, Date.now() + msLeft);
   }
 }

@@ -205,9 +205,9 @@ describe('loadConfig: trusted proxies and quarantine', () => {
   it('reads addresses and ranges of both families, and the quarantine with its defaults', async () => {
     const config = await loadConfig(env({ ECAMO_TRUSTED_PROXIES: '10.0.0.0/8, 192.0.2.1,2001:db8::/32, ::ffff:172.16.0.0/108', ECAMO_QUARANTINE_FAILURES: '5' }));
     assert.deepEqual(config.trustedProxies?.entries, ['10.0.0.0/8', '192.0.2.1', '2001:db8::/32', '::ffff:172.16.0.0/108']);
-    assert.deepEqual({ ...config.quarantine }, { failures: 5, windowSeconds: 60, periodSeconds: 300 });
-    const custom = await loadConfig(env({ ECAMO_QUARANTINE_FAILURES: '3', ECAMO_QUARANTINE_WINDOW: '10', ECAMO_QUARANTINE_PERIOD: '20' }));
-    assert.deepEqual({ ...custom.quarantine }, { failures: 3, windowSeconds: 10, periodSeconds: 20 });
+    assert.deepEqual({ ...config.quarantine }, { failures: 5, windowSeconds: 60, periodSeconds: 300, ipv6PrefixBits: 64 });
+    const custom = await loadConfig(env({ ECAMO_QUARANTINE_FAILURES: '3', ECAMO_QUARANTINE_WINDOW: '10', ECAMO_QUARANTINE_PERIOD: '20', ECAMO_QUARANTINE_IPV6_PREFIX: '128' }));
+    assert.deepEqual({ ...custom.quarantine }, { failures: 3, windowSeconds: 10, periodSeconds: 20, ipv6PrefixBits: 128 });
     assert.equal((await loadConfig(env({ ECAMO_QUARANTINE_FAILURES: '0' }))).quarantine, undefined);
   });
 });

@@ -45,7 +45,7 @@ describe('loadConfig: a wrong value throws a ConfigError naming the variable', (
   });
 
   it('ECAMO_QUARANTINE_* that are not whole numbers in range', async () => {
-    for (const [name, text] of [['FAILURES', '-1'], ['FAILURES', 'many'], ['WINDOW', '0'], ['WINDOW', '1.5'], ['PERIOD', '0'], ['PERIOD', '999999999']]) {
+    for (const [name, text] of [['FAILURES', '-1'], ['FAILURES', 'many'], ['WINDOW', '0'], ['WINDOW', '1.5'], ['PERIOD', '0'], ['PERIOD', '999999999'], ['IPV6_PREFIX', '31'], ['IPV6_PREFIX', '129'], ['IPV6_PREFIX', '/64']]) {
       await assertRefused({ [`ECAMO_QUARANTINE_${name}`]: text }, `ECAMO_QUARANTINE_${name}`);
     }
   });
