@@ -20,6 +20,22 @@ const REFUSED_CREDENTIAL: ReadonlySet<EcamoErrorCode> = new Set<EcamoErrorCode>(
 /** Large enough for URL tokens of long source URLs, small enough to refuse junk early. */
 const MAX_HEADER_BYTES = 32 * 1024;
 
+/**
+ * node:http's settings for HTTP/1.1, on the plain listener and for HTTP/1.1
+ * on the TLS one (node:http2 hands those connections to node:http, which reads
+ * these from the server object, and would otherwise apply its own defaults:
+ * 16 KiB heads, 60 s for a head, 5 min for a request).
+ * requireHostHeader off: node:http would answer a missing Host with a bare 400; dispatch checks Host itself.
+ * Timeouts are checked every second rather than every 30 s, so that they are enforced when they fall due.
+ */
+const HTTP1_SETTINGS = {
+  maxHeaderSize: MAX_HEADER_BYTES,
+  headersTimeout: 30_000,
+  requestTimeout: 30_000,
+  connectionsCheckingInterval: 1_000,
+  requireHostHeader: false,
+} as const;
+
 /** An ecamo `Via` entry means this request was sent by an ecamo: serving it would loop. */
 function viaEcamo(via: string | undefined): boolean {
   return via !== undefined && via.split(',').some((entry) => entry.trim().split(/\s+/)[1]?.toLowerCase() === 'ecamo');
@@ -106,12 +122,7 @@ function answerOutsideHandler(server: http.Server | Http2SecureServer, app: App,
 
 export function createHttpServer(app: App): http.Server {
   const outOfDescriptors = outOfDescriptorsLog(app.logger);
-  // requireHostHeader off: node:http would answer a missing Host with a bare 400; dispatch checks Host itself.
-  // Timeouts are checked every second rather than every 30 s, so that they are enforced when they fall due.
-  const server = http.createServer(
-    { maxHeaderSize: MAX_HEADER_BYTES, requestTimeout: 30_000, connectionsCheckingInterval: 1_000, requireHostHeader: false },
-    requestListener(app, outOfDescriptors),
-  );
+  const server = http.createServer(HTTP1_SETTINGS, requestListener(app, outOfDescriptors));
   answerOutsideHandler(server, app, outOfDescriptors);
   return server;
 }
@@ -146,6 +157,8 @@ export function createSecureHttpServer(app: App, tls: TlsFiles): Http2SecureServ
       serve(req as unknown as IncomingMessage, res as unknown as ServerResponse);
     },
   );
+  // Before listen(): node:http2 starts the timeout checks when the server starts listening.
+  Object.assign(server, HTTP1_SETTINGS);
   // Idle HTTP/2 connections and HTTP/1.1 keep-alives are closed after two minutes.
   server.setTimeout(120_000);
   // A failed handshake (garbage, plain HTTP, no shared cipher) only ends that connection.

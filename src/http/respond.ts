@@ -70,10 +70,16 @@ export function sendError(to: ServerResponse | Duplex, error: EcamoError, header
  * arrive in time never reach a request handler: node:http hands them to
  * 'clientError'. Answer them as every other refusal: `bad-request` (431 for
  * an oversized head), or 408 `request-timeout`.
+ *
+ * The TLS listener hands its TLS-level failures (a handshake that times out
+ * or breaks) to the same event, and so does node:http a socket's own errors
+ * (a reset). Those have no HTTP to answer in, and end() on a TLS socket that
+ * never finished its handshake closes nothing: they are destroyed.
  */
 export function answerClientErrors(server: Server | Http2SecureServer): void {
   (server as Server).on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
     if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') return sendError(socket, new EcamoError('request-timeout', error.message, { cause: error }));
+    if (error.code?.startsWith('HPE_') !== true) return void socket.destroy();
     const tooLarge = error.code === 'HPE_HEADER_OVERFLOW';
     sendError(socket, new EcamoError('bad-request', error.message, tooLarge ? { status: 431, cause: error } : { cause: error }));
   });

@@ -203,6 +203,57 @@ describe('TLS listener', () => {
   });
 });
 
+/** The first flight of a real TLS client, as a server sees it. */
+async function clientHello(): Promise<Buffer> {
+  const listener = net.createServer();
+  await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
+  const received = new Promise<Buffer>((resolve) => listener.once('connection', (socket) => socket.once('data', resolve)));
+  const client = tls.connect({ host: '127.0.0.1', port: (listener.address() as net.AddressInfo).port, rejectUnauthorized: false });
+  client.on('error', () => {});
+  const hello = await received;
+  client.destroy();
+  listener.close();
+  return hello;
+}
+
+describe('TLS listener: clients that never finish', () => {
+  let running: RunningServer;
+  before(async () => ({ running } = await startTls()));
+  after(() => running.close(0));
+
+  /** A raw TCP connection to the TLS port that sends `bytes`, then nothing; resolves when the server closes it. */
+  async function stalledConnection(bytes: Buffer): Promise<void> {
+    const socket = net.connect(Number(new URL(running.url).port), '127.0.0.1');
+    socket.on('error', () => {});
+    await new Promise((resolve) => socket.once('connect', resolve));
+    if (bytes.length > 0) socket.write(bytes);
+    await new Promise((resolve) => socket.once('close', resolve));
+  }
+
+  // The server's 10 s handshake limit closes both; without it, this test runs into its own timeout.
+  it('a connection that sends nothing and one that sends half a ClientHello are closed by the server', { timeout: 30_000 }, async () => {
+    const hello = await clientHello();
+    assert.equal(hello[0], 0x16, 'a TLS handshake record');
+    await Promise.all([stalledConnection(Buffer.alloc(0)), stalledConnection(hello.subarray(0, Math.floor(hello.length / 2)))]);
+    assert.equal((await fetchAnswer(`${running.url}/healthz`, { host: 'ecamo.test', ca: certificate.cert })).status, 200);
+  });
+
+  it("HTTP/1.1 over TLS has the plain listener's timeouts: a head that never ends gets 408 request-timeout", async () => {
+    // ecamo's 30 s, shortened on the real server as test/http/request-timeout.test.ts does for the plain listener.
+    const server = running.server as unknown as { headersTimeout: number; requestTimeout: number };
+    assert.deepEqual([server.headersTimeout, server.requestTimeout], [30_000, 30_000]);
+    server.headersTimeout = 200;
+    server.requestTimeout = 400;
+    const { hostname, port } = new URL(running.url);
+    const socket = tls.connect({ host: hostname, port: Number(port), ca: certificate.cert, ALPNProtocols: ['http/1.1'] });
+    await new Promise((resolve) => socket.once('secureConnect', resolve));
+    assert.equal(socket.alpnProtocol, 'http/1.1');
+    const answer = (await sendAndCollect(socket, Buffer.from('GET /healthz HTTP/1.1\r\nhost: ecamo.test\r\n'))).toString('latin1');
+    assert.match(answer, /^HTTP\/1\.1 408 [^\r]*\r\n(?:[^\r]+\r\n)*x-ecamo-error: request-timeout\r\n/);
+    assert.ok(answer.endsWith('\r\n\r\nError: request-timeout'), answer);
+  });
+});
+
 describe('TLS certificate reload', () => {
   it('a reload puts the new certificate on new connections; an unusable file keeps the old one and counts a failure', async () => {
     const first = selfSignedCertificate('first');
