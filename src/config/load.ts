@@ -13,6 +13,7 @@ import {
 } from './keys.js';
 import { parseRedisUrl, type RedisTarget } from './redis-url.js';
 import { parseTrustedProxies, type TrustedProxies } from './trusted-proxies.js';
+import { ECAMO_VERSION } from './version.js';
 
 /** Longest proxy-token lifetime `ECAMO_TOKEN_LIFETIME` allows; tokens/proxy-token.ts refuses a later `exp`. */
 export const MAX_PROXY_TOKEN_LIFETIME_SECONDS = 86_400;
@@ -45,6 +46,8 @@ export interface Config {
   readonly authCookie: string;
   readonly defaultCacheControl: string;
   readonly defaultSurrogateControl: string | undefined;
+  /** The User-Agent sent to sources, on every hop (`ECAMO_USER_AGENT`, default `ecamo/<version>`). */
+  readonly userAgent: string;
   readonly insecure: boolean;
   readonly logLevel: LogLevel;
   /** Processes sharing the port (node:cluster); 1 runs in-process. */
@@ -256,7 +259,8 @@ export async function loadConfig(env: Env, options: { cpus?: number } = {}): Pro
 
   const cacheControl = read.optional('DEFAULT_CACHE_CONTROL') ?? read.optional('DEFUALT_CACHE_CONTROL') ?? 'public, max-age=3600';
   const surrogateControl = read.optional('DEFAULT_SURROGATE_CONTROL');
-  for (const [short, value] of [['DEFAULT_CACHE_CONTROL', cacheControl], ['DEFAULT_SURROGATE_CONTROL', surrogateControl]] as const) {
+  const userAgent = read.optional('USER_AGENT') ?? `ecamo/${ECAMO_VERSION}`;
+  for (const [short, value] of [['DEFAULT_CACHE_CONTROL', cacheControl], ['DEFAULT_SURROGATE_CONTROL', surrogateControl], ['USER_AGENT', userAgent]] as const) {
     if (value !== undefined && !/^[\t\x20-\x7e]*$/.test(value)) throw new ConfigError(read.name(short), 'holds characters not allowed in a header');
   }
 
@@ -290,6 +294,7 @@ export async function loadConfig(env: Env, options: { cpus?: number } = {}): Pro
     authCookie,
     defaultCacheControl: cacheControl,
     defaultSurrogateControl: surrogateControl,
+    userAgent,
     insecure,
     logLevel,
     workers: parseWorkers(read.name('WORKERS'), read.optional('WORKERS'), options.cpus ?? 1),

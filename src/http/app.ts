@@ -52,6 +52,7 @@ export function createApp(config: Config, logger: Logger, metrics: Metrics, fetc
       sourceAllowedRegexp: config.sourceAllowedRegexp,
       sourceBlockedRegexp: config.sourceBlockedRegexp,
       privateSourceAllowedRegexp: config.privateSourceAllowedRegexp,
+      userAgent: config.userAgent,
       ...fetcherOptions,
     }),
     redis,

@@ -44,6 +44,8 @@ export interface SourceFetch {
 export interface FetcherOptions extends SourcePolicy {
   readonly maxRedirects: number;
   readonly privateSourceAllowedRegexp: RegExp | undefined;
+  /** Sent on every hop: many image hosts refuse a request without one. */
+  readonly userAgent: string;
   /** Test hook: connection options for both pools (e.g. trusted CA). */
   readonly connect?: { readonly ca?: string | Buffer };
 }
@@ -85,7 +87,7 @@ export class SourceFetcher {
     let url = new URL(request.url);
     const firstOrigin = url.origin;
     for (let hop = 0; ; hop++) {
-      const headers: Record<string, string> = { 'accept-encoding': 'identity', via: '1.1 ecamo' };
+      const headers: Record<string, string> = { 'accept-encoding': 'identity', via: '1.1 ecamo', 'user-agent': this.#options.userAgent };
       if (request.accept !== undefined) headers.accept = request.accept;
       if (request.validators !== undefined) Object.assign(headers, request.validators);
       if (request.authorize !== undefined && url.origin === firstOrigin) headers.authorization = await request.authorize();

@@ -163,6 +163,7 @@ describe('loadConfig: a wrong value throws a ConfigError naming the variable', (
     await assertRefused({ ECAMO_DEFAULT_CACHE_CONTROL: 'public\r\nSet-Cookie: a=b' }, 'ECAMO_DEFAULT_CACHE_CONTROL');
     await assertRefused({ ECAMO_DEFUALT_CACHE_CONTROL: 'public\nx' }, 'ECAMO_DEFAULT_CACHE_CONTROL');
     await assertRefused({ ECAMO_DEFAULT_SURROGATE_CONTROL: 'max-age=1\n' }, 'ECAMO_DEFAULT_SURROGATE_CONTROL');
+    await assertRefused({ ECAMO_USER_AGENT: 'ecamo\r\nX-Injected: 1' }, 'ECAMO_USER_AGENT');
   });
 });
 

@@ -4,10 +4,14 @@
  * is asserted; one `describe` per section.
  */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { createLocalJWKSet, jwtVerify, type JWK } from 'jose';
 import { CANONICAL_HOST, CANONICAL_ORIGIN, SERVICE_ORIGIN, fetchCutOff, startEcamo, startSource, type Ecamo, type Source } from '../helpers/harness.js';
 import { PNG, src, uniqueNumber, requestsFor, redirect, followCanonical, proxy, assertEcamoError, startProtocolWorld, stopProtocolWorld } from '../helpers/protocol-world.js';
+
+/** From package.json itself, as a release would carry it. */
+const PACKAGE_VERSION = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 let source: Source;
 let ecamo: Ecamo;
@@ -41,8 +45,9 @@ describe('docs/protocol.md §8: Fetching the source', () => {
     assert.equal(seen.headers['accept-encoding'], 'identity');
     assert.equal(seen.headers.via, '1.1 ecamo');
     assert.equal(seen.headers.accept, 'image/avif,image/webp,*/*');
+    assert.equal(seen.headers['user-agent'], `ecamo/${PACKAGE_VERSION}`, "ecamo's own, not the client's");
     for (const name of Object.keys(seen.headers)) {
-      assert.ok(['host', 'connection', 'accept', 'accept-encoding', 'via'].includes(name), `source received ${name}`);
+      assert.ok(['host', 'connection', 'accept', 'accept-encoding', 'via', 'user-agent'].includes(name), `source received ${name}`);
     }
     assert.equal(seen.headers.host, `127.0.0.1:${source.port}`);
   });
@@ -112,6 +117,30 @@ describe('docs/protocol.md §8: Fetching the source', () => {
       assert.equal(three.header('x-ecamo-error-origin'), 'source');
     } finally {
       await following.close();
+    }
+  });
+
+  it('User-Agent: ecamo/<version> on every redirect hop; ECAMO_USER_AGENT replaces it (our addition)', async () => {
+    const other = await startSource((_req, res) => res.writeHead(200, { 'content-type': 'image/png' }).end(PNG));
+    try {
+      for (const [env, expected] of [[{}, `ecamo/${PACKAGE_VERSION}`], [{ ECAMO_USER_AGENT: 'ExampleWiki-images/2.0 (+https://wiki.example/bot)' }, 'ExampleWiki-images/2.0 (+https://wiki.example/bot)']] as const) {
+        const following = await startEcamo({ ECAMO_MAX_REDIRECTS: '2', ...env });
+        try {
+          // Two hops on the source, a third on another origin.
+          const sourceUrl = src('/hop/1');
+          const otherPath = `/img.png?n=${uniqueNumber()}`;
+          assert.equal((await proxy(following, sourceUrl)).status, 200);
+          assert.equal((await proxy(following, src(`/to?u=${encodeURIComponent(other.origin + otherPath)}`))).status, 200);
+          const seen = [...requestsFor(sourceUrl), ...requestsFor(sourceUrl.replace('/hop/1', '/hop/0'))];
+          seen.push(...other.requests.filter((request) => request.url === otherPath));
+          assert.equal(seen.length, 3);
+          for (const request of seen) assert.equal(request.headers['user-agent'], expected, request.url);
+        } finally {
+          await following.close();
+        }
+      }
+    } finally {
+      await other.close();
     }
   });
 

@@ -51,6 +51,7 @@ before(async () => {
     sourceAllowedRegexp: undefined,
     sourceBlockedRegexp: undefined,
     privateSourceAllowedRegexp: /^http:\/\/127\.0\.0\.1:\d+\//,
+    userAgent: 'ecamo-test',
   });
   // The relay: ?limit= is streamBody's byte limit, ?raw sends the request to the raw source.
   relay = http.createServer((req, res) => {

@@ -53,7 +53,7 @@ test('a fetch cancelled mid-request leaves no request-less connection open', { t
   const onConnected = (message: unknown): void => void opened.push((message as { socket: Socket }).socket);
   diagnostics.subscribe('undici:client:beforeConnect', onAttempt);
   diagnostics.subscribe('undici:client:connected', onConnected);
-  const fetcher = new SourceFetcher({ maxRedirects: 0, sourceAllowedRegexp: undefined, sourceBlockedRegexp: undefined, privateSourceAllowedRegexp: /^http:\/\/127\.0\.0\.1:/ });
+  const fetcher = new SourceFetcher({ maxRedirects: 0, sourceAllowedRegexp: undefined, sourceBlockedRegexp: undefined, privateSourceAllowedRegexp: /^http:\/\/127\.0\.0\.1:/, userAgent: 'ecamo-test' });
   t.after(async () => {
     diagnostics.unsubscribe('undici:client:beforeConnect', onAttempt);
     diagnostics.unsubscribe('undici:client:connected', onConnected);

@@ -48,6 +48,7 @@ before(async () => {
     sourceAllowedRegexp: undefined,
     sourceBlockedRegexp: undefined,
     privateSourceAllowedRegexp: /^http:\/\/127\.0\.0\.1:\d+\//,
+    userAgent: 'ecamo-test',
   });
 });
 
@@ -85,7 +86,7 @@ function closedConnection(req: http.IncomingMessage, res: http.ServerResponse): 
 }
 
 describe('what a source is sent', () => {
-  test('Accept-Encoding: identity, Via, the given Accept and validators, on every hop; a fresh ID token for each hop on the first origin, none for another origin', async () => {
+  test('Accept-Encoding: identity, Via, the User-Agent, the given Accept and validators, on every hop; a fresh ID token for each hop on the first origin, none for another origin', async () => {
     routes.set('/start', (_req, res) => void res.writeHead(302, { location: '/again' }).end());
     routes.set('/again', (_req, res) => void res.writeHead(307, { location: `${other.origin}/bounce` }).end());
     otherRoutes.set('/bounce', (_req, res) => void res.writeHead(308, { location: `${first.origin}/final` }).end());
@@ -122,6 +123,7 @@ describe('what a source is sent', () => {
           accept: 'image/avif,image/*',
           'accept-encoding': 'identity',
           via: '1.1 ecamo',
+          'user-agent': 'ecamo-test',
           'if-none-match': '"v1"',
           'if-modified-since': 'Wed, 21 Oct 2015 07:28:00 GMT',
         },
@@ -130,12 +132,12 @@ describe('what a source is sent', () => {
     }
   });
 
-  test('without Accept, validators or an ID token: only Accept-Encoding and Via', async () => {
+  test('without Accept, validators or an ID token: only Accept-Encoding, Via and the User-Agent', async () => {
     routes.set('/bare', (_req, res) => void res.writeHead(200, { 'content-type': 'image/png' }).end('png!'));
     const response = await fetcher.fetch(request(`${first.origin}/bare`)).response;
     await drain(response.body);
     const { host: _host, connection: _connection, ...sent } = first.requests.at(-1)!.headers;
-    assert.deepEqual(sent, { 'accept-encoding': 'identity', via: '1.1 ecamo' });
+    assert.deepEqual(sent, { 'accept-encoding': 'identity', via: '1.1 ecamo', 'user-agent': 'ecamo-test' });
   });
 });
 

@@ -91,6 +91,7 @@ describe('the fetcher following redirects', () => {
       sourceBlockedRegexp: undefined,
       // Only the first URL itself may be private: every hop from it is judged by the address guard.
       privateSourceAllowedRegexp: new RegExp(`^http://127\\.0\\.0\\.1:${first.port}/start$`),
+      userAgent: 'ecamo-test',
     });
   });
 
