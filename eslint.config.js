@@ -138,6 +138,22 @@ export default tseslint.config(
     },
   },
   {
+    files: ['src/tracing/**/*.ts'],
+    rules: {
+      'layers/imports': ['error', { forbidden: upperLayers, message: 'tracing sits below http (http calls its hooks): it never imports http, cli, demo, verify-proxy or server.' }],
+    },
+  },
+  {
+    // Tracing off must load nothing of OpenTelemetry: only src/tracing/sdk.ts, imported when tracing is on, may import it.
+    files: ['src/**/*.ts'],
+    ignores: ['src/tracing/sdk.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': ['error', {
+        patterns: [{ group: ['@opentelemetry/*'], allowTypeImports: true, message: 'OpenTelemetry is loaded only when tracing is on: import it in src/tracing/sdk.ts.' }],
+      }],
+    },
+  },
+  {
     files: ['src/signer/**/*.ts', 'src/verify/**/*.ts'],
     rules: {
       'layers/imports': ['error', {

@@ -12,6 +12,7 @@ import {
   type KeySources,
 } from './keys.js';
 import { parseRedisUrl, type RedisTarget } from './redis-url.js';
+import { loadTracingSettings, type TracingSettings } from './tracing.js';
 import { parseTrustedProxies, type TrustedProxies } from './trusted-proxies.js';
 import { ECAMO_VERSION } from './version.js';
 
@@ -66,6 +67,8 @@ export interface Config {
   readonly cacheMaxBytes: number;
   /** Larger answers are streamed, never kept. */
   readonly cacheMaxEntryBytes: number;
+  /** OpenTelemetry traces from the standard OTEL_* variables (config/tracing.ts); undefined when off. */
+  readonly tracing: TracingSettings | undefined;
 }
 
 export interface QuarantineSettings {
@@ -308,6 +311,7 @@ export async function loadConfig(env: Env, options: { cpus?: number } = {}): Pro
         : Object.freeze({ failures: quarantineFailures, windowSeconds: quarantineWindow, periodSeconds: quarantinePeriod, ipv6PrefixBits: quarantineIpv6Prefix }),
     cacheMaxBytes: read.integer('CACHE_MAX_BYTES', 67108864, 0, Number.MAX_SAFE_INTEGER),
     cacheMaxEntryBytes: read.integer('CACHE_MAX_ENTRY_BYTES', 1048576, 1, Number.MAX_SAFE_INTEGER),
+    tracing: loadTracingSettings(env),
   };
   return Object.freeze(config);
 }

@@ -7,6 +7,7 @@ import type { Metrics } from '../metrics.js';
 import { Quarantine } from '../quarantine/quarantine.js';
 import { SharedRedis } from '../state/redis.js';
 import { TokenService } from '../tokens/token-service.js';
+import type { Tracing } from '../tracing/index.js';
 import { SourceFetcher } from '../upstream/fetch.js';
 import { prepareAnswer } from './cached-answer.js';
 
@@ -23,9 +24,17 @@ export interface App {
   readonly quarantine: Quarantine | undefined;
   /** Undefined when ECAMO_CACHE_MAX_BYTES is 0. */
   readonly cache: ImageCache | undefined;
+  /** Undefined unless OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT is set (config/tracing.ts). */
+  readonly tracing: Tracing | undefined;
 }
 
-export function createApp(config: Config, logger: Logger, metrics: Metrics, fetcherOptions: { connect?: { ca?: string | Buffer } } = {}): App {
+export function createApp(
+  config: Config,
+  logger: Logger,
+  metrics: Metrics,
+  fetcherOptions: { connect?: { ca?: string | Buffer } } = {},
+  tracing?: Tracing,
+): App {
   const redis = config.redis === undefined ? undefined : new SharedRedis(config.redis, logger);
   if (redis !== undefined) metrics.watchRedis(() => redis.available);
   const prepare = prepareAnswer(config);
@@ -59,5 +68,6 @@ export function createApp(config: Config, logger: Logger, metrics: Metrics, fetc
     // A cluster worker without Redis leaves the counting to the primary (quarantine/cluster.ts).
     quarantine: config.quarantine === undefined ? undefined : new Quarantine(config.quarantine, redis, cluster.isWorker && config.workers > 1),
     cache,
+    tracing,
   });
 }

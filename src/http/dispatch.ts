@@ -4,6 +4,7 @@ import type { Duplex } from 'node:stream';
 import type { TlsFiles } from '../config/tls.js';
 import { EcamoError, type EcamoErrorCode } from '../errors.js';
 import { outOfDescriptorsLog, reasonOf, type ThrottledLog } from '../log.js';
+import { traced } from '../tracing/index.js';
 import { logServerErrors } from './listen.js';
 import type { App } from './app.js';
 import { resolveClient, type ClientAddressOptions } from './client-address.js';
@@ -84,12 +85,14 @@ function requestListener(app: App, outOfDescriptors: ThrottledLog): RequestListe
     const started = process.hrtime.bigint();
     const client = resolveClient(req, addressOptions);
     const record = newRequestRecord(client.text, app.quarantine?.keyOf(client));
+    if (app.tracing !== undefined) record.trace = app.tracing.requestStarted(req.method, req.headers);
     app.metrics.inFlight.inc();
     res.once('close', () => {
       app.metrics.inFlight.dec();
       app.metrics.requestAnswered(record.route, res.statusCode, record.error, record.bytes);
       if (record.cache !== undefined) app.metrics.cacheAnswered(record.cache);
       logAccess(app, req, res, record, started);
+      record.trace?.end(record, res.statusCode);
     });
     dispatch(app, req, res, record).catch(async (error: unknown) => {
       const failure = error instanceof EcamoError ? error : new EcamoError('unknown', 'unexpected failure', { cause: error });
@@ -97,9 +100,10 @@ function requestListener(app: App, outOfDescriptors: ThrottledLog): RequestListe
       else if (app.logger.isLevelEnabled('debug')) app.logger.debug({ code: failure.code, reason: reasonOf(failure) }, 'request refused');
       if (failure.code === 'overloaded') outOfDescriptors.note();
       record.error = failure.code;
-      if (record.quarantineKey !== undefined && REFUSED_CREDENTIAL.has(failure.code)) {
+      const quarantineKey = record.quarantineKey;
+      if (quarantineKey !== undefined && REFUSED_CREDENTIAL.has(failure.code)) {
         // Counted before answering: once the client has its answer, its next request sees the count.
-        await countRefusal(app, record.quarantineKey);
+        await traced(record.trace, 'quarantine count', () => countRefusal(app, quarantineKey));
       }
       sendError(res, failure);
     });
@@ -194,8 +198,10 @@ async function dispatch(app: App, req: IncomingMessage, res: ServerResponse, rec
       break;
   }
   // Before anything of the request's credentials is parsed or verified.
-  if (app.quarantine !== undefined && record.quarantineKey !== undefined) {
-    const secondsLeft = await app.quarantine.secondsLeft(record.quarantineKey);
+  const quarantine = app.quarantine;
+  const quarantineKey = record.quarantineKey;
+  if (quarantine !== undefined && quarantineKey !== undefined) {
+    const secondsLeft = await traced(record.trace, 'quarantine check', () => quarantine.secondsLeft(quarantineKey));
     if (secondsLeft > 0) {
       record.error = 'quarantined';
       return sendError(res, QUARANTINED, { 'retry-after': String(secondsLeft) });

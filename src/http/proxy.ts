@@ -8,6 +8,7 @@ import { assertDigestMatches } from '../tokens/digest.js';
 import type { VerifiedProxyToken } from '../tokens/proxy-token.js';
 import type { SourceBody, SourceFetch, SourceHeaders, SourceResponse, SourceValidators } from '../upstream/fetch.js';
 import { assertSourceAllowed } from '../upstream/url-policy.js';
+import { traced, type RequestTrace } from '../tracing/index.js';
 import type { App } from './app.js';
 import { answerFromEntry } from './cached-answer.js';
 import { essenceOf } from './media-type.js';
@@ -57,7 +58,7 @@ export async function handleProxy(
 ): Promise<void> {
   assertCanonicalHost(req, app.config);
   const token = proxyToken ?? '';
-  const claims = app.tokens.rememberedProxyToken(token) ?? (await verifyProxyToken(app, token));
+  const claims = app.tokens.rememberedProxyToken(token) ?? (await traced(record.trace, 'verify proxy token', () => verifyProxyToken(app, token)));
   // A token answered from the verified-token cache comes back as the same claims object: with the
   // digest it was admitted with, neither a second SHA-384 nor another cache write is needed, and the
   // source request (with its cache key) is the one built then.
@@ -120,7 +121,7 @@ export async function serveSource(app: App, req: IncomingMessage, res: ServerRes
   const ticket = cache.obtain({
     key,
     query: { url: sourceRequest.url, accept, sendToken: sourceRequest.sendToken },
-    fetch: (validators) => startFetch(app, req, sourceRequest, accept, validators),
+    fetch: (validators) => startFetch(app, req, sourceRequest, accept, validators, record.trace),
     admit: (source) => void admitResponse(app.config, source),
   });
   const obtained: Obtained = await whileClientWaits(res, ticket.outcome, () => ticket.leave());
@@ -154,7 +155,14 @@ async function whileClientWaits<T>(res: ServerResponse, pending: Promise<T>, can
 }
 
 /** One source fetch, counted in the metrics when it answers. */
-function startFetch(app: App, req: IncomingMessage, sourceRequest: SourceRequest, accept: string | undefined, validators: SourceValidators | undefined): SourceFetch {
+function startFetch(
+  app: App,
+  req: IncomingMessage,
+  sourceRequest: SourceRequest,
+  accept: string | undefined,
+  validators: SourceValidators | undefined,
+  trace: RequestTrace | undefined,
+): SourceFetch {
   const { config, tokens } = app;
   const idTokenClaims = {
     canonicalOrigin: `${requestScheme(req, config)}://${config.canonicalHost}`,
@@ -163,7 +171,7 @@ function startFetch(app: App, req: IncomingMessage, sourceRequest: SourceRequest
   };
   const authorize = sourceRequest.sendToken ? async (): Promise<string> => `Bearer ${await tokens.signIdToken(idTokenClaims)}` : undefined;
   const fetchStarted = process.hrtime.bigint();
-  const fetching = app.fetcher.fetch({ url: sourceRequest.url, accept, authorize, timeoutMs: config.timeoutMs, validators });
+  const fetching = app.fetcher.fetch({ url: sourceRequest.url, accept, authorize, timeoutMs: config.timeoutMs, validators, trace });
   const response = fetching.response.then(
     (source) => {
       app.metrics.sourceAnswered(source.statusCode, secondsSince(fetchStarted));
@@ -186,7 +194,7 @@ async function proxyFromSource(
   sourceRequest: SourceRequest,
   accept: string | undefined,
 ): Promise<void> {
-  const fetching = startFetch(app, req, sourceRequest, accept, undefined);
+  const fetching = startFetch(app, req, sourceRequest, accept, undefined, record.trace);
   const source = await whileClientWaits(res, fetching.response, () => fetching.cancel());
   if (source.statusCode !== 200) {
     source.body.discard();

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { urlDigest } from '../tokens/digest.js';
 import { assertSourceAllowed } from '../upstream/url-policy.js';
+import { traced } from '../tracing/index.js';
 import type { App } from './app.js';
 import { readCookie } from './cookies.js';
 import type { RequestRecord } from './request-record.js';
@@ -19,7 +20,7 @@ export async function handleRedirect(
   const service = serviceOrigin(req, config);
   record.service = service;
 
-  const claims = await tokens.verifyUrlToken(urlToken, service);
+  const claims = await traced(record.trace, 'verify url token', () => tokens.verifyUrlToken(urlToken, service));
   record.source = claims.url;
   assertSourceAllowed(claims.url, config);
 
@@ -28,11 +29,11 @@ export async function handleRedirect(
   if (cookie === undefined) return redirectToSource(res, record, claims.url, 'auth-cookie-missing');
 
   const canonicalOrigin = `${requestScheme(req, config)}://${config.canonicalHost}`;
-  await tokens.verifyAuthCookie(cookie, service, canonicalOrigin);
+  await traced(record.trace, 'verify auth cookie', () => tokens.verifyAuthCookie(cookie, service, canonicalOrigin));
   // Only now, with the cookie checked, is the URL token worth remembering.
   tokens.rememberUrlToken(urlToken, service, claims);
 
-  const proxyToken = await tokens.issueProxyToken({ url: claims.url, serviceOrigin: service, sendToken: claims.sendToken });
+  const proxyToken = await traced(record.trace, 'issue proxy token', () => tokens.issueProxyToken({ url: claims.url, serviceOrigin: service, sendToken: claims.sendToken }));
   record.action = 'redirect-to-canonical';
   res.writeHead(302, {
     location: `${canonicalOrigin}/${config.prefix}/v1/p/${urlDigest(claims.url)}?t=${proxyToken}`,

@@ -1,5 +1,6 @@
 import type { CacheStatus } from '../cache/cache.js';
 import type { EcamoErrorCode } from '../errors.js';
+import type { RequestTrace } from '../tracing/index.js';
 
 /** What one request did, filled in as it goes and logged once as the access line. */
 export interface RequestRecord {
@@ -16,10 +17,24 @@ export interface RequestRecord {
   /** How the cache took part in a proxied answer. */
   cache: CacheStatus | undefined;
   bytes: number;
+  /** The request's server span, when tracing is on. */
+  trace: RequestTrace | undefined;
 }
 
 export function newRequestRecord(client: string, quarantineKey?: string): RequestRecord {
-  return { client, quarantineKey, route: 'none', action: undefined, error: undefined, service: undefined, source: undefined, sourceStatus: undefined, cache: undefined, bytes: 0 };
+  return {
+    client,
+    quarantineKey,
+    route: 'none',
+    action: undefined,
+    error: undefined,
+    service: undefined,
+    source: undefined,
+    sourceStatus: undefined,
+    cache: undefined,
+    bytes: 0,
+    trace: undefined,
+  };
 }
 
 /**

@@ -16,6 +16,7 @@ import { loadTlsFiles, type TlsFiles } from '../config/tls.js';
 import { createLogger, type Logger } from '../log.js';
 import { Metrics } from '../metrics.js';
 import type { Config } from '../config/load.js';
+import { startTracing } from '../tracing/index.js';
 
 export interface StartOptions {
   readonly logger?: Logger;
@@ -67,7 +68,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   if (!cluster.isWorker) warnOfRiskySettings(config, logger);
   const serveAdmin = options.admin !== false && config.adminBind !== undefined;
   const metrics = new Metrics({ processMetrics: options.processMetrics ?? serveAdmin });
-  const app = createApp(config, logger, metrics, options.sourceTls === undefined ? {} : { connect: options.sourceTls });
+  const tracing = config.tracing === undefined ? undefined : await startTracing(config.tracing);
+  const app = createApp(config, logger, metrics, options.sourceTls === undefined ? {} : { connect: options.sourceTls }, tracing);
   const server = config.tls === undefined ? createHttpServer(app) : createSecureHttpServer(app, config.tls);
   const drain = drainable(server);
   let tls = config.tls;
@@ -93,6 +95,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     adminServer?.close();
     // An open Redis connection would keep a process that failed to start alive.
     await app.redis?.close();
+    await tracing?.shutdown();
     throw error;
   }
   listening = true;
@@ -156,6 +159,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       await reloading;
       await app.fetcher.close();
       await app.redis?.close();
+      // Last: the spans of the requests the drain let finish.
+      await tracing?.shutdown();
     })();
     return closing;
   };

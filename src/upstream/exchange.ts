@@ -20,6 +20,13 @@ export interface SourceBody {
   discard(): void;
 }
 
+/** Told how one exchange went (a client span of src/tracing/). */
+export interface ExchangeObserver {
+  answered(statusCode: number): void;
+  /** Once, when the exchange is over: the body bytes received, and the failure if it failed. */
+  ended(bytes: number, error: unknown): void;
+}
+
 /**
  * One request/response with a source, as an undici dispatch handler. The
  * connection is paused from the response head until the body is given a
@@ -36,8 +43,12 @@ export class Exchange implements Dispatcher.DispatchHandler, SourceBody {
   #state: 'connecting' | 'head' | 'flowing' | 'done' = 'connecting';
   /** How the transfer ended while it still waited for a sink: told to the sink when it comes. */
   #endedEarly: { readonly error: EcamoError | undefined } | undefined;
+  #bytes = 0;
 
-  constructor(private readonly deadline: Deadline) {
+  constructor(
+    private readonly deadline: Deadline,
+    private readonly observer?: ExchangeObserver,
+  ) {
     this.started = new Promise((resolve, reject) => {
       this.#resolveStart = resolve;
       this.#rejectStart = reject;
@@ -58,6 +69,7 @@ export class Exchange implements Dispatcher.DispatchHandler, SourceBody {
   onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: SourceHeaders): void {
     if (statusCode < 200) return; // 1xx: the real head follows
     this.#state = 'head';
+    this.observer?.answered(statusCode);
     controller.pause();
     this.#resolveStart({ statusCode, headers });
   }
@@ -66,6 +78,7 @@ export class Exchange implements Dispatcher.DispatchHandler, SourceBody {
     // Nothing: undici's parser, resumed by upstream/paused-responses.ts once the source has ended the
     // connection, flushing the body it had paused in. No more bytes can come: let it finish the response.
     if (chunk.length === 0) return controller.resume();
+    this.#bytes += chunk.length;
     if (this.#sink?.data(chunk) === false) controller.pause();
   }
 
@@ -81,13 +94,13 @@ export class Exchange implements Dispatcher.DispatchHandler, SourceBody {
     const state = this.#state;
     if (state === 'done') return;
     if (state === 'connecting') {
-      this.#finish();
+      this.#finish(sourceError(error));
       this.#rejectStart(error);
       return;
     }
     if (error instanceof AbandonedError) {
       // Stopped on purpose (client gone): nobody is waiting for the news.
-      this.#finish();
+      this.#finish(error);
       return;
     }
     if (state === 'head') {
@@ -95,15 +108,16 @@ export class Exchange implements Dispatcher.DispatchHandler, SourceBody {
       return;
     }
     const sink = this.#sink;
-    this.#finish();
-    sink?.error(sourceError(error));
+    const failure = sourceError(error);
+    this.#finish(failure);
+    sink?.error(failure);
   }
 
   flow(sink: BodySink): void {
     if (this.#state !== 'head') return;
     const early = this.#endedEarly;
     if (early !== undefined) {
-      this.#finish();
+      this.#finish(early.error);
       if (early.error === undefined) sink.end();
       else sink.error(early.error);
       return;
@@ -119,20 +133,23 @@ export class Exchange implements Dispatcher.DispatchHandler, SourceBody {
 
   discard(): void {
     if (this.#state === 'done') return;
-    this.#finish();
-    this.#controller?.abort(new AbandonedError('body not wanted'));
+    const reason = new AbandonedError('body not wanted');
+    this.#finish(reason);
+    this.#controller?.abort(reason);
   }
 
   /** Drops a redirect's body; the fetch, and its deadline, go on with the next hop. */
   skip(): void {
     this.#state = 'done';
+    this.observer?.ended(0, undefined);
     this.#controller?.abort(new AbandonedError('redirect followed'));
   }
 
-  #finish(): void {
+  #finish(error?: unknown): void {
     this.#state = 'done';
     this.#sink = undefined;
     this.deadline.clear();
+    this.observer?.ended(this.#bytes, error);
   }
 }
 

@@ -1,6 +1,6 @@
 import { SourceAgents } from './agents.js';
 import { Deadline } from './deadline.js';
-import { Exchange, sourceError, type SourceBody, type SourceHeaders } from './exchange.js';
+import { Exchange, sourceError, type ExchangeObserver, type SourceBody, type SourceHeaders } from './exchange.js';
 import { nextHop, redirectLocation } from './redirects.js';
 import type { SourcePolicy } from './url-policy.js';
 
@@ -20,6 +20,13 @@ export interface SourceRequest {
   readonly timeoutMs: number;
   /** Asks the source whether a kept copy is still current (a 304 if so). */
   readonly validators?: SourceValidators | undefined;
+  /** Traces each hop (src/tracing/). */
+  readonly trace?: HopObserver | undefined;
+}
+
+/** Watches the hops of a fetch: called as each is about to be sent, it may add headers (a traceparent). */
+export interface HopObserver {
+  hop(url: URL, headers: Record<string, string>): ExchangeObserver;
 }
 
 export interface SourceValidators {
@@ -92,7 +99,7 @@ export class SourceFetcher {
       if (request.validators !== undefined) Object.assign(headers, request.validators);
       if (request.authorize !== undefined && url.origin === firstOrigin) headers.authorization = await request.authorize();
 
-      const exchange = new Exchange(deadline);
+      const exchange = new Exchange(deadline, request.trace?.hop(url, headers));
       this.#agents.for(url).dispatch({ origin: url.origin, path: url.pathname + url.search, method: 'GET', headers }, exchange);
       const { statusCode, headers: responseHeaders } = await exchange.started;
       const location = redirectLocation(statusCode, responseHeaders);

@@ -190,6 +190,7 @@ describe('ecamo serve with a wrong configuration', () => {
       [{ ...valid, ECAMO_BIND: 'nowhere' }, 'ECAMO_BIND'],
       [{ ...valid, ECAMO_WORKERS: 'lots' }, 'ECAMO_WORKERS'],
       [{ ...valid, ECAMO_TRUSTED_PROXIES: '10.0.0.0/8, proxy.example' }, 'ECAMO_TRUSTED_PROXIES'],
+      [{ ...valid, OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4318', OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' }, 'OTEL_EXPORTER_OTLP_PROTOCOL'],
     ];
     const results = await Promise.all(cases.map(([variables]) => serve(variables)));
     results.forEach((result, i) => {
