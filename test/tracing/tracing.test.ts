@@ -47,7 +47,8 @@ describe('tracing on (OTLP http/json): spans of the three endpoints', () => {
     receiver = await startOtlpReceiver();
     source = await startSource((req, res) => {
       if (req.url?.startsWith('/hop') === true) res.writeHead(302, { location: '/img.png?signature=query-secret' }).end();
-      else res.writeHead(200, { 'content-type': 'image/png', 'content-length': IMAGE.length }).end(IMAGE);
+      // Public: with ecamo's ID token sent, only an answer that says so may be kept (RFC 9111 section 3.5).
+      else res.writeHead(200, { 'content-type': 'image/png', 'content-length': IMAGE.length, 'cache-control': 'public, max-age=60' }).end(IMAGE);
     });
     ecamo = await startEcamo({
       OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
