@@ -54,10 +54,18 @@ export class ThrottledLog<Detail = void> {
 
   note(detail: Detail): void {
     this.#occurrences++;
-    const now = Date.now();
-    if (now - this.#lastWrittenAt < this.#intervalMs) return;
+    if (Date.now() - this.#lastWrittenAt >= this.#intervalMs) this.#flush(detail);
+  }
+
+  /** Counts and writes this occurrence whatever the interval (e.g. the start of an outage); the interval starts again. */
+  writeNow(detail: Detail): void {
+    this.#occurrences++;
+    this.#flush(detail);
+  }
+
+  #flush(detail: Detail): void {
     this.#write(this.#occurrences, detail);
-    this.#lastWrittenAt = now;
+    this.#lastWrittenAt = Date.now();
     this.#occurrences = 0;
   }
 }

@@ -60,7 +60,7 @@ export async function verifyProxyCommand(args: string[], env: Env): Promise<void
   const logger = createLogger(logLevel);
   const redis = redisTarget === undefined ? undefined : new SharedRedis(redisTarget, logger);
   const verifier = createIdTokenVerifier({
-    ...(redis === undefined ? {} : { replay: createRedisReplayStore(redis.client, { onError: (error) => redis.noteFailure(error) }) }),
+    ...(redis === undefined ? {} : { replay: createRedisReplayStore({ set: (...command) => redis.whenAvailable((client) => client.set(...command)) }, { onError: (error) => redis.noteFailure(error) }) }),
     ecamoOrigin,
     audience: parseOrigin('--audience', values.audience),
     ...(jwksUrl === undefined ? {} : { jwksUrl }),

@@ -8,7 +8,8 @@
  *
  * Counters are rate-limiter-flexible limiters: in Redis when ECAMO_REDIS_URL
  * is set (all instances see the same counts), with an in-memory limiter as
- * its insurance, used whenever Redis is not ready or a command fails; in the
+ * its insurance, used whenever Redis is unavailable (disconnected, or not
+ * answering: ../state/redis.ts) or a command fails; in the
  * primary process for the workers of one `ecamo serve` without Redis
  * (./cluster.ts); in memory otherwise. Addresses known to be quarantined are
  * also remembered locally until their period ends, so a flood does not cost
@@ -46,9 +47,26 @@ function ipv6Network(address: ipaddr.IPv6, bits: number): string {
   return `${ipaddr.fromByteArray(bytes.map((byte, i) => byte & (mask[i] ?? 0))).toString()}/${bits}`;
 }
 
+/** Counting in this process: in memory, or in Redis with memory as its insurance. */
+interface LocalCounter {
+  readonly memory: RateLimiterMemory;
+  readonly shared?: { readonly limiter: RateLimiterRedis; readonly redis: SharedRedis };
+}
+
+/**
+ * Redis's limiter while Redis is available; this process's memory (also the
+ * Redis limiter's insurance against a failing command) while it is not, so
+ * that no request waits on a Redis known not to answer.
+ */
+function limiterOf(counter: LocalCounter): RateLimiterMemory | RateLimiterRedis {
+  return counter.shared?.redis.available === true ? counter.shared.limiter : counter.memory;
+}
+
 export class Quarantine {
   /** Where refusals are counted: a limiter here (memory, or Redis), or the primary process (workers without Redis). */
-  readonly #counter: { readonly limiter: RateLimiterMemory | RateLimiterRedis } | { readonly primary: PrimaryCounter };
+  readonly #counter:
+    | LocalCounter
+    | { readonly primary: PrimaryCounter };
   /** A key is quarantined once its count exceeds this (the limiter blocks on exceeding its points). */
   readonly #points: number;
   /** client key → end of its quarantine (ms since the epoch). */
@@ -67,12 +85,13 @@ export class Quarantine {
       return;
     }
     const memory = new RateLimiterMemory(options);
-    this.#counter = {
-      limiter:
-        redis === undefined
-          ? memory
-          : new RateLimiterRedis({ ...options, storeClient: redis.client, keyPrefix: 'ecamo:q', rejectIfRedisNotReady: true, insuranceLimiter: memory }),
-    };
+    this.#counter =
+      redis === undefined
+        ? { memory }
+        : {
+            memory,
+            shared: { redis, limiter: new RateLimiterRedis({ ...options, storeClient: redis.client, keyPrefix: 'ecamo:q', rejectIfRedisNotReady: true, insuranceLimiter: memory }) },
+          };
   }
 
   /** What `client`'s refusals are counted under (see the module comment); undefined: not counted, never quarantined. */
@@ -95,7 +114,7 @@ export class Quarantine {
     if ('primary' in this.#counter) return 0;
     let state: RateLimiterRes | null;
     try {
-      state = await this.#counter.limiter.get(key);
+      state = await limiterOf(this.#counter).get(key);
     } catch {
       // Both Redis and the in-memory insurance failed: serve rather than fail the request.
       return 0;
@@ -113,7 +132,7 @@ export class Quarantine {
       return tripped;
     }
     try {
-      await this.#counter.limiter.consume(key);
+      await limiterOf(this.#counter).consume(key);
       return false;
     } catch (rejection) {
       if (!(rejection instanceof RateLimiterRes)) return false;

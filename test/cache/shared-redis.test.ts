@@ -223,6 +223,8 @@ describe('two ecamo instances, one Redis, one cache', () => {
     } finally {
       redis.resume();
     }
+    // An instance that saw a few commands in a row time out stopped asking Redis; its probe finds it answering again.
+    await until(() => redisOf(first).available && redisOf(second).available);
     // The commands that timed out are answered now, late: no answer is taken for a later command's.
     for (const path of ['/resumed-1.png', '/resumed-2.png']) {
       const url = `${source.origin}${path}`;

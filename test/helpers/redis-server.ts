@@ -10,6 +10,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import type { SharedRedis } from '../../src/state/redis.js';
 import { onSomePort, PORT_TAKEN, saysPortTaken } from './server-ports.js';
 
 const HOST = '127.0.0.1';
@@ -107,4 +108,16 @@ export async function startRedisServer(): Promise<RedisServer> {
     resume: () => void current?.kill('SIGCONT'),
     stop: kill,
   };
+}
+
+/** Polls until `condition` holds (no deadline of its own: the test runner's timeout is the bound). */
+export async function until(condition: () => boolean | Promise<boolean>): Promise<void> {
+  while (!(await condition())) await new Promise((resolve) => setTimeout(resolve, 10));
+}
+
+/** The Redis connection of an ecamo started with ECAMO_REDIS_URL. */
+export function redisOf(ecamo: { readonly server: { readonly app: { readonly redis: SharedRedis | undefined } } }): SharedRedis {
+  const { redis } = ecamo.server.app;
+  if (redis === undefined) throw new Error('this ecamo has no ECAMO_REDIS_URL');
+  return redis;
 }
