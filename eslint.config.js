@@ -1,4 +1,4 @@
-// Lint: typescript-eslint's strict type-checked rules, and the layer rules the README's Architecture section states.
+// Lint: typescript-eslint's strict type-checked rules, and the layer rules docs/architecture.md states.
 import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
@@ -14,7 +14,7 @@ function unitOf(file) {
 }
 
 /**
- * The layer rules of the README's Architecture section, by where an import
+ * The layer rules of docs/architecture.md, by where an import
  * lands rather than how it is spelled: `../../http/app.js` from
  * src/tokens/a/b.ts and `./../tokens/x.js` from src/signer/ are judged by the
  * folder of src/ they resolve to, as test/architecture.test.ts judges them.
@@ -65,7 +65,7 @@ const layersPlugin = {
   },
 };
 
-/** The layers above tokens, upstream and config (README, Architecture). */
+/** The layers above tokens, upstream and config (docs/architecture.md). */
 const upperLayers = ['http/', 'cli/', 'demo/', 'verify-proxy/', 'server/'];
 
 export default tseslint.config(
@@ -95,7 +95,7 @@ export default tseslint.config(
     rules: { '@typescript-eslint/no-non-null-assertion': 'off', '@typescript-eslint/no-unnecessary-condition': 'off' },
   },
   {
-    // README.md includes these verbatim: they read settings from the environment the short way a reader follows.
+    // docs/signing-and-verifying.md includes these verbatim: they read settings from the environment the short way a reader follows.
     files: ['contrib/snippets/**/*.ts'],
     rules: {
       '@typescript-eslint/no-non-null-assertion': 'off',

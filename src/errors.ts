@@ -90,6 +90,9 @@ const ANSWERS: Readonly<Record<EcamoErrorCode, ErrorAnswer>> = Object.freeze({
   unknown: answer(500),
 });
 
+/** Every registered code, in the registry's order (docs/protocol.md §10 lists each, a test checks). */
+export const ERROR_CODES: readonly EcamoErrorCode[] = Object.freeze(Object.keys(ANSWERS) as EcamoErrorCode[]);
+
 /** The status and headers a code is answered with. */
 export function errorAnswer(code: EcamoErrorCode): ErrorAnswer {
   return ANSWERS[code];

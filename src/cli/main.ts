@@ -7,7 +7,7 @@
 //   by V8's background threads, and every extra arena keeps its own free
 //   memory instead of handing it back.
 // Together they keep 64 concurrent 1 MiB downloads near 130 MB of RSS instead
-// of 150-199 MB (README, Performance). Launchers run this file directly.
+// of 150-199 MB (docs/performance.md). Launchers run this file directly.
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../config/errors.js';
 import { ArgumentError } from './arguments.js';

@@ -254,7 +254,7 @@ function answerFromSource(
   if (req.method === 'HEAD') {
     // What a GET would get, without the body. The source was asked with a GET (its own HEAD may answer
     // otherwise, and leaves nothing to keep): a body the cache keeps is read on without the client, so
-    // the GET that usually follows is a hit; any other body is not read (README, Caching: HEAD).
+    // the GET that usually follows is a hit; any other body is not read (docs/caching.md, HEAD).
     if (body instanceof TeeBody) body.keepWithoutClient();
     else body.discard();
     res.end();

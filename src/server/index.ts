@@ -45,7 +45,7 @@ export interface EcamoServer {
 
 const validated = new WeakMap<EcamoConfig, Config>();
 
-/** Reads and checks every `ECAMO_*` variable (README, Configuration); throws `ConfigError` naming the first wrong one. */
+/** Reads and checks every `ECAMO_*` variable (docs/configuration.md); throws `ConfigError` naming the first wrong one. */
 export async function loadConfig(env: Readonly<Record<string, string | undefined>> = process.env): Promise<EcamoConfig> {
   const config = await loadValidatedConfig(env);
   const handle: EcamoConfig = Object.freeze({ canonicalHost: config.canonicalHost });

@@ -19,7 +19,7 @@ export interface UrlOptions {
   readonly sendToken?: boolean | undefined;
   /** The path segment the service routes to ecamo; default `.ecamo`. */
   readonly prefix?: string | undefined;
-  /** Seconds until the URL token expires; default: never (cache-friendly, see README). */
+  /** Seconds until the URL token expires; default: never (cache-friendly, see docs/signing-and-verifying.md). */
   readonly ttlSeconds?: number | undefined;
 }
 

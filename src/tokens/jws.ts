@@ -65,7 +65,7 @@ export interface SignatureRules {
  * 26.12 (about 17 against 11 µs). Measured 2026-11-26 on 2 shared, loaded
  * cores: provisional; rerun it before relying on the margin, which is
  * smaller on Node 26. Every proxy request that misses the verified-token
- * cache verifies one token (README, Performance). jose still imports the
+ * cache verifies one token (docs/performance.md). jose still imports the
  * keys and signs everything ecamo issues; the SDK entry points use it
  * throughout.
  *

@@ -160,7 +160,7 @@ test('SIGHUP storm (100 in about a second) on ECAMO_WORKERS=2 over key files: no
     const clients = Promise.all([client('client 1'), client('client 2'), client('client 3')]);
     for (let i = 0; i < 100; i++) {
       // Half-way, the file changes: the storm's reloads pick up the new key. Replaced whole (write aside,
-      // rename over), as the README tells operators: a reload never sees it half-written.
+      // rename over), as docs/operations.md tells operators: a reload never sees it half-written.
       if (i === 50) await replaceFile(privateFile, JSON.stringify({ signing_kid: 'k2', keys: { k1: k1.privateJwk, k2: k2.privateJwk } }));
       served.child.kill('SIGHUP');
       await sleep(10);

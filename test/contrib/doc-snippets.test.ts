@@ -1,5 +1,5 @@
 /**
- * The code in README.md's sections on signing and verifying lives in
+ * The code in docs/signing-and-verifying.md lives in
  * contrib/snippets/ and is included there verbatim; these tests check the
  * inclusion and run every snippet against real servers on 127.0.0.1.
  */
@@ -41,17 +41,17 @@ before(() => {
 
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-test('README.md includes each snippet verbatim, and its signing and verifying sections hold no other code', () => {
-  const readme = readFileSync(new URL('README.md', ROOT), 'utf8');
+test('docs/signing-and-verifying.md includes each snippet verbatim, and its signing and verifying sections hold no other code', () => {
+  const page = readFileSync(new URL('docs/signing-and-verifying.md', ROOT), 'utf8');
   const blocks = Object.entries(FILES).map(([file, lang]) => `\`\`\`${lang}\n${snippet(file as keyof typeof FILES)}\`\`\`\n`);
   for (const [index, block] of blocks.entries()) {
-    assert.ok(readme.includes(block), `README.md must include contrib/snippets/${Object.keys(FILES)[index]} verbatim`);
+    assert.ok(page.includes(block), `docs/signing-and-verifying.md must include contrib/snippets/${Object.keys(FILES)[index]} verbatim`);
   }
   for (const heading of SECTIONS) {
-    const start = readme.indexOf(`\n${heading}\n`);
-    assert.notEqual(start, -1, `README.md has no section ${heading}`);
-    const next = readme.indexOf('\n## ', start + 1);
-    const section = readme.slice(start, next === -1 ? undefined : next);
+    const start = page.indexOf(`\n${heading}\n`);
+    assert.notEqual(start, -1, `docs/signing-and-verifying.md has no section ${heading}`);
+    const next = page.indexOf('\n## ', start + 1);
+    const section = page.slice(start, next === -1 ? undefined : next);
     for (const code of section.match(/```[a-z]*\n[\s\S]*?```\n/g) ?? []) {
       assert.ok(blocks.includes(code), `${heading}: a code block that is not a snippet file:\n${code}`);
     }
