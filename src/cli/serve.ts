@@ -1,8 +1,8 @@
 import cluster, { type Worker } from 'node:cluster';
 import { availableParallelism } from 'node:os';
-import { AggregatorRegistry } from 'prom-client';
 import { loadConfig, type Config } from '../config/load.js';
 import { createAdminServer } from '../http/admin.js';
+import { answerPrimary, WorkerGroupAdmin } from '../http/cluster-admin.js';
 import { listen } from '../http/listen.js';
 import { createLogger } from '../log.js';
 import { countForWorkers } from '../quarantine/cluster.js';
@@ -41,6 +41,8 @@ async function runWorker(config: Config): Promise<void> {
     if (running === undefined) whileStarting.reloadAsked = true;
     else void running.reload();
   });
+  // Before the server starts: the primary may ask as soon as it sees this worker listen, before startServer returns.
+  if (inCluster) answerPrimary(() => (running === undefined ? undefined : { registry: running.app.metrics.registry, ready: !running.draining }));
   try {
     running = await startServer(config, { logger, admin: !inCluster, processMetrics: inCluster || config.adminBind !== undefined });
   } catch (error) {
@@ -52,11 +54,6 @@ async function runWorker(config: Config): Promise<void> {
   }
   const started = running;
   if (whileStarting.reloadAsked) void started.reload();
-  if (inCluster) {
-    // The primary's AggregatorRegistry asks every worker for this registry over IPC.
-    AggregatorRegistry.setRegistries([started.app.metrics.registry]);
-    new AggregatorRegistry();
-  }
   const stop = (signal: NodeJS.Signals): void => {
     logger.info({ signal }, 'shutting down');
     started.close().then(
@@ -157,15 +154,8 @@ async function runPrimary(config: Config): Promise<void> {
   if (config.quarantine !== undefined && config.redis === undefined) countForWorkers(config.quarantine);
   for (let i = 0; i < config.workers; i++) fork();
   if (config.adminBind !== undefined) {
-    const aggregator = new AggregatorRegistry();
-    const admin = createAdminServer(
-      {
-        metrics: () => aggregator.clusterMetrics(),
-        metricsContentType: aggregator.contentType,
-        ready: () => !stopping && listening.size > 0,
-      },
-      logger,
-    );
+    const group = new WorkerGroupAdmin({ expected: config.workers, listening: () => [...listening], stopping: () => stopping });
+    const admin = createAdminServer(group, logger);
     const { url } = await listen(admin, config.adminBind);
     // Off the event loop's books: the primary exits once its last worker has.
     admin.unref();

@@ -1,6 +1,6 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import { EcamoError } from '../errors.js';
-import type { Logger } from '../log.js';
+import { reasonOf, type Logger } from '../log.js';
 import { sendError } from './respond.js';
 
 /** What the admin listener reports; with workers, the primary's view of all of them. */
@@ -8,8 +8,8 @@ export interface AdminSources {
   /** Prometheus text exposition of every metric. */
   metrics(): Promise<string>;
   readonly metricsContentType: string;
-  /** Whether the public listener should get traffic: keys loaded, listening, not draining. */
-  ready(): boolean;
+  /** Whether the public listener should get traffic: keys loaded, listening, not draining (with workers: every worker). */
+  ready(): boolean | Promise<boolean>;
 }
 
 /**
@@ -21,8 +21,10 @@ export interface AdminSources {
 export function createAdminServer(sources: AdminSources, logger: Logger): http.Server {
   const server = http.createServer({ requestTimeout: 10_000 }, (req, res) => {
     answer(sources, req, res).catch((error: unknown) => {
-      logger.error({ err: error }, 'admin: metrics could not be collected');
-      sendError(res, new EcamoError('metrics-unavailable', 'metrics could not be collected', { cause: error }));
+      // Expected (a worker that does not answer in time): one line. Anything else is a bug: its stack.
+      if (error instanceof EcamoError && error.code === 'metrics-unavailable') logger.warn({ reason: reasonOf(error) }, 'admin: metrics unavailable');
+      else logger.error({ err: error }, 'admin: metrics could not be collected');
+      sendError(res, error instanceof EcamoError ? error : new EcamoError('metrics-unavailable', 'metrics could not be collected', { cause: error }));
     });
   });
   // Junk on the admin port gets no answer worth composing: drop the connection.
@@ -42,7 +44,7 @@ async function answer(sources: AdminSources, req: IncomingMessage, res: ServerRe
     case '/healthz':
       return plain(res, 200, 'ok');
     case '/readyz':
-      return sources.ready() ? plain(res, 200, 'ready') : plain(res, 503, 'not ready');
+      return (await sources.ready()) ? plain(res, 200, 'ready') : plain(res, 503, 'not ready');
     default:
       return sendError(res, new EcamoError('not-found', 'no such path'));
   }

@@ -4,6 +4,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import http from 'node:http';
 import { generateKey } from '../../src/config/generate-key.js';
 import { loadConfig } from '../../src/config/load.js';
 import { urlDigest } from '../../src/tokens/digest.js';
@@ -110,3 +111,13 @@ export function listeningUrl(line: LogLine): string {
   return String(line.url);
 }
 
+
+/** One GET on a connection of its own (so that the cluster hands each to the next worker). */
+export function getOnNewConnection(url: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    http.get(url, { agent: false, headers: { connection: 'close' } }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode!));
+    }).on('error', reject);
+  });
+}

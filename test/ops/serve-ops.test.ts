@@ -6,7 +6,6 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { copyFile, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
-import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -15,6 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { generateKey } from '../../src/config/generate-key.js';
 import { fetchAnswer } from '../helpers/harness.js';
 import { count } from '../helpers/prometheus.js';
+import { getOnNewConnection } from '../helpers/serve-process.js';
 import { selfSignedCertificate } from '../helpers/tls.js';
 import { CLI } from '../helpers/wire.js';
 
@@ -62,16 +62,6 @@ async function replaceFile(path: string, content: string): Promise<void> {
   const aside = `${path}.new`;
   await writeFile(aside, content);
   await rename(aside, path);
-}
-
-/** One GET on a connection of its own (so that the cluster hands each to the next worker). */
-function getOnNewConnection(url: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    http.get(url, { agent: false, headers: { connection: 'close' } }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode!));
-    }).on('error', reject);
-  });
 }
 
 test('ECAMO_WORKERS=2 with ECAMO_ADMIN_BIND: one scrape of the primary counts the requests of every worker', async () => {
