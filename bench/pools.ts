@@ -5,11 +5,8 @@
  */
 import { createHmac } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
-import type { GeneratedKey } from '../src/config/generate-key.js';
+import http from 'node:http';
 import type { Signer } from '../src/signer/index.js';
-import { urlDigest } from '../src/tokens/digest.js';
-import { loadEcamoKeys } from '../src/config/keys.js';
-import { signProxyToken } from '../src/tokens/proxy-token.js';
 
 /** One request: a path, and the Cookie header to send with it, if any. */
 export interface RequestLine {
@@ -28,7 +25,7 @@ export const CLIENT_HEADERS: Readonly<Record<string, string>> = Object.freeze({
   'Accept-Encoding': 'gzip, deflate, br',
 });
 
-/** Long enough for any run: ecamo only checks that a proxy token has not expired. */
+/** Long enough for any run. */
 const TOKEN_LIFETIME_SECONDS = 24 * 3600;
 
 /** `count` source URLs for the same file, made distinct by `?v=N` as a cache-buster would. */
@@ -36,13 +33,51 @@ export function sourceUrls(originPort: number, file: string, count: number, quer
   return Array.from({ length: count }, (_, n) => new URL(`http://127.0.0.1:${originPort}/${file}?${query}=${n}`).href);
 }
 
-/** ecamo proxy endpoint paths, one freshly signed proxy token per URL, as ecamo's redirect endpoint mints them. */
-export async function ecamoProxyPaths(ecamoKey: GeneratedKey, serviceOrigin: string, urls: readonly string[]): Promise<string[]> {
-  const keys = await loadEcamoKeys('ECAMO_PRIVATE_KEYS', JSON.stringify({ [ecamoKey.kid]: ecamoKey.privateJwk }), 'ECAMO_SIGNING_KID', ecamoKey.kid);
-  return Promise.all(urls.map(async (url) => {
-    const token = await signProxyToken({ url, serviceOrigin, sendToken: false }, keys.signing, TOKEN_LIFETIME_SECONDS);
-    return `/.ecamo/v1/p/${urlDigest(url)}?t=${token}`;
-  }));
+/** How many redirect requests minting runs at once. */
+const MINTING_CONCURRENCY = 16;
+
+/**
+ * ecamo proxy endpoint paths, one a URL, minted by ecamo's own redirect
+ * endpoint: the service's URL token with a user's auth cookie in, the 302's
+ * Location out. Whatever form ecamo mints (signature or MAC), the benchmark
+ * measures that form.
+ */
+export async function mintedProxyPaths(signer: Signer, ecamoOrigin: string, cookie: string, urls: readonly string[]): Promise<string[]> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: MINTING_CONCURRENCY });
+  const paths: string[] = new Array<string>(urls.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < urls.length) {
+      const index = next++;
+      const location = await redirectLocation(agent, `${ecamoOrigin}${await signer.url(urls[index]!)}`, cookie);
+      if (!location.startsWith(`${ecamoOrigin}/`)) throw new Error(`ecamo's redirect endpoint answered ${location} for ${urls[index]!}`);
+      paths[index] = location.slice(ecamoOrigin.length);
+    }
+  };
+  try {
+    await Promise.all(Array.from({ length: MINTING_CONCURRENCY }, worker));
+  } finally {
+    agent.destroy();
+  }
+  return paths;
+}
+
+function redirectLocation(agent: http.Agent, url: string, cookie: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(url, { agent, headers: { ...CLIENT_HEADERS, cookie } }, (res) => {
+      res.resume();
+      const location = res.headers.location;
+      if (res.statusCode === 302 && location !== undefined) resolve(location);
+      else reject(new Error(`GET ${url}: ${res.statusCode ?? 'no status'} without the redirect to a proxy URL`));
+    });
+    req.once('error', reject);
+  });
+}
+
+/** An auth cookie (`name=value`) of one user for ecamo's redirect endpoint. */
+export async function userCookie(signer: Signer, canonicalOrigin: string, user: number): Promise<string> {
+  const cookie = await signer.authCookie({ canonicalOrigin, ttlSeconds: TOKEN_LIFETIME_SECONDS, insecure: true, subject: `user-${user}` });
+  return `${cookie.name}=${cookie.token}`;
 }
 
 /** camo's path form: `/<HMAC-SHA1 hex of the URL>/<hex of the URL>`. */
@@ -61,10 +96,7 @@ export function nginxPaths(ecamoPaths: readonly string[], file: string): string[
  */
 export async function pageViews(signer: Signer, canonicalOrigin: string, imageUrls: readonly string[], users: number): Promise<RequestLine[]> {
   const paths = await Promise.all(imageUrls.map((url) => signer.url(url)));
-  const cookies = await Promise.all(Array.from({ length: users }, async (_, user) => {
-    const cookie = await signer.authCookie({ canonicalOrigin, ttlSeconds: TOKEN_LIFETIME_SECONDS, insecure: true, subject: `user-${user}` });
-    return `${cookie.name}=${cookie.token}`;
-  }));
+  const cookies = await Promise.all(Array.from({ length: users }, (_, user) => userCookie(signer, canonicalOrigin, user)));
   return cookies.flatMap((cookie) => paths.map((path) => ({ path, cookie })));
 }
 

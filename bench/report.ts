@@ -24,7 +24,7 @@ export interface ScenarioResult {
   /** A scenario id, or `<id>-first` for its first-sight pass. */
   readonly id: string;
   readonly title: string;
-  /** Show throughput in MB/s first, and memory. */
+  /** Show throughput in MB/s first, and idle memory. */
   readonly bulk: boolean;
   readonly targets: readonly TargetInfo[];
   /** target id → one run per round. */
@@ -81,11 +81,14 @@ export interface RatioSpec {
   readonly denominator: readonly [string, string];
   /** Which way is good for ecamo, so the reader need not guess. */
   readonly better: 'higher' | 'lower';
+  /** The value issue 21 asks for, on the `better` side. */
+  readonly goal?: number;
 }
 
 export interface Ratio {
   readonly label: string;
   readonly better: 'higher' | 'lower';
+  readonly goal?: number;
   /** Median of the per-round ratios: both sides of a round ran minutes apart at most, so drift cancels. */
   readonly value: number;
   readonly perRound: readonly number[];
@@ -119,7 +122,50 @@ export function ratio(results: readonly ScenarioResult[], spec: RatioSpec): Rati
     if (a !== undefined && b !== undefined && b > 0) perRound.push(a / b);
   }
   if (perRound.length === 0) return undefined;
-  return { label: spec.label, better: spec.better, value: median(perRound), perRound };
+  return { label: spec.label, better: spec.better, ...(spec.goal === undefined ? {} : { goal: spec.goal }), value: median(perRound), perRound };
+}
+
+/** An absolute figure with a limit: the highest peak RSS of a target over a scenario's runs. */
+export interface MemorySpec {
+  readonly label: string;
+  /** [scenario result ids, target id]: the first-sight pass counts with its rounds. */
+  readonly of: readonly [readonly string[], string];
+  readonly limitMb: number;
+}
+
+export interface MemoryFigure {
+  readonly label: string;
+  readonly peakRssMb: number;
+  readonly limitMb: number;
+}
+
+export function memoryFigure(results: readonly ScenarioResult[], spec: MemorySpec): MemoryFigure | undefined {
+  const [scenarios, target] = spec.of;
+  const peaks = results
+    .filter((result) => scenarios.includes(result.id))
+    .flatMap((result) => result.runs[target] ?? [])
+    .flatMap((run) => (run.memory === undefined ? [] : [run.memory.peakRssMb]));
+  if (peaks.length === 0) return undefined;
+  return { label: spec.label, peakRssMb: Math.max(...peaks), limitMb: spec.limitMb };
+}
+
+/** Whether a ratio reached its goal; undefined without one. */
+export function goalMet(r: Ratio): boolean | undefined {
+  if (r.goal === undefined) return undefined;
+  return r.better === 'higher' ? r.value >= r.goal : r.value <= r.goal;
+}
+
+/**
+ * The latest run in the form README's Performance section shows: one row per
+ * ratio with a goal, then the memory figures; nothing but ratios and limits,
+ * since the machines are shared and absolute rates move from run to run.
+ */
+export function goalsTable(ratios: readonly Ratio[], memory: readonly MemoryFigure[]): string[] {
+  const rows = ratios.filter((r) => r.goal !== undefined).map((r) =>
+    `| ${r.label} | ${r.value.toFixed(2)} | ${r.better === 'higher' ? '≥' : '≤'} ${r.goal!} | ${goalMet(r)! ? 'met' : '**not met**'} |`);
+  const memoryRows = memory.map((m) => `| ${m.label} | ${fmt(m.peakRssMb)} MiB | ≤ ${m.limitMb} MiB | ${m.peakRssMb <= m.limitMb ? 'met' : '**not met**'} |`);
+  if (rows.length + memoryRows.length === 0) return [];
+  return ['| figure | latest run | goal | |', '|---|--:|--:|---|', ...rows, ...memoryRows];
 }
 
 /** Above this, another process took enough CPU to move a result. */
@@ -160,25 +206,28 @@ const decimal = new Intl.NumberFormat('en-US', { minimumFractionDigits: 1, maxim
 const fmt = (value: number | undefined, format = integer): string => (value === undefined || Number.isNaN(value) ? '–' : format.format(value));
 const ms = (value: number): string => (value < 10 ? value.toFixed(2) : value.toFixed(1));
 
-export function markdown(header: readonly string[], results: readonly ScenarioResult[], ratios: readonly Ratio[], notes: readonly string[]): string {
+export function markdown(header: readonly string[], results: readonly ScenarioResult[], ratios: readonly Ratio[], memory: readonly MemoryFigure[], notes: readonly string[]): string {
   const out: string[] = ['# ecamo benchmark', '', ...header.map((line) => `${line}  `), ''];
+  const goals = goalsTable(ratios, memory);
+  if (goals.length > 0) out.push('## Goals (the table README shows)', '', ...goals, '');
   for (const result of results) {
-    const memory = result.bulk;
+    const memory = Object.values(result.runs).some((runs) => runs.some((run) => run.memory !== undefined));
     out.push(`## ${result.title}`, '');
-    out.push(memory
-      ? '| target | MB/s | req/s | p50 ms | p99 ms | peak RSS MB | idle RSS MB | errors | MB/s per round |'
-      : '| target | req/s | p50 ms | p99 ms | MB/s | errors | req/s per round |');
-    out.push(memory ? '|---|--:|--:|--:|--:|--:|--:|--:|---|' : '|---|--:|--:|--:|--:|--:|---|');
+    out.push(result.bulk
+      ? '| target | MB/s | req/s | p50 ms | p99 ms | peak RSS MiB | idle RSS MiB | errors | MB/s per round |'
+      : `| target | req/s | p50 ms | p99 ms | MB/s |${memory ? ' peak RSS MiB |' : ''} errors | req/s per round |`);
+    out.push(result.bulk ? '|---|--:|--:|--:|--:|--:|--:|--:|---|' : `|---|--:|--:|--:|--:|${memory ? '--:|' : ''}--:|---|`);
     for (const target of result.targets) {
       const runs = result.runs[target.id] ?? [];
       const s = summarize(runs);
-      if (memory) {
+      if (result.bulk) {
         const rounds = runs.map((run) => decimal.format(run.megabytesPerSecond)).join(' / ');
         out.push(`| ${target.label} | ${fmt(s.megabytesPerSecond, decimal)} | ${fmt(s.requestsPerSecond)} | ${ms(s.p50Ms)} | ${ms(s.p99Ms)} | ` +
           `${fmt(s.peakRssMb)} | ${fmt(target.idleRssMb)} | ${s.errors} | ${rounds} |`);
       } else {
         const rounds = runs.map((run) => integer.format(run.requestsPerSecond)).join(' / ');
-        out.push(`| ${target.label} | ${fmt(s.requestsPerSecond)} | ${ms(s.p50Ms)} | ${ms(s.p99Ms)} | ${fmt(s.megabytesPerSecond, decimal)} | ${s.errors} | ${rounds} |`);
+        const rss = memory ? ` ${fmt(s.peakRssMb)} |` : '';
+        out.push(`| ${target.label} | ${fmt(s.requestsPerSecond)} | ${ms(s.p50Ms)} | ${ms(s.p99Ms)} | ${fmt(s.megabytesPerSecond, decimal)} |${rss} ${s.errors} | ${rounds} |`);
       }
     }
     out.push('');

@@ -15,7 +15,8 @@ import { parseOptions, usage, type Options } from './options.js';
 import { CLIENT_HEADERS } from './pools.js';
 import { findTools } from './prerequisites.js';
 import { installCleanup, interrupted, stopAll } from './processes.js';
-import { markdown, ratio, summarize, warnings, type Ratio, type RatioSpec, type ScenarioResult } from './report.js';
+import { chartSvg } from './chart.js';
+import { markdown, memoryFigure, ratio, summarize, warnings, type MemoryFigure, type MemorySpec, type Ratio, type RatioSpec, type ScenarioResult } from './report.js';
 import { buildLab, type Lab } from './setup.js';
 import { writeWrkScripts } from './wrk.js';
 
@@ -24,20 +25,32 @@ const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const ECAMO_CLI = join(REPO_ROOT, 'dist', 'src', 'cli', 'main.js');
 
 const RATIOS: readonly RatioSpec[] = [
-  { label: 'proxy req/s: ecamo / camo', metric: 'requestsPerSecond', numerator: ['proxy', 'ecamo'], denominator: ['proxy', 'camo'], better: 'higher' },
-  { label: 'proxy req/s: ecamo / nginx', metric: 'requestsPerSecond', numerator: ['proxy', 'ecamo'], denominator: ['proxy', 'nginx'], better: 'higher' },
+  { label: 'proxy req/s: ecamo / camo', metric: 'requestsPerSecond', numerator: ['proxy', 'ecamo'], denominator: ['proxy', 'camo'], better: 'higher', goal: 1.3 },
+  { label: 'proxy req/s: ecamo / nginx proxy_pass', metric: 'requestsPerSecond', numerator: ['proxy', 'ecamo'], denominator: ['proxy', 'nginx'], better: 'higher', goal: 0.5 },
   { label: 'proxy p99: ecamo / camo', metric: 'p99Ms', numerator: ['proxy', 'ecamo'], denominator: ['proxy', 'camo'], better: 'lower' },
-  { label: 'camo URLs req/s: ecamo / camo', metric: 'requestsPerSecond', numerator: ['proxy', 'ecamo-camo'], denominator: ['proxy', 'camo'], better: 'higher' },
+  { label: 'camo URLs req/s: ecamo / camo', metric: 'requestsPerSecond', numerator: ['proxy', 'ecamo-camo'], denominator: ['proxy', 'camo'], better: 'higher', goal: 1.3 },
+  { label: 'camo URLs req/s: ecamo / nginx proxy_pass', metric: 'requestsPerSecond', numerator: ['proxy', 'ecamo-camo'], denominator: ['proxy', 'nginx'], better: 'higher', goal: 0.5 },
   { label: 'camo URLs p99: ecamo / camo', metric: 'p99Ms', numerator: ['proxy', 'ecamo-camo'], denominator: ['proxy', 'camo'], better: 'lower' },
   { label: 'first-sight proxy req/s: ecamo / camo', metric: 'requestsPerSecond', numerator: ['proxy-first', 'ecamo'], denominator: ['proxy-first', 'camo'], better: 'higher' },
-  { label: 'redirect req/s (ecamo) / proxy req/s (camo)', metric: 'requestsPerSecond', numerator: ['redirect', 'ecamo'], denominator: ['proxy', 'camo'], better: 'higher' },
+  { label: 'redirect req/s (ecamo) / proxy req/s (camo)', metric: 'requestsPerSecond', numerator: ['redirect', 'ecamo'], denominator: ['proxy', 'camo'], better: 'higher', goal: 1.3 },
   { label: 'redirect req/s: ecamo / nginx 302', metric: 'requestsPerSecond', numerator: ['redirect', 'ecamo'], denominator: ['redirect', 'nginx'], better: 'higher' },
   { label: '1 MiB MB/s: ecamo / camo', metric: 'megabytesPerSecond', numerator: ['large', 'ecamo'], denominator: ['large', 'camo'], better: 'higher' },
   { label: '1 MiB MB/s: ecamo / nginx', metric: 'megabytesPerSecond', numerator: ['large', 'ecamo'], denominator: ['large', 'nginx'], better: 'higher' },
   { label: '1 MiB peak RSS: ecamo / camo', metric: 'peakRssMb', numerator: ['large', 'ecamo'], denominator: ['large', 'camo'], better: 'lower' },
-  { label: 'hot images req/s: ecamo (cache) / camo', metric: 'requestsPerSecond', numerator: ['hot', 'ecamo'], denominator: ['hot', 'camo'], better: 'higher' },
-  { label: 'hot images req/s: ecamo (cache) / nginx proxy_cache', metric: 'requestsPerSecond', numerator: ['hot', 'ecamo'], denominator: ['hot', 'nginx'], better: 'higher' },
+  { label: 'hot images req/s: ecamo (cache) / camo', metric: 'requestsPerSecond', numerator: ['hot', 'ecamo'], denominator: ['hot', 'camo'], better: 'higher', goal: 2 },
+  { label: 'hot images req/s: ecamo (cache) / nginx proxy_cache', metric: 'requestsPerSecond', numerator: ['hot', 'ecamo'], denominator: ['hot', 'nginx'], better: 'higher', goal: 0.5 },
+  { label: 'hot images 2×64 req/s: ecamo (cache) / camo', metric: 'requestsPerSecond', numerator: ['hot-2x64', 'ecamo'], denominator: ['hot-2x64', 'camo'], better: 'higher', goal: 2 },
+  {
+    label: 'hot images 2×64 req/s: ecamo (cache) / nginx proxy_cache', metric: 'requestsPerSecond',
+    numerator: ['hot-2x64', 'ecamo'], denominator: ['hot-2x64', 'nginx'], better: 'higher', goal: 0.5,
+  },
   { label: 'proxy req/s: ecamo 2 workers / 1 worker', metric: 'requestsPerSecond', numerator: ['proxy', 'ecamo-2w'], denominator: ['proxy', 'ecamo'], better: 'higher' },
+];
+
+/** Issue 21's memory limits; MiB as /proc counts them (the 1 MiB downloads' "150 MB" read as MiB, which is the looser reading by 7 MB). */
+const MEMORY: readonly MemorySpec[] = [
+  { label: 'peak RSS of ecamo over the proxy runs', of: [['proxy', 'proxy-first'], 'ecamo'], limitMb: 200 },
+  { label: 'peak RSS of ecamo, 64 × 1 MiB downloads', of: [['large'], 'ecamo'], limitMb: 150 },
 ];
 
 function log(line: string): void {
@@ -50,7 +63,7 @@ async function main(): Promise<void> {
   if (options === undefined) return;
   const tools = findTools(ECAMO_CLI);
   const machine = await machineInfo(tools, REPO_ROOT, options.node);
-  log(`ecamo runs on node ${machine.ecamoNode} (${options.node}); camo and the harness on node ${machine.node}`);
+  log(`ecamo and camo run on node ${machine.ecamoNode} (${options.node}); the harness on node ${machine.node}`);
 
   const dir = mkdtempSync(join(os.tmpdir(), 'ecamo-bench-'));
   // nginx running as root hands requests to an unprivileged worker, which must read the images.
@@ -63,17 +76,18 @@ async function main(): Promise<void> {
 
   const results = collectResults(lab, measurements, idleRssMb);
   const ratios = RATIOS.map((spec) => ratio(results, spec)).filter((r): r is Ratio => r !== undefined);
+  const memory = MEMORY.map((spec) => memoryFigure(results, spec)).filter((m): m is MemoryFigure => m !== undefined);
   const problems = warnings(results);
   const elapsedSeconds = Math.round((Date.now() - startedAt) / 1000);
 
   const has = (id: string): boolean => results.some((result) => result.id === id);
-  process.stdout.write(markdown(header(machine, options), results, ratios, [
+  process.stdout.write(markdown(header(machine, options), results, ratios, memory, [
     'errors = socket errors (connect/read/write/timeout) + responses with status ≥ 400; the redirect scenario counts 302s as successes.',
     ...(has('proxy-first')
       ? ['first sight: one pass over the pool right after warm-up, so every request carries a token ecamo has not verified yet; ' +
           'the rounds that follow reuse the pool, which ecamo may then answer from its verified-token cache.']
       : []),
-    ...(has('large') ? ['peak RSS: highest sum of VmRSS over the server and its child processes, sampled every 50 ms during the 1 MiB runs.'] : []),
+    ...(has('large') || has('proxy') ? ['peak RSS: highest sum of VmRSS over the server and its child processes, sampled every 50 ms during the runs.'] : []),
     ...problems.map((problem) => `**warning**: ${problem}`),
     `this run took ${elapsedSeconds} s.`,
   ]));
@@ -85,8 +99,18 @@ async function main(): Promise<void> {
     ...result,
     summary: Object.fromEntries(result.targets.map((t) => [t.id, summarize(result.runs[t.id] ?? [])])),
   }));
-  writeFileSync(outFile, `${JSON.stringify({ machine, options, elapsedSeconds, scenarios, ratios, warnings: problems }, null, 2)}\n`);
+  writeFileSync(outFile, `${JSON.stringify({ machine, options, elapsedSeconds, scenarios, ratios, memory, warnings: problems }, null, 2)}\n`);
   log(`results written to ${relative(process.cwd(), outFile)}`);
+  const svg = chartSvg(
+    `ecamo on Node ${machine.ecamoNode.replace(/^v/, '')}: ratios against camo and nginx, same run`,
+    `${machine.date.slice(0, 16).replace('T', ' ')} UTC · ${machine.cpus} × ${machine.cpuModel} (shared) · ecamo ${machine.ecamo} · load average ${machine.loadAverage.join(' ')} at start`,
+    ratios,
+    memory,
+  );
+  // A full run is what README shows; a --quick smoke run only goes next to its JSON.
+  const svgFiles = [outFile.replace(/\.json$/, '.svg'), ...(options.quick ? [] : [join(REPO_ROOT, 'docs', `performance-node${machine.ecamoNode.replace(/^v(\d+).*$/, '$1')}.svg`)])];
+  for (const svgFile of svgFiles) writeFileSync(svgFile, svg);
+  log(`chart written to ${svgFiles.map((svgFile) => relative(process.cwd(), svgFile)).join(' and ')}`);
   await stopAll();
 }
 
@@ -107,7 +131,7 @@ function readOptions(): Options | undefined {
 function collectResults(lab: Lab, measurements: Measurements, idleRssMb: ReadonlyMap<number, number>): ScenarioResult[] {
   return lab.scenarios.flatMap((scenario) => {
     const common = {
-      bulk: scenario.watchMemory,
+      bulk: scenario.bulk,
       targets: scenario.targets.map((t) => ({ id: t.id, label: t.label, idleRssMb: idleRssMb.get(t.server.pid) ?? 0 })),
       ...(scenario.bodyBytes === undefined ? {} : { bodyBytes: scenario.bodyBytes }),
     };
@@ -131,9 +155,9 @@ function collectResults(lab: Lab, measurements: Measurements, idleRssMb: Readonl
 
 function header(machine: MachineInfo, options: Options): string[] {
   return [
-    `${machine.date} · ${machine.cpus} × ${machine.cpuModel} · ${machine.os} · ecamo on node ${machine.ecamoNode}, camo on node ${machine.node} · load average ${machine.loadAverage.join(' ')} at start`,
+    `${machine.date} · ${machine.cpus} × ${machine.cpuModel} · ${machine.os} · ecamo and camo on node ${machine.ecamoNode}, harness on ${machine.node} · load average ${machine.loadAverage.join(' ')} at start`,
     `ecamo ${machine.ecamo} · camo ${machine.camo} · ${machine.nginx} · ${machine.wrk}`,
-    `wrk -t${options.threads} -c${options.connections} -d${options.durationSeconds}s, ${options.rounds} round(s) after ${options.warmupSeconds} s warm-up per target` +
+    `wrk -t${options.threads} -c${options.connections} (large bodies and hot-2x64: -t2 -c64) -d${options.durationSeconds}s, ${options.rounds} round(s) after ${options.warmupSeconds} s warm-up per target` +
       `${options.quick ? ' (--quick)' : ''}; figures are medians over rounds, errors are summed.`,
   ];
 }

@@ -7,8 +7,8 @@ import { startChild, startOnSomePort, waitForHttp, waitForOutput, type Child } f
 /** Fits both images (camo and ecamo share the 5 MiB default; stated so it cannot drift). */
 const LENGTH_LIMIT = 5 * 1024 * 1024;
 
-/** Debian's atmos/camo with upstream keep-alive on, on the port it binds (0) and reports (test/helpers/camo-port.ts). */
-export async function startCamo(server: string, key: string): Promise<{ readonly port: number; readonly child: Child }> {
+/** Debian's atmos/camo on `node` with upstream keep-alive on, on the port it binds (0) and reports (test/helpers/camo-port.ts). */
+export async function startCamo(server: string, node: string, key: string): Promise<{ readonly port: number; readonly child: Child }> {
   const env = {
     ...withoutPrefix(process.env, 'CAMO_'),
     PORT: '0',
@@ -18,13 +18,15 @@ export async function startCamo(server: string, key: string): Promise<{ readonly
     CAMO_LENGTH_LIMIT: String(LENGTH_LIMIT),
   };
   // --no-deprecation: camo uses `new Buffer` and url.parse; the warnings are noise here.
-  const child = startChild('camo', process.execPath, ['--no-deprecation', '--import', CAMO_PORT_REPORTER, server], { env });
+  const child = startChild('camo', node, ['--no-deprecation', '--import', CAMO_PORT_REPORTER, server], { env });
   const port = Number((await waitForOutput(child, CAMO_LISTENING))[1]);
   await waitForHttp(child, `http://127.0.0.1:${port}/`);
   return { port, child };
 }
 
 export interface EcamoOptions {
+  /** For progress and errors. */
+  readonly name: string;
   readonly cli: string;
   /** The Node binary that runs it: its directory goes first on PATH, where the bin's shebang looks. */
   readonly node: string;
@@ -37,16 +39,14 @@ export interface EcamoOptions {
   readonly cwd: string;
   /** The key camo signs with: ecamo serves the very same camo URLs (ECAMO_CAMO_KEY). */
   readonly camoKey: string;
-  /**
-   * The response cache at its defaults. Off elsewhere: those scenarios measure
-   * proxying itself, as camo and nginx proxy_pass do it, with no copy kept.
-   */
-  readonly cache: boolean;
 }
 
-/** `ecamo serve` on some free port: its canonical host (and, by default, its service host) is its own address, port included. */
+/**
+ * `ecamo serve` on some free port, its cache and token caches at their defaults: its canonical host
+ * (and, by default, its service host) is its own address, port included.
+ */
 export async function startEcamo(options: EcamoOptions): Promise<{ readonly port: number; readonly child: Child }> {
-  const name = `ecamo${options.workers === 1 ? '' : `-${options.workers}w`}${options.cache ? '-cache' : ''}`;
+  const { name } = options;
   return startOnSomePort(name, async (port) => {
     // Run as the installed bin runs (its shebang carries ecamo's V8 flags), not as `node main.js`.
     const child = startChild(name, options.cli, ['serve'], { env: ecamoEnv(options, port), cwd: options.cwd });
@@ -74,7 +74,6 @@ function ecamoEnv(options: EcamoOptions, port: number): NodeJS.ProcessEnv {
     ECAMO_WORKERS: String(options.workers),
     ECAMO_SHUTDOWN_GRACE: '1',
     ECAMO_CAMO_KEY: options.camoKey,
-    ...(options.cache ? {} : { ECAMO_CACHE_MAX_BYTES: '0' }),
   };
 }
 

@@ -1,7 +1,8 @@
 /**
  * Everything measured, started side by side on 127.0.0.1: the nginx origin,
- * ecamo (1 worker, and 2 workers for scaling), camo and the nginx proxy, plus
- * the request lists each scenario drives them with, all checked once.
+ * ecamo (one process per kind of load, its cache at the defaults, and 2
+ * workers for scaling), camo and the nginx proxy, plus the request lists each
+ * scenario drives them with, all checked once.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
@@ -12,7 +13,7 @@ import { checkRequest, type Expectation } from './check.js';
 import { writeImage } from './fixtures.js';
 import { originConfig, proxyConfig, startNginx } from './nginx.js';
 import type { ScenarioId, Options } from './options.js';
-import { camoPaths, ecamoProxyPaths, nginxPaths, pageViews, sourceUrls, writeRequests, type RequestLine } from './pools.js';
+import { camoPaths, mintedProxyPaths, nginxPaths, pageViews, sourceUrls, userCookie, writeRequests, type RequestLine } from './pools.js';
 import type { Child } from './processes.js';
 import type { Tools } from './prerequisites.js';
 import { startCamo, startEcamo } from './servers.js';
@@ -38,6 +39,10 @@ export interface Scenario {
   readonly targets: readonly Target[];
   /** Sample RSS during its runs. */
   readonly watchMemory: boolean;
+  /** Report throughput in MB/s first. */
+  readonly bulk: boolean;
+  /** wrk threads and connections when not the options' own. */
+  readonly load?: { readonly threads: number; readonly connections: number };
   /** Also measure one pass over the pool before the rounds: every token's first request. */
   readonly firstSight: boolean;
   readonly bodyBytes?: number;
@@ -53,8 +58,12 @@ const SMALL_BYTES = 30 * 1024;
 /** The hot-images scenario: this many distinct images, each with its one proxy token, requested round robin. */
 const HOT_IMAGES = 1000;
 const LARGE_BYTES = 1024 * 1024;
+/** Distinct 1 MiB downloads: their token checks are noise next to moving a megabyte. */
+const LARGE_POOL = 2000;
 /** Warm-up tokens: enough for the JIT to settle on the verification path too. */
 const WARMUP_POOL = 1000;
+/** The bench's own load shape, kept for the hot path and the large bodies (64 concurrent downloads). */
+const WIDE_LOAD = { threads: 2, connections: 64 } as const;
 
 export async function buildLab(tools: Tools, options: Options, dir: string, repoRoot: string, log: (line: string) => void): Promise<Lab> {
   const wanted = (id: ScenarioId): boolean => options.scenarios.includes(id);
@@ -72,32 +81,36 @@ export async function buildLab(tools: Tools, options: Options, dir: string, repo
   log('starting servers');
   const originDir = join(dir, 'nginx-origin');
   const { port: originPort, child: origin } = await startNginx(tools.nginx, 'nginx origin', originDir, (port) => originConfig(originDir, port, www));
-  const ecamoCommon = { cli: tools.ecamo, node: options.node, ecamoKey, serviceKey, originPort, cwd: repoRoot, camoKey, cache: false };
-  const { port: ecamoPort, child: ecamo } = await startEcamo({ ...ecamoCommon, serviceOrigin: undefined, workers: 1 });
+  const hot = wanted('hot') || wanted('hot-2x64');
+  const ecamoCommon = { cli: tools.ecamo, node: options.node, ecamoKey, serviceKey, originPort, cwd: repoRoot, camoKey };
+  // The proxy and redirect scenarios' ecamo; it also mints every proxy token the benchmark sends.
+  const { port: ecamoPort, child: ecamo } = await startEcamo({ ...ecamoCommon, name: 'ecamo', serviceOrigin: undefined, workers: 1 });
   const ecamoOrigin = base(ecamoPort);
   // ecamo is its own service origin too: redirect requests then carry the right Host without tricks.
   const serviceOrigin = ecamoOrigin;
-  const [ecamo2, ecamoCache, camo] = await Promise.all([
-    wanted('proxy') ? startEcamo({ ...ecamoCommon, serviceOrigin, workers: 2 }) : undefined,
-    wanted('hot') ? startEcamo({ ...ecamoCommon, serviceOrigin, workers: 1, cache: true }) : undefined,
-    wanted('proxy') || wanted('large') || wanted('hot') ? startCamo(tools.camo, camoKey) : undefined,
+  // One process per kind of load, so that each one's memory is its own.
+  const [ecamo2, ecamoLarge, ecamoHot, camo] = await Promise.all([
+    wanted('proxy') ? startEcamo({ ...ecamoCommon, name: 'ecamo-2w', serviceOrigin, workers: 2 }) : undefined,
+    wanted('large') ? startEcamo({ ...ecamoCommon, name: 'ecamo-large', serviceOrigin, workers: 1 }) : undefined,
+    hot ? startEcamo({ ...ecamoCommon, name: 'ecamo-hot', serviceOrigin, workers: 1 }) : undefined,
+    wanted('proxy') || wanted('large') || hot ? startCamo(tools.camo, options.node, camoKey) : undefined,
   ]);
 
-  log('signing request pools');
   const signer = await createSigner({ origin: serviceOrigin, kid: serviceKey.kid, privateJwk: serviceKey.privateJwk });
   const poolSize = options.pool;
   // Without the proxy scenario one token is still needed, for the Location of nginx's 302.
   const smallUrls = sourceUrls(originPort, small.name, wanted('proxy') ? poolSize : 1);
-  const largeUrls = wanted('large') ? sourceUrls(originPort, large.name, poolSize) : [];
+  const largeUrls = wanted('large') ? sourceUrls(originPort, large.name, Math.min(poolSize, LARGE_POOL)) : [];
   const warmupUrls = wanted('proxy') ? sourceUrls(originPort, small.name, Math.min(poolSize, WARMUP_POOL), 'w') : [];
-  const hotUrls = wanted('hot') ? sourceUrls(originPort, small.name, HOT_IMAGES, 'hot') : [];
-  const [ecamoSmall, ecamoWarmup, ecamoLarge, views, ecamoHot] = await Promise.all([
-    ecamoProxyPaths(ecamoKey, serviceOrigin, smallUrls),
-    ecamoProxyPaths(ecamoKey, serviceOrigin, warmupUrls),
-    ecamoProxyPaths(ecamoKey, serviceOrigin, largeUrls),
-    wanted('redirect') ? pageViews(signer, ecamoOrigin, sourceUrls(originPort, small.name, options.images, 'img'), options.users) : [],
-    ecamoProxyPaths(ecamoKey, serviceOrigin, hotUrls),
-  ]);
+  const hotUrls = hot ? sourceUrls(originPort, small.name, HOT_IMAGES, 'hot') : [];
+  log(`minting ${smallUrls.length + largeUrls.length + warmupUrls.length + hotUrls.length} proxy tokens through ecamo's redirect endpoint`);
+  const cookie = await userCookie(signer, ecamoOrigin, 0);
+  const mint = (urls: readonly string[]): Promise<string[]> => mintedProxyPaths(signer, ecamoOrigin, cookie, urls);
+  const ecamoSmall = await mint(smallUrls);
+  const ecamoWarmup = await mint(warmupUrls);
+  const ecamoLargePaths = await mint(largeUrls);
+  const ecamoHotPaths = await mint(hotUrls);
+  const views = wanted('redirect') ? await pageViews(signer, ecamoOrigin, sourceUrls(originPort, small.name, options.images, 'img'), options.users) : [];
 
   const proxyDir = join(dir, 'nginx-proxy');
   // nginx's 302 points at a real ecamo proxy URL, so its Location is as long as ecamo's.
@@ -119,8 +132,9 @@ export async function buildLab(tools: Tools, options: Options, dir: string, repo
     const camoWarmupFile = file('proxy-camo-warmup', camoPaths(camoKey, warmupUrls));
     scenarios.push({
       id: 'proxy',
-      title: `(a) proxy endpoint: ${kib(small.size)} image, ${poolSize} distinct tokens/URLs per target`,
-      watchMemory: false,
+      title: `(a) proxy endpoint: a long tail of ${poolSize} distinct ${kib(small.size)} images, each once per pass`,
+      watchMemory: true,
+      bulk: false,
       firstSight: true,
       bodyBytes: small.size,
       targets: [
@@ -156,6 +170,7 @@ export async function buildLab(tools: Tools, options: Options, dir: string, repo
       id: 'redirect',
       title: `(b) redirect endpoint page views: ${options.users} users × ${options.images} URL tokens → 302`,
       watchMemory: false,
+      bulk: false,
       firstSight: false,
       targets: [
         { id: 'ecamo', label: 'ecamo (1 worker)', server: ecamo, url: base(ecamoPort), requestsFile, warmupFile: requestsFile, expect, firstAndLast: ends(views) },
@@ -165,46 +180,48 @@ export async function buildLab(tools: Tools, options: Options, dir: string, repo
   }
   if (wanted('large')) {
     const expect: Expectation = { kind: 'image', image: large };
-    const ecamoFile = file('large-ecamo', ecamoLarge);
-    const nginxLines = nginxPaths(ecamoLarge, large.name);
+    const ecamoFile = file('large-ecamo', ecamoLargePaths);
+    const nginxLines = nginxPaths(ecamoLargePaths, large.name);
     const nginxFile = file('large-nginx', nginxLines);
     const camoLines = camoPaths(camoKey, largeUrls);
     const camoFile = file('large-camo', camoLines);
     scenarios.push({
       id: 'large',
-      title: `(c) large bodies: ${kib(large.size)} image, ${options.connections} concurrent downloads`,
+      title: `(c) large bodies: ${kib(large.size)} image, ${WIDE_LOAD.connections} concurrent downloads`,
       watchMemory: true,
+      bulk: true,
+      load: WIDE_LOAD,
       // Token checks are noise next to moving a megabyte; warm-up may use the measured pool.
       firstSight: false,
       bodyBytes: large.size,
       targets: [
-        { id: 'ecamo', label: 'ecamo (1 worker)', server: ecamo, url: base(ecamoPort), requestsFile: ecamoFile, warmupFile: ecamoFile, expect, firstAndLast: asLines(ecamoLarge) },
+        {
+          id: 'ecamo', label: 'ecamo (1 worker)', server: ecamoLarge!.child, url: base(ecamoLarge!.port),
+          requestsFile: ecamoFile, warmupFile: ecamoFile, expect, firstAndLast: asLines(ecamoLargePaths),
+        },
         { id: 'camo', label: 'camo', server: camo!.child, url: base(camo!.port), requestsFile: camoFile, warmupFile: camoFile, expect, firstAndLast: asLines(camoLines) },
         { id: 'nginx', label: 'nginx proxy_pass (ceiling)', server: nginx, url: base(proxyPort), requestsFile: nginxFile, warmupFile: nginxFile, expect, firstAndLast: asLines(nginxLines) },
       ],
     });
   }
 
-  if (wanted('hot')) {
+  if (hot) {
     const expect: Expectation = { kind: 'image', image: small };
-    const ecamoFile = file('hot-ecamo', ecamoHot);
+    const ecamoFile = file('hot-ecamo', ecamoHotPaths);
     const camoLines = camoPaths(camoKey, hotUrls);
     const camoFile = file('hot-camo', camoLines);
-    const nginxLines = nginxPaths(ecamoHot, small.name).map((path) => `/cached${path}`);
+    const nginxLines = nginxPaths(ecamoHotPaths, small.name).map((path) => `/cached${path}`);
     const nginxFile = file('hot-nginx', nginxLines);
-    scenarios.push({
-      id: 'hot',
-      title: `(e) hot images: ${HOT_IMAGES} distinct ${kib(small.size)} images, each with its proxy token, round robin; caches on`,
-      watchMemory: false,
-      // The warm-up is the measured list itself: it fills every cache, as a popular page does.
-      firstSight: false,
-      bodyBytes: small.size,
-      targets: [
-        { id: 'ecamo', label: 'ecamo (1 worker, cache)', server: ecamoCache!.child, url: base(ecamoCache!.port), requestsFile: ecamoFile, warmupFile: ecamoFile, expect, firstAndLast: asLines(ecamoHot) },
-        { id: 'camo', label: 'camo (no cache)', server: camo!.child, url: base(camo!.port), requestsFile: camoFile, warmupFile: camoFile, expect, firstAndLast: asLines(camoLines) },
-        { id: 'nginx', label: 'nginx proxy_cache', server: nginx, url: base(proxyPort), requestsFile: nginxFile, warmupFile: nginxFile, expect, firstAndLast: asLines(nginxLines) },
-      ],
-    });
+    const targets: Target[] = [
+      { id: 'ecamo', label: 'ecamo (1 worker, cache)', server: ecamoHot!.child, url: base(ecamoHot!.port), requestsFile: ecamoFile, warmupFile: ecamoFile, expect, firstAndLast: asLines(ecamoHotPaths) },
+      { id: 'camo', label: 'camo (no cache)', server: camo!.child, url: base(camo!.port), requestsFile: camoFile, warmupFile: camoFile, expect, firstAndLast: asLines(camoLines) },
+      { id: 'nginx', label: 'nginx proxy_cache', server: nginx, url: base(proxyPort), requestsFile: nginxFile, warmupFile: nginxFile, expect, firstAndLast: asLines(nginxLines) },
+    ];
+    const title = `(e) hot images: ${HOT_IMAGES} distinct ${kib(small.size)} images, each with its proxy token, round robin; caches on`;
+    // The warm-up is the measured list itself: it fills every cache, as a popular page does.
+    const common = { watchMemory: false, bulk: false, firstSight: false, bodyBytes: small.size, targets };
+    if (wanted('hot')) scenarios.push({ ...common, id: 'hot', title });
+    if (wanted('hot-2x64')) scenarios.push({ ...common, id: 'hot-2x64', title: `${title}, ${WIDE_LOAD.threads} × ${WIDE_LOAD.connections}`, load: WIDE_LOAD });
   }
 
   log('checking every target answers correctly');
@@ -213,7 +230,7 @@ export async function buildLab(tools: Tools, options: Options, dir: string, repo
       for (const line of target.firstAndLast) await checkRequest(`${scenario.id} / ${target.label}`, target.url, line, target.expect);
     }
   }
-  const servers = [origin, ecamo, ecamo2?.child, ecamoCache?.child, camo?.child, nginx].filter((child): child is Child => child !== undefined);
+  const servers = [origin, ecamo, ecamo2?.child, ecamoLarge?.child, ecamoHot?.child, camo?.child, nginx].filter((child): child is Child => child !== undefined);
   return { scenarios, servers };
 }
 
