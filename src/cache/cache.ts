@@ -1,6 +1,7 @@
 import { EcamoError } from '../errors.js';
 import { validHeaderValue } from '../upstream/header-value.js';
 import type { SourceBody, SourceFetch, SourceHeaders, SourceResponse } from '../upstream/fetch.js';
+import { Admission, admissionWindow } from './admission.js';
 import { keepForMs, makeEntry, type CacheEntry, type PrepareAnswer } from './entry.js';
 import { MemoryTier, type Stored, type VaryMarker } from './memory.js';
 import { TeeBody } from './tee.js';
@@ -38,6 +39,8 @@ export interface CacheOptions {
   readonly maxBytes: number;
   /** Larger bodies are streamed and never kept. */
   readonly maxEntryBytes: number;
+  /** Requests an image takes before a copy is kept (see Admission). */
+  readonly minUses: number;
   /** ECAMO_MAX_LENGTH: nothing longer is kept either (it is not served whole). */
   readonly maxLength: number;
   /** How long a request waits for another's source fetch (ECAMO_TIMEOUT). */
@@ -99,11 +102,13 @@ function variantKey(key: string, accept: string | undefined): string {
 export class ImageCache {
   readonly #options: CacheOptions;
   readonly #memory: MemoryTier;
+  readonly #admission: Admission;
   readonly #flights = new Map<string, Flight>();
 
   constructor(options: CacheOptions) {
     this.#options = options;
     this.#memory = new MemoryTier(options.maxBytes);
+    this.#admission = new Admission(options.minUses, admissionWindow(options.maxBytes));
   }
 
   /** A fresh entry from memory, or undefined: the whole hit path, synchronous. */
@@ -114,12 +119,13 @@ export class ImageCache {
 
   /** Joins the fetch in flight for this request, or starts one. */
   obtain(request: CacheRequest): Ticket {
+    const admitted = this.#admission.use(request.key);
     const flightKey = variantKey(request.key, request.query.accept);
     const current = this.#flights.get(flightKey);
     if (current !== undefined) return current.follow(this.#options.timeoutMs);
     const flight = new Flight(() => this.#flights.delete(flightKey));
     this.#flights.set(flightKey, flight);
-    return flight.lead(this.#run(request, flight));
+    return flight.lead(this.#run(request, flight, admitted));
   }
 
   get memoryBytes(): number {
@@ -162,7 +168,8 @@ export class ImageCache {
     }
   }
 
-  async #run(request: CacheRequest, flight: Flight): Promise<Obtained> {
+  /** `admitted`: the image has been asked for often enough to be kept (an entry already kept, even stale, always is). */
+  async #run(request: CacheRequest, flight: Flight, admitted: boolean): Promise<Obtained> {
     const { key, query } = request;
     const options = this.#options;
     const inMemory = this.#stored(key, query.accept);
@@ -199,6 +206,8 @@ export class ImageCache {
       source.body.discard();
       throw error;
     }
+    // Not asked for often enough yet to be worth a copy: streamed, and nothing of it worked out.
+    if (!admitted && stale === undefined) return { kind: 'stream', source, body: source.body, status: 'bypass' };
 
     const kept = keptAnswer(query, singleValues(source.headers), options.defaultCacheControl);
     const declared = declaredLength(source.headers);

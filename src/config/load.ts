@@ -67,6 +67,8 @@ export interface Config {
   readonly cacheMaxBytes: number;
   /** Larger answers are streamed, never kept. */
   readonly cacheMaxEntryBytes: number;
+  /** Requests an image takes, within the admission window, before a copy is kept; 1 keeps it from its first. */
+  readonly cacheMinUses: number;
   /** OpenTelemetry traces from the standard OTEL_* variables (config/tracing.ts); undefined when off. */
   readonly tracing: TracingSettings | undefined;
 }
@@ -311,6 +313,7 @@ export async function loadConfig(env: Env, options: { cpus?: number } = {}): Pro
         : Object.freeze({ failures: quarantineFailures, windowSeconds: quarantineWindow, periodSeconds: quarantinePeriod, ipv6PrefixBits: quarantineIpv6Prefix }),
     cacheMaxBytes: read.integer('CACHE_MAX_BYTES', 67108864, 0, Number.MAX_SAFE_INTEGER),
     cacheMaxEntryBytes: read.integer('CACHE_MAX_ENTRY_BYTES', 1048576, 1, Number.MAX_SAFE_INTEGER),
+    cacheMinUses: read.integer('CACHE_MIN_USES', 2, 1, 1000),
     tracing: loadTracingSettings(env),
   };
   return Object.freeze(config);

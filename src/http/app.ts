@@ -44,6 +44,7 @@ export function createApp(
       : new ImageCache({
           maxBytes: config.cacheMaxBytes,
           maxEntryBytes: config.cacheMaxEntryBytes,
+          minUses: config.cacheMinUses,
           maxLength: config.maxLength,
           timeoutMs: config.timeoutMs,
           defaultCacheControl: config.defaultCacheControl,

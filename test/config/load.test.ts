@@ -26,6 +26,7 @@ describe('loadConfig: defaults', () => {
     assert.equal(config.quarantine, undefined);
     assert.equal(config.cacheMaxBytes, 67_108_864);
     assert.equal(config.cacheMaxEntryBytes, 1_048_576);
+    assert.equal(config.cacheMinUses, 2);
     assert.equal(config.serviceHostRegexp, undefined);
     assert.equal(config.sourceAllowedRegexp, undefined);
     assert.equal(config.sourceBlockedRegexp, undefined);

@@ -144,6 +144,7 @@ describe('loadConfig: a wrong value throws a ConfigError naming the variable', (
       ['ECAMO_SHUTDOWN_GRACE', ['x', '-1', '601']],
       ['ECAMO_CACHE_MAX_BYTES', ['-1', '64MB', '1.5', '1e6']],
       ['ECAMO_CACHE_MAX_ENTRY_BYTES', ['0', '-1', '1MiB']],
+      ['ECAMO_CACHE_MIN_USES', ['0', '-1', '1.5', 'twice', '1001']],
     ];
     for (const [name, values] of cases) {
       for (const value of values) await assertRefused({ [name]: value }, name);

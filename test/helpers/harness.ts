@@ -92,6 +92,9 @@ export async function startEcamo(env: Record<string, string> = {}, options: Star
     // h2: ecamo itself (https) may be a source too, as in the loop test.
     ECAMO_PRIVATE_SOURCE_ALLOWED_REGEXP: TRANSPORT === 'h2' ? '^https?://127\\.0\\.0\\.1:' : '^http://127\\.0\\.0\\.1:',
     ECAMO_LOG_LEVEL: 'silent',
+    // Every image kept from its first request: what most suites check is the cache's rules once it
+    // keeps an image, not when it starts to (test/cache/admission.test.ts checks the default of 2).
+    ECAMO_CACHE_MIN_USES: '1',
     ...(TRANSPORT === 'h2' ? { ECAMO_TLS_CERT: transportCertificate().certFile, ECAMO_TLS_KEY: transportCertificate().keyFile } : {}),
     ...env,
   };
