@@ -39,18 +39,24 @@ interface Mode {
 type Measure = (target: Target, file: string, mode: Mode) => Promise<Omit<Run, 'round'>>;
 
 export async function measureAll(tools: Tools, lab: Lab, options: Options, scripts: WrkScripts, log: (line: string) => void): Promise<Measurements> {
-  const measure: Measure = (target, file, mode) => measureOnce(tools, lab, scripts, target, file, {
-    once: mode.once ?? false,
-    settings: {
-      ...(mode.load ?? { threads: options.threads, connections: options.connections }),
-      durationSeconds: mode.seconds,
-      timeoutSeconds: RESPONSE_TIMEOUT_SECONDS,
-    },
-    watchMemory: mode.watchMemory ?? false,
-    // Only runs whose numbers are kept are worth waiting for a quiet machine.
-    quietWaitSeconds: mode.recorded ? options.quietWaitSeconds : 0,
-    log,
-  });
+  // Where each target is in each request list: every run goes on from there, so that on a long
+  // tail each image is asked for once per pass over the list, warm-up and rounds together.
+  const offsets = new Map<string, number>();
+  const measure: Measure = async (target, file, mode) => {
+    const load = mode.load ?? { threads: options.threads, connections: options.connections };
+    const at = `${target.url} ${file}`;
+    const offset = mode.once === true ? 0 : offsets.get(at) ?? 0;
+    const result = await measureOnce(tools, lab, scripts, target, file, {
+      once: mode.once ?? false,
+      settings: { ...load, durationSeconds: mode.seconds, timeoutSeconds: RESPONSE_TIMEOUT_SECONDS, offset },
+      watchMemory: mode.watchMemory ?? false,
+      // Only runs whose numbers are kept are worth waiting for a quiet machine.
+      quietWaitSeconds: mode.recorded ? options.quietWaitSeconds : 0,
+      log,
+    });
+    offsets.set(at, offset + Math.floor(result.requests / load.threads));
+    return result;
+  };
 
   if (options.warmupSeconds > 0) {
     log(`warming up (${options.warmupSeconds} s per target: JIT, upstream keep-alive, token caches)`);

@@ -76,7 +76,8 @@ end
 
 /**
  * args: [1] the request list (`path` or `path<TAB>cookie` a line), [2] the
- * thread count, [3] connections per thread. `headers` go with every request.
+ * thread count, [3] connections per thread, [4] where in its slice each thread
+ * starts. `headers` go with every request.
  */
 function rotateLua(headers: Readonly<Record<string, string>>, once: boolean): string {
   const fixedHeaders = Object.entries(headers).map(([name, value]) => `  [${JSON.stringify(name)}] = ${JSON.stringify(value)},`);
@@ -108,7 +109,7 @@ function init(args)
   if #pool < thread_count then error("fewer requests than threads in " .. file) end
   -- Each thread starts at its own slice of the list: threads do not send the same tokens in lockstep.
   local slice = math.floor(#pool / thread_count)
-  index = thread_number * slice + 1
+  index = (thread_number * slice + tonumber(args[4])) % #pool + 1
   ${once ? `share = (thread_number == thread_count - 1) and (#pool - thread_number * slice) or slice
   connections_per_thread = tonumber(args[3])` : ''}
 end
@@ -147,6 +148,8 @@ export interface WrkSettings {
   readonly durationSeconds: number;
   /** A response slower than this counts as a timeout error. */
   readonly timeoutSeconds: number;
+  /** Requests each thread skips at the start of its slice: a run goes on where the last run on the list stopped. */
+  readonly offset: number;
 }
 
 /** A type, not an interface: the report walks its entries. */
@@ -193,7 +196,7 @@ export async function runWrk(binary: string, script: string, once: boolean, url:
     '-s', script,
     url,
     // wrk gives each thread connections / threads connections.
-    '--', requestsFile, String(settings.threads), String(Math.floor(settings.connections / settings.threads)),
+    '--', requestsFile, String(settings.threads), String(Math.floor(settings.connections / settings.threads)), String(settings.offset),
   ];
   // A one-pass run is over when every thread has reported its slice done.
   const passDone = (stdout: string): boolean => stdout.split(`${PASS_DONE_MARK}\n`).length > settings.threads;
