@@ -53,6 +53,8 @@ export interface CacheOptions {
 /** One proxied request on a miss, as the cache needs it. */
 export interface CacheRequest {
   readonly key: string;
+  /** What `admission` said: 'keep', or 'look' (what is kept may be used, nothing new is kept). */
+  readonly admission: Exclude<Admitted, 'stream'>;
   readonly query: SourceQuery;
   /** Starts a source fetch, conditional when validators are given. */
   fetch(validators: ValidatorHeaders | undefined): SourceFetch;
@@ -90,6 +92,13 @@ export interface Ticket {
 
 const PASS: Obtained = Object.freeze({ kind: 'pass' });
 
+/**
+ * How a request the memory tier could not answer goes on: `keep` (asked for often enough: fetched
+ * through `obtain`, kept), `look` (not yet, but a stale entry or the shared tier may serve it:
+ * through `obtain`, nothing new kept) or `stream` (straight from the source, past the cache).
+ */
+export type Admitted = 'keep' | 'look' | 'stream';
+
 function variantKey(key: string, accept: string | undefined): string {
   return `${key}\n${accept ?? ''}`;
 }
@@ -117,15 +126,20 @@ export class ImageCache {
     return entry !== undefined && entry.freshUntil > now ? entry : undefined;
   }
 
+  /** Counts a request `fresh` could not answer (see Admission), and says how it goes on. */
+  admission(key: string, accept: string | undefined): Admitted {
+    if (this.#admission.use(key)) return 'keep';
+    return this.#options.shared !== undefined || this.#stored(key, accept) !== undefined ? 'look' : 'stream';
+  }
+
   /** Joins the fetch in flight for this request, or starts one. */
   obtain(request: CacheRequest): Ticket {
-    const admitted = this.#admission.use(request.key);
     const flightKey = variantKey(request.key, request.query.accept);
     const current = this.#flights.get(flightKey);
     if (current !== undefined) return current.follow(this.#options.timeoutMs);
     const flight = new Flight(() => this.#flights.delete(flightKey));
     this.#flights.set(flightKey, flight);
-    return flight.lead(this.#run(request, flight, admitted));
+    return flight.lead(this.#run(request, flight));
   }
 
   get memoryBytes(): number {
@@ -168,8 +182,7 @@ export class ImageCache {
     }
   }
 
-  /** `admitted`: the image has been asked for often enough to be kept (an entry already kept, even stale, always is). */
-  async #run(request: CacheRequest, flight: Flight, admitted: boolean): Promise<Obtained> {
+  async #run(request: CacheRequest, flight: Flight): Promise<Obtained> {
     const { key, query } = request;
     const options = this.#options;
     const inMemory = this.#stored(key, query.accept);
@@ -207,7 +220,7 @@ export class ImageCache {
       throw error;
     }
     // Not asked for often enough yet to be worth a copy: streamed, and nothing of it worked out.
-    if (!admitted && stale === undefined) return { kind: 'stream', source, body: source.body, status: 'bypass' };
+    if (request.admission === 'look' && stale === undefined) return { kind: 'stream', source, body: source.body, status: 'bypass' };
 
     const kept = keptAnswer(query, singleValues(source.headers), options.defaultCacheControl);
     const declared = declaredLength(source.headers);

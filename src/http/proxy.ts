@@ -117,9 +117,13 @@ export async function serveSource(app: App, req: IncomingMessage, res: ServerRes
   const now = Date.now();
   const fresh = cache.fresh(key, accept, now);
   if (fresh !== undefined) return answerFromEntry(res, record, fresh, 'hit', now);
+  // An image not (yet) worth keeping, of which nothing is kept: as with the cache off.
+  const admission = cache.admission(key, accept);
+  if (admission === 'stream') return proxyFromSource(app, req, res, record, sourceRequest, accept);
 
   const ticket = cache.obtain({
     key,
+    admission,
     query: { url: sourceRequest.url, accept, sendToken: sourceRequest.sendToken },
     fetch: (validators) => startFetch(app, req, sourceRequest, accept, validators, record.trace),
     admit: (source) => void admitResponse(app.config, source),
@@ -164,12 +168,17 @@ function startFetch(
   trace: RequestTrace | undefined,
 ): SourceFetch {
   const { config, tokens } = app;
-  const idTokenClaims = {
-    canonicalOrigin: `${requestScheme(req, config)}://${config.canonicalHost}`,
-    sourceOrigin: new URL(sourceRequest.url).origin,
-    serviceOrigin: sourceRequest.service,
-  };
-  const authorize = sourceRequest.sendToken ? async (): Promise<string> => `Bearer ${await tokens.signIdToken(idTokenClaims)}` : undefined;
+  // Worked out only for a source that gets the ID token: parsing the URL for its origin costs every other request too.
+  const authorize = sourceRequest.sendToken
+    ? async (): Promise<string> => {
+        const idToken = await tokens.signIdToken({
+          canonicalOrigin: `${requestScheme(req, config)}://${config.canonicalHost}`,
+          sourceOrigin: new URL(sourceRequest.url).origin,
+          serviceOrigin: sourceRequest.service,
+        });
+        return `Bearer ${idToken}`;
+      }
+    : undefined;
   const fetchStarted = process.hrtime.bigint();
   const fetching = app.fetcher.fetch({ url: sourceRequest.url, accept, authorize, timeoutMs: config.timeoutMs, validators, trace });
   const response = fetching.response.then(

@@ -79,6 +79,19 @@ describe('response cache admission', () => {
     assert.equal(images.requests.length - before, 1);
   });
 
+  test('a kept entry that went stale is revalidated on its next request, without earning its place again', async () => {
+    const validated = await source((req, res) => {
+      if (req.headers['if-none-match'] === '"v1"') return void res.writeHead(304, { etag: '"v1"', 'cache-control': 'max-age=0, must-revalidate' }).end();
+      res.writeHead(200, { 'content-type': 'image/png', etag: '"v1"', 'cache-control': 'max-age=0, must-revalidate' }).end(PNG);
+    });
+    const ecamo = await startEcamo({ ECAMO_CACHE_MIN_USES: '2' });
+    ecamos.push(ecamo);
+    const statuses: string[] = [];
+    for (let i = 0; i < 4; i++) statuses.push((await proxied(ecamo, `${validated.origin}/stale.png`)).header('x-ecamo-cache') ?? '');
+    assert.deepEqual(statuses, ['bypass', 'miss', 'revalidated', 'revalidated']);
+    assert.deepEqual(validated.requests.map((request) => request.headers['if-none-match']), [undefined, undefined, '"v1"', '"v1"']);
+  });
+
   test('ECAMO_CACHE_MIN_USES=3 waits for the third', async () => {
     assert.deepEqual(await cacheStatuses({ ECAMO_CACHE_MIN_USES: '3' }, 'thrice.png', 4), ['bypass', 'bypass', 'miss', 'hit']);
   });
