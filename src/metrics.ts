@@ -68,7 +68,8 @@ class HistogramTally {
   sum = 0;
   count = 0;
   constructor(
-    readonly status: string,
+    /** The value of the histogram's one label. */
+    readonly label: string,
     private readonly bounds: readonly number[],
   ) {
     this.perBucket = new Float64Array(bounds.length + 1);
@@ -93,25 +94,28 @@ class HistogramTally {
 }
 
 /**
- * The source-duration histogram by `status`, recorded in tallies. prom-client's
- * Histogram cannot be fed counts, so this is a metric of its own: the few
- * members prom-client's Registry reads of any metric (name, get(), reset())
- * and the values it writes out, shaped as its Histogram shapes them.
+ * A histogram with one label, recorded in tallies. prom-client's Histogram
+ * cannot be fed counts, so this is a metric of its own: the few members
+ * prom-client's Registry reads of any metric (name, get(), reset()) and the
+ * values it writes out, shaped as its Histogram shapes them.
  */
-class SourceDurationHistogram {
-  readonly name = 'ecamo_source_request_duration_seconds';
-  readonly help = 'Time from starting a source fetch to its response headers (or its failure), by source status ("error" when none came).';
+class TalliedHistogram {
+  readonly name: string;
+  readonly help: string;
+  readonly #labelName: string;
+  readonly #bounds: readonly number[];
   readonly #tallies: HistogramTally[] = [];
 
-  constructor(
-    registry: Registry,
-    private readonly bounds: readonly number[],
-  ) {
+  constructor(registry: Registry, options: { name: string; help: string; labelName: string; bounds: readonly number[] }) {
+    this.name = options.name;
+    this.help = options.help;
+    this.#labelName = options.labelName;
+    this.#bounds = options.bounds;
     registry.registerMetric(this as unknown as Metric);
   }
 
-  tally(status: string): HistogramTally {
-    const tally = new HistogramTally(status, this.bounds);
+  tally(label: string): HistogramTally {
+    const tally = new HistogramTally(label, this.#bounds);
     this.#tallies.push(tally);
     return tally;
   }
@@ -120,14 +124,15 @@ class SourceDurationHistogram {
   get(): Promise<{ name: string; help: string; type: 'histogram'; aggregator: 'sum'; values: MetricValueWithName<string>[] }> {
     const values: MetricValueWithName<string>[] = [];
     for (const tally of this.#tallies) {
+      const label = { [this.#labelName]: tally.label };
       let cumulative = 0;
-      this.bounds.forEach((bound, bucket) => {
+      this.#bounds.forEach((bound, bucket) => {
         cumulative += tally.perBucket[bucket] ?? 0;
-        values.push({ labels: { le: bound, status: tally.status }, value: cumulative, metricName: `${this.name}_bucket` });
+        values.push({ labels: { le: bound, ...label }, value: cumulative, metricName: `${this.name}_bucket` });
       });
-      values.push({ labels: { le: '+Inf', status: tally.status }, value: tally.count, metricName: `${this.name}_bucket` });
-      values.push({ labels: { status: tally.status }, value: tally.sum, metricName: `${this.name}_sum` });
-      values.push({ labels: { status: tally.status }, value: tally.count, metricName: `${this.name}_count` });
+      values.push({ labels: { le: '+Inf', ...label }, value: tally.count, metricName: `${this.name}_bucket` });
+      values.push({ labels: label, value: tally.sum, metricName: `${this.name}_sum` });
+      values.push({ labels: label, value: tally.count, metricName: `${this.name}_count` });
     }
     return Promise.resolve({ name: this.name, help: this.help, type: 'histogram', aggregator: 'sum', values });
   }
@@ -140,6 +145,8 @@ class SourceDurationHistogram {
 
 /** Seconds; sources answer in milliseconds to the fetch timeout (10 s by default). */
 const SOURCE_DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+/** Seconds; a cached image is answered in well under a millisecond, a large body takes as long as the client reads. */
+const REQUEST_DURATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
 export class Metrics {
   readonly registry = new Registry();
@@ -160,7 +167,18 @@ export class Metrics {
     help: 'Source body bytes sent to clients.',
     registers: [this.registry],
   });
-  readonly sourceDuration = new SourceDurationHistogram(this.registry, SOURCE_DURATION_BUCKETS);
+  readonly requestDuration = new TalliedHistogram(this.registry, {
+    name: 'ecamo_request_duration_seconds',
+    help: 'Time from receiving a request to the end of its answer (its last byte sent, or the connection closed), by route.',
+    labelName: 'route',
+    bounds: REQUEST_DURATION_BUCKETS,
+  });
+  readonly sourceDuration = new TalliedHistogram(this.registry, {
+    name: 'ecamo_source_request_duration_seconds',
+    help: 'Time from starting a source fetch to its response headers (or its failure), by source status ("error" when none came).',
+    labelName: 'status',
+    bounds: SOURCE_DURATION_BUCKETS,
+  });
   readonly tokenVerifications = new TalliedCounter({
     name: 'ecamo_token_verifications_total',
     help: 'Token checks that were not answered from a cache, by token kind and outcome.',
@@ -212,6 +230,7 @@ export class Metrics {
   /** route → status → error → tally, filled as combinations occur (a few dozen in practice). */
   readonly #requestTallies = new Map<string, Map<number, Map<string, Increment>>>();
   readonly #sourceTallies = new Map<number | 'error', HistogramTally>();
+  readonly #requestDurationTallies = new Map<string, HistogramTally>();
 
   /** `processMetrics`: Node's default metrics (event loop, heap, GC, CPU, fds) as well. */
   constructor(options: { processMetrics?: boolean } = {}) {
@@ -252,6 +271,13 @@ export class Metrics {
     if (bytes > 0) this.streamedBytes.inc(bytes);
   }
 
+  /** A request's answer ended (or its connection closed) `seconds` after it arrived. */
+  requestTimed(route: string, seconds: number): void {
+    let tally = this.#requestDurationTallies.get(route);
+    if (tally === undefined) this.#requestDurationTallies.set(route, (tally = this.requestDuration.tally(route)));
+    tally.observe(seconds);
+  }
+
   sourceAnswered(status: number | 'error', seconds: number): void {
     let tally = this.#sourceTallies.get(status);
     if (tally === undefined) this.#sourceTallies.set(status, (tally = this.sourceDuration.tally(String(status))));
@@ -264,12 +290,22 @@ export class Metrics {
 
   /** `ecamo_redis_available` (1 or 0), read at scrape time; only when ECAMO_REDIS_URL is set. */
   watchRedis(available: () => boolean): void {
+    this.#flag('ecamo_redis_available', 'Whether the Redis of ECAMO_REDIS_URL is connected (1) or its state falls back to this process (0).', available);
+  }
+
+  /** `ecamo_ready` (1 or 0; with workers, summed: the workers ready), read at scrape time. */
+  watchReadiness(ready: () => boolean): void {
+    this.#flag('ecamo_ready', 'Whether this process would answer /readyz with 200: keys loaded, listening, not draining (with workers: how many are).', ready);
+  }
+
+  /** A gauge of 1 while `isSet()`, else 0, read at scrape time. */
+  #flag(name: string, help: string, isSet: () => boolean): void {
     new Gauge({
-      name: 'ecamo_redis_available',
-      help: 'Whether the Redis of ECAMO_REDIS_URL is connected (1) or its state falls back to this process (0).',
+      name,
+      help,
       registers: [this.registry],
       collect() {
-        this.set(available() ? 1 : 0);
+        this.set(isSet() ? 1 : 0);
       },
     });
   }

@@ -89,9 +89,11 @@ function requestListener(app: App, outOfDescriptors: ThrottledLog): RequestListe
     app.metrics.inFlight.inc();
     res.once('close', () => {
       app.metrics.inFlight.dec();
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       app.metrics.requestAnswered(record.route, res.statusCode, record.error, record.bytes);
+      app.metrics.requestTimed(record.route, seconds);
       if (record.cache !== undefined) app.metrics.cacheAnswered(record.cache);
-      logAccess(app, req, res, record, started);
+      logAccess(app, req, res, record, seconds);
       record.trace?.end(record, res.statusCode);
     });
     dispatch(app, req, res, record).catch(async (error: unknown) => {
@@ -224,7 +226,7 @@ async function countRefusal(app: App, quarantineKey: string): Promise<void> {
   }
 }
 
-function logAccess(app: App, req: IncomingMessage, res: ServerResponse, record: RequestRecord, started: bigint): void {
+function logAccess(app: App, req: IncomingMessage, res: ServerResponse, record: RequestRecord, seconds: number): void {
   const level = record.error === 'unknown' ? 'error' : 'info';
   if (!app.logger.isLevelEnabled(level)) return;
   app.logger[level](
@@ -241,7 +243,7 @@ function logAccess(app: App, req: IncomingMessage, res: ServerResponse, record: 
       sourceStatus: record.sourceStatus,
       cache: record.cache,
       bytes: record.bytes,
-      durationMs: Number(process.hrtime.bigint() - started) / 1e6,
+      durationMs: seconds * 1000,
     },
     'access',
   );

@@ -74,6 +74,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const drain = drainable(server);
   let tls = config.tls;
   let listening = false;
+  const ready = (): boolean => listening && !drain.draining;
+  metrics.watchReadiness(ready);
 
   // The admin listener comes up first, so that probes see "alive, not ready" rather than nothing.
   const adminServer = serveAdmin
@@ -81,7 +83,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
         {
           metrics: () => metrics.registry.metrics(),
           metricsContentType: metrics.registry.contentType,
-          ready: () => listening && !drain.draining,
+          ready,
         },
         logger,
       )

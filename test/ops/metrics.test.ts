@@ -21,6 +21,8 @@ function record(metrics: Metrics): void {
   metrics.sourceAnswered('error', 10);
   metrics.tokenVerified('proxy', 'invalid');
   metrics.cacheLookup('url', true);
+  metrics.requestTimed('proxy', 0.0004);
+  metrics.requestTimed('proxy', 0.2);
 }
 
 test('tallied counters and the source histogram in the text format', async () => {
@@ -39,6 +41,17 @@ test('tallied counters and the source histogram in the text format', async () =>
   assert.equal(sample(text, `${SOURCE}_count`, { status: '200' }), 3);
   assert.equal(sample(text, `${SOURCE}_sum`, { status: '200' }), 0.003 + 0.2 + 99);
   assert.deepEqual([bucket('5', 'error'), bucket('10', 'error'), sample(text, `${SOURCE}_count`, { status: 'error' })], [0, 1, 1], 'a bound is inclusive');
+  const requestBucket = (le: string): number | undefined => sample(text, 'ecamo_request_duration_seconds_bucket', { le, route: 'proxy' });
+  assert.deepEqual([requestBucket('0.0005'), requestBucket('0.1'), requestBucket('0.25'), requestBucket('+Inf')], [1, 1, 2, 2], 'the request histogram, by route');
+});
+
+test('ecamo_ready follows the readiness it watches, read at scrape time', async () => {
+  const metrics = new Metrics();
+  let ready = false;
+  metrics.watchReadiness(() => ready);
+  assert.equal(sample(await metrics.registry.metrics(), 'ecamo_ready'), 0);
+  ready = true;
+  assert.equal(sample(await metrics.registry.metrics(), 'ecamo_ready'), 1);
 });
 
 test('two workers\' registries sum as the primary sums them', async () => {
