@@ -148,4 +148,17 @@ describe('kubernetes manifests', () => {
     assert.ok(matches(at(deployment, 'spec', 'selector', 'matchLabels')));
     assert.ok(at<number>(deployment, 'spec', 'replicas') > at<number>(budget, 'spec', 'maxUnavailable'));
   });
+
+  it('announce the admin port to Prometheus: scrape annotations on the pods, and a PodMonitor for the Prometheus Operator', () => {
+    const annotations = at<Record<string, string>>(deployment, 'spec', 'template', 'metadata', 'annotations');
+    assert.equal(annotations['prometheus.io/scrape'], 'true');
+    assert.equal(Number(annotations['prometheus.io/port']), port('admin'));
+    assert.equal(annotations['prometheus.io/path'], '/metrics');
+    const [monitor, ...more] = parseAllDocuments(readFileSync(join(DIR, 'prometheus-operator', 'podmonitor.yaml'), 'utf8')).map((document) => document.toJS() as Node);
+    assert.deepEqual([monitor?.kind, more.length], ['PodMonitor', 0]);
+    const labels = at<Record<string, string>>(deployment, 'spec', 'template', 'metadata', 'labels');
+    assert.ok(Object.entries(at<Record<string, string>>(monitor, 'spec', 'selector', 'matchLabels')).every(([key, value]) => labels[key] === value));
+    const [endpoint] = at<Node[]>(monitor, 'spec', 'podMetricsEndpoints');
+    assert.deepEqual([endpoint?.port, endpoint?.path], ['admin', '/metrics']);
+  });
 });
