@@ -1,8 +1,10 @@
-#!/usr/bin/env -S MALLOC_ARENA_MAX=2 node --max-semi-space-size=2
+#!/usr/bin/env -S MALLOC_ARENA_MAX=2 node --max-semi-space-size=4
 // Two memory settings, both for many concurrent large downloads, where
 // proxied bodies pass through as 64 KiB socket-read Buffers:
-// - a 2 MB young generation: V8 frees a Buffer's bytes only when it collects
-//   its (tiny) wrapper, so with the default 16 MB semi-spaces dead chunks pile up;
+// - a 4 MB young generation: V8 frees a Buffer's bytes only when it collects
+//   its (tiny) wrapper, so with the default 16 MB semi-spaces dead chunks pile up
+//   (2 MB held no less memory, and cost 15-18% more CPU per proxied image in
+//   scavenges and promoted garbage: docs/performance.md);
 // - two glibc malloc arenas instead of up to eight per core: chunks are freed
 //   by V8's background threads, and every extra arena keeps its own free
 //   memory instead of handing it back.

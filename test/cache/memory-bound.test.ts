@@ -33,7 +33,7 @@ const KEPT_IMAGES = (40 * BOUND) / IMAGE_BYTES;
  *   external memory has grown by 64 MiB since the last, and finishes it
  *   incrementally while traffic goes on, so twice that may wait for it (the
  *   warm-up's bodies die young and are freed by the frequent scavenges of a
- *   2 MB young generation, so the footprint holds little of this). Measured
+ *   4 MB young generation, so the footprint holds little of this). Measured
  *   here: up to 39 MiB of growth on Node 20 and 78 MiB on Node 26;
  * - the allocator: malloc does not hand every freed block back to the system
  *   at once, and kept bodies are interleaved with the traffic's socket
