@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import net, { type AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { startEcamo, type Ecamo } from '../helpers/harness.js';
+import { paddedPng } from '../helpers/images.js';
 import { attempt, PNG, proxied, sourcesOfBlock } from './fixture.js';
 
 describe('response cache and sources that misbehave', () => {
@@ -24,7 +25,7 @@ describe('response cache and sources that misbehave', () => {
 
 
   test('new bytes under a stable ETag: every answer is one whole version, never a mix', async () => {
-    let version = Buffer.alloc(3000, 1);
+    let version = paddedPng(3000);
     let honours304 = true;
     const images = await source((req, res) => {
       if (honours304 && req.headers['if-none-match'] === '"same"') return void res.writeHead(304, { etag: '"same"' }).end();
@@ -33,7 +34,7 @@ describe('response cache and sources that misbehave', () => {
     const url = `${images.origin}/liar.png`;
     const v1 = version;
     await proxied(ecamo, url);
-    version = Buffer.alloc(5000, 2);
+    version = paddedPng(5000);
     const kept = await proxied(ecamo, url);
     assert.deepEqual(kept.bytes, v1, 'a 304 keeps the stored bytes whole');
     assert.equal(kept.header('content-length'), String(v1.length));
@@ -59,8 +60,9 @@ describe('response cache and sources that misbehave', () => {
 
   test('a body cut by a reset is never kept, chunked or with a length', async () => {
     const images = await source((req, res) => {
-      res.writeHead(200, { 'content-type': 'image/png', 'cache-control': 'max-age=600', ...(req.url === '/sized.png' ? { 'content-length': 4000 } : {}) });
-      res.write(Buffer.alloc(1000, 3), () => req.socket.resetAndDestroy());
+      // Past the window ecamo reads before it answers: the client has had bytes when the cut comes.
+      res.writeHead(200, { 'content-type': 'image/png', 'cache-control': 'max-age=600', ...(req.url === '/sized.png' ? { 'content-length': 8000 } : {}) });
+      res.write(paddedPng(5000), () => req.socket.resetAndDestroy());
     });
     for (const path of ['/sized.png', '/chunked.png']) {
       const url = `${images.origin}${path}`;
@@ -75,7 +77,8 @@ describe('response cache and sources that misbehave', () => {
     const raw = net.createServer((socket) => {
       connections++;
       socket.once('data', () => {
-        socket.end('HTTP/1.1 200 OK\r\ncontent-type: image/png\r\ncache-control: max-age=600\r\ncontent-length: 100\r\nconnection: close\r\n\r\nonly forty bytes of the hundred promised');
+        const head = 'HTTP/1.1 200 OK\r\ncontent-type: image/png\r\ncache-control: max-age=600\r\ncontent-length: 10000\r\nconnection: close\r\n\r\n';
+        socket.end(Buffer.concat([Buffer.from(head), paddedPng(5000)]));
       });
     });
     await new Promise<void>((resolve) => raw.listen(0, '127.0.0.1', resolve));
@@ -92,20 +95,20 @@ describe('response cache and sources that misbehave', () => {
     const raw = net.createServer((socket) => {
       socket.on('data', (request: Buffer) => {
         const name = /^GET \/(\w+)/.exec(request.toString('latin1'))?.[1] ?? 'none';
-        const image = `image ${name}`.padEnd(12, '.');
-        socket.write(`HTTP/1.1 200 OK\r\ncontent-type: image/png\r\ncache-control: max-age=600\r\ncontent-length: 12\r\n\r\n${image}HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nextra`);
+        const image = `GIF89a${name}`.padEnd(12, '.');
+        socket.write(`HTTP/1.1 200 OK\r\ncontent-type: image/gif\r\ncache-control: max-age=600\r\ncontent-length: 12\r\n\r\n${image}HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nextra`);
       });
     });
     await new Promise<void>((resolve) => raw.listen(0, '127.0.0.1', resolve));
     try {
       const origin = `http://127.0.0.1:${(raw.address() as AddressInfo).port}`;
       const first = await proxied(ecamo, `${origin}/first`);
-      assert.equal(first.body, 'image first.');
+      assert.equal(first.body, 'GIF89afirst.');
       assert.equal((await proxied(ecamo, `${origin}/first`)).header('x-ecamo-cache'), 'hit');
       // The next request to the same source: its own image, not what trailed the first.
       const second = await proxied(ecamo, `${origin}/second`);
       assert.equal(second.status, 200);
-      assert.equal(second.body, 'image second');
+      assert.equal(second.body, 'GIF89asecond');
     } finally {
       await new Promise((resolve) => raw.close(resolve));
     }

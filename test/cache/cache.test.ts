@@ -12,6 +12,7 @@ import { createLogger } from '../../src/log.js';
 import { urlDigest } from '../../src/tokens/digest.js';
 import { signProxyToken } from '../../src/tokens/proxy-token.js';
 import { CANONICAL_HOST, SERVICE_ORIGIN, startEcamo, startSource, type Ecamo, type Source } from '../helpers/harness.js';
+import { paddedPng, WEBP } from '../helpers/images.js';
 import { attempt, gate, PNG, proxied, sourcesOfBlock } from './fixture.js';
 
 describe('response cache', () => {
@@ -153,12 +154,12 @@ describe('response cache', () => {
 
   test('keys: another service or another send-token flag never gets the entry', async () => {
     const images = await source((req, res) => {
-      const body = Buffer.from(req.headers.authorization === undefined ? 'anonymous' : 'with ID token');
-      res.writeHead(200, { 'content-type': 'image/png', 'cache-control': 'public, max-age=600' }).end(body);
+      const body = Buffer.from(req.headers.authorization === undefined ? 'GIF89a anonymous' : 'GIF89a with ID token');
+      res.writeHead(200, { 'content-type': 'image/gif', 'cache-control': 'public, max-age=600' }).end(body);
     });
     const url = `${images.origin}/keyed.png`;
-    assert.equal((await proxied(ecamo, url)).body, 'anonymous');
-    assert.equal((await proxied(ecamo, url, { sendToken: true })).body, 'with ID token');
+    assert.equal((await proxied(ecamo, url)).body, 'GIF89a anonymous');
+    assert.equal((await proxied(ecamo, url, { sendToken: true })).body, 'GIF89a with ID token');
     const other = await proxied(ecamo, url, { serviceOrigin: 'http://other.test' });
     assert.equal(other.header('x-ecamo-cache'), 'miss');
     assert.equal((await proxied(ecamo, url, { sendToken: true })).header('x-ecamo-cache'), 'hit');
@@ -195,15 +196,15 @@ describe('response cache', () => {
   test('Vary: Accept keeps one entry per Accept value', async () => {
     const images = await source((req, res) => {
       const webp = req.headers.accept?.includes('image/webp') === true;
-      res.writeHead(200, { 'content-type': webp ? 'image/webp' : 'image/png', 'cache-control': 'max-age=600', vary: 'Accept' }).end(webp ? 'webp bytes' : 'png bytes');
+      res.writeHead(200, { 'content-type': webp ? 'image/webp' : 'image/png', 'cache-control': 'max-age=600', vary: 'Accept' }).end(webp ? WEBP : PNG);
     });
     const url = `${images.origin}/negotiated`;
     const webp = 'image/webp,image/*';
     const plain = 'image/*';
-    assert.equal((await proxied(ecamo, url, { accept: webp })).body, 'webp bytes');
-    assert.equal((await proxied(ecamo, url, { accept: plain })).body, 'png bytes');
+    assert.deepEqual((await proxied(ecamo, url, { accept: webp })).bytes, WEBP);
+    assert.deepEqual((await proxied(ecamo, url, { accept: plain })).bytes, PNG);
     const again = await proxied(ecamo, url, { accept: webp });
-    assert.equal(again.body, 'webp bytes');
+    assert.deepEqual(again.bytes, WEBP);
     assert.equal(again.header('x-ecamo-cache'), 'hit');
     assert.equal(again.header('vary'), 'Accept');
     assert.equal((await proxied(ecamo, url, { accept: plain })).header('x-ecamo-cache'), 'hit');
@@ -254,9 +255,9 @@ describe('response cache bounds', () => {
   });
 
   test('least recently used entries go first at ECAMO_CACHE_MAX_BYTES; larger than ECAMO_CACHE_MAX_ENTRY_BYTES is streamed', async () => {
-    const body = Buffer.alloc(10_000, 9);
+    const body = paddedPng(10_000);
     const images = await startSource((req, res) => {
-      res.writeHead(200, { 'content-type': 'image/png', 'cache-control': 'max-age=600' }).end(req.url === '/huge.png' ? Buffer.alloc(20_000, 1) : body);
+      res.writeHead(200, { 'content-type': 'image/png', 'cache-control': 'max-age=600' }).end(req.url === '/huge.png' ? paddedPng(20_000) : body);
     });
     sources.push(images);
     // Room for three 10 kB entries with their bookkeeping, not four.
@@ -280,7 +281,7 @@ describe('response cache bounds', () => {
   });
 
   test('a body over ECAMO_MAX_LENGTH, within the entry limit, is never kept, chunked or with a length', async () => {
-    const body = Buffer.alloc(8000, 4);
+    const body = paddedPng(8000);
     const held = gate();
     const images = await startSource((req, res) => {
       res.writeHead(200, { 'content-type': 'image/png', 'cache-control': 'public, max-age=600', ...(req.url === '/sized.png' ? { 'content-length': body.length } : {}) });

@@ -12,6 +12,7 @@ import { request } from 'undici';
 import { urlDigest } from '../../src/tokens/digest.js';
 import { signProxyToken } from '../../src/tokens/proxy-token.js';
 import { CANONICAL_HOST, SERVICE_ORIGIN, startEcamo, startSource, type Ecamo, type Source } from '../helpers/harness.js';
+import { paddedPng } from '../helpers/images.js';
 import { attempt, gate, PNG, proxied, sourcesOfBlock } from './fixture.js';
 
 /** Lets the requests sent so far reach ecamo and join the fetch in flight before the source answers. */
@@ -49,11 +50,12 @@ describe('coalescing', () => {
 
   test('the first client going away mid-body does not cut off the request waiting on the same fetch', async () => {
     const held = gate();
-    const body = Buffer.alloc(8000, 5);
+    const body = paddedPng(8000);
     const images = await source((_req, res) => {
       res.writeHead(200, { 'content-type': 'image/png', 'cache-control': 'max-age=600', 'content-length': body.length });
-      res.write(body.subarray(0, 1000));
-      void held.opened.then(() => res.end(body.subarray(1000)));
+      // Past the window ecamo reads before it answers.
+      res.write(body.subarray(0, 5000));
+      void held.opened.then(() => res.end(body.subarray(5000)));
     });
     const url = `${images.origin}/shared.png`;
     const token = await signProxyToken({ url, serviceOrigin: SERVICE_ORIGIN, sendToken: false }, ecamo.config.ecamoKeys.signing, 45);
@@ -145,10 +147,10 @@ describe('coalescing and the deadline (ECAMO_TIMEOUT)', () => {
   }
 
   test('a body stalled past ECAMO_TIMEOUT is cut off and never kept, chunked or with a length', async () => {
-    for (const length of [{ 'content-length': 100 }, {}]) {
+    for (const length of [{ 'content-length': 10_000 }, {}]) {
       const { source, recover } = await stalling((res) => {
         res.writeHead(200, { 'content-type': 'image/png', 'cache-control': 'max-age=600', ...length });
-        res.write(Buffer.alloc(10, 'x')); // and never the rest
+        res.write(paddedPng(5000)); // past the window ecamo reads before it answers, and never the rest
       });
       const url = `${source.origin}/stall.png`;
       for (let i = 0; i < 2; i++) assert.equal(await attempt(impatient, url), 'cut off');
@@ -175,8 +177,8 @@ describe('coalescing and the deadline (ECAMO_TIMEOUT)', () => {
 
   test('a body stalled under the fetching request: the waiting requests get 504 source-request, never the bytes so far', async () => {
     const { source, recover } = await stalling((res) => {
-      res.writeHead(200, { 'content-type': 'image/png', 'content-length': 100, 'cache-control': 'max-age=600' });
-      res.write(Buffer.alloc(10, 'x'));
+      res.writeHead(200, { 'content-type': 'image/png', 'content-length': 10_000, 'cache-control': 'max-age=600' });
+      res.write(paddedPng(5000));
     });
     const url = `${source.origin}/half.png`;
     const first = attempt(impatient, url);

@@ -4,8 +4,10 @@ import { after } from 'node:test';
 import { urlDigest } from '../../src/tokens/digest.js';
 import { signProxyToken } from '../../src/tokens/proxy-token.js';
 import { CANONICAL_HOST, SERVICE_ORIGIN, startSource, type Answer, type Ecamo, type Source } from '../helpers/harness.js';
+import { paddedPng } from '../helpers/images.js';
 
-export const PNG = Buffer.concat([Buffer.from('\x89PNG\r\n\x1a\n'), Buffer.alloc(2000, 7)]);
+/** A real PNG, padded to 2 KB. */
+export const PNG = paddedPng(2008);
 
 /** Call inside a describe block: starts sources for its tests, and closes every one after them. */
 export function sourcesOfBlock(): (handler: http.RequestListener) => Promise<Source> {

@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import type http from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { startEcamo, type Ecamo, type Source } from '../helpers/harness.js';
+import { paddedPng } from '../helpers/images.js';
 import { PNG, proxied, sourcesOfBlock } from './fixture.js';
 
 describe('HEAD', () => {
@@ -107,9 +108,10 @@ const HUGE_BYTES = 256 * 1024 * 1024;
  * if ecamo reads it all.
  */
 async function sendHuge(res: http.ServerResponse): Promise<void> {
+  const image = paddedPng(1024 * 1024);
   const chunk = Buffer.alloc(1024 * 1024, 1);
   for (let sent = 0; sent < HUGE_BYTES && !res.destroyed; sent += chunk.length) {
-    if (!res.write(chunk)) await new Promise((resolve) => res.once('drain', resolve).once('close', resolve));
+    if (!res.write(sent === 0 ? image : chunk)) await new Promise((resolve) => res.once('drain', resolve).once('close', resolve));
   }
   if (!res.destroyed) res.end();
 }

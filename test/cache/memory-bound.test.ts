@@ -15,6 +15,7 @@ import { Agent, request } from 'undici';
 import { generateKey } from '../../src/config/generate-key.js';
 import { createSigner, type Signer } from '../../src/signer/index.js';
 import { startSource, type Source } from '../helpers/harness.js';
+import { paddedPng } from '../helpers/images.js';
 import { sample } from '../helpers/prometheus.js';
 import { spawnServe, type ServeProcess } from '../helpers/serve-process.js';
 
@@ -51,7 +52,7 @@ let cookie: string;
 let port: number;
 let admin: string;
 const agent = new Agent({ connections: CONCURRENCY, pipelining: 1 });
-const image = Buffer.alloc(IMAGE_BYTES, 0x5a);
+const image = paddedPng(IMAGE_BYTES);
 
 before(async () => {
   source = await startSource((req, res) => {

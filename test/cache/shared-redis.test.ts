@@ -9,6 +9,7 @@ import { cacheKey } from '../../src/cache/cache.js';
 import { redisKey } from '../../src/cache/redis-tier.js';
 import type { SharedRedis } from '../../src/state/redis.js';
 import { SERVICE_ORIGIN, startEcamo, startSource, type Ecamo, type Source } from '../helpers/harness.js';
+import { PNG, WEBP } from '../helpers/images.js';
 import { startRedisServer, type RedisServer } from '../helpers/redis-server.js';
 import { proxied } from './fixture.js';
 
@@ -23,7 +24,8 @@ function redisOf(ecamo: Ecamo): SharedRedis {
 }
 
 
-const imageFor = (path: string): Buffer => Buffer.from(`image bytes of ${path} `.repeat(50));
+/** A real PNG followed by bytes of its own: one image per path. */
+const imageFor = (path: string): Buffer => Buffer.concat([PNG, Buffer.from(`image bytes of ${path} `.repeat(50))]);
 
 const MAGIC = Buffer.from('ecamo-cache-1\n');
 
@@ -82,7 +84,7 @@ describe('two ecamo instances, one Redis, one cache', () => {
         return void res.writeHead(200, { 'content-type': 'image/png', etag: '"s1"', 'cache-control': 'max-age=0' }).end(imageFor('/stale.png'));
       }
       const webp = req.headers.accept?.includes('image/webp') === true;
-      res.writeHead(200, { 'content-type': webp ? 'image/webp' : 'image/png', 'cache-control': 'public, max-age=600', vary: 'Accept' }).end(webp ? 'webp bytes' : 'png bytes');
+      res.writeHead(200, { 'content-type': webp ? 'image/webp' : 'image/png', 'cache-control': 'public, max-age=600', vary: 'Accept' }).end(webp ? WEBP : PNG);
     });
     try {
       const url = `${negotiating.origin}/negotiated`;
@@ -93,8 +95,8 @@ describe('two ecamo instances, one Redis, one cache', () => {
       await until(async () => (await variantKept(accepts.webp)) && (await variantKept(accepts.png)));
       const webp = await proxied(second, url, { accept: accepts.webp });
       const png = await proxied(second, url, { accept: accepts.png });
-      assert.deepEqual([webp.header('x-ecamo-cache'), webp.body, webp.header('content-type')], ['hit', 'webp bytes', 'image/webp']);
-      assert.deepEqual([png.header('x-ecamo-cache'), png.body, png.header('content-type')], ['hit', 'png bytes', 'image/png']);
+      assert.deepEqual([webp.header('x-ecamo-cache'), webp.bytes, webp.header('content-type')], ['hit', WEBP, 'image/webp']);
+      assert.deepEqual([png.header('x-ecamo-cache'), png.bytes, png.header('content-type')], ['hit', PNG, 'image/png']);
 
       const stale = `${negotiating.origin}/stale.png`;
       await proxied(first, stale);

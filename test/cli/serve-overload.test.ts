@@ -10,11 +10,12 @@ import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import { RawConnection } from '../helpers/raw-client.js';
 import { serveKeys, spawnServe } from '../helpers/serve-process.js';
+import { PNG } from '../helpers/images.js';
 
 const CANONICAL_HOST = 'ecamo.test';
 
 test('EMFILE on a source connection: 503 overloaded, one error line per interval, and service resumes once descriptors are free', { timeout: 60_000 }, async (t) => {
-  const source = http.createServer((_req, res) => res.writeHead(200, { 'content-type': 'image/png', 'content-length': 4 }).end('png!'));
+  const source = http.createServer((_req, res) => res.writeHead(200, { 'content-type': 'image/png', 'content-length': PNG.length }).end(PNG));
   await new Promise<void>((resolve) => source.listen(0, '127.0.0.1', resolve));
   const sourceUrl = `http://127.0.0.1:${(source.address() as AddressInfo).port}/img.png`;
   const keys = await serveKeys();

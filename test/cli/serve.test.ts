@@ -9,6 +9,7 @@ import { loadConfig } from '../../src/config/load.js';
 import { generateKey } from '../../src/config/generate-key.js';
 import { signProxyToken } from '../../src/tokens/proxy-token.js';
 import { urlDigest } from '../../src/tokens/digest.js';
+import { paddedPng, PNG } from '../helpers/images.js';
 
 const CLI = new URL('../../src/cli/main.js', import.meta.url).pathname;
 /** Only ever sent in Host headers. */
@@ -24,17 +25,18 @@ interface Served {
 let source: http.Server;
 let sourcePort: number;
 let releaseSlow: () => void = () => {};
+const SLOW_IMAGE = paddedPng(5008);
 
 before(async () => {
   source = http.createServer((req, res) => {
     if (req.url === '/slow.png') {
-      // Headers and half the body now, the rest when the test says so.
-      res.writeHead(200, { 'content-type': 'image/png', 'content-length': 8 });
-      res.write('half');
-      releaseSlow = () => res.end('done');
+      // Headers and most of the body now (past the window ecamo reads before it answers), the rest when the test says so.
+      res.writeHead(200, { 'content-type': 'image/png', 'content-length': SLOW_IMAGE.length });
+      res.write(SLOW_IMAGE.subarray(0, 5000));
+      releaseSlow = () => res.end(SLOW_IMAGE.subarray(5000));
       return;
     }
-    res.writeHead(200, { 'content-type': 'image/png', 'set-cookie': 'secret=1' }).end('png!');
+    res.writeHead(200, { 'content-type': 'image/png', 'set-cookie': 'secret=1' }).end(PNG);
   });
   await new Promise<void>((resolve) => source.listen(0, '127.0.0.1', resolve));
   sourcePort = (source.address() as AddressInfo).port;
@@ -120,7 +122,7 @@ test('access log: one JSON line per request, with no token, cookie or authorizat
       headers: { host: CANONICAL_HOST, cookie: 'ecamo_token=cookie-secret-value', authorization: 'Bearer client-secret' },
     });
     assert.equal(response.statusCode, 200);
-    assert.equal(await response.body.text(), 'png!');
+    assert.deepEqual(Buffer.from(await response.body.arrayBuffer()), PNG);
     assert.equal(response.headers['set-cookie'], undefined);
     const refused = await request(`http://127.0.0.1:${served.port}/.ecamo/v1/r/not.a.token`);
     await refused.body.dump();
@@ -130,7 +132,7 @@ test('access log: one JSON line per request, with no token, cookie or authorizat
     assert.equal(ok!.status, 200);
     assert.equal(ok!.action, 'proxy-source');
     assert.equal(ok!.route, 'proxy');
-    assert.equal(ok!.bytes, 4);
+    assert.equal(ok!.bytes, PNG.length);
     assert.equal(ok!.service, 'http://wiki.test');
     assert.equal(ok!.source, `http://127.0.0.1:${sourcePort}/ok.png`);
     assert.equal(typeof ok!.durationMs, 'number');
@@ -154,7 +156,7 @@ test('SIGTERM: stops accepting, finishes the response in flight, exits 0', async
   const path = await proxyPath(ecamo, `http://127.0.0.1:${sourcePort}/slow.png`);
   const response = await request(`http://127.0.0.1:${served.port}${path}`, { headers: { host: CANONICAL_HOST } });
   assert.equal(response.statusCode, 200);
-  const body = response.body.text();
+  const body = response.body.arrayBuffer();
 
   const exited = once(served.child, 'exit');
   served.child.kill('SIGTERM');
@@ -162,7 +164,7 @@ test('SIGTERM: stops accepting, finishes the response in flight, exits 0', async
   await assert.rejects(request(`http://127.0.0.1:${served.port}/healthz`), 'new connections are refused while draining');
 
   releaseSlow();
-  assert.equal(await body, 'halfdone');
+  assert.deepEqual(Buffer.from(await body), SLOW_IMAGE);
   const [code] = (await exited) as [number | null];
   assert.equal(code, 0);
 });
@@ -183,7 +185,7 @@ test('HTTP_PROXY and friends in the environment do not move source connections a
   let proxied = 0;
   const trap = http.createServer((_req, res) => {
     proxied++;
-    res.writeHead(200, { 'content-type': 'image/png' }).end('trap');
+    res.writeHead(200, { 'content-type': 'image/png' }).end(PNG);
   });
   await new Promise<void>((resolve) => trap.listen(0, '127.0.0.1', resolve));
   const trapUrl = `http://127.0.0.1:${(trap.address() as AddressInfo).port}`;
@@ -198,7 +200,7 @@ test('HTTP_PROXY and friends in the environment do not move source connections a
   });
   try {
     const allowed = await request(`http://127.0.0.1:${served.port}${await proxyPath(ecamo, `http://127.0.0.1:${sourcePort}/ok.png`)}`, { headers: { host: CANONICAL_HOST } });
-    assert.equal(await allowed.body.text(), 'png!');
+    assert.deepEqual(Buffer.from(await allowed.body.arrayBuffer()), PNG);
     // A private source that is not allowed must still be refused, not handed to the proxy.
     const refused = await request(`http://127.0.0.1:${served.port}${await proxyPath(ecamo, `http://localhost:${sourcePort}/ok.png`)}`, { headers: { host: CANONICAL_HOST } });
     await refused.body.dump();

@@ -12,6 +12,7 @@ import { generateKey } from '../../src/config/generate-key.js';
 import { loadConfig } from '../../src/config/load.js';
 import { startServer, type RunningServer } from '../../src/http/start.js';
 import { createSigner, type Signer } from '../../src/signer/index.js';
+import { GIF } from '../helpers/images.js';
 
 const NGINX = '/usr/sbin/nginx';
 const SNIPPET = new URL('../../../contrib/deploy/nginx/service-origin.conf', import.meta.url).pathname;
@@ -31,7 +32,7 @@ const CANONICAL_HOST = 'ecamo.test';
 
 before(async () => {
   assert.ok(existsSync(NGINX), `${NGINX} is missing: apt-get install -y nginx-light`);
-  const gifSource = http.createServer((_req, res) => res.writeHead(200, { 'content-type': 'image/gif' }).end('GIF89a'));
+  const gifSource = http.createServer((_req, res) => res.writeHead(200, { 'content-type': 'image/gif' }).end(GIF));
   source = gifSource;
   await new Promise<void>((resolve) => gifSource.listen(0, '127.0.0.1', resolve));
   sourcePort = (gifSource.address() as AddressInfo).port;
@@ -103,7 +104,7 @@ test('contrib nginx snippet routes the prefix to ecamo with the service Host int
   assert.equal(location.host, CANONICAL_HOST);
   const image = await request(`${ecamo!.url}${location.pathname}${location.search}`, { headers: { host: CANONICAL_HOST } });
   assert.equal(image.statusCode, 200);
-  assert.equal(await image.body.text(), 'GIF89a');
+  assert.deepEqual(Buffer.from(await image.body.arrayBuffer()), GIF);
 
   const wiki = await request(`http://${WIKI_HOST}/page`, { dispatcher: toNginx });
   assert.equal(await wiki.body.text(), 'the wiki itself\n');

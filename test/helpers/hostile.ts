@@ -12,8 +12,9 @@ import { request } from 'undici';
 import { createLogger } from '../../src/log.js';
 import { toLowS } from '../../src/tokens/low-s.js';
 import { startEcamo, type Ecamo } from './harness.js';
+import { PNG } from './images.js';
 
-export const PNG = Buffer.from('\x89PNG\r\n\x1a\nhostile suite');
+export { PNG };
 
 /** An ecamo whose log lines are kept, so that a hidden 500 ("bug: ...") is seen too. */
 export async function startWatchedEcamo(env: Record<string, string> = {}): Promise<{ ecamo: Ecamo; logs: Record<string, unknown>[] }> {

@@ -18,13 +18,16 @@ import {
   type GetOptions,
   type Source,
 } from './harness.js';
+import { IMAGES, paddedPng, PNG } from './images.js';
 
 export const NO_CACHE = 'no-cache, no-store, max-age=0, must-revalidate';
 /** The service and canonical origins under the other scheme than the one requests arrive on (insecure mode follows the request). */
 export const OTHER_SCHEME_SERVICE_ORIGIN = SERVICE_ORIGIN.replace(/^https?:/, (scheme) => (scheme === 'https:' ? 'http:' : 'https:'));
 export const OTHER_SCHEME_CANONICAL_ORIGIN = CANONICAL_ORIGIN.replace(/^https?:/, (scheme) => (scheme === 'https:' ? 'http:' : 'https:'));
+export { PNG };
+/** What the source's /type route sends: the real images, and a PDF for lists that allow one. */
+export const BODIES: Readonly<Record<string, Buffer>> = { ...IMAGES, 'application/pdf': Buffer.from('%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n') };
 export const CSP = "default-src 'none'; style-src 'unsafe-inline'; sandbox";
-export const PNG = 'PNG-BYTES-0123456789';
 const BASE64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
 
 /** The same base64url text with a bit set that a canonical encoder leaves clear (length must not be a multiple of 4). */
@@ -92,10 +95,10 @@ function sourceHandler(req: http.IncomingMessage, res: http.ServerResponse): voi
       res.end(PNG);
       return;
     case 'type': {
-      // ?t=<content-type>; no t: no Content-Type at all.
+      // ?t=<content-type>; no t: no Content-Type at all. ?b=<type>: the real image of that type (default PNG).
       const type = url.searchParams.get('t');
       res.writeHead(200, type === null ? {} : { 'content-type': type });
-      res.end(PNG);
+      res.end(BODIES[url.searchParams.get('b') ?? 'image/png']);
       return;
     }
     case 'status': {
@@ -136,12 +139,12 @@ function sourceHandler(req: http.IncomingMessage, res: http.ServerResponse): voi
       return;
     case 'length':
       res.writeHead(200, { 'content-type': 'image/png', 'content-length': Number(arg) });
-      res.end(Buffer.alloc(Number(arg), 'x'));
+      res.end(paddedPng(Number(arg)));
       return;
     case 'chunked': {
-      // Two chunks without Content-Length: 60 bytes of 'a', then `arg` bytes of 'b'.
+      // Two chunks without Content-Length: the first 60 bytes of a PNG, then `arg` bytes of 'b'.
       res.writeHead(200, { 'content-type': 'image/png' });
-      res.write(Buffer.alloc(60, 'a'));
+      res.write(paddedPng(60));
       setTimeout(() => res.end(Buffer.alloc(Number(arg), 'b')), 20);
       return;
     }

@@ -10,9 +10,11 @@ import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import { request } from 'undici';
 import { CANONICAL_HOST, fetchAnswer, startSource, type Answer, type Ecamo, type Source } from './harness.js';
+import { PNG } from './images.js';
 
 export const CLI = new URL('../../src/cli/main.js', import.meta.url).pathname;
-export const IMAGE = Buffer.from('\x89PNG\r\n\x1a\nnot really a png');
+/** A real PNG: what every test source here serves. */
+export const IMAGE = PNG;
 
 export interface Front {
   /** `http://127.0.0.1:port`. */

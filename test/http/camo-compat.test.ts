@@ -11,6 +11,7 @@ import type http from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { CANONICAL_HOST, fetchAnswer, startEcamo, startSource, type Answer, type Ecamo, type Source } from '../helpers/harness.js';
 import { camoPath, camoQueryPath } from '../helpers/camo.js';
+import { GIF, JPEG, PNG, WEBP } from '../helpers/images.js';
 import { spawnListening, type Listening } from '../helpers/wire.js';
 import { CAMO_LISTENING, CAMO_PORT_REPORTER } from '../helpers/server-ports.js';
 
@@ -25,21 +26,21 @@ const MAX_REDIRECTS = 4;
  */
 const BROWSER = { accept: 'image/avif,image/webp,image/png,image/*;q=0.8,*/*;q=0.5', 'accept-encoding': 'gzip, deflate, br' };
 
-/** Deterministic bytes that look like the type they are served as. */
-function body(magic: string, size: number): Buffer {
+/** A real image followed by deterministic bytes, `size` in all. */
+function body(image: Buffer, size: number): Buffer {
   const bytes = Buffer.alloc(size);
-  bytes.write(magic, 'latin1');
-  for (let i = magic.length; i < size; i++) bytes[i] = (i * 31 + 7) & 0xff;
+  image.copy(bytes);
+  for (let i = image.length; i < size; i++) bytes[i] = (i * 31 + 7) & 0xff;
   return bytes;
 }
 
 const FILES: Record<string, { type: string; bytes: Buffer; chunked?: boolean }> = {
-  '/a.png': { type: 'image/png', bytes: body('\x89PNG\r\n\x1a\n', 3000) },
-  '/photo.jpg': { type: 'image/jpeg; charset=binary', bytes: body('\xff\xd8\xff\xe0', 20_000) },
-  '/anim.gif': { type: 'image/gif', bytes: body('GIF89a', 40_000), chunked: true },
+  '/a.png': { type: 'image/png', bytes: body(PNG, 3000) },
+  '/photo.jpg': { type: 'image/jpeg; charset=binary', bytes: body(JPEG, 20_000) },
+  '/anim.gif': { type: 'image/gif', bytes: body(GIF, 40_000), chunked: true },
   '/icon.svg': { type: 'image/svg+xml', bytes: Buffer.from('<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>') },
-  '/limit.png': { type: 'image/png', bytes: body('\x89PNG\r\n\x1a\n', LENGTH_LIMIT) },
-  '/path%20with%20space.webp': { type: 'image/webp', bytes: body('RIFF', 5000) },
+  '/limit.png': { type: 'image/png', bytes: body(PNG, LENGTH_LIMIT) },
+  '/path%20with%20space.webp': { type: 'image/webp', bytes: body(WEBP, 5000) },
 };
 
 function sourceHandler(req: http.IncomingMessage, res: http.ServerResponse): void {

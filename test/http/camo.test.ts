@@ -10,6 +10,7 @@ import type http from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { verifyCamoUrl } from '../../src/tokens/camo-url.js';
 import { camoPath, camoQueryPath, VECTORS } from '../helpers/camo.js';
+import { PNG } from '../helpers/images.js';
 import { getFrom } from '../helpers/peers.js';
 import { count } from '../helpers/prometheus.js';
 import { CANONICAL_HOST, fetchAnswer, SERVICE_HOST, startEcamo, startSource, type Answer, type Ecamo, type GetOptions, type Source } from '../helpers/harness.js';
@@ -17,7 +18,6 @@ import { CANONICAL_HOST, fetchAnswer, SERVICE_HOST, startEcamo, startSource, typ
 const KEY = VECTORS.key;
 const OLD_KEY = VECTORS.oldKey;
 const CSP = "default-src 'none'; style-src 'unsafe-inline'; sandbox";
-const PNG = Buffer.from('\x89PNG\r\n\x1a\ncamo test image', 'latin1');
 
 describe('camo URL verification (unit, fixed vectors)', () => {
   const keys = [createSecretKey(KEY, 'utf8')];
@@ -82,7 +82,7 @@ function sourceHandler(req: http.IncomingMessage, res: http.ServerResponse): voi
       res.writeHead(200, { 'content-type': 'image/png, text/html' }).end(PNG);
       return;
     case '/allowed/huge.png':
-      res.writeHead(200, { 'content-type': 'image/png', 'content-length': 5000 }).end(Buffer.alloc(5000));
+      res.writeHead(200, { 'content-type': 'image/png', 'content-length': 5000 }).end(Buffer.concat([PNG, Buffer.alloc(5000 - PNG.length)]));
       return;
     case '/allowed/missing.png':
       res.writeHead(404, { 'content-type': 'text/plain' }).end('nope');

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { CANONICAL_HOST, startEcamo, startSource, type Ecamo, type Source } from '../helpers/harness.js';
+import { paddedPng, PNG } from '../helpers/images.js';
 import { RawConnection } from '../helpers/raw-client.js';
 
 /** Far beyond any test's timeout: a drain that waited for its grace would fail the test. */
@@ -13,17 +14,19 @@ const GRACE_NEVER_REACHED_MS = 600_000;
 
 let source: Source;
 const release: { body?: () => void; head?: () => void } = {};
+const FIRST_PART = paddedPng(5000);
 
 before(async () => {
   source = await startSource((req, res) => {
     if (req.url === '/slow-body.png') {
-      res.writeHead(200, { 'content-type': 'image/png', 'content-length': 8 });
-      res.write('half');
+      // Past the window ecamo reads before it answers: the answer has begun when the source waits.
+      res.writeHead(200, { 'content-type': 'image/png', 'content-length': FIRST_PART.length + 4 });
+      res.write(FIRST_PART);
       release.body = () => res.end('done');
       return;
     }
     if (req.url === '/slow-head.png') {
-      release.head = () => res.writeHead(200, { 'content-type': 'image/png', 'content-length': 5 }).end('late!');
+      release.head = () => res.writeHead(200, { 'content-type': 'image/png', 'content-length': PNG.length }).end(PNG);
       return;
     }
     res.writeHead(404).end();
@@ -50,7 +53,7 @@ test('drain: idle connections close at once, each busy one right after its respo
   const streamingHead = await streaming.readHead();
   assert.equal(streamingHead.status, 200);
   assert.notEqual(streamingHead.headers.connection, 'close');
-  assert.equal(await streaming.readBody(4), 'half');
+  assert.equal(await streaming.readBody(FIRST_PART.length), FIRST_PART.toString('latin1'));
 
   // Busy, head not sent yet when the drain starts.
   const waiting = await RawConnection.open(ecamo.server.port);
@@ -66,7 +69,7 @@ test('drain: idle connections close at once, each busy one right after its respo
   const waitingHead = await waiting.readHead();
   assert.equal(waitingHead.status, 200);
   assert.equal(waitingHead.headers.connection, 'close');
-  assert.equal(await waiting.readBody(5), 'late!');
+  assert.equal(await waiting.readBody(PNG.length), PNG.toString('latin1'));
   await waiting.closed;
 
   release.body!();
@@ -81,7 +84,7 @@ test('drain: a response still running when the grace ends is cut, and close() re
   const streaming = await RawConnection.open(ecamo.server.port);
   streaming.get(await ecamo.proxyPath(`${source.origin}/slow-body.png`), CANONICAL_HOST);
   assert.equal((await streaming.readHead()).status, 200);
-  assert.equal(await streaming.readBody(4), 'half');
+  assert.equal(await streaming.readBody(FIRST_PART.length), FIRST_PART.toString('latin1'));
   await ecamo.server.close(50);
   await streaming.closed;
   await assert.rejects(streaming.readBody(4), /closed before/);

@@ -8,8 +8,8 @@ import assert from 'node:assert/strict';
 import type http from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { CANONICAL_HOST, startEcamo, startSource, type Answer, type Ecamo, type Source } from '../helpers/harness.js';
+import { GIF, paddedPng } from '../helpers/images.js';
 
-const PNG = 'PNG-BYTES';
 const SOURCE_CACHE_CONTROL = 'public, max-age=600';
 
 /** /status/N answers N with the source's Cache-Control, /bare/N without; /img.png and /html are 200s. */
@@ -26,10 +26,11 @@ function handler(req: http.IncomingMessage, res: http.ServerResponse): void {
       res.writeHead(200, { 'content-type': 'text/html', 'cache-control': SOURCE_CACHE_CONTROL }).end('<p>');
       return;
     case 'big':
-      res.writeHead(200, { 'content-type': 'image/png', 'content-length': 100, 'cache-control': SOURCE_CACHE_CONTROL }).end(Buffer.alloc(100));
+      res.writeHead(200, { 'content-type': 'image/png', 'content-length': 100, 'cache-control': SOURCE_CACHE_CONTROL }).end(paddedPng(100));
       return;
     default:
-      res.writeHead(200, { 'content-type': 'image/png' }).end(PNG);
+      // Under ECAMO_MAX_LENGTH (50 bytes), as a 43-byte GIF is.
+      res.writeHead(200, { 'content-type': 'image/gif' }).end(GIF);
   }
 }
 

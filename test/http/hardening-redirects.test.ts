@@ -7,8 +7,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { CANONICAL_HOST, startEcamo, startSource, type Answer, type Ecamo, type Source } from '../helpers/harness.js';
+import { PNG } from '../helpers/images.js';
 
-const PNG = 'PNG-BYTES';
 
 /** Serves /img.png and /blocked.png; /to?u=URL redirects to URL. */
 function handler(req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse): void {
@@ -67,7 +67,7 @@ describe('policy on every redirect hop', () => {
 
       const inside = await proxy(ecamo, redirectUrl(first, `${first.origin}/img.png?n=${++counter}`));
       assert.equal(inside.status, 200);
-      assert.equal(inside.body, PNG);
+      assert.deepEqual(inside.bytes, PNG);
     } finally {
       await ecamo.close();
     }

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { CANONICAL_HOST, startEcamo, startSource, type Ecamo, type Source } from '../helpers/harness.js';
+import { PNG } from '../helpers/images.js';
 
 const N = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n;
 
@@ -13,7 +14,7 @@ let ecamo: Ecamo;
 let source: Source;
 
 before(async () => {
-  source = await startSource((_req, res) => res.writeHead(200, { 'content-type': 'image/png' }).end('PNG'));
+  source = await startSource((_req, res) => res.writeHead(200, { 'content-type': 'image/png' }).end(PNG));
   ecamo = await startEcamo();
 });
 
@@ -57,7 +58,7 @@ describe('proxy tokens over HTTP', () => {
     assert.equal(source.requests.length, 0);
     const genuine = await ecamo.get(path(token), { host: CANONICAL_HOST });
     assert.equal(genuine.status, 200);
-    assert.equal(genuine.body, 'PNG');
+    assert.deepEqual(genuine.bytes, PNG);
     assert.equal(source.requests.length, 1);
   });
 });

@@ -54,7 +54,7 @@ describe('docs/protocol.md §2: Endpoints', () => {
       const other = location.pathname.replace('/img-proxy/', '/.ecamo/') + location.search;
       const proxied = await custom.get(other, { host: CANONICAL_HOST });
       assert.equal(proxied.status, 200);
-      assert.equal(proxied.body, PNG);
+      assert.deepEqual(proxied.bytes, PNG);
     } finally {
       await custom.close();
     }

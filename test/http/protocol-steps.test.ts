@@ -209,7 +209,7 @@ describe('docs/protocol.md §7: Proxy endpoint, in order', () => {
     const first = await redirect(ecamo, sourceUrl);
     const answer = await followCanonical(ecamo, first.header('location')!);
     assert.equal(answer.status, 200);
-    assert.equal(answer.body, PNG);
+    assert.deepEqual(answer.bytes, PNG);
     assert.equal(requestsFor(sourceUrl).length, 1);
   });
 });

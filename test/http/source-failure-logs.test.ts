@@ -8,6 +8,7 @@ import { Writable } from 'node:stream';
 import { after, before, test } from 'node:test';
 import { createLogger } from '../../src/log.js';
 import { CANONICAL_HOST, fetchAnswer, startEcamo, startSource, type Ecamo, type Source } from '../helpers/harness.js';
+import { paddedPng } from '../helpers/images.js';
 
 let source: Source;
 let ecamo: Ecamo;
@@ -16,13 +17,14 @@ const lines: Record<string, unknown>[] = [];
 before(async () => {
   source = await startSource((req, res) => {
     switch (req.url) {
+      // Mid-body: past the window ecamo reads before it answers.
       case '/reset-mid-body.png':
-        res.writeHead(200, { 'content-type': 'image/png', 'content-length': 100 });
-        res.write('part', () => res.socket?.destroy());
+        res.writeHead(200, { 'content-type': 'image/png', 'content-length': 10_000 });
+        res.write(paddedPng(5000), () => res.socket?.destroy());
         return;
       case '/stall-mid-body.png':
-        res.writeHead(200, { 'content-type': 'image/png', 'content-length': 100 });
-        res.write('part');
+        res.writeHead(200, { 'content-type': 'image/png', 'content-length': 10_000 });
+        res.write(paddedPng(5000));
         return;
       case '/stall-before-head.png':
         return;

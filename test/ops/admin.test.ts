@@ -10,18 +10,21 @@ import { ConfigError } from '../../src/config/errors.js';
 import { loadConfig } from '../../src/config/load.js';
 import { CANONICAL_HOST, fetchAnswer, startEcamo, startSource, type Ecamo, type Source } from '../helpers/harness.js';
 import { count, sample } from '../helpers/prometheus.js';
+import { paddedPng } from '../helpers/images.js';
 import { fetchThroughEcamo, IMAGE } from '../helpers/wire.js';
 
 let source: Source;
 let ecamo: Ecamo;
 let releaseSlow: (() => void) | undefined;
+const SLOW_IMAGE = paddedPng(5008);
 
 before(async () => {
   source = await startSource((req, res) => {
     if (req.url === '/slow.png') {
-      res.writeHead(200, { 'content-type': 'image/png', 'content-length': IMAGE.length });
-      res.write(IMAGE.subarray(0, 4));
-      releaseSlow = () => res.end(IMAGE.subarray(4));
+      // Past the window ecamo reads before it answers: the answer has begun when the source waits.
+      res.writeHead(200, { 'content-type': 'image/png', 'content-length': SLOW_IMAGE.length });
+      res.write(SLOW_IMAGE.subarray(0, 5000));
+      releaseSlow = () => res.end(SLOW_IMAGE.subarray(5000));
       return;
     }
     res.writeHead(200, { 'content-type': 'image/png', 'content-length': IMAGE.length }).end(IMAGE);
@@ -102,7 +105,7 @@ describe('admin listener: /metrics', () => {
     const during = await scrape();
     assert.equal(sample(during, 'ecamo_requests_in_flight'), 1);
     releaseSlow!();
-    assert.deepEqual(Buffer.from(await response.body.arrayBuffer()), IMAGE);
+    assert.deepEqual(Buffer.from(await response.body.arrayBuffer()), SLOW_IMAGE);
 
     const unreachable = await fetchAnswer(`${ecamo.url}${await ecamo.proxyPath('http://127.0.0.1:1/gone.png')}`, { host: CANONICAL_HOST });
     assert.equal(unreachable.status, 502);
@@ -148,8 +151,8 @@ describe('admin listener: /readyz during drain', () => {
     let finish: () => void = () => {};
     const held = await startSource((_req, res) => {
       res.writeHead(200, { 'content-type': 'image/png' });
-      res.write('x');
-      finish = () => res.end('y');
+      res.write(SLOW_IMAGE.subarray(0, 5000));
+      finish = () => res.end(SLOW_IMAGE.subarray(5000));
     });
     const response = await request(`${draining.url}${await draining.proxyPath(`${held.origin}/held.png`)}`, { headers: { host: CANONICAL_HOST } });
     const closed = draining.server.close(60_000);
@@ -158,7 +161,7 @@ describe('admin listener: /readyz during drain', () => {
     assert.deepEqual([probe.status, probe.body], [503, 'not ready']);
     assert.equal((await fetchAnswer(`${adminUrl}/healthz`)).status, 200);
     finish();
-    assert.equal(await response.body.text(), 'xy');
+    assert.deepEqual(Buffer.from(await response.body.arrayBuffer()), SLOW_IMAGE);
     await closed;
     await assert.rejects(fetchAnswer(`${adminUrl}/healthz`), 'the admin listener is closed after the drain');
     await held.close();

@@ -22,9 +22,12 @@ import { count } from '../helpers/prometheus.js';
 import { fetchAnswer, startSource, type Source } from '../helpers/harness.js';
 import { selfSignedCertificate, type TestCertificate } from '../helpers/tls.js';
 import { IMAGE } from '../helpers/wire.js';
+import { paddedPng } from '../helpers/images.js';
 import { signProxyToken } from '../../src/tokens/proxy-token.js';
 import { urlDigest } from '../../src/tokens/digest.js';
 import type { Config } from '../../src/config/load.js';
+
+const SLOW_IMAGE = paddedPng(5008);
 
 const run = promisify(execFile);
 
@@ -280,9 +283,10 @@ describe('TLS certificate reload', () => {
   it('close() lets an HTTP/2 stream in flight finish and refuses new connections', async () => {
     let release: () => void = () => {};
     const slow = await startSource((_req, res) => {
+      // Past the window ecamo reads before it answers: the answer has begun when the source waits.
       res.writeHead(200, { 'content-type': 'image/png' });
-      res.write('ab');
-      release = () => res.end('cd');
+      res.write(SLOW_IMAGE.subarray(0, 5000));
+      release = () => res.end(SLOW_IMAGE.subarray(5000));
     });
     const { running, config } = await startTls();
     try {
@@ -296,7 +300,7 @@ describe('TLS certificate reload', () => {
       await assert.rejects(fetchAnswer(`${running.url}/healthz`, { host: 'ecamo.test', ca: certificate.cert }));
       release();
       await new Promise((resolve) => stream.once('close', resolve));
-      assert.equal(Buffer.concat(chunks).toString(), 'abcd');
+      assert.deepEqual(Buffer.concat(chunks), SLOW_IMAGE);
       assert.equal(stream.rstCode, http2.constants.NGHTTP2_NO_ERROR);
       await closed;
       session.destroy();
