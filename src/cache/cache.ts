@@ -58,8 +58,11 @@ export interface CacheRequest {
   readonly query: SourceQuery;
   /** Starts a source fetch, conditional when validators are given. */
   fetch(validators: ValidatorHeaders | undefined): SourceFetch;
-  /** Throws the client's error for a 200 that must not be served (type, declared length). */
-  admit(source: SourceResponse): void;
+  /**
+   * The 200 to serve and keep, its bytes checked (http/content-check.ts); throws
+   * the client's error for one that must not be served (type, bytes, declared length).
+   */
+  admit(source: SourceResponse): Promise<SourceResponse>;
 }
 
 /** What a request on a miss gets. A source failure (or a refused 200) rejects with its EcamoError instead. */
@@ -214,7 +217,7 @@ export class ImageCache {
       return { kind: 'source-error', statusCode: source.statusCode, headers: source.headers };
     }
     try {
-      request.admit(source);
+      source = await request.admit(source);
     } catch (error) {
       source.body.discard();
       throw error;

@@ -2,6 +2,7 @@ import { createSecretKey, type KeyObject } from 'node:crypto';
 import type { CryptoKey } from 'jose';
 import { parseCamoKeys } from './camo-keys.js';
 import { ConfigError } from './errors.js';
+import { loadFallbackImage, type FallbackImage } from './fallback-image.js';
 import { loadTlsFiles, type TlsFiles } from './tls.js';
 import {
   loadEcamoKeys,
@@ -42,6 +43,12 @@ export interface Config {
   readonly maxRedirects: number;
   readonly maxLength: number;
   readonly contentTypeAllowed: ReadonlySet<string>;
+  /** ECAMO_SVG: SVG served under the CSP sandbox, or refused. */
+  readonly svg: 'sandbox' | 'refuse';
+  /** ECAMO_SNIFF_UNLABELLED: a 200 without Content-Type is served when its bytes are an allowed image. */
+  readonly sniffUnlabelled: boolean;
+  /** ECAMO_FALLBACK_IMAGE as read at start; a running server holds the current one (it reloads on SIGHUP). */
+  readonly fallbackImage: FallbackImage | undefined;
   readonly timeoutMs: number;
   readonly tokenLifetimeSeconds: number;
   readonly authCookie: string;
@@ -260,6 +267,11 @@ export async function loadConfig(env: Env, options: { cpus?: number } = {}): Pro
   }
   if (contentTypes.length === 0) throw new ConfigError(read.name('CONTENT_TYPE_ALLOWED'), 'lists no type');
 
+  const svg = read.optional('SVG') ?? 'sandbox';
+  if (svg !== 'sandbox' && svg !== 'refuse') throw new ConfigError(read.name('SVG'), `must be sandbox or refuse, got "${svg}"`);
+  const contentRules = { contentTypeAllowed: new Set(contentTypes), svg } as const;
+  const fallbackPath = read.optional('FALLBACK_IMAGE');
+
   const { logLevel, shutdownGraceMs } = loadProcessSettings(env);
 
   const cacheControl = read.optional('DEFAULT_CACHE_CONTROL') ?? read.optional('DEFUALT_CACHE_CONTROL') ?? 'public, max-age=3600';
@@ -293,7 +305,9 @@ export async function loadConfig(env: Env, options: { cpus?: number } = {}): Pro
     prefix,
     maxRedirects: read.integer('MAX_REDIRECTS', 0, 0, 20),
     maxLength: read.integer('MAX_LENGTH', 5242880, 1, Number.MAX_SAFE_INTEGER),
-    contentTypeAllowed: new Set(contentTypes),
+    ...contentRules,
+    sniffUnlabelled: read.boolean('SNIFF_UNLABELLED'),
+    fallbackImage: fallbackPath === undefined ? undefined : await loadFallbackImage(fallbackPath, contentRules),
     timeoutMs: read.integer('TIMEOUT', 10, 1, 3600) * 1000,
     tokenLifetimeSeconds: read.integer('TOKEN_LIFETIME', 45, 1, MAX_PROXY_TOKEN_LIFETIME_SECONDS),
     authCookie,

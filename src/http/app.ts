@@ -10,6 +10,8 @@ import { TokenService } from '../tokens/token-service.js';
 import type { Tracing } from '../tracing/index.js';
 import { SourceFetcher } from '../upstream/fetch.js';
 import { prepareAnswer } from './cached-answer.js';
+import { checkedSharedTier } from './content-check.js';
+import { ErrorImage } from './error-image.js';
 
 /** The objects every request uses, built once at start. */
 export interface App {
@@ -26,6 +28,8 @@ export interface App {
   readonly cache: ImageCache | undefined;
   /** Undefined unless OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT is set (config/tracing.ts). */
   readonly tracing: Tracing | undefined;
+  /** ECAMO_FALLBACK_IMAGE, when set. */
+  readonly errorImage: ErrorImage | undefined;
 }
 
 export function createApp(
@@ -49,7 +53,7 @@ export function createApp(
           timeoutMs: config.timeoutMs,
           defaultCacheControl: config.defaultCacheControl,
           prepare,
-          ...(redis === undefined ? {} : { shared: new RedisTier(redis, prepare) }),
+          ...(redis === undefined ? {} : { shared: checkedSharedTier(new RedisTier(redis, prepare), config, logger) }),
         });
   if (cache !== undefined) metrics.watchResponseCache(cache);
   return Object.freeze({
@@ -70,5 +74,6 @@ export function createApp(
     quarantine: config.quarantine === undefined ? undefined : new Quarantine(config.quarantine, redis, cluster.isWorker && config.workers > 1),
     cache,
     tracing,
+    errorImage: config.fallbackImage === undefined ? undefined : new ErrorImage(config.fallbackImage, config),
   });
 }

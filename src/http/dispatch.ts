@@ -107,7 +107,7 @@ function requestListener(app: App, outOfDescriptors: ThrottledLog): RequestListe
         // Counted before answering: once the client has its answer, its next request sees the count.
         await traced(record.trace, 'quarantine count', () => countRefusal(app, quarantineKey));
       }
-      sendError(res, failure);
+      sendError(res, failure, {}, app.errorImage?.for(req));
     });
   };
 }
@@ -206,7 +206,7 @@ async function dispatch(app: App, req: IncomingMessage, res: ServerResponse, rec
     const secondsLeft = await traced(record.trace, 'quarantine check', () => quarantine.secondsLeft(quarantineKey));
     if (secondsLeft > 0) {
       record.error = 'quarantined';
-      return sendError(res, QUARANTINED, { 'retry-after': String(secondsLeft) });
+      return sendError(res, QUARANTINED, { 'retry-after': String(secondsLeft) }, app.errorImage?.for(req));
     }
   }
   if (viaEcamo(req.headers.via)) throw new EcamoError('loop-detected', 'request came through an ecamo');

@@ -1,7 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { cacheKey, type Obtained } from '../cache/cache.js';
 import { TeeBody } from '../cache/tee.js';
-import type { Config } from '../config/load.js';
 import { EcamoError, SourceResponseError } from '../errors.js';
 import { reasonOf } from '../log.js';
 import { assertDigestMatches } from '../tokens/digest.js';
@@ -11,6 +10,7 @@ import { assertSourceAllowed } from '../upstream/url-policy.js';
 import { traced, type RequestTrace } from '../tracing/index.js';
 import type { App } from './app.js';
 import { answerFromEntry } from './cached-answer.js';
+import { checkContent, checkedContentType } from './content-check.js';
 import { essenceOf } from './media-type.js';
 import { urlForLog, type RequestRecord } from './request-record.js';
 import { streamBody } from './stream-body.js';
@@ -126,7 +126,7 @@ export async function serveSource(app: App, req: IncomingMessage, res: ServerRes
     admission,
     query: { url: sourceRequest.url, accept, sendToken: sourceRequest.sendToken },
     fetch: (validators) => startFetch(app, req, sourceRequest, accept, validators, record.trace),
-    admit: (source) => void admitResponse(app.config, source),
+    admit: (source) => admitResponse(app, source),
   });
   const obtained: Obtained = await whileClientWaits(res, ticket.outcome, () => ticket.leave());
   switch (obtained.kind) {
@@ -136,7 +136,7 @@ export async function serveSource(app: App, req: IncomingMessage, res: ServerRes
     case 'stream':
       return answerFromSource(app, req, res, record, sourceRequest.url, obtained.source, obtained.body, obtained.status);
     case 'source-error':
-      return sendSourceError(res, record, sourceRequest.url, obtained.statusCode, obtained.headers);
+      return sendSourceError(app, res, record, sourceRequest.url, obtained.statusCode, obtained.headers);
     case 'pass':
       return proxyFromSource(app, req, res, record, sourceRequest, accept);
   }
@@ -207,25 +207,43 @@ async function proxyFromSource(
   const source = await whileClientWaits(res, fetching.response, () => fetching.cancel());
   if (source.statusCode !== 200) {
     source.body.discard();
-    return sendSourceError(res, record, sourceRequest.url, source.statusCode, source.headers);
+    return sendSourceError(app, res, record, sourceRequest.url, source.statusCode, source.headers);
   }
-  answerFromSource(app, req, res, record, sourceRequest.url, source, source.body, 'bypass');
+  const admitted = await whileClientWaits(res, admitResponse(app, source), () => fetching.cancel());
+  answerFromSource(app, req, res, record, sourceRequest.url, admitted, admitted.body, 'bypass');
 }
 
 function secondsSince(start: bigint): number {
   return Number(process.hrtime.bigint() - start) / 1e9;
 }
 
-/** A 200 that may be served: its type allowed and its declared length within ECAMO_MAX_LENGTH. Throws the client's error otherwise. */
-function admitResponse(config: Config, source: SourceResponse): { contentType: string; length: number | undefined } {
-  const declaredLength = source.headers['content-length'];
-  const length = typeof declaredLength === 'string' ? Number(declaredLength) : undefined;
-  if (length !== undefined && length > config.maxLength) throw new EcamoError('source-response-too-large', `source declares ${length} bytes`);
-  const contentType = essenceOf(validHeaderValue(source.headers, 'content-type'));
-  if (contentType === undefined || !config.contentTypeAllowed.has(contentType)) {
-    throw new EcamoError('unallowed-content-type', `source content-type ${String(source.headers['content-type'])}`);
+/**
+ * A 200 that may be served: its declared length within ECAMO_MAX_LENGTH, its
+ * declared type allowed (or none, with ECAMO_SNIFF_UNLABELLED), and its first
+ * bytes an allowed image. The response to serve, under the type those bytes
+ * show; throws the client's error otherwise, the body let go.
+ */
+async function admitResponse(app: App, source: SourceResponse): Promise<SourceResponse> {
+  const { config } = app;
+  try {
+    const length = declaredLength(source);
+    if (length !== undefined && length > config.maxLength) throw new EcamoError('source-response-too-large', `source declares ${length} bytes`);
+    const label = source.headers['content-type'];
+    const declared = essenceOf(validHeaderValue(source.headers, 'content-type'));
+    const unlabelled = label === undefined && config.sniffUnlabelled;
+    if (!unlabelled && (declared === undefined || !config.contentTypeAllowed.has(declared))) {
+      throw new EcamoError('unallowed-content-type', `source content-type ${String(label)}`);
+    }
+    return await checkContent(source, declared, config, app.logger);
+  } catch (error) {
+    source.body.discard();
+    throw error;
   }
-  return { contentType, length };
+}
+
+function declaredLength(source: SourceResponse): number | undefined {
+  const value = source.headers['content-length'];
+  return typeof value === 'string' ? Number(value) : undefined;
 }
 
 /** Streams a source's 200 as it comes (`miss`: the cache keeps a copy on the way, when it arrives whole). */
@@ -244,14 +262,13 @@ function answerFromSource(
   record.sourceStatus = source.statusCode;
   record.cache = cacheStatus;
   try {
-    const { contentType, length } = admitResponse(config, source);
     const fields = successFields(config, {
       url,
-      contentType,
+      contentType: checkedContentType(source),
       // The defaults are for images: an error must not be kept for their hour (sendSourceError).
       cacheControl: validHeaderValue(source.headers, 'cache-control') ?? config.defaultCacheControl,
       sourceHeader: (name) => validHeaderValue(source.headers, name),
-      length,
+      length: declaredLength(source),
     });
     fields.push('x-ecamo-cache', cacheStatus);
     res.writeHead(200, fields);
@@ -282,7 +299,7 @@ function answerFromSource(
  * recovered. A 404 or 410 is as lasting as its source says, when it says so.
  * (ecamo's own cache never keeps one.)
  */
-function sendSourceError(res: ServerResponse, record: RequestRecord, url: string, statusCode: number, sourceHeaders: SourceHeaders): void {
+function sendSourceError(app: App, res: ServerResponse, record: RequestRecord, url: string, statusCode: number, sourceHeaders: SourceHeaders): void {
   record.action = 'proxy-source';
   record.sourceStatus = statusCode;
   record.cache = 'bypass';
@@ -294,5 +311,5 @@ function sendSourceError(res: ServerResponse, record: RequestRecord, url: string
     if (value !== undefined) headers[name] = value;
   }
   record.error = 'source-response';
-  sendError(res, new SourceResponseError(statusCode), headers);
+  sendError(res, new SourceResponseError(statusCode), headers, app.errorImage?.for(res.req));
 }

@@ -32,20 +32,35 @@ function isResponse(to: ServerResponse | Duplex): to is ServerResponse {
   return to instanceof ServerResponse || (to as object) instanceof Http2ServerResponse;
 }
 
+/** An image to answer an error with instead of its text (ECAMO_FALLBACK_IMAGE, see http/error-image.ts). */
+export interface ErrorBodyImage {
+  readonly type: string;
+  readonly body: Buffer;
+}
+
+/** An image of ours is kept by nobody (it stands for an error) and is held to the rules of every proxied byte. */
+function imageHeaders(image: ErrorBodyImage): Record<string, string> {
+  return { 'content-type': image.type, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', 'content-security-policy': SOURCE_CSP };
+}
+
 /**
  * The one way any listener (ecamo, verify-proxy) refuses: the status and
  * headers of the error's code, `x-ecamo-error`, and a body that names the code
  * only. `to` is a response, or a bare socket for what node:http never turns
  * into one (a malformed request, CONNECT); the socket is closed after the answer.
- * `headers` adds to, or overrides, what the code brings.
+ * `headers` adds to, or overrides, what the code brings; `image`, when
+ * given, is the body instead of the code's text.
  */
-export function sendError(to: ServerResponse | Duplex, error: EcamoError, headers: Readonly<Record<string, string>> = {}): void {
-  const body = error.body;
+export function sendError(to: ServerResponse | Duplex, error: EcamoError, headers: Readonly<Record<string, string>> = {}, image?: ErrorBodyImage): void {
+  // A bare socket had no request read from it: nothing says an image is wanted.
+  const shown = isResponse(to) ? image : undefined;
+  const body = shown?.body ?? error.body;
   const all: Record<string, string | number> = {
     'content-type': 'text/plain; charset=utf-8',
     'cache-control': 'no-store',
     ...errorAnswer(error.code).headers,
     ...headers,
+    ...(shown === undefined ? {} : imageHeaders(shown)),
     'x-ecamo-error': error.code,
     'content-length': Buffer.byteLength(body),
   };
@@ -54,7 +69,7 @@ export function sendError(to: ServerResponse | Duplex, error: EcamoError, header
     // The socket has left node:http's care: a reset while answering must not become an uncaught error.
     to.on('error', () => {});
     const lines = Object.entries({ connection: 'close', ...all }).map(([name, value]) => `${name}: ${value}\r\n`);
-    to.end(`HTTP/1.1 ${error.status} ${STATUS_CODES[error.status] ?? ''}\r\n${lines.join('')}\r\n${body}`);
+    to.end(`HTTP/1.1 ${error.status} ${STATUS_CODES[error.status] ?? ''}\r\n${lines.join('')}\r\n${error.body}`);
     return;
   }
   if (to.headersSent) {

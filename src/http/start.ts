@@ -42,7 +42,7 @@ export interface RunningServer {
   /** True from the moment close() is called: /readyz answers 503. */
   readonly draining: boolean;
   /**
-   * Re-reads the key files (and TLS files), keeping what was loaded when a
+   * Re-reads the key files (TLS files, the fallback image), keeping what was loaded when a
    * file is unusable. Calls during a reload are folded into one more pass.
    */
   reload(): Promise<void>;
@@ -128,8 +128,18 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       logger.error({ err: error }, 'TLS reload failed; the previous certificate stays in use');
     }
   };
+  const reloadErrorImage = async (): Promise<void> => {
+    if (app.errorImage === undefined) return;
+    try {
+      await app.errorImage.reload();
+      logger.info({ path: app.errorImage.current.path, type: app.errorImage.current.type }, 'fallback image reloaded');
+    } catch (error) {
+      logger.error({ err: error }, 'fallback image reload failed; the previous image stays in use');
+    }
+  };
   const reloadOnce = async (): Promise<void> => {
     await reloadKeys();
+    await reloadErrorImage();
     await reloadTls();
   };
   let reloading: Promise<void> | undefined;

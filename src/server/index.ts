@@ -37,7 +37,7 @@ export interface EcamoServer {
   /** `http://host:port` as bound (IPv6 in brackets). */
   readonly url: string;
   readonly port: number;
-  /** Re-reads `ECAMO_*_KEYS_FILE` (what `ecamo serve` does on SIGHUP); an unusable file keeps the keys in use. */
+  /** Re-reads `ECAMO_*_KEYS_FILE` and `ECAMO_FALLBACK_IMAGE` (what `ecamo serve` does on SIGHUP); an unusable file keeps the one in use. */
   reload(): Promise<void>;
   /** Stops accepting, lets responses in flight finish for up to `graceMs` (default `ECAMO_SHUTDOWN_GRACE`), then cuts the rest. */
   close(graceMs?: number): Promise<void>;

@@ -27,6 +27,9 @@ describe('loadConfig: defaults', () => {
     assert.equal(config.cacheMaxBytes, 67_108_864);
     assert.equal(config.cacheMaxEntryBytes, 1_048_576);
     assert.equal(config.cacheMinUses, 2);
+    assert.equal(config.svg, 'sandbox');
+    assert.equal(config.sniffUnlabelled, false);
+    assert.equal(config.fallbackImage, undefined);
     assert.equal(config.serviceHostRegexp, undefined);
     assert.equal(config.sourceAllowedRegexp, undefined);
     assert.equal(config.sourceBlockedRegexp, undefined);
@@ -172,6 +175,11 @@ describe('loadConfig: every variable is read', () => {
     assert.equal(config.shutdownGraceMs, 3000);
     assert.equal(config.cacheMaxBytes, 1_000_000);
     assert.equal(config.cacheMaxEntryBytes, 20_000);
+  });
+
+  it('ECAMO_SVG and ECAMO_SNIFF_UNLABELLED', async () => {
+    const config = await loadConfig(env({ ECAMO_SVG: 'refuse', ECAMO_SNIFF_UNLABELLED: 'true' }));
+    assert.deepEqual([config.svg, config.sniffUnlabelled], ['refuse', true]);
   });
 
   it('ECAMO_CONTENT_TYPE_ALLOWED: comma-separated, trimmed, lower-cased; replaces the default list', async () => {

@@ -1,9 +1,13 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { ConfigError } from '../../src/config/errors.js';
 import { loadConfig } from '../../src/config/load.js';
+import { GIF, paddedPng, SVG } from '../helpers/images.js';
 import { SERVICE, ecamoKey, env, keysOf, p384, secondKey, serviceKey } from './fixture.js';
 
 const CLI = new URL('../../src/cli/main.js', import.meta.url).pathname;
@@ -29,6 +33,33 @@ describe('loadConfig: a wrong value throws a ConfigError naming the variable', (
     for (const name of ['ECAMO_CANONICAL_HOST', 'ECAMO_SERVICE_PUBLIC_KEYS', 'ECAMO_PRIVATE_KEYS']) {
       await assertRefused({ [name]: undefined }, name);
       await assertRefused({ [name]: '' }, name);
+    }
+  });
+
+  it('ECAMO_SVG other than sandbox or refuse; ECAMO_SNIFF_UNLABELLED not a boolean', async () => {
+    for (const text of ['allow', 'Sandbox', 'on']) await assertRefused({ ECAMO_SVG: text }, 'ECAMO_SVG');
+    await assertRefused({ ECAMO_SNIFF_UNLABELLED: 'sometimes' }, 'ECAMO_SNIFF_UNLABELLED');
+  });
+
+  it('ECAMO_FALLBACK_IMAGE that cannot be read, or is not an image the rules allow', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ecamo-fallback-'));
+    try {
+      const write = (name: string, bytes: Buffer | string): string => {
+        writeFileSync(join(dir, name), bytes);
+        return join(dir, name);
+      };
+      await assertRefused({ ECAMO_FALLBACK_IMAGE: join(dir, 'missing.png') }, 'ECAMO_FALLBACK_IMAGE');
+      await assertRefused({ ECAMO_FALLBACK_IMAGE: dir }, 'ECAMO_FALLBACK_IMAGE');
+      await assertRefused({ ECAMO_FALLBACK_IMAGE: write('page.png', '<!doctype html><p>not an image') }, 'ECAMO_FALLBACK_IMAGE');
+      await assertRefused({ ECAMO_FALLBACK_IMAGE: write('empty.png', '') }, 'ECAMO_FALLBACK_IMAGE');
+      await assertRefused({ ECAMO_FALLBACK_IMAGE: write('huge.png', paddedPng(1024 * 1024 + 1)) }, 'ECAMO_FALLBACK_IMAGE');
+      // Images ecamo would refuse from a source: a type off the list, an SVG under ECAMO_SVG=refuse.
+      await assertRefused({ ECAMO_FALLBACK_IMAGE: write('a.gif', GIF), ECAMO_CONTENT_TYPE_ALLOWED: 'image/png' }, 'ECAMO_FALLBACK_IMAGE');
+      await assertRefused({ ECAMO_FALLBACK_IMAGE: write('a.svg', SVG), ECAMO_SVG: 'refuse' }, 'ECAMO_FALLBACK_IMAGE');
+      const accepted = await loadConfig(env({ ECAMO_FALLBACK_IMAGE: write('b.svg', SVG) }));
+      assert.deepEqual([accepted.fallbackImage?.type, accepted.fallbackImage?.body], ['image/svg+xml', SVG]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 

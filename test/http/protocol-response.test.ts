@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { CANONICAL_HOST, SERVICE_HOST, fetchCutOff, startEcamo, type Ecamo } from '../helpers/harness.js';
+import { IMAGES, paddedPng } from '../helpers/images.js';
 import { CSP, PNG, PROXY_200_HEADERS, SOURCE_EXTRAS, src, requestsFor, redirect, proxy, assertEcamoError, startProtocolWorld, stopProtocolWorld } from '../helpers/protocol-world.js';
 
 let ecamo: Ecamo;
@@ -21,7 +22,7 @@ describe('docs/protocol.md §9: Proxy response', () => {
     const sourceUrl = src('/img.png');
     const answer = await proxy(ecamo, sourceUrl);
     assert.equal(answer.status, 200);
-    assert.equal(answer.body, PNG);
+    assert.deepEqual(answer.bytes, PNG);
     assert.equal(answer.header('content-type'), 'image/png');
     assert.equal(answer.header('content-length'), String(Buffer.byteLength(PNG)));
     assert.equal(answer.header('etag'), '"v1"');
@@ -85,7 +86,7 @@ describe('docs/protocol.md §9: Proxy response', () => {
       const answer = await fetchCutOff(`${small.url}${path}`, CANONICAL_HOST);
       assert.equal(answer.status, 200);
       assert.equal(answer.complete, false, 'a cut body must not look complete');
-      assert.ok(answer.bytes.equals(Buffer.concat([Buffer.alloc(60, 'a'), Buffer.alloc(40, 'b')])), `received ${answer.bytes.length} bytes`);
+      assert.ok(answer.bytes.equals(Buffer.concat([paddedPng(60), Buffer.alloc(40, 'b')])), `received ${answer.bytes.length} bytes`);
 
       const fits = await fetchCutOff(`${small.url}${await small.proxyPath(src('/chunked/40'))}`, CANONICAL_HOST);
       assert.equal(fits.complete, true);
@@ -114,35 +115,40 @@ describe('docs/protocol.md §9: Proxy response', () => {
     }
   });
 
-  it('the default allow-list holds the common image types, sent back normalised', async () => {
-    const served: [string, string][] = [
-      ['image/png; charset=x', 'image/png'],
-      ['IMAGE/PNG', 'image/png'],
-      ['image/avif', 'image/avif'],
-      ['image/bmp', 'image/bmp'],
-      ['image/gif', 'image/gif'],
-      ['image/heic', 'image/heic'],
-      ['image/heif', 'image/heif'],
-      ['image/x-icon', 'image/x-icon'],
-      ['image/vnd.microsoft.icon', 'image/vnd.microsoft.icon'],
-      ['image/jpeg', 'image/jpeg'],
-      ['image/svg+xml; charset=utf-8', 'image/svg+xml'],
-      ['image/tiff', 'image/tiff'],
-      ['image/webp', 'image/webp'],
+  it('the default allow-list holds the common image types, each served under the type its bytes show', async () => {
+    // [label, the real image sent under it, the type served]
+    const served: [string, string, string][] = [
+      ['image/png; charset=x', 'image/png', 'image/png'],
+      ['IMAGE/PNG', 'image/png', 'image/png'],
+      ['image/avif', 'image/avif', 'image/avif'],
+      ['image/bmp', 'image/bmp', 'image/bmp'],
+      ['image/gif', 'image/gif', 'image/gif'],
+      ['image/heic', 'image/heic', 'image/heic'],
+      ['image/heif', 'image/heic', 'image/heic'],
+      ['image/x-icon', 'image/x-icon', 'image/x-icon'],
+      ['image/vnd.microsoft.icon', 'image/x-icon', 'image/x-icon'],
+      ['image/jpeg', 'image/jpeg', 'image/jpeg'],
+      ['image/jpg', 'image/jpeg', 'image/jpeg'],
+      ['image/svg+xml; charset=utf-8', 'image/svg+xml', 'image/svg+xml'],
+      ['image/tiff', 'image/tiff', 'image/tiff'],
+      ['image/webp', 'image/webp', 'image/webp'],
     ];
-    for (const [given, expected] of served) {
-      const answer = await proxy(ecamo, src(`/type?t=${encodeURIComponent(given)}`));
+    for (const [given, bytes, expected] of served) {
+      const answer = await proxy(ecamo, src(`/type?t=${encodeURIComponent(given)}&b=${encodeURIComponent(bytes)}`));
       assert.equal(answer.status, 200, given);
       assert.equal(answer.header('content-type'), expected, given);
+      assert.deepEqual(answer.bytes, IMAGES[bytes], given);
     }
   });
 
   it('ECAMO_CONTENT_TYPE_ALLOWED replaces the list', async () => {
     const custom = await startEcamo({ ECAMO_CONTENT_TYPE_ALLOWED: 'image/png, application/pdf' });
     try {
-      assert.equal((await proxy(custom, src('/type?t=application%2Fpdf'))).header('content-type'), 'application/pdf');
+      assert.equal((await proxy(custom, src('/type?t=application%2Fpdf&b=application%2Fpdf'))).header('content-type'), 'application/pdf');
       assert.equal((await proxy(custom, src('/type?t=image%2Fpng'))).status, 200);
-      assertEcamoError(await proxy(custom, src('/type?t=image%2Fgif')), 403, 'unallowed-content-type');
+      assertEcamoError(await proxy(custom, src('/type?t=image%2Fgif&b=image%2Fgif')), 403, 'unallowed-content-type');
+      // Under a label on the list, bytes of another type on it are served under theirs.
+      assert.equal((await proxy(custom, src('/type?t=application%2Fpdf'))).header('content-type'), 'image/png');
     } finally {
       await custom.close();
     }

@@ -1,0 +1,166 @@
+import type { SharedTier } from '../cache/cache.js';
+import { judgeBytes, SNIFF_WINDOW_BYTES, type ContentRules } from '../content/sniff.js';
+import { EcamoError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { BodySink, SourceBody, SourceResponse } from '../upstream/fetch.js';
+import { essenceOf } from './media-type.js';
+import { urlForLog } from './request-record.js';
+
+/**
+ * Checks the bytes of a source's 200 before any of them is answered or kept:
+ * the first window of the body is read and judged (content/sniff.ts); an
+ * allowed image is served under the type its bytes show, anything else is
+ * 403 `unallowed-content-type`, with none of its bytes sent. Only the window
+ * is held back: the rest of the body flows as it arrives.
+ *
+ * `declared` is the essence of the source's Content-Type (undefined: none,
+ * admitted by ECAMO_SNIFF_UNLABELLED). The answer is the response to serve
+ * and keep: its body the same bytes, its Content-Type the one they showed.
+ * A source that fails or stalls inside the window rejects with its error
+ * (502, or 504 at ECAMO_TIMEOUT).
+ */
+export async function checkContent(source: SourceResponse, declared: string | undefined, rules: ContentRules, logger: Logger): Promise<SourceResponse> {
+  const body = new WindowedBody(source.body, SNIFF_WINDOW_BYTES);
+  const verdict = await judgeBytes(await body.window, rules);
+  if (!verdict.ok) {
+    body.discard();
+    logger.info({ source: urlForLog(source.url), declared, reason: verdict.reason }, 'source content refused');
+    throw new EcamoError('unallowed-content-type', verdict.reason);
+  }
+  let checked: SourceResponse = { ...source, body };
+  if (verdict.type !== declared) {
+    logger.info({ source: urlForLog(source.url), declared, sniffed: verdict.type }, 'source content type corrected');
+    checked = { ...checked, headers: { ...source.headers, 'content-type': verdict.type } };
+  }
+  checkedTypes.set(checked, verdict.type);
+  return checked;
+}
+
+/**
+ * The type a checked response is served under. Every 200 relayed from a
+ * source goes through here: one that was never checked is a bug, and is not
+ * served.
+ */
+export function checkedContentType(source: SourceResponse): string {
+  const type = checkedTypes.get(source);
+  if (type === undefined) throw new EcamoError('unknown', 'bug: a source response was about to be served unchecked');
+  return type;
+}
+
+const checkedTypes = new WeakMap<SourceResponse, string>();
+
+/**
+ * The shared tier with every entry read from it judged again, as a source's
+ * bytes are: another instance may run an older ecamo, which kept bytes
+ * unchecked, or other rules (ECAMO_SVG, the allow-list). An entry whose bytes
+ * do not pass, or show another type than it is kept under, is a miss, and is
+ * overwritten by the fetch that follows. Once per read from the shared tier,
+ * never on a hit in memory.
+ */
+export function checkedSharedTier(shared: SharedTier, rules: ContentRules, logger: Logger): SharedTier {
+  return {
+    async get(key) {
+      const stored = await shared.get(key);
+      if (stored === undefined || !('body' in stored)) return stored;
+      const verdict = await judgeBytes(stored.body.subarray(0, SNIFF_WINDOW_BYTES), rules);
+      const keptAs = essenceOf(stored.headers['content-type']);
+      if (verdict.ok && verdict.type === keptAs) return stored;
+      logger.info({ source: urlForLog(stored.url), keptAs, reason: verdict.ok ? `sniffed ${verdict.type}` : verdict.reason }, 'shared cache entry refused');
+      return undefined;
+    },
+    set: (key, value, keepMs) => shared.set(key, value, keepMs),
+  };
+}
+
+/**
+ * A source body whose first `windowBytes` (or all of it, when shorter) are
+ * read ahead and held, as views of the chunks that brought them, until the
+ * body is given a sink; the source is paused meanwhile. What comes after
+ * flows straight through.
+ */
+class WindowedBody implements SourceBody {
+  /** The held bytes as one buffer: a view of the first chunk when it holds the window, else a copy of the window only. */
+  readonly window: Promise<Buffer>;
+  #resolveWindow!: (bytes: Buffer) => void;
+  #rejectWindow!: (error: EcamoError) => void;
+  #held: Buffer[] = [];
+  #heldBytes = 0;
+  #windowRead = false;
+  #sink: BodySink | undefined;
+  /** How the source ended while nothing flowed yet: told to the sink when it comes. */
+  #ended: { readonly error: EcamoError | undefined } | undefined;
+  #discarded = false;
+
+  constructor(
+    private readonly source: SourceBody,
+    private readonly windowBytes: number,
+  ) {
+    this.window = new Promise((resolve, reject) => {
+      this.#resolveWindow = resolve;
+      this.#rejectWindow = reject;
+    });
+    source.flow({
+      data: (chunk) => {
+        if (this.#sink !== undefined) return this.#sink.data(chunk);
+        this.#held.push(chunk);
+        this.#heldBytes += chunk.length;
+        if (this.#heldBytes < windowBytes) return true;
+        this.#readWindow();
+        // The window is read and nobody writes the rest anywhere yet: the source waits.
+        return false;
+      },
+      end: () => {
+        if (this.#sink !== undefined) return this.#sink.end();
+        this.#ended = { error: undefined };
+        this.#readWindow();
+      },
+      error: (error) => {
+        if (this.#sink !== undefined) return this.#sink.error(error);
+        this.#ended = { error };
+        if (!this.#windowRead) this.#rejectWindow(error);
+      },
+    });
+  }
+
+  flow(sink: BodySink): void {
+    if (this.#discarded || this.#sink !== undefined) return;
+    this.#sink = sink;
+    const held = this.#held;
+    this.#held = [];
+    let wantsMore = true;
+    for (const chunk of held) {
+      wantsMore = sink.data(chunk);
+      // The sink may have discarded the body (over ECAMO_MAX_LENGTH).
+      if (this.#sink !== sink) return;
+    }
+    if (this.#ended !== undefined) {
+      if (this.#ended.error === undefined) sink.end();
+      else sink.error(this.#ended.error);
+      return;
+    }
+    if (wantsMore) this.source.resume();
+  }
+
+  resume(): void {
+    if (this.#sink !== undefined) this.source.resume();
+  }
+
+  discard(): void {
+    if (this.#discarded) return;
+    this.#discarded = true;
+    this.#sink = undefined;
+    this.#held = [];
+    this.source.discard();
+  }
+
+  #readWindow(): void {
+    if (this.#windowRead) return;
+    this.#windowRead = true;
+    const first = this.#held[0];
+    const window =
+      first === undefined ? Buffer.alloc(0)
+      : first.length >= this.windowBytes || this.#held.length === 1 ? first.subarray(0, this.windowBytes)
+      : Buffer.concat(this.#held, Math.min(this.#heldBytes, this.windowBytes));
+    this.#resolveWindow(window);
+  }
+}
