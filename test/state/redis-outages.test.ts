@@ -12,6 +12,7 @@ import { createLogger } from '../../src/log.js';
 import type { SharedRedis } from '../../src/state/redis.js';
 import { proxied } from '../cache/fixture.js';
 import { SERVICE_ORIGIN, startEcamo, startSource, type Ecamo, type Source } from '../helpers/harness.js';
+import { PNG } from '../helpers/images.js';
 import { forge, getFrom } from '../helpers/peers.js';
 import { redisOf, startRedisServer, until, type RedisServer } from '../helpers/redis-server.js';
 
@@ -50,7 +51,7 @@ describe('Redis outages', () => {
   let source: Source;
   before(async () => {
     redis = await startRedisServer();
-    source = await startSource((req, res) => void res.writeHead(200, { 'content-type': 'image/png', 'cache-control': 'public, max-age=600' }).end(`image of ${req.url}`));
+    source = await startSource((req, res) => void res.writeHead(200, { 'content-type': 'image/png', 'cache-control': 'public, max-age=600' }).end(Buffer.concat([PNG, Buffer.from(`image of ${req.url}`)])));
   });
   after(async () => {
     await source.close();
