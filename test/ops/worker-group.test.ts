@@ -2,6 +2,7 @@
  * The admin listener of `ecamo serve` with ECAMO_WORKERS=2 when a worker
  * dies: counters never go backwards, /readyz says not ready until the
  * replacement answers, and a scrape meanwhile neither fails nor logs an error.
+ * Settings worth a warning are warned of once for the group.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -26,9 +27,11 @@ const listening = (line: LogLine): boolean => line.msg === 'ecamo listening';
 const died = (line: LogLine): boolean => line.msg === 'worker died; starting another';
 
 test('ECAMO_WORKERS=2: a worker killed between two scrapes takes no count with it; not ready until its replacement answers; no scrape fails meanwhile', async () => {
-  const served = spawnServe({ ...(await serviceKeysEnv()), ECAMO_ADMIN_BIND: '127.0.0.1:0', ECAMO_WORKERS: '2' });
+  // Quarantine without trusted proxies: one warning for the group, from the primary, not one per worker.
+  const served = spawnServe({ ...(await serviceKeysEnv()), ECAMO_ADMIN_BIND: '127.0.0.1:0', ECAMO_WORKERS: '2', ECAMO_QUARANTINE_FAILURES: '100' });
   try {
     await served.waitFor(listening, 2);
+    assert.equal(served.lines.filter((line) => line.setting === 'ECAMO_QUARANTINE_FAILURES').length, 1);
     const [admin] = await served.waitFor((line) => line.msg === 'ecamo admin listening');
     const adminUrl = String(admin!.admin);
     const publicUrl = String(served.lines.find(listening)!.url);
@@ -66,6 +69,7 @@ test('ECAMO_WORKERS=2: a worker killed between two scrapes takes no count with i
     const later = monotonicSamples((await fetchAnswer(`${adminUrl}/metrics`)).body);
     assert.ok(later.get('ecamo_requests_total{error="",route="health",status="200"}')! >= after.get('ecamo_requests_total{error="",route="health",status="200"}')! + 4);
     assert.ok(served.lines.every((line) => line.level !== 50 || died(line)), 'no error but the death itself');
+    assert.equal(served.lines.filter((line) => line.setting === 'ECAMO_QUARANTINE_FAILURES').length, 1, 'the replacement does not warn again');
   } finally {
     await served.kill();
   }
