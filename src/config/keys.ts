@@ -1,3 +1,4 @@
+import { createSecretKey, hkdfSync, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { importJWK, type CryptoKey, type JWK } from 'jose';
 import { ConfigError } from './errors.js';
@@ -16,6 +17,28 @@ export interface PublicJwk {
 export interface SigningKey {
   readonly kid: string;
   readonly privateKey: CryptoKey;
+  /** The HS256 key of the proxy tokens this key mints (`deriveProxyTokenMacKey`). */
+  readonly proxyTokenMacKey: KeyObject;
+}
+
+/**
+ * HKDF-SHA256 parameters of the proxy-token MAC key (docs/protocol.md §4.4).
+ * The salt is empty (RFC 5869 then extracts with 32 zero bytes): `d` is
+ * already a uniformly random secret of full length, which a fixed public salt
+ * would not strengthen, and an empty one lets any HKDF reproduce the key from
+ * the JWK alone. The info names the purpose, so that no other use of the
+ * private key can yield the same bytes.
+ */
+export const PROXY_TOKEN_MAC_KEY_DERIVATION = Object.freeze({ hash: 'sha256', salt: '', info: 'ecamo proxy token v1', length: 32 });
+
+/**
+ * The MAC key of proxy tokens under one of ecamo's private keys, from its
+ * private scalar `d` (32 bytes, big-endian): a secret only the holders of
+ * `ECAMO_PRIVATE_KEYS` can compute, and never anything published.
+ */
+export function deriveProxyTokenMacKey(privateScalar: Buffer): KeyObject {
+  const { hash, salt, info, length } = PROXY_TOKEN_MAC_KEY_DERIVATION;
+  return createSecretKey(Buffer.from(hkdfSync(hash, privateScalar, salt, info, length)));
 }
 
 const BASE64URL = /^[A-Za-z0-9_-]+$/;
@@ -124,6 +147,8 @@ export interface EcamoKeys {
   readonly signing: SigningKey;
   /** kid → public key; every configured key verifies proxy tokens, so keys can rotate. */
   readonly verification: ReadonlyMap<string, CryptoKey>;
+  /** kid → the HS256 key of its proxy tokens, derived when the keys are loaded (`deriveProxyTokenMacKey`). */
+  readonly proxyTokenMacKeys: ReadonlyMap<string, KeyObject>;
   /** What `/.well-known/jwks.json` publishes. */
   readonly publicJwks: readonly PublicJwk[];
 }
@@ -148,6 +173,7 @@ async function importEcamoKeys(
   if (names.length === 0) throw new ConfigError(variable, 'holds no key');
   const verification = new Map<string, CryptoKey>();
   const privateKeys = new Map<string, CryptoKey>();
+  const proxyTokenMacKeys = new Map<string, KeyObject>();
   const publicJwks: PublicJwk[] = [];
   for (const kid of names) {
     const jwk = checkP256Jwk(variable, kid, entries[kid], true);
@@ -156,16 +182,20 @@ async function importEcamoKeys(
     }
     privateKeys.set(kid, await importOrFail(variable, kid, { kty: 'EC', crv: 'P-256', x: jwk.x, y: jwk.y, d: jwk.d }));
     verification.set(kid, await importOrFail(variable, kid, { kty: 'EC', crv: 'P-256', x: jwk.x, y: jwk.y }));
+    // The import above accepted d: it is the 32-byte scalar (WebCrypto refuses any other length).
+    proxyTokenMacKeys.set(kid, deriveProxyTokenMacKey(Buffer.from(jwk.d, 'base64url')));
     publicJwks.push(publicHalf(jwk, kid));
   }
   // As the reference server: a single key needs no ECAMO_SIGNING_KID.
   const kid = signingKid ?? (names.length === 1 ? names[0] : undefined);
   if (kid === undefined) throw new ConfigError(kidVariable, `is required when ${variable} holds several keys`);
   const privateKey = privateKeys.get(kid);
-  if (privateKey === undefined) throw new ConfigError(kidVariable, `names "${kid}", which is not a key of ${variable}`);
+  const proxyTokenMacKey = proxyTokenMacKeys.get(kid);
+  if (privateKey === undefined || proxyTokenMacKey === undefined) throw new ConfigError(kidVariable, `names "${kid}", which is not a key of ${variable}`);
   return {
-    signing: Object.freeze({ kid, privateKey }),
+    signing: Object.freeze({ kid, privateKey, proxyTokenMacKey }),
     verification,
+    proxyTokenMacKeys,
     publicJwks: Object.freeze(publicJwks),
   };
 }

@@ -20,6 +20,14 @@ import { ECAMO_VERSION } from './version.js';
 /** Longest proxy-token lifetime `ECAMO_TOKEN_LIFETIME` allows; tokens/proxy-token.ts refuses a later `exp`. */
 export const MAX_PROXY_TOKEN_LIFETIME_SECONDS = 86_400;
 
+/**
+ * How proxy tokens are minted (`ECAMO_PROXY_TOKEN_ALG`): HS256 under a key
+ * derived from the signing key (config/keys.ts), or ES256 as the reference
+ * server mints them. Both are accepted whatever this says.
+ */
+export const PROXY_TOKEN_ALGS = ['HS256', 'ES256'] as const;
+export type ProxyTokenAlg = (typeof PROXY_TOKEN_ALGS)[number];
+
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
@@ -51,6 +59,7 @@ export interface Config {
   readonly fallbackImage: FallbackImage | undefined;
   readonly timeoutMs: number;
   readonly tokenLifetimeSeconds: number;
+  readonly proxyTokenAlg: ProxyTokenAlg;
   readonly authCookie: string;
   readonly defaultCacheControl: string;
   readonly defaultSurrogateControl: string | undefined;
@@ -274,6 +283,9 @@ export async function loadConfig(env: Env, options: { cpus?: number } = {}): Pro
 
   const { logLevel, shutdownGraceMs } = loadProcessSettings(env);
 
+  const proxyTokenAlg = (read.optional('PROXY_TOKEN_ALG') ?? 'HS256') as ProxyTokenAlg;
+  if (!PROXY_TOKEN_ALGS.includes(proxyTokenAlg)) throw new ConfigError(read.name('PROXY_TOKEN_ALG'), `must be one of ${PROXY_TOKEN_ALGS.join(', ')}`);
+
   const cacheControl = read.optional('DEFAULT_CACHE_CONTROL') ?? read.optional('DEFUALT_CACHE_CONTROL') ?? 'public, max-age=3600';
   const surrogateControl = read.optional('DEFAULT_SURROGATE_CONTROL');
   const userAgent = read.optional('USER_AGENT') ?? `ecamo/${ECAMO_VERSION}`;
@@ -310,6 +322,7 @@ export async function loadConfig(env: Env, options: { cpus?: number } = {}): Pro
     fallbackImage: fallbackPath === undefined ? undefined : await loadFallbackImage(fallbackPath, contentRules),
     timeoutMs: read.integer('TIMEOUT', 10, 1, 3600) * 1000,
     tokenLifetimeSeconds: read.integer('TOKEN_LIFETIME', 45, 1, MAX_PROXY_TOKEN_LIFETIME_SECONDS),
+    proxyTokenAlg,
     authCookie,
     defaultCacheControl: cacheControl,
     defaultSurrogateControl: surrogateControl,

@@ -17,7 +17,7 @@ import {
   claimFailures,
   serviceKeyName,
   SIGNATURE_DOES_NOT_VERIFY,
-  verifyEs256Signature,
+  verifyJwsSignature,
   type ClaimFailure,
   type TimeClaim,
   type TokenVerification,
@@ -96,7 +96,7 @@ async function diagnoseEcamoToken(
   }
 
   try {
-    await verifyEs256Signature(input.token, verification.resolveKey, verification.signatureRules);
+    await verifyJwsSignature(input.token, verification.resolveKey, verification.signatureRules);
   } catch (error) {
     reasons.push(signatureReason(error, header, keys));
   }

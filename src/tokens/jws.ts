@@ -1,9 +1,8 @@
-import { KeyObject, verify as verifySignature } from 'node:crypto';
+import { createHmac, KeyObject, timingSafeEqual, verify as verifySignature } from 'node:crypto';
 import { TextDecoder } from 'node:util';
 import type { CryptoKey } from 'jose';
 import { EcamoError } from '../errors.js';
 import { decodeStrictBase64url } from './digest.js';
-import { hasHighS } from './low-s.js';
 
 /**
  * Clock leeway for exp/nbf. Seconds, not minutes: a token's lifetime is
@@ -23,6 +22,9 @@ export const SIGNATURE_DOES_NOT_VERIFY = 'signature verification failed';
 
 /** Resolves the `kid` of a token header to a key, or undefined (`unknown-key`). */
 export type KeyResolver = (kid: string) => CryptoKey | undefined;
+
+/** Resolves the `kid` of an HS256 token header to its MAC key, or undefined (`unknown-key`). */
+export type MacKeyResolver = (kid: string) => KeyObject | undefined;
 
 export interface JwtPayload {
   readonly iss?: unknown;
@@ -46,14 +48,20 @@ export interface ClaimRules<Required extends TimeClaim = never> {
 }
 
 export interface SignatureRules {
-  /** Refuse the high-s twin of a signature (tokens/low-s.ts): for tokens ecamo mints itself. */
-  readonly requireLowS?: boolean;
+  /**
+   * HS256 under these keys, besides ES256: for proxy tokens only, whose MAC
+   * keys ecamo derives from its private keys (config/keys.ts). Without it,
+   * HS256 is refused as any other alg, so no token kind can be MACed with
+   * a key anybody knows (a published JWK, a service's public key).
+   */
+  readonly resolveMacKey?: MacKeyResolver;
 }
 
 /**
- * Verifies an ES256 compact JWS and its registered claims, with the rules of
- * jose's jwtVerify restricted to ES256, but with the signature checked by
- * node:crypto on libuv's thread pool. Refusals are EcamoErrors with the wire
+ * Verifies an ES256 compact JWS (or an HS256 one, where `signatureRules` give
+ * MAC keys) and its registered claims, with the rules of jose's jwtVerify
+ * restricted to those algorithms, but with the ES256 signature checked by
+ * node:crypto on libuv's thread pool, and an HMAC by node:crypto at once. Refusals are EcamoErrors with the wire
  * codes below, not jose's error classes.
  *
  * Why not jose here: both check the signature on libuv's thread pool, but
@@ -73,9 +81,10 @@ export interface SignatureRules {
  * - anything but three strict, canonical base64url segments, a header and
  *   payload that are UTF-8 JSON objects, a well-formed `crit`, `b64`:
  *   `token-deserialization`;
- * - `alg` other than ES256 (`none`, HMAC, ...), an unknown `crit` extension,
- *   a signature that is not 64 raw bytes (DER), has a high s when
- *   `requireLowS`, or does not verify: `invalid-token`;
+ * - `alg` other than ES256 (`none`, HS384, ...), HS256 where the rules give
+ *   no MAC keys, an unknown `crit` extension, an ES256 signature that is not
+ *   64 raw bytes (DER), an HS256 one that is not 32 bytes, a signature that
+ *   does not verify: `invalid-token`;
  * - no `kid`, or no key for it: `unknown-key`;
  * - wrong or missing claims, expired, not yet valid, time claims that are
  *   not finite numbers, `exp` beyond `maxLifetimeSeconds`: `jwt`.
@@ -88,8 +97,7 @@ export interface SignatureRules {
  * spelling of a token would be a second cache and CDN key; non-finite time
  * claims and an `exp` beyond the kind's lifetime, which jose takes as dates;
  * `crit: ["b64"]` with `b64: true`, a no-op to jose; a missing `kid`, for
- * which jose's local JWKS falls back to its only key; and a high s with
- * `requireLowS`.
+ * which jose's local JWKS falls back to its only key.
  */
 export async function verifyEs256Jwt<Required extends TimeClaim = never>(
   token: string,
@@ -97,7 +105,7 @@ export async function verifyEs256Jwt<Required extends TimeClaim = never>(
   rules: ClaimRules<Required>,
   signatureRules: SignatureRules = {},
 ): Promise<VerifiedPayload<Required>> {
-  const payload = await verifyEs256Signature(token, resolveKey, signatureRules);
+  const payload = await verifyJwsSignature(token, resolveKey, signatureRules);
   checkClaims(payload, rules, Math.floor(Date.now() / 1000));
   // checkClaims refused a token whose required time claims are missing or not numbers.
   return payload as VerifiedPayload<Required>;
@@ -137,7 +145,7 @@ export function serviceKeyName(serviceOrigin: string, kid: string): string {
  * the key and the signature, refused with the codes listed there. Resolves
  * with the payload, whose claims are not checked yet.
  */
-export async function verifyEs256Signature(token: string, resolveKey: KeyResolver, signatureRules: SignatureRules = {}): Promise<JwtPayload> {
+export async function verifyJwsSignature(token: string, resolveKey: KeyResolver, signatureRules: SignatureRules = {}): Promise<JwtPayload> {
   const firstDot = token.indexOf('.');
   const secondDot = token.indexOf('.', firstDot + 1);
   if (firstDot === -1 || secondDot === -1 || token.indexOf('.', secondDot + 1) !== -1) {
@@ -146,22 +154,32 @@ export async function verifyEs256Signature(token: string, resolveKey: KeyResolve
   const header = decodeJsonObject(token.slice(0, firstDot), 'header');
   checkCrit(header);
   if (typeof header.alg !== 'string') throw new EcamoError('token-deserialization', 'header has no alg');
-  if (header.alg !== 'ES256') throw new EcamoError('invalid-token', `alg ${header.alg} is not allowed`);
+  const resolveMacKey = header.alg === 'HS256' ? signatureRules.resolveMacKey : undefined;
+  if (header.alg !== 'ES256' && resolveMacKey === undefined) throw new EcamoError('invalid-token', `alg ${header.alg} is not allowed`);
   if (typeof header.kid !== 'string') throw new EcamoError('unknown-key', 'token header has no kid');
-  const key = resolveKey(header.kid);
+  const key = resolveMacKey === undefined ? resolveKey(header.kid) : resolveMacKey(header.kid);
   if (key === undefined) throw new EcamoError('unknown-key', `no key for kid ${header.kid}`);
 
   const signature = decodeStrictBase64url(token.slice(secondDot + 1));
   if (signature === undefined) throw new EcamoError('token-deserialization', 'signature is not base64url');
-  // ES256 signatures are r || s, 32 bytes each (RFC 7518 section 3.4); DER is refused here.
-  if (signature.length !== 64) throw new EcamoError('invalid-token', 'signature is not 64 raw bytes');
-  if (signatureRules.requireLowS === true && hasHighS(signature)) throw new EcamoError('invalid-token', 'signature has a high s');
+  // ES256 signatures are r || s, 32 bytes each (RFC 7518 section 3.4); DER is refused here. HS256: one SHA-256 output.
+  const signatureLength = resolveMacKey === undefined ? 64 : 32;
+  if (signature.length !== signatureLength) throw new EcamoError('invalid-token', `signature is not ${signatureLength} raw bytes`);
   const payload = decodeJsonObject(token.slice(firstDot + 1, secondDot), 'payload') as JwtPayload;
   // The signature covers the exact bytes of header and payload as sent: any other spelling of them fails here.
-  if (!(await verifyOnThreadPool(token.slice(0, secondDot), keyObjectOf(key), signature))) {
-    throw new EcamoError('invalid-token', SIGNATURE_DOES_NOT_VERIFY);
-  }
+  const signingInput = token.slice(0, secondDot);
+  const valid = key instanceof KeyObject ? macMatches(signingInput, key, signature) : await verifyOnThreadPool(signingInput, keyObjectOf(key), signature);
+  if (!valid) throw new EcamoError('invalid-token', SIGNATURE_DOES_NOT_VERIFY);
   return payload;
+}
+
+/**
+ * HMAC-SHA256 over the signing input, compared in constant time. About a
+ * microsecond or two: done on the event loop, where a trip to the thread pool
+ * would cost more than the MAC itself.
+ */
+function macMatches(signingInput: string, key: KeyObject, mac: Buffer): boolean {
+  return timingSafeEqual(createHmac('sha256', key).update(signingInput, 'latin1').digest(), mac);
 }
 
 const keyObjects = new WeakMap<CryptoKey, KeyObject>();

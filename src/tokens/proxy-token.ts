@@ -1,9 +1,9 @@
+import { createHmac } from 'node:crypto';
 import { SignJWT } from 'jose';
 import { EcamoError } from '../errors.js';
 import type { EcamoKeys, SigningKey } from '../config/keys.js';
-import { MAX_PROXY_TOKEN_LIFETIME_SECONDS } from '../config/load.js';
+import { MAX_PROXY_TOKEN_LIFETIME_SECONDS, type ProxyTokenAlg } from '../config/load.js';
 import { verifyToken, type TokenVerification } from './jws.js';
-import { toLowS } from './low-s.js';
 import { parseSourceUrl } from './source-url.js';
 
 const ISSUER = 'ecamo:s';
@@ -15,11 +15,16 @@ export interface ProxyTokenClaims {
   readonly sendToken: boolean;
 }
 
-/** Signs a proxy token with ecamo's signing key, always with a low s (tokens/low-s.ts). */
+/**
+ * Mints a proxy token under ecamo's signing key. HS256 is deterministic, so
+ * a token has exactly one valid string; ES256 is signed by jose with the s it
+ * gives, as the reference server does.
+ */
 export async function signProxyToken(
   claims: ProxyTokenClaims,
   key: SigningKey,
   lifetimeSeconds: number,
+  alg: ProxyTokenAlg = 'HS256',
   now: number = Math.floor(Date.now() / 1000),
 ): Promise<string> {
   const payload = {
@@ -32,21 +37,29 @@ export async function signProxyToken(
     nbf: now,
     exp: now + lifetimeSeconds,
   };
-  const token = await new SignJWT(payload).setProtectedHeader({ alg: 'ES256', kid: key.kid }).sign(key.privateKey);
-  const lastDot = token.lastIndexOf('.');
-  return `${token.slice(0, lastDot + 1)}${toLowS(Buffer.from(token.slice(lastDot + 1), 'base64url')).toString('base64url')}`;
+  if (alg === 'ES256') return new SignJWT(payload).setProtectedHeader({ alg, kid: key.kid }).sign(key.privateKey);
+  // The header and payload as jose would serialise them; the MAC through node:crypto, synchronously.
+  const signingInput = `${base64urlJson({ alg, kid: key.kid })}.${base64urlJson(payload)}`;
+  return `${signingInput}.${createHmac('sha256', key.proxyTokenMacKey).update(signingInput, 'latin1').digest('base64url')}`;
+}
+
+function base64urlJson(value: object): string {
+  return Buffer.from(JSON.stringify(value)).toString('base64url');
 }
 
 export interface VerifiedProxyToken extends ProxyTokenClaims {
   readonly exp: number;
 }
 
-/** A proxy token is signed by any of ecamo's keys (so that keys can rotate), with a low s; `exp` is required. */
-export function proxyTokenVerification(keys: Pick<EcamoKeys, 'verification'>): TokenVerification<VerifiedProxyToken, 'exp'> {
+/**
+ * A proxy token is MACed (HS256) or signed (ES256) under any of ecamo's keys,
+ * so that keys can rotate; `exp` is required.
+ */
+export function proxyTokenVerification(keys: Pick<EcamoKeys, 'verification' | 'proxyTokenMacKeys'>): TokenVerification<VerifiedProxyToken, 'exp'> {
   return {
     resolveKey: (kid) => keys.verification.get(kid),
     claimRules: { issuer: ISSUER, audience: AUDIENCE, requiredClaims: ['exp'], maxLifetimeSeconds: MAX_PROXY_TOKEN_LIFETIME_SECONDS },
-    signatureRules: { requireLowS: true },
+    signatureRules: { resolveMacKey: (kid) => keys.proxyTokenMacKeys.get(kid) },
     read(payload) {
       const serviceOrigin = payload['ecamo:svc'];
       const sendToken = payload['ecamo:tok'] ?? false;
@@ -58,6 +71,6 @@ export function proxyTokenVerification(keys: Pick<EcamoKeys, 'verification'>): T
   };
 }
 
-export function verifyProxyToken(token: string, keys: Pick<EcamoKeys, 'verification'>): Promise<VerifiedProxyToken> {
+export function verifyProxyToken(token: string, keys: Pick<EcamoKeys, 'verification' | 'proxyTokenMacKeys'>): Promise<VerifiedProxyToken> {
   return verifyToken(token, proxyTokenVerification(keys));
 }

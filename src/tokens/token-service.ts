@@ -145,7 +145,7 @@ export class TokenService {
     if (cached !== undefined) return cached;
     const lifetime = this.#config.tokenLifetimeSeconds;
     const keys = this.#keys;
-    const token = await signProxyToken(claims, keys.ecamoKeys.signing, lifetime);
+    const token = await signProxyToken(claims, keys.ecamoKeys.signing, lifetime, this.#config.proxyTokenAlg);
     if (keys === this.#keys) this.#issuedProxyTokens.set(key, token, Date.now() + (lifetime * 1000) / 3);
     return token;
   }

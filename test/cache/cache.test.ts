@@ -177,7 +177,7 @@ describe('response cache', () => {
     const forgerKeys = await loadEcamoKeys('keys', JSON.stringify({ [ecamo.ecamoKey.kid]: (await generateKey(ecamo.ecamoKey.kid)).privateJwk }), 'kid', undefined);
     const forged = await signProxyToken(claims, forgerKeys.signing, 45);
     // Genuine, but past its exp (and the clock leeway).
-    const expired = await signProxyToken(claims, ecamo.config.ecamoKeys.signing, 45, Math.floor(Date.now() / 1000) - 120);
+    const expired = await signProxyToken(claims, ecamo.config.ecamoKeys.signing, 45, 'HS256', Math.floor(Date.now() / 1000) - 120);
     // Admitted once (so it is cached as verified), the same token must still bring the right digest.
     assert.equal((await ecamo.get(`/${ecamo.config.prefix}/v1/p/${urlDigest(url)}?t=${good}`, { host: CANONICAL_HOST })).status, 200);
     const refused = [

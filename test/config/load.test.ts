@@ -14,6 +14,7 @@ describe('loadConfig: defaults', () => {
     assert.equal(config.maxLength, 5242880);
     assert.equal(config.timeoutMs, 10_000);
     assert.equal(config.tokenLifetimeSeconds, 45);
+    assert.equal(config.proxyTokenAlg, 'HS256');
     assert.equal(config.authCookie, '__Host-ecamo_token');
     assert.equal(config.defaultCacheControl, 'public, max-age=3600');
     assert.equal(config.defaultSurrogateControl, undefined);
@@ -152,6 +153,7 @@ describe('loadConfig: every variable is read', () => {
         ECAMO_MAX_LENGTH: '1024',
         ECAMO_TIMEOUT: '2',
         ECAMO_TOKEN_LIFETIME: '90',
+        ECAMO_PROXY_TOKEN_ALG: 'ES256',
         ECAMO_AUTH_COOKIE: 'img_auth',
         ECAMO_DEFAULT_CACHE_CONTROL: 'private, max-age=10',
         ECAMO_DEFAULT_SURROGATE_CONTROL: 'max-age=86400',
@@ -167,6 +169,7 @@ describe('loadConfig: every variable is read', () => {
     assert.equal(config.maxLength, 1024);
     assert.equal(config.timeoutMs, 2000);
     assert.equal(config.tokenLifetimeSeconds, 90);
+    assert.equal(config.proxyTokenAlg, 'ES256');
     assert.equal(config.authCookie, 'img_auth');
     assert.equal(config.defaultCacheControl, 'private, max-age=10');
     assert.equal(config.defaultSurrogateControl, 'max-age=86400');

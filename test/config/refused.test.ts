@@ -81,6 +81,12 @@ describe('loadConfig: a wrong value throws a ConfigError naming the variable', (
     }
   });
 
+  it('ECAMO_PROXY_TOKEN_ALG other than HS256 or ES256', async () => {
+    for (const text of ['hs256', 'none', 'HS512', 'ES384', ' HS256']) {
+      await assertRefused({ ECAMO_PROXY_TOKEN_ALG: text }, 'ECAMO_PROXY_TOKEN_ALG');
+    }
+  });
+
   it('ECAMO_CANONICAL_HOST that is not a host[:port]', async () => {
     for (const text of ['https://ecamo.example', 'ecamo.example/path', 'ecamo example', 'ecamo.example:port', 'user@ecamo.example']) {
       await assertRefused({ ECAMO_CANONICAL_HOST: text }, 'ECAMO_CANONICAL_HOST');

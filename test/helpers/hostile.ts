@@ -10,7 +10,6 @@ import net, { type AddressInfo } from 'node:net';
 import type { JWK } from 'jose';
 import { request } from 'undici';
 import { createLogger } from '../../src/log.js';
-import { toLowS } from '../../src/tokens/low-s.js';
 import { startEcamo, type Ecamo } from './harness.js';
 import { PNG } from './images.js';
 
@@ -176,11 +175,9 @@ export async function startRawSource(respond: (socket: net.Socket) => void): Pro
 export const b64u = (data: string | Uint8Array): string => Buffer.from(data).toString('base64url');
 export const jsonPart = (value: unknown): string => b64u(JSON.stringify(value));
 
-/** Raw signatures have a low s, as ecamo mints them: proxy tokens with a high s are refused (tokens/low-s.ts). */
+/** An ES256 signature with whatever s it comes out with, as jose, WebCrypto and the reference server sign. */
 export function es256(privateJwk: JWK, input: string, dsaEncoding: 'ieee-p1363' | 'der' = 'ieee-p1363'): Buffer {
-  const key = createPrivateKey({ key: privateJwk as NodeJwk, format: 'jwk' });
-  const signature = signBytes('sha256', Buffer.from(input), { key, dsaEncoding });
-  return dsaEncoding === 'ieee-p1363' ? toLowS(signature) : signature;
+  return signBytes('sha256', Buffer.from(input), { key: createPrivateKey({ key: privateJwk as NodeJwk, format: 'jwk' }), dsaEncoding });
 }
 
 /**

@@ -8,8 +8,6 @@ import { after, before, describe, it } from 'node:test';
 import { CANONICAL_HOST, startEcamo, startSource, type Ecamo, type Source } from '../helpers/harness.js';
 import { PNG } from '../helpers/images.js';
 
-const N = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n;
-
 let ecamo: Ecamo;
 let source: Source;
 
@@ -38,15 +36,16 @@ describe('proxy tokens over HTTP', () => {
 
     const [header, payload, signature] = token.split('.') as [string, string, string];
     const claims = JSON.parse(Buffer.from(payload, 'base64url').toString()) as Record<string, unknown>;
-    const bytes = Buffer.from(signature, 'base64url');
-    const s = BigInt(`0x${bytes.subarray(32).toString('hex')}`);
-    const highS = Buffer.concat([bytes.subarray(0, 32), Buffer.from((N - s).toString(16).padStart(64, '0'), 'hex')]).toString('base64url');
+    const mac = Buffer.from(signature, 'base64url');
+    const lastBitFlipped = Buffer.from(mac);
+    lastBitFlipped[mac.length - 1]! ^= 1;
     const variants = {
-      'random signature': `${header}.${payload}.${Buffer.alloc(64, 7).toString('base64url')}`,
-      'high-s twin': `${header}.${payload}.${highS}`,
+      'random MAC': `${header}.${payload}.${Buffer.alloc(32, 7).toString('base64url')}`,
+      'MAC with its last bit flipped': `${header}.${payload}.${lastBitFlipped.toString('base64url')}`,
+      'the MAC under an ES256 header': `${encode({ alg: 'ES256', kid: ecamo.ecamoKey.kid })}.${payload}.${signature}`,
       'added 20 KB claim': `${header}.${encode({ ...claims, pad: 'x'.repeat(20_000) })}.${signature}`,
       'reordered claims': `${header}.${encode(Object.fromEntries(Object.entries(claims).reverse()))}.${signature}`,
-      'changed header': `${encode({ alg: 'ES256', kid: ecamo.ecamoKey.kid, typ: 'JWT' })}.${payload}.${signature}`,
+      'changed header': `${encode({ alg: 'HS256', kid: ecamo.ecamoKey.kid, typ: 'JWT' })}.${payload}.${signature}`,
       'padded signature': `${token}=`,
     };
     for (const [name, variant] of Object.entries(variants)) {

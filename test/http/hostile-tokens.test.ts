@@ -47,6 +47,8 @@ describe('forged and malformed tokens', () => {
         claims: () => ({ iss: SERVICE_ORIGIN, 'ecamo:url': imageUrl }),
         requiresExp: false,
         checksAudience: false,
+        alg: 'ES256',
+        acceptsMac: false,
         present: (token) => ecamo.get(`/${prefix}/v1/r/${token}`, { headers: { cookie: ecamo.cookie } }),
         assertAccepted: (answer) => {
           assert.equal(answer.status, 302);
@@ -61,6 +63,8 @@ describe('forged and malformed tokens', () => {
         claims: () => ({ iss: SERVICE_ORIGIN, aud: CANONICAL_ORIGIN, iat: now(), exp: now() + 600 }),
         requiresExp: true,
         checksAudience: true,
+        alg: 'ES256',
+        acceptsMac: false,
         present: (token) => ecamo.get(urlPath, { headers: { cookie: `${ecamo.config.authCookie}=${token}` } }),
         assertAccepted: (answer) => {
           assert.equal(answer.status, 302);
@@ -85,6 +89,8 @@ describe('forged and malformed tokens', () => {
         }),
         requiresExp: true,
         checksAudience: true,
+        alg: 'HS256',
+        acceptsMac: true,
         present: (token) => ecamo.get(`/${prefix}/v1/p/${urlDigest(imageUrl)}?t=${encodeURIComponent(token)}`, { host: CANONICAL_HOST }),
         assertAccepted: (answer) => {
           assert.equal(answer.status, 200);
@@ -94,6 +100,8 @@ describe('forged and malformed tokens', () => {
         refusal: (code) => (code === 'token-deserialization' || code === 'missing-claim' || code === 'url' ? [401, 'invalid-token'] : [401, code]),
       },
     );
+    // Proxy tokens as the reference server (and ECAMO_PROXY_TOKEN_ALG=ES256) mint them: the same table applies.
+    kinds.push({ ...kinds[2]!, name: 'proxy token (ES256)', alg: 'ES256' });
   });
 
   // Whatever the tests above sent, the server must still be healthy: checked once they are done.
@@ -118,10 +126,13 @@ describe('forged and malformed tokens', () => {
   }
 
   test('token confusion: each genuine token is refused where another kind is expected', async () => {
-    const [urlKind, cookieKind, proxyKind] = kinds as [TokenKind, TokenKind, TokenKind];
+    const [urlKind, cookieKind, proxyKind, es256ProxyKind] = kinds as [TokenKind, TokenKind, TokenKind, TokenKind];
     const urlToken = genuine(urlKind);
     const cookieToken = genuine(cookieKind);
-    const proxyToken = genuine(proxyKind);
+    const proxyToken = genuine(es256ProxyKind);
+    // HS256 is refused before any key is looked up, wherever a service signs.
+    assertRefused(await urlKind.present(genuine(proxyKind)), 401, 'invalid-token', 'HS256 proxy token as URL token');
+    assertRefused(await cookieKind.present(genuine(proxyKind)), 401, 'invalid-token', 'HS256 proxy token as cookie');
     // A cookie has no ecamo:url; a proxy token's kid is not a service key.
     assertRefused(await urlKind.present(cookieToken), 400, 'missing-claim', 'cookie as URL token');
     assertRefused(await urlKind.present(proxyToken), 401, 'unknown-key', 'proxy token as URL token');
@@ -133,10 +144,11 @@ describe('forged and malformed tokens', () => {
     assertRefused(await proxyKind.present(cookieToken), 401, 'unknown-key', 'cookie as proxy token');
     // A proxy token minted by ecamo with the service key's kid is still only checked against ecamo's keys.
     assertRefused(await proxyKind.present(jws({ alg: 'ES256', kid: urlKind.kid }, proxyKind.claims(), (i) => es256(urlKind.key.privateJwk, i))), 401, 'unknown-key', 'proxy token signed by the service');
+    assertRefused(await proxyKind.present(genuine({ ...proxyKind, kid: urlKind.kid, key: urlKind.key })), 401, 'unknown-key', 'proxy token MACed under the service key');
   });
 
   test('claims of the wrong shape in genuinely signed tokens', async () => {
-    const [urlKind, , proxyKind] = kinds as [TokenKind, TokenKind, TokenKind];
+    const [urlKind, , proxyKind, es256ProxyKind] = kinds as [TokenKind, TokenKind, TokenKind, TokenKind];
     const cases: [TokenKind, Record<string, unknown>, TokenCode | 'missing-claim'][] = [
       [urlKind, { 'ecamo:url': undefined }, 'missing-claim'],
       [urlKind, { 'ecamo:url': 42 }, 'token-deserialization'],
@@ -149,6 +161,7 @@ describe('forged and malformed tokens', () => {
       [proxyKind, { 'ecamo:svc': undefined }, 'invalid-token'],
       [proxyKind, { 'ecamo:svc': 7 }, 'invalid-token'],
       [proxyKind, { 'ecamo:tok': 'yes' }, 'invalid-token'],
+      [es256ProxyKind, { 'ecamo:svc': 7 }, 'invalid-token'],
     ];
     for (const [kind, override, code] of cases) {
       const [status, expected] = kind.refusal(code);

@@ -9,6 +9,7 @@ import { importJWK, jwtVerify, SignJWT, type CryptoKey } from 'jose';
 import { generateKey, type GeneratedKey } from '../../src/config/generate-key.js';
 import { createSigner } from '../../src/signer/index.js';
 import { urlDigest } from '../../src/tokens/digest.js';
+import { verifyMintedProxyToken } from '../helpers/proxy-tokens.js';
 import { CANONICAL_HOST, SERVICE_HOST, startEcamo, type Answer, type Ecamo, type Source } from '../helpers/harness.js';
 import { src, requestsFor, urlToken, redirect, proxy, assertEcamoError, assertNoCache302, assertRedirectToSource, startProtocolWorld, stopProtocolWorld } from '../helpers/protocol-world.js';
 
@@ -100,7 +101,7 @@ describe('docs/protocol.md §11: Configuration as the protocol sees it (secure m
     assert.equal((await secure.get(path, { headers: { cookie: `__Host-ecamo_token=${httpAud}` } })).status, 401);
 
     // The proxy token carries the https service origin; the ID token is issued by https://canonical.
-    const { payload } = await jwtVerify(location.searchParams.get('t')!, await importJWK(secure.ecamoKey.publicJwk, 'ES256'));
+    const { payload } = await verifyMintedProxyToken(location.searchParams.get('t')!, secure.ecamoKey);
     assert.equal(payload['ecamo:svc'], HTTPS_SERVICE);
     const proxied = await secure.get(location.pathname + location.search, { host: CANONICAL_HOST });
     assert.equal(proxied.status, 200);

@@ -5,12 +5,14 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { importJWK, SignJWT, type CryptoKey } from 'jose';
+import { SignJWT } from 'jose';
 import { generateKey } from '../../src/config/generate-key.js';
+import { PROXY_TOKEN_ALGS } from '../../src/config/load.js';
 import { signProxyToken } from '../../src/tokens/proxy-token.js';
 import { urlDigest } from '../../src/tokens/digest.js';
 import { CANONICAL_HOST, CANONICAL_ORIGIN, SERVICE_HOST, SERVICE_ORIGIN, startEcamo, type Ecamo, type Source } from '../helpers/harness.js';
-import { PNG, withTrailingBits, src, requestsFor, serviceKeyOf, urlToken, redirect, followCanonical, proxy, assertEcamoError, assertNoCache302, assertRedirectToSource, startProtocolWorld, stopProtocolWorld } from '../helpers/protocol-world.js';
+import { signingKeyOf } from '../helpers/proxy-tokens.js';
+import { PNG, withTrailingBits, src, requestsFor, urlToken, redirect, followCanonical, proxy, assertEcamoError, assertNoCache302, assertRedirectToSource, startProtocolWorld, stopProtocolWorld } from '../helpers/protocol-world.js';
 
 let source: Source;
 let ecamo: Ecamo;
@@ -104,7 +106,7 @@ describe('docs/protocol.md §7: Proxy endpoint, in order', () => {
     const digest = urlDigest(sourceUrl);
     const key = ecamo.config.ecamoKeys.signing;
     const claims = { url: sourceUrl, serviceOrigin: SERVICE_ORIGIN, sendToken: false };
-    const expired = await signProxyToken(claims, key, 45, Math.floor(Date.now() / 1000) - 3600);
+    const expired = await signProxyToken(claims, key, 45, 'HS256', Math.floor(Date.now() / 1000) - 3600);
     const ecamoKey = key.privateKey;
     const wrongIss = await new SignJWT({ 'ecamo:url': sourceUrl, 'ecamo:svc': SERVICE_ORIGIN })
       .setProtectedHeader({ alg: 'ES256', kid: key.kid })
@@ -123,8 +125,13 @@ describe('docs/protocol.md §7: Proxy endpoint, in order', () => {
       .setIssuer('ecamo:s')
       .setAudience('ecamo:p')
       .sign(ecamoKey);
-    const bySomeoneElse = await signProxyToken(claims, { kid: key.kid, privateKey: (await importJWK((await generateKey()).privateJwk, 'ES256')) as CryptoKey }, 45);
-    const byService = await signProxyToken(claims, { kid: ecamo.serviceKey.kid, privateKey: await serviceKeyOf(ecamo) }, 45);
+    // Minted as ecamo mints them (HS256 and ES256) under a key ecamo does not have, or a service's key.
+    const strangerKey = await signingKeyOf((await generateKey()).privateJwk, key.kid);
+    const serviceKey = await signingKeyOf(ecamo.serviceKey.privateJwk, ecamo.serviceKey.kid);
+    const strangers = [];
+    for (const signing of [strangerKey, serviceKey]) {
+      for (const alg of PROXY_TOKEN_ALGS) strangers.push(await signProxyToken(claims, signing, 45, alg));
+    }
     const urlTokenInstead = (await ecamo.signer.url(sourceUrl)).split('/').pop()!;
 
     const paths = [
@@ -132,7 +139,7 @@ describe('docs/protocol.md §7: Proxy endpoint, in order', () => {
       `/.ecamo/v1/p/${digest}?t=`,
       `/.ecamo/v1/p/${digest}?t=garbage`,
       `/.ecamo/v1/p/${digest}?t=a.b.c`,
-      ...[expired, wrongIss, wrongAud, noExp, bySomeoneElse, byService, urlTokenInstead].map((t) => `/.ecamo/v1/p/${digest}?t=${t}`),
+      ...[expired, wrongIss, wrongAud, noExp, ...strangers, urlTokenInstead].map((t) => `/.ecamo/v1/p/${digest}?t=${t}`),
     ];
     for (const path of paths) {
       const answer = await ecamo.get(path, { host: CANONICAL_HOST });

@@ -4,7 +4,7 @@
  * was accepted and remembered forever.
  */
 import assert from 'node:assert/strict';
-import { createPrivateKey, sign, type JsonWebKey as NodeJwk } from 'node:crypto';
+import { createHmac, createPrivateKey, sign, type JsonWebKey as NodeJwk } from 'node:crypto';
 import { describe, test } from 'node:test';
 import { importJWK, type CryptoKey } from 'jose';
 import { generateKey, type GeneratedKey } from '../../src/config/generate-key.js';
@@ -12,9 +12,9 @@ import { loadEcamoKeys, type EcamoKeys } from '../../src/config/keys.js';
 import { EcamoError } from '../../src/errors.js';
 import { verifyAuthCookie } from '../../src/tokens/auth-cookie.js';
 import { createSigner } from '../../src/signer/index.js';
-import { toLowS } from '../../src/tokens/low-s.js';
 import { verifyProxyToken } from '../../src/tokens/proxy-token.js';
 import { verifyUrlToken } from '../../src/tokens/url-token.js';
+import { derivedMacKey } from '../helpers/forgeries.js';
 
 const SERVICE = 'https://wiki.example';
 const CANONICAL = 'https://ecamo.example';
@@ -22,15 +22,19 @@ const URL_CLAIM = '"ecamo:url":"https://images.example/a.png"';
 const YEAR = 365 * 24 * 3600;
 const now = (): number => Math.floor(Date.now() / 1000);
 
-/** A compact JWS over the payload text exactly as given (so that `1e400` stays `1e400`), low s. */
-function rawToken(key: GeneratedKey, payloadText: string): string {
-  const input = `${Buffer.from(JSON.stringify({ alg: 'ES256', kid: key.kid })).toString('base64url')}.${Buffer.from(payloadText).toString('base64url')}`;
-  const signature = sign('sha256', Buffer.from(input), { key: createPrivateKey({ key: key.privateJwk as NodeJwk, format: 'jwk' }), dsaEncoding: 'ieee-p1363' });
-  return `${input}.${toLowS(signature).toString('base64url')}`;
+/** A compact JWS over the payload text exactly as given (so that `1e400` stays `1e400`): ES256 by `key`, or HS256 under the proxy-token key derived from it. */
+function rawToken(key: GeneratedKey, payloadText: string, alg: 'ES256' | 'HS256'): string {
+  const input = `${Buffer.from(JSON.stringify({ alg, kid: key.kid })).toString('base64url')}.${Buffer.from(payloadText).toString('base64url')}`;
+  const signature = alg === 'HS256'
+    ? createHmac('sha256', derivedMacKey(key)).update(input).digest()
+    : sign('sha256', Buffer.from(input), { key: createPrivateKey({ key: key.privateJwk as NodeJwk, format: 'jwk' }), dsaEncoding: 'ieee-p1363' });
+  return `${input}.${signature.toString('base64url')}`;
 }
 
 interface Kind {
   readonly name: string;
+  /** Signs a payload text as a token of this kind. */
+  token(payloadText: string): string;
   /** Claims every token of this kind carries, as JSON members without braces. */
   readonly base: string;
   verify(token: string): Promise<unknown>;
@@ -47,14 +51,15 @@ async function kinds(): Promise<{ service: GeneratedKey; ecamo: GeneratedKey; al
     service,
     ecamo,
     all: [
-      { name: 'URL token', base: `"iss":"${SERVICE}",${URL_CLAIM}`, verify: (token) => verifyUrlToken(token, SERVICE, serviceKeys), longest: 10 * YEAR },
-      { name: 'auth cookie', base: `"iss":"${SERVICE}","aud":"${CANONICAL}"`, verify: (token) => verifyAuthCookie(token, SERVICE, CANONICAL, serviceKeys), longest: 10 * YEAR },
-      {
-        name: 'proxy token',
+      { name: 'URL token', token: (text) => rawToken(service, text, 'ES256'), base: `"iss":"${SERVICE}",${URL_CLAIM}`, verify: (token) => verifyUrlToken(token, SERVICE, serviceKeys), longest: 10 * YEAR },
+      { name: 'auth cookie', token: (text) => rawToken(service, text, 'ES256'), base: `"iss":"${SERVICE}","aud":"${CANONICAL}"`, verify: (token) => verifyAuthCookie(token, SERVICE, CANONICAL, serviceKeys), longest: 10 * YEAR },
+      ...(['HS256', 'ES256'] as const).map((alg) => ({
+        name: `proxy token (${alg})`,
+        token: (text: string) => rawToken(ecamo, text, alg),
         base: `"iss":"ecamo:s","aud":"ecamo:p","ecamo:svc":"${SERVICE}",${URL_CLAIM},"ecamo:tok":false`,
-        verify: (token) => verifyProxyToken(token, ecamoKeys),
+        verify: (token: string) => verifyProxyToken(token, ecamoKeys),
         longest: 24 * 3600,
-      },
+      })),
     ],
   };
 }
@@ -65,10 +70,9 @@ async function refusedAsJwt(promise: Promise<unknown>, label: string): Promise<v
 
 describe('time claims', () => {
   test('non-finite and absurd exp, nbf and iat are refused (401) for every token kind', async () => {
-    const { service, ecamo, all } = await kinds();
+    const { all } = await kinds();
     const t = now();
     for (const kind of all) {
-      const key = kind.name === 'proxy token' ? ecamo : service;
       const cases = [
         `"exp":1e400`,
         `"exp":-1e400`,
@@ -79,17 +83,16 @@ describe('time claims', () => {
         `"exp":${t + 60},"iat":-1e400`,
         `"exp":${t + 60},"nbf":1e999`,
       ];
-      for (const times of cases) await refusedAsJwt(kind.verify(rawToken(key, `{${kind.base},${times}}`)), `${kind.name} ${times}`);
+      for (const times of cases) await refusedAsJwt(kind.verify(kind.token(`{${kind.base},${times}}`)), `${kind.name} ${times}`);
     }
   });
 
   test('sane times are accepted, up to the longest lifetime of each kind', async () => {
-    const { service, ecamo, all } = await kinds();
+    const { all } = await kinds();
     const t = now();
     for (const kind of all) {
-      const key = kind.name === 'proxy token' ? ecamo : service;
-      await kind.verify(rawToken(key, `{${kind.base},"iat":${t},"nbf":${t},"exp":${t + 60}}`));
-      await kind.verify(rawToken(key, `{${kind.base},"iat":${t}.5,"exp":${t + kind.longest - 60}}`));
+      await kind.verify(kind.token(`{${kind.base},"iat":${t},"nbf":${t},"exp":${t + 60}}`));
+      await kind.verify(kind.token(`{${kind.base},"iat":${t}.5,"exp":${t + kind.longest - 60}}`));
     }
   });
 

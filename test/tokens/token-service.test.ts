@@ -113,8 +113,8 @@ describe('TokenService caches', () => {
     await assertRefused(service.verifyUrlToken(cookieOnly, S1), 'missing-claim', 'a cached cookie as a URL token');
     const proxyToken = await service.issueProxyToken({ url: IMAGE, serviceOrigin: S1, sendToken: false });
     service.rememberProxyToken(proxyToken, await service.verifyProxyToken(proxyToken));
-    await assertRefused(service.verifyUrlToken(proxyToken, S1), 'unknown-key', 'a cached proxy token as a URL token');
-    await assertRefused(service.verifyAuthCookie(proxyToken, S1, C1), 'unknown-key', 'a cached proxy token as a cookie');
+    await assertRefused(service.verifyUrlToken(proxyToken, S1), 'invalid-token', 'a cached proxy token (HS256) as a URL token');
+    await assertRefused(service.verifyAuthCookie(proxyToken, S1, C1), 'invalid-token', 'a cached proxy token (HS256) as a cookie');
     await assertRefused(presentProxyToken(service, both), 'unknown-key', 'a cached URL token as a proxy token');
   });
 
