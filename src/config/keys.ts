@@ -101,10 +101,12 @@ function checkP256Jwk(variable: string, name: string, value: unknown, needPrivat
 }
 
 async function importOrFail(variable: string, name: string, jwk: JWK): Promise<CryptoKey> {
+  // A private key is not extractable: nothing can export its bytes again; it only ever signs through WebCrypto
+  // (jose). A public key is, since it becomes a node:crypto KeyObject to verify (tokens/jws.ts), which Node 26
+  // deprecates for a key that is not extractable (DEP0204); its bytes are public anyway.
+  const extractable = jwk.d === undefined;
   try {
-    // extractable=false: nothing can export the key bytes again. Private keys only ever sign through
-    // WebCrypto (jose); public keys also become node:crypto KeyObjects to verify (tokens/jws.ts).
-    return (await importJWK({ ...jwk, alg: 'ES256', ext: false }, 'ES256', { extractable: false })) as CryptoKey;
+    return (await importJWK({ ...jwk, alg: 'ES256', ext: extractable }, 'ES256', { extractable })) as CryptoKey;
   } catch {
     throw new ConfigError(variable, `key "${name}" is not a valid P-256 key`);
   }

@@ -6,12 +6,14 @@
  * the token is on.
  */
 import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { inspectCommand } from '../../src/cli/inspect.js';
 import { MAX_PROXY_TOKEN_LIFETIME_SECONDS } from '../../src/config/load.js';
 import { urlDigest } from '../../src/tokens/digest.js';
 import { CLOCK_TOLERANCE_SECONDS, MAX_SERVICE_TOKEN_LIFETIME_SECONDS } from '../../src/tokens/jws.js';
 import { CANONICAL_HOST, CANONICAL_ORIGIN, SERVICE_ORIGIN, startEcamo, type Ecamo, type Source } from '../helpers/harness.js';
+import { derivedMacKey } from '../helpers/forgeries.js';
 import { b64u, es256, jws, now } from '../helpers/hostile.js';
 import { startImageSource } from '../helpers/wire.js';
 
@@ -35,7 +37,12 @@ interface Row {
   readonly payload: (t: number) => string;
   /** null: accepted; else a reason inspect must give. */
   readonly refusal: RegExp | null;
+  /** How the token is signed; default ES256 with the kind's key (any s). */
+  readonly form?: Form;
 }
+
+/** HS256 under the key ecamo derives for proxy tokens, under the public JWK (algorithm confusion), or ES256 with a high s. */
+type Form = 'ES256' | 'HS256' | 'HS256 keyed with the public JWK' | 'ES256 with a high s';
 
 const LEEWAY = CLOCK_TOLERANCE_SECONDS;
 const image = (): string => `${source.origin}/cat.png`;
@@ -74,11 +81,34 @@ const ROWS: readonly Row[] = [
   { name: 'proxy token for another aud', kind: 'proxy-token', payload: (t) => proxy({ aud: ['ecamo:q'], exp: t + 45 }), refusal: /wrong aud: \["ecamo:q"\], proxy tokens have "ecamo:p"/ },
   { name: 'proxy token with nbf in the future', kind: 'proxy-token', payload: (t) => proxy({ nbf: t + 60, exp: t + 120 }), refusal: /not valid yet/ },
   { name: 'proxy token without ecamo:svc', kind: 'proxy-token', payload: (t) => proxy({ exp: t + 45, 'ecamo:svc': undefined }), refusal: /invalid-token: proxy token claims have the wrong types/ },
+  { name: 'proxy token MACed (HS256), as ecamo mints it', kind: 'proxy-token', form: 'HS256', payload: (t) => proxy({ iat: t, exp: t + 45 }), refusal: null },
+  { name: 'HS256 proxy token expired beyond the leeway', kind: 'proxy-token', form: 'HS256', payload: (t) => proxy({ exp: t - 60 }), refusal: /expired 60 s ago/ },
+  { name: 'HS256 proxy token keyed with the public JWK', kind: 'proxy-token', form: 'HS256 keyed with the public JWK', payload: (t) => proxy({ exp: t + 45 }), refusal: /bad signature: not signed by the key "ecamo-1" of ECAMO_PRIVATE_KEYS/ },
+  { name: 'ES256 proxy token with a high s, as the reference server mints half of them', kind: 'proxy-token', form: 'ES256 with a high s', payload: (t) => proxy({ exp: t + 45 }), refusal: null },
+  { name: 'URL token MACed (HS256) like a proxy token', kind: 'url-token', form: 'HS256', payload: () => urlToken({}), refusal: /invalid-token: alg HS256 is not allowed/ },
+  { name: 'auth cookie MACed (HS256) like a proxy token', kind: 'auth-cookie', form: 'HS256', payload: (t) => cookie({ exp: t + 300 }), refusal: /invalid-token: alg HS256 is not allowed/ },
 ];
 
-function sign(kind: Kind, json: string): string {
+const HALF_ORDER = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n / 2n;
+
+function sign(kind: Kind, json: string, form: Form = 'ES256'): string {
   const key = kind === 'proxy-token' ? ecamo.ecamoKey : ecamo.serviceKey;
-  return jws({ alg: 'ES256', kid: key.kid }, { segment: b64u(json) }, (input) => es256(key.privateJwk, input));
+  const payload = { segment: b64u(json) };
+  switch (form) {
+    case 'ES256':
+      return jws({ alg: 'ES256', kid: key.kid }, payload, (input) => es256(key.privateJwk, input));
+    case 'HS256':
+      return jws({ alg: 'HS256', kid: key.kid }, payload, (input) => createHmac('sha256', derivedMacKey(key)).update(input).digest());
+    case 'HS256 keyed with the public JWK':
+      return jws({ alg: 'HS256', kid: key.kid }, payload, (input) => createHmac('sha256', JSON.stringify(key.publicJwk)).update(input).digest());
+    case 'ES256 with a high s': {
+      // Half of all signatures have a high s: sign until one does.
+      let token: string;
+      do token = jws({ alg: 'ES256', kid: key.kid }, payload, (input) => es256(key.privateJwk, input));
+      while (BigInt(`0x${Buffer.from(token.slice(token.lastIndexOf('.') + 1), 'base64url').subarray(32).toString('hex')}`) <= HALF_ORDER);
+      return token;
+    }
+  }
 }
 
 /** What the running ecamo answers to the token where a browser would present it: accepted, or the error code. */
@@ -109,7 +139,7 @@ async function inspectVerdict(kind: Kind, token: string): Promise<{ code: number
 describe('inspect says what the server does', () => {
   for (const row of ROWS) {
     test(row.name, async () => {
-      const token = sign(row.kind, row.payload(now()));
+      const token = sign(row.kind, row.payload(now()), row.form);
       const [server, inspected] = await Promise.all([serverAnswer(row.kind, token), inspectVerdict(row.kind, token)]);
       assert.match(inspected.out, new RegExp(`^kind: ${{ 'url-token': 'URL token', 'auth-cookie': 'authorisation cookie', 'proxy-token': 'proxy token' }[row.kind]}`));
       assert.equal(inspected.code === 0 ? 'accepted' : 'refused', server.startsWith('refused') ? 'refused' : 'accepted', `server: ${server}; inspect:\n${inspected.out}`);

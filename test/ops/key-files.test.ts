@@ -14,8 +14,12 @@ import { ConfigError } from '../../src/config/errors.js';
 import { loadConfig } from '../../src/config/load.js';
 import { createLogger } from '../../src/log.js';
 import { createSigner } from '../../src/signer/index.js';
+import { urlDigest } from '../../src/tokens/digest.js';
+import { signProxyToken } from '../../src/tokens/proxy-token.js';
 import { CANONICAL_HOST, fetchAnswer, SERVICE_ORIGIN, startEcamo, startSource, type Answer, type Ecamo, type Source } from '../helpers/harness.js';
 import { count } from '../helpers/prometheus.js';
+import { signingKeyOf } from '../helpers/proxy-tokens.js';
+import { spawnServe } from '../helpers/serve-process.js';
 import { IMAGE } from '../helpers/wire.js';
 
 let dir: string;
@@ -50,9 +54,12 @@ async function replaceFile(path: string, content: unknown): Promise<void> {
   await rename(aside, path);
 }
 
+/** The kid of the proxy token in a redirect, which ecamo MACs (HS256) under the key derived from that kid's private key. */
 function kidOfLocation(answer: Answer): string {
   const token = new URL(answer.header('location')!).searchParams.get('t')!;
-  return decodeProtectedHeader(token).kid!;
+  const header = decodeProtectedHeader(token);
+  assert.equal(header.alg, 'HS256');
+  return header.kid!;
 }
 
 async function jwksKids(ecamo: Ecamo): Promise<string[]> {
@@ -240,6 +247,50 @@ describe('key files: reload', () => {
       assert.equal((await reloads(ecamo)).failure, 0);
     } finally {
       await ecamo.close();
+    }
+  });
+});
+
+describe('key files: SIGHUP to a running `ecamo serve`', () => {
+  it('the proxy-token MAC keys follow the private key file: a kid verifies HS256 tokens exactly while it is configured', async () => {
+    const privateFile = await keyFile({ k1: k1.privateJwk });
+    const served = spawnServe({
+      ECAMO_PRIVATE_KEYS_FILE: privateFile,
+      ECAMO_SERVICE_PUBLIC_KEYS_FILE: await keyFile(serviceKeys()),
+      ECAMO_ADMIN_BIND: '127.0.0.1:0',
+      ECAMO_PRIVATE_SOURCE_ALLOWED_REGEXP: '^http://127\\.0\\.0\\.1:',
+    });
+    try {
+      // One process: its one line names both listeners.
+      const [listening] = await served.waitFor((line) => line.msg === 'ecamo listening');
+      const publicUrl = String(listening!.url);
+      const adminUrl = String(listening!.admin);
+      const keysById = { k1, k2 };
+      /** The answer to an HS256 proxy token MACed, as ecamo would mint it, under `kid`'s derived key. */
+      const present = async (kid: 'k1' | 'k2'): Promise<string> => {
+        const url = `${source.origin}/${kid}.png`;
+        const token = await signProxyToken({ url, serviceOrigin: SERVICE_ORIGIN, sendToken: false }, await signingKeyOf(keysById[kid].privateJwk, kid), 60);
+        const answer = await fetchAnswer(`${publicUrl}/.ecamo/v1/p/${urlDigest(url)}?t=${token}`, { host: 'ecamo.test' });
+        return `${answer.status} ${answer.header('x-ecamo-error') ?? ''}`.trim();
+      };
+      /** SIGHUP, then the reload's outcome as the admin listener counts it. */
+      const hangUp = async (content: unknown, reloadsSoFar: number): Promise<void> => {
+        await replaceFile(privateFile, content);
+        process.kill(served.child.pid!, 'SIGHUP');
+        for (;;) {
+          const text = (await fetchAnswer(`${adminUrl}/metrics`)).body;
+          assert.equal(count(text, 'ecamo_key_reloads_total', { outcome: 'failure' }), 0);
+          if (count(text, 'ecamo_key_reloads_total', { outcome: 'success' }) > reloadsSoFar) return;
+          await new Promise((resolve) => setImmediate(resolve));
+        }
+      };
+      assert.deepEqual([await present('k1'), await present('k2')], ['200', '401 unknown-key']);
+      await hangUp({ signing_kid: 'k2', keys: { k1: k1.privateJwk, k2: k2.privateJwk } }, 0);
+      assert.deepEqual([await present('k1'), await present('k2')], ['200', '200'], 'the old kid still verifies while configured');
+      await hangUp({ k2: k2.privateJwk }, 1);
+      assert.deepEqual([await present('k1'), await present('k2')], ['401 unknown-key', '200'], 'a removed key takes its MAC key with it');
+    } finally {
+      await served.kill();
     }
   });
 });
