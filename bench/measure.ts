@@ -45,7 +45,7 @@ export async function measureAll(tools: Tools, lab: Lab, options: Options, scrip
   const measure: Measure = async (target, file, mode) => {
     const load = mode.load ?? { threads: options.threads, connections: options.connections };
     const at = `${target.url} ${file}`;
-    const offset = mode.once === true ? 0 : offsets.get(at) ?? 0;
+    const offset = offsets.get(at) ?? 0;
     const result = await measureOnce(tools, lab, scripts, target, file, {
       once: mode.once ?? false,
       settings: { ...load, durationSeconds: mode.seconds, timeoutSeconds: RESPONSE_TIMEOUT_SECONDS, offset },

@@ -84,8 +84,8 @@ async function main(): Promise<void> {
   process.stdout.write(markdown(header(machine, options), results, ratios, memory, [
     'errors = socket errors (connect/read/write/timeout) + responses with status ≥ 400; the redirect scenario counts 302s as successes.',
     ...(has('proxy-first')
-      ? ['first sight: one pass over the pool right after warm-up, so every request carries a token ecamo has not verified yet; ' +
-          'the rounds that follow reuse the pool, which ecamo may then answer from its verified-token cache.']
+      ? ['first sight: one pass over the whole tail right after warm-up, going on where warm-up stopped, so that every token was last seen ' +
+          'a whole tail ago (more than the verified-token caches hold); the rounds go on the same way.']
       : []),
     ...(has('large') || has('proxy') ? ['peak RSS: highest sum of VmRSS over the server and its child processes, sampled every 50 ms during the runs.'] : []),
     ...problems.map((problem) => `**warning**: ${problem}`),
