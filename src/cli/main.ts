@@ -17,7 +17,7 @@ import { ArgumentError } from './arguments.js';
 const USAGE = `usage: ecamo <command> [options]
 
 commands:
-  serve                 run the proxy; configuration from ECAMO_* variables
+  serve [--help]        run the proxy; configuration from ECAMO_* variables (--help lists them)
   demo [--port N]       a working demo with generated keys (ecamo, a wiki, a source); --port 0 picks free ports
   keygen [--kid NAME] [--origin ORIGIN]
                         print a new P-256 key pair as ECAMO_PRIVATE_KEYS / ECAMO_SERVICE_PUBLIC_KEYS JSON
@@ -42,7 +42,11 @@ type Command = (args: string[]) => Promise<void>;
 
 // Each command loads its own modules, so that a quick `sign-url` does not pay for the server's.
 const COMMANDS: Record<string, Command> = {
-  serve: async () => (await import('./serve.js')).serve(process.env),
+  serve: async (args) => {
+    const { values } = parseArgs({ args, options: { help: { type: 'boolean', short: 'h' } } });
+    if (values.help === true) write((await import('../config/settings-doc.js')).serveHelp());
+    else await (await import('./serve.js')).serve(process.env);
+  },
   demo: async (args) => {
     const { values } = parseArgs({ args, options: { port: { type: 'string' } } });
     await (await import('./demo.js')).demo({ port: values.port === undefined ? 3000 : parsePort(values.port) });
