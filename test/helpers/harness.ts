@@ -19,7 +19,7 @@ import { selfSignedCertificate, type TestCertificate } from './tls.js';
  * How tests reach ecamo: `http1` (plain HTTP/1.1, the default) or `h2`
  * (ecamo with ECAMO_TLS_*, requests over HTTP/2 with TLS), chosen by
  * ECAMO_TEST_TRANSPORT before this module loads, so that one suite runs over
- * both (see test/http/protocol-h2.test.ts).
+ * both (see test/http/protocol-h2.system.test.ts).
  */
 export const TRANSPORT: 'http1' | 'h2' = process.env.ECAMO_TEST_TRANSPORT === 'h2' ? 'h2' : 'http1';
 /** The scheme ecamo's origins take in insecure mode: the one requests arrive on. */

@@ -252,7 +252,7 @@ let users = 0;
 
 /**
  * The shared source (its handler above) and an ecamo in insecure mode. One
- * pair per process, however many files ask (protocol-h2.test.ts runs them
+ * pair per process, however many files ask (protocol-h2.system.test.ts runs them
  * all in one); stopProtocolWorld() closes it once the last file is done.
  */
 export function startProtocolWorld(): Promise<ProtocolWorld> {

@@ -18,6 +18,7 @@ import { camoPath } from '../helpers/camo.js';
 import { CANONICAL_HOST, SERVICE_ORIGIN, startEcamo, startSource, type Answer, type Ecamo, type Source } from '../helpers/harness.js';
 import { GIF, IMAGES, largePng, paddedPng, PNG, SVG } from '../helpers/images.js';
 import { startRedisServer, type RedisServer } from '../helpers/redis-server.js';
+import { unlessInstalled } from '../helpers/programs.js';
 
 const CAMO_KEY = 'content check camo key';
 const CSP = "default-src 'none'; style-src 'unsafe-inline'; sandbox";
@@ -274,7 +275,7 @@ describe('an unlabelled SVG with ECAMO_SNIFF_UNLABELLED', () => {
   });
 });
 
-describe('shared entries (Redis) are checked as they are read', () => {
+describe('shared entries (Redis) are checked as they are read', { skip: unlessInstalled('redis-server') }, () => {
   let redis: RedisServer;
   let source: Source;
 

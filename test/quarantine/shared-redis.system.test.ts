@@ -8,6 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { startEcamo, type Ecamo } from '../helpers/harness.js';
 import { forge, getFrom } from '../helpers/peers.js';
 import { startRedisServer, type RedisServer } from '../helpers/redis-server.js';
+import { unlessInstalled } from '../helpers/programs.js';
 
 const SOURCE = 'http://127.0.0.1:9/img.png';
 
@@ -21,7 +22,7 @@ function redisOf(ecamo: Ecamo) {
   return redis;
 }
 
-describe('two ecamo instances, one Redis', () => {
+describe('two ecamo instances, one Redis', { skip: unlessInstalled('redis-server') }, () => {
   let redis: RedisServer;
   let first: Ecamo;
   let second: Ecamo;

@@ -12,6 +12,7 @@ import { SERVICE_ORIGIN, startEcamo, startSource, type Ecamo, type Source } from
 import { PNG, WEBP } from '../helpers/images.js';
 import { startRedisServer, type RedisServer } from '../helpers/redis-server.js';
 import { proxied } from './fixture.js';
+import { unlessInstalled } from '../helpers/programs.js';
 
 async function until(condition: () => boolean | Promise<boolean>): Promise<void> {
   while (!(await condition())) await sleep(10);
@@ -37,7 +38,7 @@ function encoded(meta: Record<string, unknown> | null, body: Buffer): Buffer {
   return Buffer.concat([MAGIC, length, metaBytes, body]);
 }
 
-describe('two ecamo instances, one Redis, one cache', () => {
+describe('two ecamo instances, one Redis, one cache', { skip: unlessInstalled('redis-server') }, () => {
   let redis: RedisServer;
   let first: Ecamo;
   let second: Ecamo;

@@ -6,6 +6,7 @@ import { createLogger } from '../../src/log.js';
 import { DEFAULT_REDIS_TIMINGS, parseRedisUrl, SharedRedis } from '../../src/state/redis.js';
 import { startEcamo } from '../helpers/harness.js';
 import { startRedisServer, type RedisServer } from '../helpers/redis-server.js';
+import { unlessInstalled } from '../helpers/programs.js';
 
 /** Polls (no deadline of its own: the test runner's timeout is the bound). */
 async function until(condition: () => boolean): Promise<void> {
@@ -34,7 +35,7 @@ describe('parseRedisUrl', () => {
   }
 });
 
-describe('SharedRedis against a real redis-server', () => {
+describe('SharedRedis against a real redis-server', { skip: unlessInstalled('redis-server') }, () => {
   let redis: RedisServer;
   before(async () => {
     redis = await startRedisServer();

@@ -16,6 +16,7 @@ import { createRedisReplayStore, MemoryReplayStore } from '../../src/verify/inde
 import { CANONICAL_ORIGIN, SERVICE_ORIGIN, startEcamo, startSource, type Ecamo, type Source } from '../helpers/harness.js';
 import { startRedisServer, type RedisServer } from '../helpers/redis-server.js';
 import { CLI, IMAGE, runCli, spawnListening, startJwksRelay, type JwksRelay, type Listening } from '../helpers/wire.js';
+import { unlessInstalled } from '../helpers/programs.js';
 
 /** The origin of the protected source, as in image URLs: both verify-proxies serve it. */
 const AUDIENCE = 'http://images.test';
@@ -24,7 +25,7 @@ async function until(condition: () => boolean): Promise<void> {
   while (!condition()) await sleep(10);
 }
 
-describe('createRedisReplayStore', () => {
+describe('createRedisReplayStore', { skip: unlessInstalled('redis-server') }, () => {
   let redis: RedisServer;
   before(async () => {
     redis = await startRedisServer();
@@ -68,7 +69,7 @@ describe('createRedisReplayStore', () => {
   });
 });
 
-describe('two verify-proxies with --redis-url', () => {
+describe('two verify-proxies with --redis-url', { skip: unlessInstalled('redis-server') }, () => {
   let redis: RedisServer;
   let ecamo: Ecamo;
   let relay: JwksRelay;

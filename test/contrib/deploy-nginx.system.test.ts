@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -13,6 +13,9 @@ import { loadConfig } from '../../src/config/load.js';
 import { startServer, type RunningServer } from '../../src/http/start.js';
 import { createSigner, type Signer } from '../../src/signer/index.js';
 import { GIF } from '../helpers/images.js';
+import { unlessInstalled } from '../helpers/programs.js';
+
+const skip = unlessInstalled('nginx');
 
 const NGINX = '/usr/sbin/nginx';
 const SNIPPET = new URL('../../../contrib/deploy/nginx/service-origin.conf', import.meta.url).pathname;
@@ -31,7 +34,7 @@ const WIKI_HOST = 'wiki.test';
 const CANONICAL_HOST = 'ecamo.test';
 
 before(async () => {
-  assert.ok(existsSync(NGINX), `${NGINX} is missing: apt-get install -y nginx-light`);
+  if (skip !== false) return;
   const gifSource = http.createServer((_req, res) => res.writeHead(200, { 'content-type': 'image/gif' }).end(GIF));
   source = gifSource;
   await new Promise<void>((resolve) => gifSource.listen(0, '127.0.0.1', resolve));
@@ -92,7 +95,7 @@ after(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-test('contrib nginx snippet routes the prefix to ecamo with the service Host intact', async () => {
+test('contrib nginx snippet routes the prefix to ecamo with the service Host intact', { skip }, async () => {
   const cookie = await signer.authCookie({ canonicalOrigin: `http://${ecamo!.app.config.canonicalHost}`, ttlSeconds: 60, insecure: true });
   const path = await signer.url(`http://127.0.0.1:${sourcePort}/a.gif`);
   const redirect = await request(`http://${WIKI_HOST}${path}`, { dispatcher: toNginx, headers: { cookie: `${cookie.name}=${cookie.token}` } });

@@ -14,6 +14,7 @@ import { parse } from 'yaml';
 import { fetchAnswer, startEcamo, startSource, type Ecamo, type Source } from '../helpers/harness.js';
 import { startRedisServer, type RedisServer } from '../helpers/redis-server.js';
 import { fetchThroughEcamo, IMAGE } from '../helpers/wire.js';
+import { unlessInstalled } from '../helpers/programs.js';
 
 const ROOT = new URL('../../../', import.meta.url).pathname;
 const DASHBOARD = `${ROOT}contrib/grafana/ecamo.json`;
@@ -93,7 +94,7 @@ describe('the metric names in PromQL, as this test reads them', () => {
   });
 });
 
-describe('dashboard and alert rules against a real ecamo', () => {
+describe('dashboard and alert rules against a real ecamo', { skip: unlessInstalled('redis-server') }, () => {
   let redis: RedisServer;
   let source: Source;
   let ecamo: Ecamo;
@@ -145,12 +146,7 @@ describe('docs/observability.md', () => {
 });
 
 const run = promisify(execFile);
-const promtool = await run('promtool', ['--version']).then(
-  () => true,
-  () => false,
-);
-
-describe('alert rules under promtool', { skip: promtool ? false : 'promtool is not installed (Debian package prometheus; .ci/run installs it)' }, () => {
+describe('alert rules under promtool', { skip: unlessInstalled('promtool') }, () => {
   it('promtool check rules accepts them', async () => {
     const { stdout } = await run('promtool', ['check', 'rules', ALERTS]);
     assert.match(stdout, /SUCCESS: \d+ rules found/);

@@ -6,7 +6,6 @@
  * camo itself fetching from loopback is fine: nothing leaves the machine.
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import type http from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { CANONICAL_HOST, fetchAnswer, startEcamo, startSource, type Answer, type Ecamo, type Source } from '../helpers/harness.js';
@@ -14,6 +13,7 @@ import { camoPath, camoQueryPath } from '../helpers/camo.js';
 import { GIF, JPEG, PNG, WEBP } from '../helpers/images.js';
 import { spawnListening, type Listening } from '../helpers/wire.js';
 import { CAMO_LISTENING, CAMO_PORT_REPORTER } from '../helpers/server-ports.js';
+import { unlessInstalled } from '../helpers/programs.js';
 
 const CAMO_SERVER = '/usr/share/camo/server.js';
 const KEY = 'shared by camo and ecamo';
@@ -66,9 +66,7 @@ function sourceHandler(req: http.IncomingMessage, res: http.ServerResponse): voi
   }
 }
 
-const camoInstalled = existsSync(CAMO_SERVER);
-
-describe('ecamo against Debian camo', { skip: camoInstalled ? false : `Debian camo is not installed (${CAMO_SERVER} is missing; apt-get install camo)` }, () => {
+describe('ecamo against Debian camo', { skip: unlessInstalled('camo') }, () => {
   let source: Source;
   let ecamo: Ecamo;
   let camo: Listening;

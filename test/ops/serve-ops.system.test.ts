@@ -17,6 +17,7 @@ import { count } from '../helpers/prometheus.js';
 import { getOnNewConnection } from '../helpers/serve-process.js';
 import { selfSignedCertificate } from '../helpers/tls.js';
 import { CLI } from '../helpers/wire.js';
+import { unlessInstalled } from '../helpers/programs.js';
 
 interface ServeProcess {
   readonly child: ChildProcess;
@@ -231,7 +232,7 @@ async function servedCommonName(url: string): Promise<string> {
   return Array.isArray(name) ? name.join() : String(name);
 }
 
-test('ECAMO_WORKERS=2 with ECAMO_TLS_*: both workers serve HTTP/2, and SIGHUP puts the new certificate in every worker', async () => {
+test('ECAMO_WORKERS=2 with ECAMO_TLS_*: both workers serve HTTP/2, and SIGHUP puts the new certificate in every worker', { skip: unlessInstalled('openssl') }, async () => {
   const dir = await mkdtemp(join(tmpdir(), 'ecamo-tls-serve-'));
   const [first, second] = [selfSignedCertificate('first'), selfSignedCertificate('second')];
   const certFile = join(dir, 'cert.pem');

@@ -15,6 +15,7 @@ import { SERVICE_ORIGIN, startEcamo, startSource, type Ecamo, type Source } from
 import { PNG } from '../helpers/images.js';
 import { forge, getFrom } from '../helpers/peers.js';
 import { redisOf, startRedisServer, until, type RedisServer } from '../helpers/redis-server.js';
+import { unlessInstalled } from '../helpers/programs.js';
 
 const PROXY = '127.0.0.2';
 
@@ -46,7 +47,7 @@ async function startLogged(redis: RedisServer): Promise<Logged> {
 const outageLines = (logged: Logged): Record<string, unknown>[] => logged.lines.filter((line) => line.msg === 'redis unavailable or failing; using per-instance memory state');
 const recoveryLines = (logged: Logged): Record<string, unknown>[] => logged.lines.filter((line) => line.msg === 'redis available again');
 
-describe('Redis outages', () => {
+describe('Redis outages', { skip: unlessInstalled('redis-server') }, () => {
   let redis: RedisServer;
   let source: Source;
   before(async () => {

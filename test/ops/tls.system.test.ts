@@ -26,6 +26,7 @@ import { paddedPng } from '../helpers/images.js';
 import { signProxyToken } from '../../src/tokens/proxy-token.js';
 import { urlDigest } from '../../src/tokens/digest.js';
 import type { Config } from '../../src/config/load.js';
+import { unlessInstalled } from '../helpers/programs.js';
 
 const SLOW_IMAGE = paddedPng(5008);
 
@@ -81,7 +82,7 @@ async function sendAndCollect(socket: net.Socket | tls.TLSSocket, bytes: Buffer)
   return Buffer.concat(chunks);
 }
 
-describe('ECAMO_TLS_CERT and ECAMO_TLS_KEY: configuration', () => {
+describe('ECAMO_TLS_CERT and ECAMO_TLS_KEY: configuration', { skip: unlessInstalled('openssl', 'curl') }, () => {
   const refused = async (env: Record<string, string>, variable: string, message: RegExp): Promise<void> => {
     await assert.rejects(loadConfig({ ...keysEnv, ...env }), (error: unknown) => {
       assert.ok(error instanceof ConfigError, String(error));
@@ -102,7 +103,7 @@ describe('ECAMO_TLS_CERT and ECAMO_TLS_KEY: configuration', () => {
   });
 });
 
-describe('TLS listener', () => {
+describe('TLS listener', { skip: unlessInstalled('openssl', 'curl') }, () => {
   let running: RunningServer;
   let config: Config;
   before(async () => ({ running, config } = await startTls()));
@@ -219,7 +220,7 @@ async function clientHello(): Promise<Buffer> {
   return hello;
 }
 
-describe('TLS listener: clients that never finish', () => {
+describe('TLS listener: clients that never finish', { skip: unlessInstalled('openssl', 'curl') }, () => {
   let running: RunningServer;
   before(async () => ({ running } = await startTls()));
   after(() => running.close(0));
@@ -257,7 +258,7 @@ describe('TLS listener: clients that never finish', () => {
   });
 });
 
-describe('TLS certificate reload', () => {
+describe('TLS certificate reload', { skip: unlessInstalled('openssl', 'curl') }, () => {
   it('a reload puts the new certificate on new connections; an unusable file keeps the old one and counts a failure', async () => {
     const first = selfSignedCertificate('first');
     const second = selfSignedCertificate('second');
