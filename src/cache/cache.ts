@@ -1,6 +1,7 @@
 import { EcamoError } from '../errors.js';
 import { validHeaderValue } from '../upstream/header-value.js';
 import type { SourceBody, SourceFetch, SourceHeaders, SourceResponse } from '../upstream/fetch.js';
+import type { AcceptClass } from './accept-class.js';
 import { Admission, admissionWindow } from './admission.js';
 import { keepForMs, makeEntry, type CacheEntry, type PrepareAnswer } from './entry.js';
 import { MemoryTier, type Stored, type VaryMarker } from './memory.js';
@@ -102,8 +103,9 @@ const PASS: Obtained = Object.freeze({ kind: 'pass' });
  */
 export type Admitted = 'keep' | 'look' | 'stream';
 
-function variantKey(key: string, accept: string | undefined): string {
-  return `${key}\n${accept ?? ''}`;
+/** Where the variant of an answer that varies on Accept lives: one per class, so at most three per key. */
+function variantKey(key: string, variant: AcceptClass): string {
+  return `${key}\n${variant}`;
 }
 
 /**
@@ -124,20 +126,20 @@ export class ImageCache {
   }
 
   /** A fresh entry from memory, or undefined: the whole hit path, synchronous. */
-  fresh(key: string, accept: string | undefined, now: number): CacheEntry | undefined {
-    const entry = this.#stored(key, accept);
+  fresh(key: string, variant: AcceptClass, now: number): CacheEntry | undefined {
+    const entry = this.#stored(key, variant);
     return entry !== undefined && entry.freshUntil > now ? entry : undefined;
   }
 
   /** Counts a request `fresh` could not answer (see Admission), and says how it goes on. */
-  admission(key: string, accept: string | undefined): Admitted {
+  admission(key: string, variant: AcceptClass): Admitted {
     if (this.#admission.use(key)) return 'keep';
-    return this.#options.shared !== undefined || this.#stored(key, accept) !== undefined ? 'look' : 'stream';
+    return this.#options.shared !== undefined || this.#stored(key, variant) !== undefined ? 'look' : 'stream';
   }
 
   /** Joins the fetch in flight for this request, or starts one. */
   obtain(request: CacheRequest): Ticket {
-    const flightKey = variantKey(request.key, request.query.accept);
+    const flightKey = variantKey(request.key, request.query.variant);
     const current = this.#flights.get(flightKey);
     if (current !== undefined) return current.follow(this.#options.timeoutMs);
     const flight = new Flight(() => this.#flights.delete(flightKey));
@@ -153,28 +155,28 @@ export class ImageCache {
     return this.#memory.size;
   }
 
-  #stored(key: string, accept: string | undefined): CacheEntry | undefined {
+  #stored(key: string, variant: AcceptClass): CacheEntry | undefined {
     const stored = this.#memory.get(key);
     if (stored === undefined || !('variesOnAccept' in stored)) return stored;
-    const variant = this.#memory.get(variantKey(key, accept));
-    return variant === undefined || 'variesOnAccept' in variant ? undefined : variant;
+    const entry = this.#memory.get(variantKey(key, variant));
+    return entry === undefined || 'variesOnAccept' in entry ? undefined : entry;
   }
 
-  async #sharedStored(key: string, accept: string | undefined): Promise<CacheEntry | undefined> {
+  async #sharedStored(key: string, variant: AcceptClass): Promise<CacheEntry | undefined> {
     const shared = this.#options.shared;
     if (shared === undefined) return undefined;
     const stored = await shared.get(key);
     if (stored === undefined || !('variesOnAccept' in stored)) return stored;
-    const variant = await shared.get(variantKey(key, accept));
-    return variant === undefined || 'variesOnAccept' in variant ? undefined : variant;
+    const entry = await shared.get(variantKey(key, variant));
+    return entry === undefined || 'variesOnAccept' in entry ? undefined : entry;
   }
 
-  #keep(key: string, accept: string | undefined, entry: CacheEntry, memoryOnly: boolean): void {
+  #keep(key: string, variant: AcceptClass, entry: CacheEntry, memoryOnly: boolean): void {
     const keepMs = keepForMs(entry, Date.now());
     const shared = memoryOnly ? undefined : this.#options.shared;
     if (variesOnAccept(entry.headers)) {
       const marker: VaryMarker = { variesOnAccept: true, until: Date.now() + keepMs };
-      const at = variantKey(key, accept);
+      const at = variantKey(key, variant);
       this.#memory.set(key, marker, keepMs);
       this.#memory.set(at, entry, keepMs);
       shared?.set(key, marker, keepMs);
@@ -188,12 +190,12 @@ export class ImageCache {
   async #run(request: CacheRequest, flight: Flight): Promise<Obtained> {
     const { key, query } = request;
     const options = this.#options;
-    const inMemory = this.#stored(key, query.accept);
+    const inMemory = this.#stored(key, query.variant);
     if (inMemory !== undefined && inMemory.freshUntil > Date.now()) return { kind: 'entry', entry: inMemory, status: 'hit' };
     // Missing or stale here: another instance may have fetched or revalidated it since.
-    const shared = await this.#sharedStored(key, query.accept);
+    const shared = await this.#sharedStored(key, query.variant);
     if (shared !== undefined && shared.freshUntil > Date.now()) {
-      this.#keep(key, query.accept, shared, true);
+      this.#keep(key, query.variant, shared, true);
       return { kind: 'entry', entry: shared, status: 'hit' };
     }
     const stale = inMemory ?? shared;
@@ -205,7 +207,7 @@ export class ImageCache {
       const update = refreshed(stale.policy, stale.headers, query, singleValues(source.headers));
       if (update !== undefined) {
         const entry = makeEntry(query.url, stale.body, update.headers, update.policy, options.prepare, Date.now());
-        this.#keep(key, query.accept, entry, false);
+        this.#keep(key, query.variant, entry, false);
         return { kind: 'entry', entry, status: 'revalidated' };
       }
       // A 304 for other bytes than ours: start over, unconditionally.
@@ -237,7 +239,7 @@ export class ImageCache {
       // Undefined: it outgrew the room. A length other than declared: never kept, never shared.
       if (body === undefined || (declared !== undefined && body.length !== declared)) return PASS;
       const entry = makeEntry(query.url, body, headers, policy, options.prepare, Date.now());
-      this.#keep(key, query.accept, entry, false);
+      this.#keep(key, query.variant, entry, false);
       return { kind: 'entry', entry, status: 'miss' };
     });
     return { kind: 'stream', source, body: tee, status: 'miss', forOthers };

@@ -1,5 +1,6 @@
 import CachePolicy from 'http-cache-semantics';
 import type { SourceValidators } from '../upstream/fetch.js';
+import { SOURCE_ACCEPT, type AcceptClass } from './accept-class.js';
 
 /**
  * The rules of a shared cache (RFC 9111), from `http-cache-semantics`, fed
@@ -26,15 +27,15 @@ export type StoredHeaders = Readonly<Record<string, string>>;
 /** What the source was asked, as far as caching is concerned. */
 export interface SourceQuery {
   readonly url: string;
-  readonly accept: string | undefined;
+  /** The class of the client's Accept: the source was sent its SOURCE_ACCEPT. */
+  readonly variant: AcceptClass;
   readonly sendToken: boolean;
 }
 
 export type ValidatorHeaders = SourceValidators;
 
 function policyRequest(query: SourceQuery): CachePolicy.Request {
-  const headers: CachePolicy.Headers = {};
-  if (query.accept !== undefined) headers.accept = query.accept;
+  const headers: CachePolicy.Headers = { accept: SOURCE_ACCEPT[query.variant] };
   if (query.sendToken) headers.authorization = 'ecamo ID token';
   return { url: query.url, method: 'GET', headers };
 }

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { acceptClass, SOURCE_ACCEPT } from '../cache/accept-class.js';
 import { cacheKey, type Obtained } from '../cache/cache.js';
 import { TeeBody } from '../cache/tee.js';
 import { EcamoError, SourceResponseError } from '../errors.js';
@@ -110,21 +111,24 @@ const cacheKeys = new WeakMap<SourceRequest, string>();
 export async function serveSource(app: App, req: IncomingMessage, res: ServerResponse, record: RequestRecord, sourceRequest: SourceRequest): Promise<void> {
   if (req.headers['sec-fetch-dest'] === 'document') return redirectToSource(res, record, sourceRequest.url, 'src-fetch-dest');
 
-  const accept = validHeaderValue(req.headers, 'accept');
+  // The source is asked with the fixed Accept of the client's class, never the client's own: any
+  // Accept a client makes up costs at most one fetch (and one kept variant) per class.
+  const variant = acceptClass(validHeaderValue(req.headers, 'accept'));
+  const accept = SOURCE_ACCEPT[variant];
   const cache = app.cache;
   if (cache === undefined) return proxyFromSource(app, req, res, record, sourceRequest, accept);
   const key = cacheKeyOf(sourceRequest);
   const now = Date.now();
-  const fresh = cache.fresh(key, accept, now);
+  const fresh = cache.fresh(key, variant, now);
   if (fresh !== undefined) return answerFromEntry(res, record, fresh, 'hit', now);
   // An image not (yet) worth keeping, of which nothing is kept: as with the cache off.
-  const admission = cache.admission(key, accept);
+  const admission = cache.admission(key, variant);
   if (admission === 'stream') return proxyFromSource(app, req, res, record, sourceRequest, accept);
 
   const ticket = cache.obtain({
     key,
     admission,
-    query: { url: sourceRequest.url, accept, sendToken: sourceRequest.sendToken },
+    query: { url: sourceRequest.url, variant, sendToken: sourceRequest.sendToken },
     fetch: (validators) => startFetch(app, req, sourceRequest, accept, validators, record.trace),
     admit: (source) => admitResponse(app, source),
   });
@@ -163,7 +167,7 @@ function startFetch(
   app: App,
   req: IncomingMessage,
   sourceRequest: SourceRequest,
-  accept: string | undefined,
+  accept: string,
   validators: SourceValidators | undefined,
   trace: RequestTrace | undefined,
 ): SourceFetch {
@@ -201,7 +205,7 @@ async function proxyFromSource(
   res: ServerResponse,
   record: RequestRecord,
   sourceRequest: SourceRequest,
-  accept: string | undefined,
+  accept: string,
 ): Promise<void> {
   const fetching = startFetch(app, req, sourceRequest, accept, undefined, record.trace);
   const source = await whileClientWaits(res, fetching.response, () => fetching.cancel());

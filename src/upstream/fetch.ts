@@ -8,7 +8,7 @@ export type { BodySink, SourceBody, SourceHeaders } from './exchange.js';
 
 export interface SourceRequest {
   readonly url: string;
-  /** The client's Accept header, the only client header passed on. */
+  /** The Accept to send: the fixed one of the client's class (cache/accept-class.ts), the only trace of a client header. */
   readonly accept: string | undefined;
   /**
    * Makes the Authorization value for one hop: called for every hop on the

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { SOURCE_ACCEPT } from '../../src/cache/accept-class.js';
 import { generateKey } from '../../src/config/generate-key.js';
 import { loadEcamoKeys } from '../../src/config/keys.js';
 import { createLogger } from '../../src/log.js';
@@ -193,7 +194,7 @@ describe('response cache', () => {
     }
   });
 
-  test('Vary: Accept keeps one entry per Accept value', async () => {
+  test('Vary: Accept keeps one entry per Accept class; the source is sent the class\'s Accept', async () => {
     const images = await source((req, res) => {
       const webp = req.headers.accept?.includes('image/webp') === true;
       res.writeHead(200, { 'content-type': webp ? 'image/webp' : 'image/png', 'cache-control': 'max-age=600', vary: 'Accept' }).end(webp ? WEBP : PNG);
@@ -201,6 +202,7 @@ describe('response cache', () => {
     const url = `${images.origin}/negotiated`;
     const webp = 'image/webp,image/*';
     const plain = 'image/*';
+    const alsoWebp = 'image/webp;q=0.9,image/png';
     assert.deepEqual((await proxied(ecamo, url, { accept: webp })).bytes, WEBP);
     assert.deepEqual((await proxied(ecamo, url, { accept: plain })).bytes, PNG);
     const again = await proxied(ecamo, url, { accept: webp });
@@ -208,7 +210,11 @@ describe('response cache', () => {
     assert.equal(again.header('x-ecamo-cache'), 'hit');
     assert.equal(again.header('vary'), 'Accept');
     assert.equal((await proxied(ecamo, url, { accept: plain })).header('x-ecamo-cache'), 'hit');
-    assert.equal(images.requests.length, 2);
+    assert.equal((await proxied(ecamo, url, { accept: alsoWebp })).header('x-ecamo-cache'), 'hit');
+    assert.deepEqual(
+      images.requests.map((req) => req.headers.accept),
+      [SOURCE_ACCEPT.webp, SOURCE_ACCEPT.other],
+    );
   });
 
   test('a stale entry is revalidated with If-None-Match; a 304 refreshes it', async () => {

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { createLocalJWKSet, jwtVerify, type JWK } from 'jose';
+import { SOURCE_ACCEPT } from '../../src/cache/accept-class.js';
 import { CANONICAL_HOST, CANONICAL_ORIGIN, SERVICE_ORIGIN, fetchCutOff, startEcamo, startSource, type Ecamo, type Source } from '../helpers/harness.js';
 import { paddedPng } from '../helpers/images.js';
 import { PNG, src, uniqueNumber, requestsFor, redirect, followCanonical, proxy, assertEcamoError, startProtocolWorld, stopProtocolWorld } from '../helpers/protocol-world.js';
@@ -24,7 +25,7 @@ before(async () => {
 after(stopProtocolWorld);
 
 describe('docs/protocol.md §8: Fetching the source', () => {
-  it('GET with Accept-Encoding: identity, Via: 1.1 ecamo and the client Accept; nothing else from the client', async () => {
+  it("GET with Accept-Encoding: identity, Via: 1.1 ecamo and the fixed Accept of the client's class; nothing else from the client", async () => {
     const sourceUrl = src('/img.png');
     const answer = await proxy(ecamo, sourceUrl, {
       headers: {
@@ -45,7 +46,7 @@ describe('docs/protocol.md §8: Fetching the source', () => {
     assert.equal(seen.method, 'GET');
     assert.equal(seen.headers['accept-encoding'], 'identity');
     assert.equal(seen.headers.via, '1.1 ecamo');
-    assert.equal(seen.headers.accept, 'image/avif,image/webp,*/*');
+    assert.equal(seen.headers.accept, SOURCE_ACCEPT.avif);
     assert.equal(seen.headers['user-agent'], `ecamo/${PACKAGE_VERSION}`, "ecamo's own, not the client's");
     for (const name of Object.keys(seen.headers)) {
       assert.ok(['host', 'connection', 'accept', 'accept-encoding', 'via', 'user-agent'].includes(name), `source received ${name}`);
