@@ -29,8 +29,8 @@ export function cacheKey(url: string, serviceOrigin: string, sendToken: boolean)
 
 /** Where entries are kept besides this process (Redis), shared by every instance. */
 export interface SharedTier {
-  /** Undefined on a miss, a corrupt value or an unreachable store: never throws. */
-  get(key: string): Promise<Stored | undefined>;
+  /** Undefined on a miss, a value not written for `key` and `url` or not sound, or an unreachable store: never throws. */
+  get(key: string, url: string): Promise<Stored | undefined>;
   /** Fire and forget: a store that is down only loses the write. */
   set(key: string, value: Stored, keepMs: number): void;
 }
@@ -162,12 +162,12 @@ export class ImageCache {
     return entry === undefined || 'variesOnAccept' in entry ? undefined : entry;
   }
 
-  async #sharedStored(key: string, variant: AcceptClass): Promise<CacheEntry | undefined> {
+  async #sharedStored(key: string, url: string, variant: AcceptClass): Promise<CacheEntry | undefined> {
     const shared = this.#options.shared;
     if (shared === undefined) return undefined;
-    const stored = await shared.get(key);
+    const stored = await shared.get(key, url);
     if (stored === undefined || !('variesOnAccept' in stored)) return stored;
-    const entry = await shared.get(variantKey(key, variant));
+    const entry = await shared.get(variantKey(key, variant), url);
     return entry === undefined || 'variesOnAccept' in entry ? undefined : entry;
   }
 
@@ -193,7 +193,7 @@ export class ImageCache {
     const inMemory = this.#stored(key, query.variant);
     if (inMemory !== undefined && inMemory.freshUntil > Date.now()) return { kind: 'entry', entry: inMemory, status: 'hit' };
     // Missing or stale here: another instance may have fetched or revalidated it since.
-    const shared = await this.#sharedStored(key, query.variant);
+    const shared = await this.#sharedStored(key, query.url, query.variant);
     if (shared !== undefined && shared.freshUntil > Date.now()) {
       this.#keep(key, query.variant, shared, true);
       return { kind: 'entry', entry: shared, status: 'hit' };

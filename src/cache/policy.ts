@@ -1,5 +1,6 @@
 import CachePolicy from 'http-cache-semantics';
 import type { SourceValidators } from '../upstream/fetch.js';
+import { validHeaderValue } from '../upstream/header-value.js';
 import { SOURCE_ACCEPT, type AcceptClass } from './accept-class.js';
 
 /**
@@ -23,6 +24,13 @@ const REFRESHED_BY_304: readonly string[] = ['cache-control', 'etag', 'expires',
 
 /** What is kept of a source response's headers, all single strings. */
 export type StoredHeaders = Readonly<Record<string, string>>;
+
+/** Whether headers read back from elsewhere (the shared tier) could have been kept here: known names, valid values (no CR, LF or NUL). */
+export function isStoredHeaders(value: unknown): value is StoredHeaders {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  const headers = value as Record<string, unknown>;
+  return Object.keys(headers).every((name) => KEPT_HEADERS.includes(name) && validHeaderValue(headers as Record<string, string | undefined>, name) !== undefined);
+}
 
 /** What the source was asked, as far as caching is concerned. */
 export interface SourceQuery {

@@ -21,6 +21,14 @@ export interface SigningKey {
   readonly proxyTokenMacKey: KeyObject;
 }
 
+/** HKDF-SHA256 parameters of a key derived from one of ecamo's private keys; `info` names its use. */
+export interface KeyDerivation {
+  readonly hash: 'sha256';
+  readonly salt: string;
+  readonly info: string;
+  readonly length: number;
+}
+
 /**
  * HKDF-SHA256 parameters of the proxy-token MAC key (docs/protocol.md §4.4).
  * The salt is empty (RFC 5869 then extracts with 32 zero bytes): `d` is
@@ -29,16 +37,36 @@ export interface SigningKey {
  * the JWK alone. The info names the purpose, so that no other use of the
  * private key can yield the same bytes.
  */
-export const PROXY_TOKEN_MAC_KEY_DERIVATION = Object.freeze({ hash: 'sha256', salt: '', info: 'ecamo proxy token v1', length: 32 });
+export const PROXY_TOKEN_MAC_KEY_DERIVATION: KeyDerivation = Object.freeze({ hash: 'sha256', salt: '', info: 'ecamo proxy token v1', length: 32 });
+
+/** The same for the MAC key of the response cache's values in Redis (cache/redis-tier.ts, docs/operations.md). */
+export const SHARED_CACHE_KEY_DERIVATION: KeyDerivation = Object.freeze({ ...PROXY_TOKEN_MAC_KEY_DERIVATION, info: 'ecamo shared cache v1' });
 
 /**
- * The MAC key of proxy tokens under one of ecamo's private keys, from its
- * private scalar `d` (32 bytes, big-endian): a secret only the holders of
+ * A key derived from one of ecamo's private keys, from its private scalar
+ * `d` (32 bytes, big-endian): a secret only the holders of
  * `ECAMO_PRIVATE_KEYS` can compute, and never anything published.
  */
-export function deriveProxyTokenMacKey(privateScalar: Buffer): KeyObject {
-  const { hash, salt, info, length } = PROXY_TOKEN_MAC_KEY_DERIVATION;
+export function deriveKey(privateScalar: Buffer, derivation: KeyDerivation): KeyObject {
+  const { hash, salt, info, length } = derivation;
   return createSecretKey(Buffer.from(hkdfSync(hash, privateScalar, salt, info, length)));
+}
+
+/** The MAC key of proxy tokens under one of ecamo's private keys. */
+export function deriveProxyTokenMacKey(privateScalar: Buffer): KeyObject {
+  return deriveKey(privateScalar, PROXY_TOKEN_MAC_KEY_DERIVATION);
+}
+
+/**
+ * The MAC keys of the response cache's values in Redis: new values get the
+ * signing key's, and a value under any configured key's is accepted, so that
+ * instances midway through a rotation (another signing kid) share the cache,
+ * and a rotation does not empty it.
+ */
+export interface SharedCacheKeys {
+  readonly writing: KeyObject;
+  /** The writing key first. */
+  readonly accepted: readonly KeyObject[];
 }
 
 const BASE64URL = /^[A-Za-z0-9_-]+$/;
@@ -153,6 +181,7 @@ export interface EcamoKeys {
   readonly proxyTokenMacKeys: ReadonlyMap<string, KeyObject>;
   /** What `/.well-known/jwks.json` publishes. */
   readonly publicJwks: readonly PublicJwk[];
+  readonly sharedCache: SharedCacheKeys;
 }
 
 /** `ECAMO_PRIVATE_KEYS` and `ECAMO_SIGNING_KID`. */
@@ -176,6 +205,7 @@ async function importEcamoKeys(
   const verification = new Map<string, CryptoKey>();
   const privateKeys = new Map<string, CryptoKey>();
   const proxyTokenMacKeys = new Map<string, KeyObject>();
+  const sharedCacheKeys = new Map<string, KeyObject>();
   const publicJwks: PublicJwk[] = [];
   for (const kid of names) {
     const jwk = checkP256Jwk(variable, kid, entries[kid], true);
@@ -185,7 +215,9 @@ async function importEcamoKeys(
     privateKeys.set(kid, await importOrFail(variable, kid, { kty: 'EC', crv: 'P-256', x: jwk.x, y: jwk.y, d: jwk.d }));
     verification.set(kid, await importOrFail(variable, kid, { kty: 'EC', crv: 'P-256', x: jwk.x, y: jwk.y }));
     // The import above accepted d: it is the 32-byte scalar (WebCrypto refuses any other length).
-    proxyTokenMacKeys.set(kid, deriveProxyTokenMacKey(Buffer.from(jwk.d, 'base64url')));
+    const privateScalar = Buffer.from(jwk.d, 'base64url');
+    proxyTokenMacKeys.set(kid, deriveProxyTokenMacKey(privateScalar));
+    sharedCacheKeys.set(kid, deriveKey(privateScalar, SHARED_CACHE_KEY_DERIVATION));
     publicJwks.push(publicHalf(jwk, kid));
   }
   // As the reference server: a single key needs no ECAMO_SIGNING_KID.
@@ -193,12 +225,16 @@ async function importEcamoKeys(
   if (kid === undefined) throw new ConfigError(kidVariable, `is required when ${variable} holds several keys`);
   const privateKey = privateKeys.get(kid);
   const proxyTokenMacKey = proxyTokenMacKeys.get(kid);
-  if (privateKey === undefined || proxyTokenMacKey === undefined) throw new ConfigError(kidVariable, `names "${kid}", which is not a key of ${variable}`);
+  const writing = sharedCacheKeys.get(kid);
+  if (privateKey === undefined || proxyTokenMacKey === undefined || writing === undefined) {
+    throw new ConfigError(kidVariable, `names "${kid}", which is not a key of ${variable}`);
+  }
   return {
     signing: Object.freeze({ kid, privateKey, proxyTokenMacKey }),
     verification,
     proxyTokenMacKeys,
     publicJwks: Object.freeze(publicJwks),
+    sharedCache: Object.freeze({ writing, accepted: Object.freeze([writing, ...[...sharedCacheKeys.values()].filter((key) => key !== writing)]) }),
   };
 }
 

@@ -12,6 +12,7 @@ import { SourceFetcher } from '../upstream/fetch.js';
 import { prepareAnswer } from './cached-answer.js';
 import { checkedSharedTier } from './content-check.js';
 import { ErrorImage } from './error-image.js';
+import { essenceOf } from './media-type.js';
 
 /** The objects every request uses, built once at start. */
 export interface App {
@@ -42,6 +43,7 @@ export function createApp(
   const redis = config.redis === undefined ? undefined : new SharedRedis(config.redis, logger);
   if (redis !== undefined) metrics.watchRedis(() => redis.available);
   const prepare = prepareAnswer(config);
+  const tokens = new TokenService(config, metrics);
   const cache =
     config.cacheMaxBytes === 0
       ? undefined
@@ -53,14 +55,30 @@ export function createApp(
           timeoutMs: config.timeoutMs,
           defaultCacheControl: config.defaultCacheControl,
           prepare,
-          ...(redis === undefined ? {} : { shared: checkedSharedTier(new RedisTier(redis, prepare), config, logger) }),
+          ...(redis === undefined
+            ? {}
+            : {
+                shared: checkedSharedTier(
+                  new RedisTier(redis, {
+                    prepare,
+                    keys: () => tokens.keys.ecamoKeys.sharedCache,
+                    rules: {
+                      maxBodyBytes: Math.min(config.cacheMaxEntryBytes, config.maxLength),
+                      contentTypeAllowed: (contentType) => config.contentTypeAllowed.has(essenceOf(contentType) ?? ''),
+                    },
+                    logger,
+                  }),
+                  config,
+                  logger,
+                ),
+              }),
         });
   if (cache !== undefined) metrics.watchResponseCache(cache);
   return Object.freeze({
     config,
     logger,
     metrics,
-    tokens: new TokenService(config, metrics),
+    tokens,
     fetcher: new SourceFetcher({
       maxRedirects: config.maxRedirects,
       sourceAllowedRegexp: config.sourceAllowedRegexp,

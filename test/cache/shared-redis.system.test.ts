@@ -7,59 +7,33 @@ import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { cacheKey } from '../../src/cache/cache.js';
 import { redisKey } from '../../src/cache/redis-tier.js';
-import type { SharedRedis } from '../../src/state/redis.js';
+import { generateKey, type GeneratedKey } from '../../src/config/generate-key.js';
 import { SERVICE_ORIGIN, startEcamo, startSource, type Ecamo, type Source } from '../helpers/harness.js';
 import { PNG, WEBP } from '../helpers/images.js';
 import { startRedisServer, type RedisServer } from '../helpers/redis-server.js';
 import { proxied } from './fixture.js';
 import { unlessInstalled } from '../helpers/programs.js';
-
-async function until(condition: () => boolean | Promise<boolean>): Promise<void> {
-  while (!(await condition())) await sleep(10);
-}
-
-function redisOf(ecamo: Ecamo): SharedRedis {
-  const redis = ecamo.server.app.redis;
-  assert.ok(redis !== undefined);
-  return redis;
-}
-
-
-/** A real PNG followed by bytes of its own: one image per path. */
-const imageFor = (path: string): Buffer => Buffer.concat([PNG, Buffer.from(`image bytes of ${path} `.repeat(50))]);
-
-const MAGIC = Buffer.from('ecamo-cache-1\n');
-
-/** A value laid out as the shared tier writes one: magic, metadata length, metadata, body. */
-function encoded(meta: Record<string, unknown> | null, body: Buffer): Buffer {
-  const metaBytes = Buffer.from(JSON.stringify(meta));
-  const length = Buffer.alloc(4);
-  length.writeUInt32BE(metaBytes.length);
-  return Buffer.concat([MAGIC, length, metaBytes, body]);
-}
+import { closeAll, imageFor, macKeyOf, partsOf, redisOf, startImageSource, until, value } from './shared-values.js';
 
 describe('two ecamo instances, one Redis, one cache', { skip: unlessInstalled('redis-server') }, () => {
   let redis: RedisServer;
   let first: Ecamo;
   let second: Ecamo;
   let source: Source;
+  /** The instances' one private key: values MACed under it are genuine to both. */
+  let ecamoKey: GeneratedKey;
 
   before(async () => {
     redis = await startRedisServer();
-    first = await startEcamo({ ECAMO_REDIS_URL: redis.url });
-    second = await startEcamo({ ECAMO_REDIS_URL: redis.url });
-    source = await startSource((req, res) => {
-      res.writeHead(200, { 'content-type': 'image/png', 'cache-control': 'public, max-age=600', etag: '"1"' }).end(imageFor(req.url ?? ''));
-    });
+    ecamoKey = await generateKey('shared');
+    const env = { ECAMO_REDIS_URL: redis.url, ECAMO_PRIVATE_KEYS: JSON.stringify({ [ecamoKey.kid]: ecamoKey.privateJwk }) };
+    first = await startEcamo(env);
+    second = await startEcamo(env);
+    source = await startImageSource();
     await until(() => redisOf(first).available && redisOf(second).available);
   });
 
-  after(async () => {
-    await first.close();
-    await second.close();
-    await source.close();
-    await redis.stop();
-  });
+  after(() => closeAll([first, second], source, redis));
 
   const kept = async (url: string): Promise<boolean> => (await redisOf(first).client.exists(redisKey(cacheKey(url, SERVICE_ORIGIN, false)))) === 1;
   const fetchesOf = (path: string): number => source.requests.filter((req) => req.url === path).length;
@@ -145,26 +119,24 @@ describe('two ecamo instances, one Redis, one cache', { skip: unlessInstalled('r
 
   test('a corrupt or foreign value is a miss, and overwritten', async () => {
     const client = redisOf(first).client;
-    const values: Buffer[] = [
-      Buffer.from('garbage'),
-      Buffer.from('ecamo-cache-1\n\xff\xff\xff\xffnot json', 'latin1'),
-      (() => {
-        const meta = Buffer.from(JSON.stringify({ kind: 'entry', key: 'another key', url: 'x', headers: {}, policy: {} }));
-        const length = Buffer.alloc(4);
-        length.writeUInt32BE(meta.length);
-        return Buffer.concat([Buffer.from('ecamo-cache-1\n'), length, meta, Buffer.from('body')]);
-      })(),
+    const values: ((key: string) => Buffer)[] = [
+      () => Buffer.from('garbage'),
+      // The layout before values carried a MAC.
+      () => Buffer.from('ecamo-cache-1\n\xff\xff\xff\xffnot json', 'latin1'),
+      // MACed for this key, but its metadata names another.
+      (key) => value(key, { kind: 'entry', key: 'another key', url: 'x', headers: {}, policy: {}, length: 4 }, Buffer.from('body'), macKeyOf(ecamoKey)),
     ];
-    for (const [index, value] of values.entries()) {
+    for (const [index, make] of values.entries()) {
       const path = `/corrupt-${index}.png`;
       const url = `${source.origin}${path}`;
       const key = redisKey(cacheKey(url, SERVICE_ORIGIN, false));
-      await client.set(key, value);
+      const written = make(cacheKey(url, SERVICE_ORIGIN, false));
+      await client.set(key, written);
       const answer = await proxied(second, url);
       assert.equal(answer.status, 200);
       assert.equal(answer.header('x-ecamo-cache'), 'miss', path);
       assert.deepEqual(answer.bytes, imageFor(path));
-      await until(async () => !(await client.getBuffer(key))?.equals(value));
+      await until(async () => !(await client.getBuffer(key))?.equals(written));
       // Now sound: the other instance is served from it.
       assert.equal((await proxied(first, url)).header('x-ecamo-cache'), 'hit', path);
       assert.equal(fetchesOf(path), 1);
@@ -177,11 +149,8 @@ describe('two ecamo instances, one Redis, one cache', { skip: unlessInstalled('r
     const model = `${source.origin}/model.png`;
     await proxied(first, model);
     await until(() => kept(model));
-    const sound = (await client.getBuffer(redisKey(cacheKey(model, SERVICE_ORIGIN, false))))!;
-    const metaLength = sound.readUInt32BE(MAGIC.length);
-    const meta = JSON.parse(sound.toString('utf8', MAGIC.length + 4, MAGIC.length + 4 + metaLength)) as Record<string, unknown>;
+    const { meta, body } = partsOf((await client.getBuffer(redisKey(cacheKey(model, SERVICE_ORIGIN, false))))!);
     const policy = meta.policy as Record<string, unknown>;
-    const body = sound.subarray(MAGIC.length + 4 + metaLength);
     const shapes: Record<string, (key: string) => Record<string, unknown> | null> = {
       'null metadata': () => null,
       'headers not strings': (key) => ({ ...meta, key, headers: { 'content-type': 5 } }),
@@ -196,12 +165,13 @@ describe('two ecamo instances, one Redis, one cache', { skip: unlessInstalled('r
     for (const { name, path, shape } of cases) {
       const url = `${source.origin}${path}`;
       const key = redisKey(cacheKey(url, SERVICE_ORIGIN, false));
-      const value = encoded(shape(cacheKey(url, SERVICE_ORIGIN, false)), body);
-      await client.set(key, value);
+      // MACed under the instances' own key: these are refused by the checks after the MAC.
+      const written = value(cacheKey(url, SERVICE_ORIGIN, false), shape(cacheKey(url, SERVICE_ORIGIN, false)), body, macKeyOf(ecamoKey));
+      await client.set(key, written);
       const answer = await proxied(second, url);
       assert.equal(answer.header('x-ecamo-cache'), 'miss', name);
       assert.deepEqual(answer.bytes, imageFor(path), name);
-      await until(async () => !(await client.getBuffer(key))?.equals(value));
+      await until(async () => !(await client.getBuffer(key))?.equals(written));
       assert.equal((await proxied(first, url)).header('x-ecamo-cache'), 'hit', name);
       assert.equal(fetchesOf(path), 1, name);
     }

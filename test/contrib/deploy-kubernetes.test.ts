@@ -51,10 +51,16 @@ before(() => {
       manifests.push(document.toJS() as Node);
     }
   }
-  deployment = manifests.find((manifest) => manifest.kind === 'Deployment')!;
+  deployment = named('Deployment', 'ecamo');
   container = at<Node[]>(deployment, 'spec', 'template', 'spec', 'containers')[0]!;
   env = new Map(at<{ name: string; value: string }[]>(container, 'env').map(({ name, value }) => [name, value]));
 });
+
+function named(kind: string, name: string): Node {
+  const found = manifests.find((manifest) => manifest.kind === kind && at<string>(manifest, 'metadata', 'name') === name);
+  assert.ok(found, `${kind} ${name}`);
+  return found;
+}
 
 function port(name: string): number {
   const found = at<{ name: string; containerPort: number }[]>(container, 'ports').find((entry) => entry.name === name);
@@ -63,8 +69,9 @@ function port(name: string): number {
 }
 
 describe('kubernetes manifests', () => {
-  it('hold a Deployment, a Service and a PodDisruptionBudget, all listed in the kustomization', () => {
-    assert.deepEqual(manifests.map((manifest) => manifest.kind).sort(), ['Deployment', 'Kustomization', 'PodDisruptionBudget', 'Service']);
+  it("hold ecamo's Deployment, Service and PodDisruptionBudget, and its Redis, all listed in the kustomization", () => {
+    const kinds = manifests.map((manifest) => `${String(manifest.kind)} ${manifest.kind === 'Kustomization' ? '' : at<string>(manifest, 'metadata', 'name')}`.trim());
+    assert.deepEqual(kinds.sort(), ['Deployment ecamo', 'Deployment ecamo-redis', 'Kustomization', 'NetworkPolicy ecamo-redis', 'PodDisruptionBudget ecamo', 'Service ecamo', 'Service ecamo-redis']);
     const listed = at<string[]>(manifests.find((manifest) => manifest.kind === 'Kustomization'), 'resources').sort();
     assert.deepEqual(listed, readdirSync(DIR).filter((name) => name.endsWith('.yaml') && name !== 'kustomization.yaml').sort());
   });
@@ -137,13 +144,38 @@ describe('kubernetes manifests', () => {
     assert.equal(env.get('ECAMO_WORKERS'), '1', 'one process per pod: replicas scale, requests stay per core');
   });
 
+  it('give ecamo a Redis of its own: bounded memory with LRU eviction, nothing persisted, reachable from ecamo\'s pods only', () => {
+    const redis = named('Deployment', 'ecamo-redis');
+    const [server] = at<Node[]>(redis, 'spec', 'template', 'spec', 'containers');
+    const args = at<string[]>(server, 'args');
+    const option = (name: string): string | undefined => args[args.indexOf(`--${name}`) + 1];
+    assert.ok(args.includes('--maxmemory'), 'maxmemory is set');
+    const maxmemory = bytes(option('maxmemory')!.replace(/mb$/i, 'Mi').replace(/gb$/i, 'Gi'));
+    assert.ok(maxmemory < bytes(at(server, 'resources', 'limits', 'memory')), "the container's limit leaves room beyond maxmemory");
+    assert.equal(option('maxmemory-policy'), 'allkeys-lru');
+    assert.equal(option('save'), '');
+    assert.equal(option('appendonly'), 'no');
+    const service = named('Service', 'ecamo-redis');
+    const url = new URL(env.get('ECAMO_REDIS_URL')!);
+    assert.equal(url.hostname, at(service, 'metadata', 'name'));
+    assert.equal(Number(url.port), at<Node[]>(service, 'spec', 'ports')[0]!.port);
+    // The Service reaches the Redis pods, and ecamo's own Service and budget do not.
+    const redisLabels = at<Record<string, string>>(redis, 'spec', 'template', 'metadata', 'labels');
+    assert.deepEqual(at(service, 'spec', 'selector'), redisLabels);
+    assert.notDeepEqual(at(named('Service', 'ecamo'), 'spec', 'selector'), redisLabels);
+    const policy = named('NetworkPolicy', 'ecamo-redis');
+    assert.deepEqual(at(policy, 'spec', 'podSelector', 'matchLabels'), redisLabels);
+    const [rule] = at<Node[]>(policy, 'spec', 'ingress');
+    assert.deepEqual(at<Node[]>(rule, 'from').map((peer) => at(peer, 'podSelector', 'matchLabels')), [at(deployment, 'spec', 'template', 'metadata', 'labels')]);
+  });
+
   it('route the Service and the PodDisruptionBudget to the pods, to the public port only', () => {
     const labels = at<Record<string, string>>(deployment, 'spec', 'template', 'metadata', 'labels');
     const matches = (selector: Record<string, string>): boolean => Object.entries(selector).every(([key, value]) => labels[key] === value);
-    const service = manifests.find((manifest) => manifest.kind === 'Service')!;
+    const service = named('Service', 'ecamo');
     assert.ok(matches(at(service, 'spec', 'selector')));
     assert.deepEqual(at<Node[]>(service, 'spec', 'ports').map((entry) => entry.targetPort), ['http']);
-    const budget = manifests.find((manifest) => manifest.kind === 'PodDisruptionBudget')!;
+    const budget = named('PodDisruptionBudget', 'ecamo');
     assert.ok(matches(at(budget, 'spec', 'selector', 'matchLabels')));
     assert.ok(matches(at(deployment, 'spec', 'selector', 'matchLabels')));
     assert.ok(at<number>(deployment, 'spec', 'replicas') > at<number>(budget, 'spec', 'maxUnavailable'));
