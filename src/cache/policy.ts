@@ -7,8 +7,9 @@ import { SOURCE_ACCEPT, type AcceptClass } from './accept-class.js';
  * The rules of a shared cache (RFC 9111), from `http-cache-semantics`, fed
  * with exactly what ecamo sends a source and what it passes on to clients.
  *
- * The request a policy sees is the one the source saw: ecamo forwards only
- * `Accept`, and an `Authorization` when the URL token asks for the ID token
+ * The request a policy sees is the one the source saw: ecamo sends only the
+ * fixed `Accept` of the client's class, and an `Authorization` when the URL
+ * token asks for the ID token
  * (a marker here: the token itself must never be stored). With that header
  * present the library stores a response only when the source allows it
  * (`public`, `s-maxage`, `must-revalidate`), as RFC 9111 section 3.5 asks of a
@@ -161,7 +162,7 @@ export function policyFromObject(object: unknown): CachePolicy | undefined {
   }
 }
 
-/** Whether the source varies its answer on the request's Accept (the only client header ecamo forwards). */
+/** Whether the source varies its answer on the request's Accept (sent by the client's class, see accept-class.ts). */
 export function variesOnAccept(headers: StoredHeaders): boolean {
   const vary = headers.vary;
   return vary !== undefined && vary.toLowerCase().split(',').some((name) => name.trim() === 'accept');
