@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { loadProcessSettings } from '../config/load.js';
+import { compileOperatorRegexp } from '../config/regexp.js';
 import { createLogger } from '../log.js';
 import { SharedRedis, parseRedisUrl } from '../state/redis.js';
 import { createIdTokenVerifier, createRedisReplayStore } from '../verify/index.js';
@@ -50,9 +51,9 @@ export async function verifyProxyCommand(args: string[], env: Env): Promise<void
   const listenAt = parseListen('--listen', values.listen);
   const serviceOriginRegexps = values['service-origin-regexp'].map((text) => {
     try {
-      return new RegExp(text, 'u');
+      return compileOperatorRegexp(text);
     } catch (error) {
-      throw new ArgumentError(`--service-origin-regexp "${text}" is not a valid regular expression (${(error as Error).message})`);
+      throw new ArgumentError(`--service-origin-regexp "${text}" ${(error as Error).message}`);
     }
   });
 

@@ -1,4 +1,5 @@
 import { ConfigError } from './errors.js';
+import { compileOperatorRegexp, type OperatorRegexp } from './regexp.js';
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
@@ -108,15 +109,15 @@ export function boolean(name: string, spec: Description): Setting<boolean> {
   });
 }
 
-/** A JavaScript regular expression (`u` flag), undefined when unset. */
-export function regexp(name: string, spec: Description): Setting<RegExp | undefined> {
+/** An operator's regular expression, compiled for RE2 (config/regexp.ts), undefined when unset. */
+export function regexp(name: string, spec: Description): Setting<OperatorRegexp | undefined> {
   return optional(name, {
     ...spec,
     parse(text) {
       try {
-        return new RegExp(text, 'u');
+        return compileOperatorRegexp(text);
       } catch (error) {
-        throw new ConfigError(name, `is not a valid regular expression (${(error as Error).message})`);
+        throw new ConfigError(name, (error as Error).message);
       }
     },
   });

@@ -1,11 +1,12 @@
 import type { IncomingMessage } from 'node:http';
 import { EcamoError } from '../errors.js';
+import { admits, type UrlMatcher } from '../upstream/url-policy.js';
 
 const HOST = /^(?:[A-Za-z0-9._~-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
 
 export interface OriginSettings {
   readonly insecure: boolean;
-  readonly serviceHostRegexp: RegExp | undefined;
+  readonly serviceHostRegexp: UrlMatcher | undefined;
 }
 
 /** `https`, or in insecure mode the scheme the request arrived on. */
@@ -22,7 +23,7 @@ export function serviceOrigin(req: IncomingMessage, settings: OriginSettings): s
   const forwarded = req.headers['sec-x-ecamo-service-host'];
   const host = typeof forwarded === 'string' ? forwarded : req.headers.host;
   if (host === undefined || !HOST.test(host)) throw new EcamoError('bad-request', 'request has no usable service host');
-  if (settings.serviceHostRegexp !== undefined && !settings.serviceHostRegexp.test(host)) {
+  if (settings.serviceHostRegexp !== undefined && !admits(settings.serviceHostRegexp, host)) {
     throw new EcamoError('unallowed-service-host', `service host ${host} is not allowed`);
   }
   return `${requestScheme(req, settings)}://${host}`;

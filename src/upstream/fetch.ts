@@ -2,7 +2,7 @@ import { SourceAgents } from './agents.js';
 import { Deadline } from './deadline.js';
 import { Exchange, sourceError, type ExchangeObserver, type SourceBody, type SourceHeaders } from './exchange.js';
 import { nextHop, redirectLocation } from './redirects.js';
-import type { SourcePolicy } from './url-policy.js';
+import type { SourcePolicy, UrlMatcher } from './url-policy.js';
 
 export type { BodySink, SourceBody, SourceHeaders } from './exchange.js';
 
@@ -50,7 +50,7 @@ export interface SourceFetch {
 /** The allow/block lists apply to every hop, as does the private-address rule. */
 export interface FetcherOptions extends SourcePolicy {
   readonly maxRedirects: number;
-  readonly privateSourceAllowedRegexp: RegExp | undefined;
+  readonly privateSourceAllowedRegexp: UrlMatcher | undefined;
   /** Sent on every hop: many image hosts refuse a request without one. */
   readonly userAgent: string;
   /** Test hook: connection options for both pools (e.g. trusted CA). */

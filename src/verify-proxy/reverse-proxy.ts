@@ -35,8 +35,8 @@ export interface VerifyProxyOptions {
   readonly logger: Logger;
   /** The Redis connection behind the verifier's replay store (--redis-url), closed with the proxy. */
   readonly redis?: SharedRedis;
-  /** Services admitted (their ID token's `ecamo:svc` matches one); every service when empty. */
-  readonly serviceOriginRegexps?: readonly RegExp[];
+  /** Services admitted (their ID token's `ecamo:svc` matches one); every service when empty. Compiled for RE2 (config/regexp.ts). */
+  readonly serviceOriginRegexps?: readonly Pick<RegExp, 'test'>[];
 }
 
 export interface RunningVerifyProxy {

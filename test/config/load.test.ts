@@ -145,6 +145,17 @@ describe('loadConfig: every variable is read', () => {
     assert.ok(config.privateSourceAllowedRegexp!.test('http://10.0.0.1/a.png'));
   });
 
+  it('regular expressions are unanchored, match code points, and keep \\w and \\d ASCII (as JavaScript with the u flag did)', async () => {
+    const compiled = async (text: string) => (await loadConfig(env({ ECAMO_SOURCE_ALLOWED_REGEXP: text }))).sourceAllowedRegexp!;
+    assert.ok((await compiled('img\\.example/')).test('https://img.example/a.png'), 'unanchored');
+    assert.equal((await compiled('^img\\.example/')).test('https://img.example/a.png'), false);
+    assert.ok((await compiled('^https://x/.$')).test('https://x/\u{1F600}'), 'one . for one code point outside the BMP');
+    assert.equal((await compiled('^\\w+$')).test('caf\u00e9'), false);
+    assert.equal((await compiled('^\\d+$')).test('\u0663'), false);
+    assert.ok((await compiled('\\/img\\.')).test('https://x/img.png'), 'escaped punctuation');
+    assert.ok((await compiled('(?i)^https://IMG\\.')).test('https://img.example/'), 'inline flags');
+  });
+
   it('numbers, names and strings', async () => {
     const config = await loadConfig(
       env({

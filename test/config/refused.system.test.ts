@@ -166,6 +166,12 @@ describe('loadConfig: a wrong value throws a ConfigError naming the variable', (
     }
   });
 
+  it('regular expressions that need backtracking: RE2 syntax, as the Rust regex crate of the reference server', async () => {
+    for (const text of ['(a)\\1', '^https://(?=img)', '(?!x)', '(?<=a)b', '(?<!a)b']) {
+      await assertRefused({ ECAMO_SOURCE_ALLOWED_REGEXP: text }, 'ECAMO_SOURCE_ALLOWED_REGEXP');
+    }
+  });
+
   it('bad ECAMO_BIND', async () => {
     for (const text of ['3000', 'localhost', '[::1]', '::1:3000', '127.0.0.1:70000', '127.0.0.1:', '127.0.0.1:http', '[::1:3000', 'a:b:3000']) {
       await assertRefused({ ECAMO_BIND: text }, 'ECAMO_BIND');

@@ -7,14 +7,23 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { CANONICAL_HOST, startEcamo, startSource, type Answer, type Ecamo, type Source } from '../helpers/harness.js';
+import { assertHealthyThenClose, startWatchedEcamo } from '../helpers/hostile.js';
 import { PNG } from '../helpers/images.js';
 
 
-/** Serves /img.png and /blocked.png; /to?u=URL redirects to URL. */
+/**
+ * Serves /img.png and /blocked.png; /to?u=URL redirects to URL; /long?length=N
+ * redirects to an /img.png URL of N characters.
+ */
 function handler(req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse): void {
   const url = new URL(req.url ?? '/', 'http://source.invalid');
   if (url.pathname === '/to') {
     res.writeHead(302, { location: url.searchParams.get('u')! }).end();
+    return;
+  }
+  if (url.pathname === '/long') {
+    const start = `http://${req.headers.host}/img.png?${url.searchParams.get('n')}&pad=`;
+    res.writeHead(302, { location: start.padEnd(Number(url.searchParams.get('length')), 'p') }).end();
     return;
   }
   res.writeHead(200, { 'content-type': 'image/png' }).end(PNG);
@@ -100,6 +109,43 @@ describe('policy on every redirect hop', () => {
         assertUnallowed(await proxy(ecamo, redirectUrl(first, to)));
       }
       assert.equal(second.requests.length, before);
+    } finally {
+      await ecamo.close();
+    }
+  });
+});
+
+describe('operator regexps against a hostile Location', () => {
+  // On a backtracking engine, `(\w+\.?)+` tries every way of splitting a run of
+  // word characters before giving up: 2^59 for this host, which would block the
+  // event loop for good. On ecamo's (RE2) it is one linear pass; without it
+  // this test runs into its own timeout.
+  it("the issue's ^https?://(\\w+\\.?)+/ against a Location it cannot match: refused at once, the server stays healthy", { timeout: 60_000 }, async () => {
+    const { ecamo, logs } = await startWatchedEcamo({
+      ECAMO_MAX_REDIRECTS: '1',
+      ECAMO_PRIVATE_SOURCE_ALLOWED_REGEXP: '^http://127\\.0\\.0\\.1:',
+      // The first alternative admits the sources; the second is the issue's own.
+      ECAMO_SOURCE_ALLOWED_REGEXP: `^http://127\\.0\\.0\\.1:${first.port}/|^https?://(\\w+\\.?)+/`,
+    });
+    const hostile = `http://${'a'.repeat(60)}:1/x.png`;
+    assertUnallowed(await proxy(ecamo, redirectUrl(first, hostile)));
+    assert.equal((await proxy(ecamo, `${first.origin}/img.png?n=${++counter}`)).status, 200);
+    await assertHealthyThenClose(ecamo, logs);
+  });
+
+  it('a Location longer than 8,192 characters is refused before any regexp sees it; a shorter one is judged', async () => {
+    const ecamo = await startEcamo({
+      ECAMO_MAX_REDIRECTS: '1',
+      ECAMO_PRIVATE_SOURCE_ALLOWED_REGEXP: '^http://127\\.0\\.0\\.1:',
+      ECAMO_SOURCE_BLOCKED_REGEXP: '/blocked',
+    });
+    try {
+      const before = requestsTo(first, '/img.png');
+      assertUnallowed(await proxy(ecamo, `${first.origin}/long?length=8193&n=${++counter}`));
+      assert.equal(requestsTo(first, '/img.png'), before);
+      const judged = await proxy(ecamo, `${first.origin}/long?length=8192&n=${++counter}`);
+      assert.equal(judged.status, 200);
+      assert.deepEqual(judged.bytes, PNG);
     } finally {
       await ecamo.close();
     }
