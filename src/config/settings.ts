@@ -3,7 +3,7 @@ import { parseCamoKeys } from './camo-keys.js';
 import { ConfigError } from './errors.js';
 import { parseRedisUrl } from './redis-url.js';
 import { boolean, code, integer, optional, optionalText, regexp, row, type Values } from './setting.js';
-import { parseTrustedProxies } from './trusted-proxies.js';
+import { parseAddressRanges } from './address-ranges.js';
 import { FALLBACK_IMAGE } from './fallback-image.js';
 import { ECAMO_VERSION } from './version.js';
 
@@ -139,6 +139,10 @@ export const SETTINGS = {
   sourceAllowedRegexp: regexp('ECAMO_SOURCE_ALLOWED_REGEXP', { doc: 'Source URLs allowed (403 `unallowed-source` otherwise).' }),
   sourceBlockedRegexp: regexp('ECAMO_SOURCE_BLOCKED_REGEXP', { doc: 'Source URLs refused.' }),
   privateSourceAllowedRegexp: regexp('ECAMO_PRIVATE_SOURCE_ALLOWED_REGEXP', { doc: 'Source URLs that may resolve to private addresses (for internal image hosts).' }),
+  sourceBlockedCidrs: optional('ECAMO_SOURCE_BLOCKED_CIDRS', {
+    doc: 'Comma-separated IPv4/IPv6 addresses and CIDR ranges no source may be fetched from, checked where the socket connects, on every redirect hop, like the private ranges, and even for URLs `ECAMO_PRIVATE_SOURCE_ALLOWED_REGEXP` allows to be private (403 `unallowed-source`; the address receives nothing). For what only your network knows: a site-specific NAT64 prefix, an internal range that is globally routed. IPv4-mapped IPv6 addresses count as their IPv4 address.',
+    parse: (text, name) => parseAddressRanges(name, text),
+  }),
   maxRedirects: integer('ECAMO_MAX_REDIRECTS', {
     fallback: 0,
     min: 0,
@@ -270,7 +274,7 @@ export const SETTINGS = {
   trustedProxies: optional('ECAMO_TRUSTED_PROXIES', {
     doc: 'Comma-separated IPv4/IPv6 addresses and CIDR ranges of your load balancers and reverse proxies. Only from these peers does ecamo believe `X-Forwarded-For` (for the client address) and `sec-x-ecamo-service-host`; from any other peer both are ignored and counted. Unset: every peer may send `sec-x-ecamo-service-host` and the client address is always the peer\'s. Recommended: set it.',
     see: { title: 'Trusted proxies', href: 'operations.md#trusted-proxies' },
-    parse: (text, name) => parseTrustedProxies(name, text),
+    parse: (text, name) => parseAddressRanges(name, text),
   }),
   quarantineFailures: integer('ECAMO_QUARANTINE_FAILURES', {
     fallback: 0,

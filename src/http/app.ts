@@ -84,6 +84,7 @@ export function createApp(
       sourceAllowedRegexp: config.sourceAllowedRegexp,
       sourceBlockedRegexp: config.sourceBlockedRegexp,
       privateSourceAllowedRegexp: config.privateSourceAllowedRegexp,
+      sourceBlockedCidrs: config.sourceBlockedCidrs,
       userAgent: config.userAgent,
       ...fetcherOptions,
     }),

@@ -14,7 +14,7 @@
  * came through a proxy without naming its sender is nobody's to be charged for.
  */
 import type { IncomingMessage } from 'node:http';
-import { parseAddress, type Address, type TrustedProxies } from '../config/trusted-proxies.js';
+import { parseAddress, type Address, type AddressRanges } from '../config/address-ranges.js';
 import type { IgnoredForwardingHeader } from '../metrics.js';
 
 /** A chain longer than this is not walked further: no real deployment has so many proxies. */
@@ -22,7 +22,7 @@ const MAX_FORWARDED_HOPS = 16;
 const SERVICE_HOST_HEADER = 'sec-x-ecamo-service-host';
 
 export interface ClientAddressOptions {
-  readonly trustedProxies: TrustedProxies | undefined;
+  readonly trustedProxies: AddressRanges | undefined;
   /** Called once per forwarding header removed because the peer is not trusted. */
   readonly onIgnored: (header: IgnoredForwardingHeader) => void;
 }
@@ -45,7 +45,7 @@ export interface Client {
 const peers = new WeakMap<object, Client>();
 
 /** What a connection's peer address says, worked out on its first request: every further one reuses it. */
-function peerOf(req: IncomingMessage, trustedProxies: TrustedProxies | undefined): Client {
+function peerOf(req: IncomingMessage, trustedProxies: AddressRanges | undefined): Client {
   const known = peers.get(req.socket);
   if (known !== undefined) return known;
   const raw = req.socket.remoteAddress ?? '';
@@ -84,7 +84,7 @@ export function resolveClient(req: IncomingMessage, options: ClientAddressOption
  * or after MAX_FORWARDED_HOPS entries. Scans by index, so a header of
  * thousands of entries costs no more than its last few.
  */
-function rightmostUntrusted(header: string, trustedProxies: TrustedProxies): { address: Address | undefined; trusted: boolean } {
+function rightmostUntrusted(header: string, trustedProxies: AddressRanges): { address: Address | undefined; trusted: boolean } {
   let end = header.length;
   let nearest: Address | undefined;
   for (let hop = 0; hop < MAX_FORWARDED_HOPS && end >= 0; hop++) {

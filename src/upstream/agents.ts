@@ -1,5 +1,6 @@
 import { Agent, buildConnector } from 'undici';
-import { guardedConnector } from './guarded-connect.js';
+import type { AddressRanges } from '../config/address-ranges.js';
+import { globalOnly, guardedConnector, refusingBlocked } from './guarded-connect.js';
 import { finishingPausedResponses } from './paused-responses.js';
 import { closingUnusedConnections } from './unused-connections.js';
 import { admits, type UrlMatcher } from './url-policy.js';
@@ -7,16 +8,24 @@ import { admits, type UrlMatcher } from './url-policy.js';
 /**
  * The two keep-alive pools sources are fetched through: one whose sockets may
  * only reach global addresses, and one for URLs the operator allowed to be
- * private (ECAMO_PRIVATE_SOURCE_ALLOWED_REGEXP), chosen per hop.
+ * private (ECAMO_PRIVATE_SOURCE_ALLOWED_REGEXP), chosen per hop. Neither
+ * connects to an address of ECAMO_SOURCE_BLOCKED_CIDRS.
  */
 export class SourceAgents {
   readonly #guarded: Agent;
   readonly #open: Agent;
 
-  constructor(private readonly privateSourceAllowedRegexp: UrlMatcher | undefined, connect: { readonly ca?: string | Buffer } = {}) {
+  constructor(
+    private readonly privateSourceAllowedRegexp: UrlMatcher | undefined,
+    blocked: AddressRanges | undefined,
+    connect: { readonly ca?: string | Buffer } = {},
+  ) {
     const pool = { keepAliveTimeout: 10_000, keepAliveMaxTimeout: 60_000, connections: 256 };
-    this.#guarded = new Agent({ ...pool, connect: finishingPausedResponses(closingUnusedConnections(guardedConnector({ ...connect }))) });
-    this.#open = new Agent({ ...pool, connect: finishingPausedResponses(closingUnusedConnections(buildConnector({ ...connect }))) });
+    // The operator's deny list holds in both pools, private addresses allowed or not.
+    const guarded = guardedConnector({ ...connect }, blocked === undefined ? globalOnly : refusingBlocked(blocked, globalOnly));
+    const open = blocked === undefined ? buildConnector({ ...connect }) : guardedConnector({ ...connect }, refusingBlocked(blocked));
+    this.#guarded = new Agent({ ...pool, connect: finishingPausedResponses(closingUnusedConnections(guarded)) });
+    this.#open = new Agent({ ...pool, connect: finishingPausedResponses(closingUnusedConnections(open)) });
   }
 
   /** The pool for this URL: the guarded one unless the operator allowed it to be private. */

@@ -1,3 +1,4 @@
+import type { AddressRanges } from '../config/address-ranges.js';
 import { SourceAgents } from './agents.js';
 import { Deadline } from './deadline.js';
 import { Exchange, sourceError, type ExchangeObserver, type SourceBody, type SourceHeaders } from './exchange.js';
@@ -51,6 +52,8 @@ export interface SourceFetch {
 export interface FetcherOptions extends SourcePolicy {
   readonly maxRedirects: number;
   readonly privateSourceAllowedRegexp: UrlMatcher | undefined;
+  /** Addresses no hop may connect to, private ones allowed or not (ECAMO_SOURCE_BLOCKED_CIDRS). */
+  readonly sourceBlockedCidrs?: AddressRanges | undefined;
   /** Sent on every hop: many image hosts refuse a request without one. */
   readonly userAgent: string;
   /** Test hook: connection options for both pools (e.g. trusted CA). */
@@ -74,7 +77,7 @@ export class SourceFetcher {
 
   constructor(options: FetcherOptions) {
     this.#options = options;
-    this.#agents = new SourceAgents(options.privateSourceAllowedRegexp, options.connect);
+    this.#agents = new SourceAgents(options.privateSourceAllowedRegexp, options.sourceBlockedCidrs, options.connect);
   }
 
   fetch(request: SourceRequest): SourceFetch {

@@ -49,11 +49,22 @@ function isGlobalIpv6(address: ipaddr.IPv6): boolean {
   // (64:ff9b::/96, which would reach IPv4 through a translator), IPv4-compatible.
   if (!address.match(GLOBAL_UNICAST_IPV6 as [ipaddr.IPv6, number])) return false;
   if (inAny(address, NON_GLOBAL_IPV6)) return false;
+  const bytes = address.toByteArray();
   if (address.match(SIX_TO_FOUR as [ipaddr.IPv6, number])) {
     // 2002:AABB:CCDD::/48 embeds the IPv4 address AA.BB.CC.DD in bytes 2 to 5.
-    return isGlobalIpv4(new ipaddr.IPv4(address.toByteArray().slice(2, 6)));
+    return isGlobalIpv4(new ipaddr.IPv4(bytes.slice(2, 6)));
   }
+  if (isIsatap(bytes)) return isGlobalIpv4(new ipaddr.IPv4(bytes.slice(12, 16)));
   return true;
+}
+
+/**
+ * ISATAP (RFC 5214): an interface identifier of 0000:5efe or 0200:5efe (the
+ * universal/local bit set or not; the group bit is ignored too) followed by
+ * an IPv4 address, which an ISATAP router reaches through IPv4.
+ */
+function isIsatap(bytes: readonly number[]): boolean {
+  return bytes[8] !== undefined && (bytes[8] & 0xfc) === 0 && bytes[9] === 0 && bytes[10] === 0x5e && bytes[11] === 0xfe;
 }
 
 /**

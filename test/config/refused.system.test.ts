@@ -172,6 +172,12 @@ describe('loadConfig: a wrong value throws a ConfigError naming the variable', (
     }
   });
 
+  it('bad ECAMO_SOURCE_BLOCKED_CIDRS', async () => {
+    for (const text of ['10.0.0.0/33', 'example.com', '127.1', '::1/129', '10.0.0.0/8,nope', ',', 'fe80::1%eth0']) {
+      await assertRefused({ ECAMO_SOURCE_BLOCKED_CIDRS: text }, 'ECAMO_SOURCE_BLOCKED_CIDRS');
+    }
+  });
+
   it('bad ECAMO_BIND', async () => {
     for (const text of ['3000', 'localhost', '[::1]', '::1:3000', '127.0.0.1:70000', '127.0.0.1:', '127.0.0.1:http', '[::1:3000', 'a:b:3000']) {
       await assertRefused({ ECAMO_BIND: text }, 'ECAMO_BIND');

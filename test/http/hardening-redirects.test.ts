@@ -151,3 +151,27 @@ describe('operator regexps against a hostile Location', () => {
     }
   });
 });
+
+describe('ECAMO_SOURCE_BLOCKED_CIDRS', () => {
+  it('a blocked address is refused at connect time on the first URL and on a hop, even with private sources allowed; others are served', async () => {
+    const blockedSource = await startSource(handler, '127.0.0.2');
+    const ecamo = await startEcamo({
+      ECAMO_MAX_REDIRECTS: '1',
+      ECAMO_PRIVATE_SOURCE_ALLOWED_REGEXP: '^http://',
+      ECAMO_SOURCE_BLOCKED_CIDRS: '127.0.0.2/32, 2001:db8::/32',
+    });
+    try {
+      const served = await proxy(ecamo, `${first.origin}/img.png?n=${++counter}`);
+      assert.equal(served.status, 200);
+      assert.equal(served.body, PNG);
+      // The same source, directly, by an IPv4-mapped spelling, and as a redirect hop.
+      assertUnallowed(await proxy(ecamo, `${blockedSource.origin}/img.png?n=${++counter}`));
+      assertUnallowed(await proxy(ecamo, `http://[::ffff:127.0.0.2]:${blockedSource.port}/img.png?n=${++counter}`));
+      assertUnallowed(await proxy(ecamo, redirectUrl(first, `${blockedSource.origin}/img.png?n=${++counter}`)));
+      assert.equal(blockedSource.requests.length, 0, 'the blocked source receives nothing');
+    } finally {
+      await ecamo.close();
+      await blockedSource.close();
+    }
+  });
+});

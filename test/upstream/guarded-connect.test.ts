@@ -11,7 +11,8 @@ import net, { type AddressInfo } from 'node:net';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import { Agent, request } from 'undici';
 import { findEcamoError } from '../../src/errors.js';
-import { PrivateAddressError, guardedConnector, guardedLookup } from '../../src/upstream/guarded-connect.js';
+import { parseAddressRanges } from '../../src/config/address-ranges.js';
+import { PrivateAddressError, globalOnly, guardedConnector, guardedLookup, refusingBlocked } from '../../src/upstream/guarded-connect.js';
 
 type Answer = Error | readonly LookupAddress[];
 
@@ -241,6 +242,26 @@ describe('guardedConnector', () => {
       );
     });
   }
+
+  test('ECAMO_SOURCE_BLOCKED_CIDRS: blocked global addresses, literal or resolved, are refused in the guarded pool before any socket', async (t) => {
+    scriptDns(t, { 'nat64.example.com': [v6('2001:67c:2960:6464::a00:1')], 'cdn.example.com': [v4('1.1.1.1'), v4('203.0.114.9')] });
+    const blocked = parseAddressRanges('ECAMO_SOURCE_BLOCKED_CIDRS', '2001:67c:2960:6464::/96, 203.0.114.0/24');
+    const connector = guardedConnector({}, refusingBlocked(blocked, globalOnly));
+    for (const hostname of ['203.0.114.9', '::ffff:203.0.114.9', '[2001:67c:2960:6464::a00:1]', 'nat64.example.com', 'cdn.example.com', '127.0.0.1']) {
+      const { error, socket } = await connect(connector, hostname, v4Port);
+      assert.ok(findEcamoError(error) instanceof PrivateAddressError, `${hostname}: ${String(error)}`);
+      assert.ok(socket == null, 'no socket is handed back');
+    }
+  });
+
+  test('ECAMO_SOURCE_BLOCKED_CIDRS alone (the pool for allowed private sources): loopback passes, a blocked loopback address does not', async () => {
+    const connector = guardedConnector({}, refusingBlocked(parseAddressRanges('ECAMO_SOURCE_BLOCKED_CIDRS', '127.0.0.2')));
+    const before = connections;
+    assert.equal((await connect(connector, '127.0.0.2', v4Port)).error instanceof PrivateAddressError, true);
+    assert.equal(connections, before);
+    const open = await connect(connector, '127.0.0.1', v4Port);
+    assert.equal(open.error, null);
+  });
 
   test('localhost (from the hosts file, no DNS server involved) is refused', async () => {
     const before = connections;

@@ -133,6 +133,17 @@ describe('isGlobalAddress: IPv6', () => {
     allowed('2001:ffff:ffff:ffff:ffff:ffff:ffff:ffff', '2003::');
   });
 
+  test('ISATAP (interface id 0000:5efe or 0200:5efe) is judged by the IPv4 in its last 32 bits', () => {
+    refused('2606:4700::5efe:7f00:1', '2606:4700::200:5efe:7f00:1', '2606:4700::5efe:127.0.0.1', '2606:4700::200:5efe:10.0.0.1');
+    refused('2a00:1450:4001:1::5efe:a9fe:a9fe', '2a00:1450:4001:1:200:5efe:c0a8:101', '2606:4700::100:5efe:a00:1', '2606:4700::300:5efe:6440:1');
+    refused('2606:4700::5efe:0.0.0.0', '2606:4700::200:5efe:255.255.255.255');
+    allowed('2606:4700::5efe:808:808', '2606:4700::200:5efe:8.8.8.8', '2606:4700::200:5efe:1.1.1.1');
+    // Not ISATAP: another interface id that happens to end in a private-looking IPv4.
+    allowed('2606:4700::5eff:7f00:1', '2606:4700::400:5efe:7f00:1', '2606:4700::1:5efe:7f00:1', '2606:4700::5efe:0:7f00:1');
+    // ISATAP on a prefix that is refused anyway.
+    refused('fe80::5efe:808:808', 'fe80::200:5efe:8.8.8.8');
+  });
+
   test('Teredo 2001::/32 is refused (it embeds an obfuscated IPv4 and a relay)', () => {
     refused('2001:0:4136:e378:8000:63bf:3fff:fdd2', '2001::1', '2001:0:ffff:ffff:ffff:ffff:ffff:ffff');
   });

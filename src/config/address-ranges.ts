@@ -19,8 +19,12 @@ export function parseAddress(text: string): Address | undefined {
   return address.isIPv4MappedAddress() ? address.toIPv4Address() : address;
 }
 
-/** The proxies whose forwarding headers ecamo believes (ECAMO_TRUSTED_PROXIES). */
-export class TrustedProxies {
+/**
+ * A set of IPv4 and IPv6 ranges from the configuration: the proxies whose
+ * forwarding headers ecamo believes (ECAMO_TRUSTED_PROXIES), the addresses no
+ * source may be fetched from (ECAMO_SOURCE_BLOCKED_CIDRS).
+ */
+export class AddressRanges {
   readonly #ipv4: readonly (readonly [ipaddr.IPv4, number])[];
   readonly #ipv6: readonly (readonly [ipaddr.IPv6, number])[];
   /** As configured, for logs and docs. */
@@ -44,11 +48,11 @@ export class TrustedProxies {
 }
 
 /**
- * `ECAMO_TRUSTED_PROXIES`: comma-separated addresses and CIDRs, IPv4 and IPv6.
- * A bare address is a range of one. Throws a ConfigError naming `variable` on
- * the first entry that is neither.
+ * Comma-separated addresses and CIDRs, IPv4 and IPv6 (`ECAMO_TRUSTED_PROXIES`,
+ * `ECAMO_SOURCE_BLOCKED_CIDRS`). A bare address is a range of one. Throws a
+ * ConfigError naming `variable` on the first entry that is neither.
  */
-export function parseTrustedProxies(variable: string, text: string): TrustedProxies {
+export function parseAddressRanges(variable: string, text: string): AddressRanges {
   const entries = text.split(',').map((entry) => entry.trim()).filter((entry) => entry !== '');
   if (entries.length === 0) throw new ConfigError(variable, 'lists no address');
   const ranges = entries.map((entry): readonly [Address, number] => {
@@ -64,5 +68,5 @@ export function parseTrustedProxies(variable: string, text: string): TrustedProx
     if (!/^\d{1,3}$/.test(bitsText) || bits < 0 || bits > maxBits) throw new ConfigError(variable, `"${entry}" has a bad prefix length`);
     return [address, bits];
   });
-  return new TrustedProxies(ranges, entries);
+  return new AddressRanges(ranges, entries);
 }
