@@ -37,6 +37,8 @@ export type EcamoErrorCode =
   | IdTokenErrorCode
   | 'upstream-request'
   | 'upstream-response'
+  // verify-proxy --replay-store-required: Redis cannot say whether a token was already used.
+  | 'replay-store-unavailable'
   // The admin listener (ECAMO_ADMIN_BIND): a worker did not answer the metrics scrape.
   | 'metrics-unavailable'
   | 'unallowed-service'
@@ -86,6 +88,7 @@ const ANSWERS: Readonly<Record<EcamoErrorCode, ErrorAnswer>> = Object.freeze({
   'upstream-response': answer(502),
   'jwks-unavailable': answer(503),
   'metrics-unavailable': answer(503),
+  'replay-store-unavailable': answer(503),
   overloaded: answer(503),
   unknown: answer(500),
 });

@@ -33,7 +33,7 @@ commands:
                         decode any ecamo token and say whether the ecamo configured in ECAMO_* accepts it
                         (exit 0 accepted, 1 rejected or undecidable)
   verify-proxy --upstream URL --audience ORIGIN (--ecamo-origin O | --jwks-url U) [--listen HOST:PORT] [--clock-tolerance S]
-                        [--redis-url redis://HOST:PORT/DB]
+                        [--redis-url redis://HOST:PORT/DB [--replay-store-required]]
                         [--service-origin-regexp R]...
                         admit only requests bearing a valid ecamo ID token, and forward them to URL
 `;

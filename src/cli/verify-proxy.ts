@@ -3,7 +3,8 @@ import { loadProcessSettings } from '../config/load.js';
 import { compileOperatorRegexp } from '../config/regexp.js';
 import { createLogger } from '../log.js';
 import { SharedRedis, parseRedisUrl } from '../state/redis.js';
-import { createIdTokenVerifier, createRedisReplayStore } from '../verify/index.js';
+import { EcamoError } from '../errors.js';
+import { createIdTokenVerifier, createRedisReplayStore, type RedisSetClient, type ReplayStore } from '../verify/index.js';
 import { startVerifyProxy } from '../verify-proxy/reverse-proxy.js';
 import { ArgumentError, parseHttpUrl, parseListen, parseOrigin } from './arguments.js';
 
@@ -12,11 +13,12 @@ type Env = Readonly<Record<string, string | undefined>>;
 /**
  * `ecamo verify-proxy --upstream URL --audience ORIGIN [--listen HOST:PORT]
  * [--ecamo-origin O] [--jwks-url U] [--clock-tolerance S] [--redis-url R]
- * [--service-origin-regexp R]...`.
+ * [--replay-store-required] [--service-origin-regexp R]...`.
  * The ecamo origin (the tokens' iss) defaults to the JWKS URL's origin, the
  * JWKS URL to the ecamo origin's /.well-known/jwks.json; one of them is
  * required. With --redis-url the replay store is in Redis, shared by every
- * verify-proxy using it (falling back to this process's memory while Redis fails).
+ * verify-proxy using it (falling back to this process's memory while Redis fails,
+ * or with --replay-store-required refusing with 503).
  */
 export async function verifyProxyCommand(args: string[], env: Env): Promise<void> {
   const { values } = parseArgs({
@@ -29,6 +31,7 @@ export async function verifyProxyCommand(args: string[], env: Env): Promise<void
       'jwks-url': { type: 'string' },
       'clock-tolerance': { type: 'string' },
       'redis-url': { type: 'string' },
+      'replay-store-required': { type: 'boolean', default: false },
       'service-origin-regexp': { type: 'string', multiple: true, default: [] },
     },
   });
@@ -48,6 +51,7 @@ export async function verifyProxyCommand(args: string[], env: Env): Promise<void
     throw new ArgumentError(`--clock-tolerance must be 0 to 60 seconds, got "${tolerance}"`);
   }
   const redisTarget = values['redis-url'] === undefined ? undefined : parseRedisUrl('--redis-url', values['redis-url']);
+  if (values['replay-store-required'] && redisTarget === undefined) throw new ArgumentError('--replay-store-required needs --redis-url');
   const listenAt = parseListen('--listen', values.listen);
   const serviceOriginRegexps = values['service-origin-regexp'].map((text) => {
     try {
@@ -61,7 +65,7 @@ export async function verifyProxyCommand(args: string[], env: Env): Promise<void
   const logger = createLogger(logLevel);
   const redis = redisTarget === undefined ? undefined : new SharedRedis(redisTarget, logger);
   const verifier = createIdTokenVerifier({
-    ...(redis === undefined ? {} : { replay: createRedisReplayStore({ set: (...command) => redis.whenAvailable((client) => client.set(...command)) }, { onError: (error) => redis.noteFailure(error) }) }),
+    ...(redis === undefined ? {} : { replay: redisReplayStore(redis, values['replay-store-required']) }),
     ecamoOrigin,
     audience: parseOrigin('--audience', values.audience),
     ...(jwksUrl === undefined ? {} : { jwksUrl }),
@@ -87,4 +91,26 @@ export async function verifyProxyCommand(args: string[], env: Env): Promise<void
   process.once('SIGINT', stop);
   // Last: whoever waits for this line may signal at once.
   logger.info({ url: started.url, upstream: upstream.href, audience: values.audience, ecamoOrigin, redis: redisTarget?.display }, 'verify-proxy listening');
+}
+
+/**
+ * The replay store in Redis. While Redis is unavailable it falls back to this
+ * process's memory, so that a valid token is never refused (a token can then
+ * be used once per instance); with --replay-store-required it refuses with
+ * 503 `replay-store-unavailable` instead, so that no token is used twice.
+ */
+function redisReplayStore(redis: SharedRedis, required: boolean): ReplayStore {
+  const client: RedisSetClient = { set: (...command) => redis.whenAvailable((connection) => connection.set(...command)) };
+  if (!required) return createRedisReplayStore(client, { onError: (error) => redis.noteFailure(error) });
+  const strict = createRedisReplayStore(client, { fallback: false });
+  return {
+    async checkAndStore(jti, exp) {
+      try {
+        return await strict.checkAndStore(jti, exp);
+      } catch (error) {
+        redis.noteFailure(error);
+        throw new EcamoError('replay-store-unavailable', 'Redis cannot tell whether this token was already used', { cause: error });
+      }
+    },
+  };
 }

@@ -93,11 +93,16 @@ async function handle(
 ): Promise<void> {
   // Origin-form only: an absolute-form target would make this an open forward proxy's look-alike.
   if (req.url === undefined || !req.url.startsWith('/')) return refuse(res, record, new EcamoError('bad-request', 'request target is not origin-form'));
-  if (!staysUnderBase(req.url)) return refuse(res, record, new EcamoError('bad-request', 'path has dot segments or encoded separators'));
+  if (!staysUnderBase(req.url)) return refuse(res, record, new EcamoError('bad-request', 'path could leave the upstream base path (dot segments, separators, empty segments, as is or decoded again)'));
   let serviceOrigin: string;
   try {
     serviceOrigin = (await options.verifier.verify(req.headers.authorization)).serviceOrigin;
   } catch (error) {
+    // The replay store's own refusal (--replay-store-required while Redis is unavailable).
+    if (error instanceof EcamoError) {
+      options.logger.debug({ code: error.code, reason: reasonOf(error) }, 'refused');
+      return refuse(res, record, error);
+    }
     if (!(error instanceof IdTokenError)) throw error;
     options.logger.debug({ code: error.code, reason: error.message }, 'refused');
     if (error.code === 'jwks-unavailable') options.logger.warn({ reason: error.message }, 'ecamo keys unavailable');
@@ -150,26 +155,47 @@ async function handle(
   }
 }
 
+/** How many times a segment is decoded to look for a hidden dot segment or separator. */
+const DECODINGS = 3;
+
 /**
  * Whether a request path, appended to the upstream's base path, stays under
- * it for any upstream: no segment that is, or decodes to, `.` or `..`, and no
- * `/` or `\` in encoded form nor a raw backslash, which an upstream might
- * take for a separator (and so find a dot segment ecamo did not see). ecamo's own
- * requests never carry these (URLs are normalised before they are fetched).
+ * it for any upstream, even one that decodes twice or normalises Unicode
+ * (NFKC, which makes U+FF0E a `.` and U+FF0F a `/`): no segment that is, or
+ * decodes to, `.` or `..`; no `/` or `\` in encoded form nor a raw backslash,
+ * which an upstream might take for a separator (and so find a dot segment
+ * ecamo did not see); no empty segment (`//`), which some upstreams merge and
+ * others treat as a level. (Raw bytes beyond ASCII never get here: node:http's
+ * parser refuses them.) ecamo's own requests never carry these (URLs are
+ * normalised before they are fetched).
  */
 function staysUnderBase(target: string): boolean {
   const queryAt = target.indexOf('?');
   const path = queryAt === -1 ? target : target.slice(0, queryAt);
-  for (const segment of path.split('/')) {
-    let decoded: string;
+  const segments = path.split('/').slice(1);
+  // The trailing slash of a directory is the only empty segment allowed.
+  return segments.every((segment, i) => (segment !== '' || i === segments.length - 1) && !segmentEscapes(segment));
+}
+
+/** Whether a segment is a dot segment or holds a separator, as it is or once decoded up to DECODINGS times. */
+function segmentEscapes(segment: string): boolean {
+  if (escapes(segment)) return true;
+  let decoded = segment;
+  for (let round = 0; round < DECODINGS && decoded.includes('%'); round++) {
     try {
-      decoded = decodeURIComponent(segment);
+      decoded = decodeURIComponent(decoded);
     } catch {
-      return false;
+      // Broken percent-encoding at the first decoding; at a later one, a literal `%` in a name.
+      return round === 0;
     }
-    if (decoded === '.' || decoded === '..' || /[/\\\0]/.test(decoded)) return false;
+    if (escapes(decoded)) return true;
   }
-  return true;
+  return false;
+}
+
+/** A decoded segment that is a dot segment or holds a separator, as is or after NFKC. */
+function escapes(decoded: string): boolean {
+  return [decoded, decoded.normalize('NFKC')].some((form) => form === '.' || form === '..' || /[/\\\0]/.test(form));
 }
 
 function hasBody(headers: IncomingHttpHeaders): boolean {

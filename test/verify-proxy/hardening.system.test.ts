@@ -124,6 +124,45 @@ describe('verify-proxy: what it admits and forwards', () => {
     assert.equal((await call('/a..b/img.v2.png?x=../y')).body, 'upstream saw /base/a..b/img.v2.png?x=../y');
   });
 
+  test('paths that escape only once decoded again or normalised are refused with 400 too; a literal % in a name is not', async () => {
+    const before = upstream.requests.length;
+    const escaping = [
+      '/%252e%252e/secret', // an upstream that decodes twice finds ..
+      '/a/%252E%252e/%252e%252e/secret',
+      '/%25252e%25252e/secret', // three times
+      '/..%252fsecret', // a separator decoded twice
+      '/%255c..%255csecret',
+      '/%EF%BC%8E%EF%BC%8E/secret', // full-width dots U+FF0E, which NFKC turns into ..
+      '/%ef%bc%8e/secret',
+      '/a%EF%BC%8F..%EF%BC%8Fsecret', // full-width solidus U+FF0F
+      '/%25EF%25BC%258E%25EF%25BC%258E/secret', // full-width dots, encoded twice
+      '//secret', // empty segments: some upstreams merge them, others count them
+      '/a//b.png',
+      '/a/b//',
+    ];
+    for (const path of escaping) {
+      const answer = await rawCall(path);
+      assert.deepEqual([answer.status, answer.error], [400, 'bad-request'], path);
+    }
+    assert.equal(upstream.requests.length, before, 'none of them reached the upstream');
+    // Names that merely hold a %, a full-width letter or a trailing slash are forwarded as they are.
+    assert.equal((await call('/100%25.png')).body, 'upstream saw /base/100%25.png');
+    assert.equal((await call('/%2541.png')).body, 'upstream saw /base/%2541.png');
+    assert.equal((await call('/%EF%BC%A1.png')).body, 'upstream saw /base/%EF%BC%A1.png');
+    assert.equal((await call('/dir/')).body, 'upstream saw /base/dir/');
+  });
+
+  test('raw bytes beyond ASCII in the path (full-width dots unencoded) are refused by the HTTP parser with 400', async () => {
+    const connection = await RawConnection.open(Number(new URL(origin).port));
+    const before = upstream.requests.length;
+    connection.socket.write(Buffer.concat([Buffer.from('GET /'), Buffer.from('\uFF0E\uFF0E', 'utf8'), Buffer.from(`/secret HTTP/1.1\r\nhost: img.test\r\nauthorization: ${await bearer()}\r\nconnection: close\r\n\r\n`)]));
+    const head = await connection.readHead();
+    connection.close();
+    assert.equal(head.status, 400);
+    assert.equal(head.headers['x-ecamo-error'], 'bad-request');
+    assert.equal(upstream.requests.length, before);
+  });
+
   test('look-alikes of x-ecamo-* (underscores, any case) are dropped; the real x-ecamo-service is the proxy\'s', async () => {
     await call('/img.png', {
       x_ecamo_service: 'http://forged.test',

@@ -15,7 +15,7 @@ import { signIdToken } from '../../src/tokens/id-token.js';
 import { createRedisReplayStore, MemoryReplayStore } from '../../src/verify/index.js';
 import { CANONICAL_ORIGIN, SERVICE_ORIGIN, startEcamo, startSource, type Ecamo, type Source } from '../helpers/harness.js';
 import { startRedisServer, type RedisServer } from '../helpers/redis-server.js';
-import { CLI, IMAGE, runCli, spawnListening, startJwksRelay, type JwksRelay, type Listening } from '../helpers/wire.js';
+import { CLI, IMAGE, runCli, spawnListening, startJwksRelay, type Listening } from '../helpers/wire.js';
 import { unlessInstalled } from '../helpers/programs.js';
 
 /** The origin of the protected source, as in image URLs: both verify-proxies serve it. */
@@ -69,48 +69,77 @@ describe('createRedisReplayStore', { skip: unlessInstalled('redis-server') }, ()
   });
 });
 
-describe('two verify-proxies with --redis-url', { skip: unlessInstalled('redis-server') }, () => {
-  let redis: RedisServer;
-  let ecamo: Ecamo;
-  let relay: JwksRelay;
-  let upstream: Source;
-  const proxies: { listening: Listening; url: string }[] = [];
+/** A Redis, an ecamo (its JWKS through a relay), an upstream that serves an image, and verify-proxies in front of it. */
+interface ReplayWorld {
+  readonly redis: RedisServer;
+  readonly ecamo: Ecamo;
+  readonly upstream: Source;
+  /** A verify-proxy with --redis-url and `extra` arguments; its URL. */
+  startProxy(extra?: readonly string[]): Promise<string>;
+  close(): Promise<void>;
+}
 
-  before(async () => {
-    redis = await startRedisServer();
-    ecamo = await startEcamo();
-    relay = await startJwksRelay(ecamo);
-    upstream = await startSource((_req, res) => {
-      res.writeHead(200, { 'content-type': 'image/png', 'content-length': IMAGE.length }).end(IMAGE);
-    });
-    for (let i = 0; i < 2; i++) {
+async function startReplayWorld(): Promise<ReplayWorld> {
+  const redis = await startRedisServer();
+  const ecamo = await startEcamo();
+  const relay = await startJwksRelay(ecamo);
+  const upstream = await startSource((_req, res) => {
+    res.writeHead(200, { 'content-type': 'image/png', 'content-length': IMAGE.length }).end(IMAGE);
+  });
+  const proxies: Listening[] = [];
+  return {
+    redis,
+    ecamo,
+    upstream,
+    async startProxy(extra = []) {
       const listening = await spawnListening(
-        [CLI, 'verify-proxy', '--upstream', upstream.origin, '--audience', AUDIENCE, '--ecamo-origin', CANONICAL_ORIGIN, '--jwks-url', relay.url, '--listen', '127.0.0.1:0', '--redis-url', redis.url],
+        [CLI, 'verify-proxy', '--upstream', upstream.origin, '--audience', AUDIENCE, '--ecamo-origin', CANONICAL_ORIGIN, '--jwks-url', relay.url, '--listen', '127.0.0.1:0', '--redis-url', redis.url, ...extra],
         { ECAMO_LOG_LEVEL: 'info' },
         /"msg":"verify-proxy listening"/,
       );
+      proxies.push(listening);
       const url = /"url":"(http:\/\/127\.0\.0\.1:\d+)"/.exec(listening.output())?.[1];
       assert.ok(url !== undefined, listening.output());
-      proxies.push({ listening, url });
-    }
-  });
-  after(async () => {
-    await Promise.all(proxies.map((proxy) => proxy.listening.stop()));
-    await Promise.all([ecamo.close(), relay.close(), upstream.close()]);
-    await redis.stop();
-  });
+      return url;
+    },
+    async close() {
+      await Promise.all(proxies.map((proxy) => proxy.stop()));
+      await Promise.all([ecamo.close(), relay.close(), upstream.close()]);
+      await redis.stop();
+    },
+  };
+}
 
-  async function token(): Promise<string> {
-    return `Bearer ${await signIdToken({ canonicalOrigin: CANONICAL_ORIGIN, sourceOrigin: AUDIENCE, serviceOrigin: SERVICE_ORIGIN }, ecamo.config.ecamoKeys.signing, 45)}`;
-  }
+/** A fresh ID token for the protected source. */
+async function tokenFor(ecamo: Ecamo): Promise<string> {
+  return `Bearer ${await signIdToken({ canonicalOrigin: CANONICAL_ORIGIN, sourceOrigin: AUDIENCE, serviceOrigin: SERVICE_ORIGIN }, ecamo.config.ecamoKeys.signing, 45)}`;
+}
 
-  async function present(proxy: number, authorization: string): Promise<{ status: number; error: string | undefined }> {
-    // Redis may still be connecting just after start, or reconnecting: a valid token must pass either way.
-    const response = await request(`${proxies[proxy]!.url}/img.png`, { headers: { authorization } });
-    await response.body.dump();
-    const error = response.headers['x-ecamo-error'];
-    return { status: response.statusCode, error: typeof error === 'string' ? error : undefined };
-  }
+/** What a verify-proxy at `url` answers to a request for the image with `authorization`. */
+async function presentTo(url: string, authorization: string): Promise<{ status: number; error: string | undefined }> {
+  const response = await request(`${url}/img.png`, { headers: { authorization } });
+  await response.body.dump();
+  const error = response.headers['x-ecamo-error'];
+  return { status: response.statusCode, error: typeof error === 'string' ? error : undefined };
+}
+
+describe('two verify-proxies with --redis-url', { skip: unlessInstalled('redis-server') }, () => {
+  let world: ReplayWorld;
+  let redis: RedisServer;
+  let upstream: Source;
+  const urls: string[] = [];
+
+  before(async () => {
+    world = await startReplayWorld();
+    ({ redis, upstream } = world);
+    for (let i = 0; i < 2; i++) urls.push(await world.startProxy());
+  });
+  after(() => world.close());
+
+  const token = (): Promise<string> => tokenFor(world.ecamo);
+
+  // Redis may still be connecting just after start, or reconnecting: a valid token must pass either way.
+  const present = (proxy: number, authorization: string) => presentTo(urls[proxy]!, authorization);
 
   async function waitForRedis(): Promise<void> {
     // A token only the Redis store can catch twice: presented to both until the second refuses it.
@@ -150,5 +179,42 @@ describe('two verify-proxies with --redis-url', { skip: unlessInstalled('redis-s
     const result = await runCli(['verify-proxy', '--upstream', upstream.origin, '--audience', AUDIENCE, '--ecamo-origin', CANONICAL_ORIGIN, '--redis-url', 'http://127.0.0.1:1']);
     assert.equal(result.code, 2);
     assert.match(result.stderr, /--redis-url/);
+  });
+});
+
+describe('verify-proxy --redis-url --replay-store-required', { skip: unlessInstalled('redis-server') }, () => {
+  let world: ReplayWorld;
+  let url: string;
+
+  before(async () => {
+    world = await startReplayWorld();
+    url = await world.startProxy(['--replay-store-required']);
+  });
+  after(() => world.close());
+
+  const present = async () => presentTo(url, await tokenFor(world.ecamo));
+
+  /** Fresh tokens until one passes: Redis answers again. */
+  async function untilServed(): Promise<void> {
+    while ((await present()).status !== 200) await sleep(50);
+  }
+
+  test('Redis stopped (SIGSTOP) or killed: 503 replay-store-unavailable and nothing reaches the upstream; served again once Redis answers', async () => {
+    const { redis, upstream } = world;
+    await untilServed();
+    for (const [outage, end] of [[() => redis.pause(), () => redis.resume()], [() => redis.kill(), () => redis.restart()]] as const) {
+      await outage();
+      const before = upstream.requests.length;
+      for (let i = 0; i < 4; i++) assert.deepEqual(await present(), { status: 503, error: 'replay-store-unavailable' });
+      assert.equal(upstream.requests.length, before);
+      await end();
+      await untilServed();
+    }
+  });
+
+  test('it needs --redis-url: without, it stops before it listens, naming the option', async () => {
+    const result = await runCli(['verify-proxy', '--upstream', world.upstream.origin, '--audience', AUDIENCE, '--ecamo-origin', CANONICAL_ORIGIN, '--replay-store-required']);
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /--replay-store-required needs --redis-url/);
   });
 });
