@@ -163,7 +163,7 @@ describe('ECAMO_SOURCE_BLOCKED_CIDRS', () => {
     try {
       const served = await proxy(ecamo, `${first.origin}/img.png?n=${++counter}`);
       assert.equal(served.status, 200);
-      assert.equal(served.body, PNG);
+      assert.deepEqual(served.bytes, PNG);
       // The same source, directly, by an IPv4-mapped spelling, and as a redirect hop.
       assertUnallowed(await proxy(ecamo, `${blockedSource.origin}/img.png?n=${++counter}`));
       assertUnallowed(await proxy(ecamo, `http://[::ffff:127.0.0.2]:${blockedSource.port}/img.png?n=${++counter}`));
