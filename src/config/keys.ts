@@ -17,7 +17,7 @@ export interface PublicJwk {
 export interface SigningKey {
   readonly kid: string;
   readonly privateKey: CryptoKey;
-  /** The HS256 key of the proxy tokens this key mints (`deriveProxyTokenMacKey`). */
+  /** The HS256 key of the proxy tokens this key mints (`deriveKey` with `PROXY_TOKEN_MAC_KEY_DERIVATION`). */
   readonly proxyTokenMacKey: KeyObject;
 }
 
@@ -50,11 +50,6 @@ export const SHARED_CACHE_KEY_DERIVATION: KeyDerivation = Object.freeze({ ...PRO
 export function deriveKey(privateScalar: Buffer, derivation: KeyDerivation): KeyObject {
   const { hash, salt, info, length } = derivation;
   return createSecretKey(Buffer.from(hkdfSync(hash, privateScalar, salt, info, length)));
-}
-
-/** The MAC key of proxy tokens under one of ecamo's private keys. */
-export function deriveProxyTokenMacKey(privateScalar: Buffer): KeyObject {
-  return deriveKey(privateScalar, PROXY_TOKEN_MAC_KEY_DERIVATION);
 }
 
 /**
@@ -177,7 +172,7 @@ export interface EcamoKeys {
   readonly signing: SigningKey;
   /** kid → public key; every configured key verifies proxy tokens, so keys can rotate. */
   readonly verification: ReadonlyMap<string, CryptoKey>;
-  /** kid → the HS256 key of its proxy tokens, derived when the keys are loaded (`deriveProxyTokenMacKey`). */
+  /** kid → the HS256 key of its proxy tokens, derived when the keys are loaded (`deriveKey` with `PROXY_TOKEN_MAC_KEY_DERIVATION`). */
   readonly proxyTokenMacKeys: ReadonlyMap<string, KeyObject>;
   /** What `/.well-known/jwks.json` publishes. */
   readonly publicJwks: readonly PublicJwk[];
@@ -216,7 +211,7 @@ async function importEcamoKeys(
     verification.set(kid, await importOrFail(variable, kid, { kty: 'EC', crv: 'P-256', x: jwk.x, y: jwk.y }));
     // The import above accepted d: it is the 32-byte scalar (WebCrypto refuses any other length).
     const privateScalar = Buffer.from(jwk.d, 'base64url');
-    proxyTokenMacKeys.set(kid, deriveProxyTokenMacKey(privateScalar));
+    proxyTokenMacKeys.set(kid, deriveKey(privateScalar, PROXY_TOKEN_MAC_KEY_DERIVATION));
     sharedCacheKeys.set(kid, deriveKey(privateScalar, SHARED_CACHE_KEY_DERIVATION));
     publicJwks.push(publicHalf(jwk, kid));
   }

@@ -8,7 +8,7 @@
 import { createHmac, createPublicKey, generateKeyPairSync, type JsonWebKey as NodeJwk } from 'node:crypto';
 import type { JWK } from 'jose';
 import type { GeneratedKey } from '../../src/config/generate-key.js';
-import { deriveProxyTokenMacKey } from '../../src/config/keys.js';
+import { deriveKey, PROXY_TOKEN_MAC_KEY_DERIVATION } from '../../src/config/keys.js';
 import { b64u, es256, jsonPart, jws, now } from './hostile.js';
 
 /** The codes of src/tokens/jws.ts, the verifier every token goes through. */
@@ -52,7 +52,7 @@ export const FOREIGN_KEY: GeneratedKey = (() => {
 
 /** The proxy-token MAC key ecamo derives from `key`'s private scalar (config/keys.ts), as bytes. */
 export function derivedMacKey(key: GeneratedKey): Buffer {
-  return deriveProxyTokenMacKey(Buffer.from(String(key.privateJwk.d), 'base64url')).export();
+  return deriveKey(Buffer.from(String(key.privateJwk.d), 'base64url'), PROXY_TOKEN_MAC_KEY_DERIVATION).export();
 }
 
 /** The genuine signature of `input` for the target's kind, by its alg. */
