@@ -59,16 +59,16 @@ export async function judgeBytes(bytes: Buffer, rules: ContentRules): Promise<Ve
   return { ok: false, reason: text === undefined ? 'unknown binary' : `sniffed ${textKind(text)}` };
 }
 
+function hasUtf16Mark(bytes: Buffer): boolean {
+  return (bytes[0] === 0xff && bytes[1] === 0xfe) || (bytes[0] === 0xfe && bytes[1] === 0xff);
+}
+
 /**
  * The bytes as text when they may be text: UTF-16 when a byte order mark says
  * so (browsers render such SVG), else read as Latin-1, which keeps ASCII as is
  * (all that the SVG rule looks at) and never fails. Undefined for bytes no
  * text holds (NUL or other control characters outside UTF-16).
  */
-function hasUtf16Mark(bytes: Buffer): boolean {
-  return (bytes[0] === 0xff && bytes[1] === 0xfe) || (bytes[0] === 0xfe && bytes[1] === 0xff);
-}
-
 function asText(bytes: Buffer): string | undefined {
   if (bytes[0] === 0xff && bytes[1] === 0xfe) return bytes.toString('utf16le', 2);
   if (bytes[0] === 0xfe && bytes[1] === 0xff) {
