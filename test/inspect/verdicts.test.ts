@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
-import { after, before, describe, test } from 'node:test';
+import { after, before, describe, mock, test } from 'node:test';
 import { inspectCommand } from '../../src/cli/inspect.js';
 import { MAX_PROXY_TOKEN_LIFETIME_SECONDS } from '../../src/config/load.js';
 import { urlDigest } from '../../src/tokens/digest.js';
@@ -138,7 +138,10 @@ async function inspectVerdict(kind: Kind, token: string): Promise<{ code: number
 
 describe('inspect says what the server does', () => {
   for (const row of ROWS) {
-    test(row.name, async () => {
+    test(row.name, async (t) => {
+      // One frozen second for signing, the server and inspect: a second ticking between them would shift "in 60 s" to "in 59 s".
+      mock.timers.enable({ apis: ['Date'], now: now() * 1000 });
+      t.after(() => mock.timers.reset());
       const token = sign(row.kind, row.payload(now()), row.form);
       const [server, inspected] = await Promise.all([serverAnswer(row.kind, token), inspectVerdict(row.kind, token)]);
       assert.match(inspected.out, new RegExp(`^kind: ${{ 'url-token': 'URL token', 'auth-cookie': 'authorisation cookie', 'proxy-token': 'proxy token' }[row.kind]}`));
