@@ -1,10 +1,12 @@
 /**
  * What a body's first bytes are, whatever its label says: file-type's magic
- * numbers for binary formats, and a rule of ecamo's own for SVG, which is text.
- * Imports nothing of ours: the body check of a source's 200 (http/) and the
+ * numbers for binary formats (the common images told first by their signature,
+ * signatures.ts), and a rule of ecamo's own for SVG, which is text.
+ * Imports nothing outside content/: the body check of a source's 200 (http/) and the
  * fallback image (config/) judge bytes by the same rules.
  */
 import { fileTypeFromBuffer } from 'file-type/core';
+import { imageTypeBySignature } from './signatures.js';
 
 /**
  * The bytes read before a 200 is answered: what file-type documents as enough
@@ -45,7 +47,7 @@ export async function judgeBytes(bytes: Buffer, rules: ContentRules): Promise<Ve
   if (bytes.length === 0) return { ok: false, reason: 'empty body' };
   // A parser per call: file-type's keeps the bytes it reads on itself. UTF-16 text is no format of its
   // own to file-type, which may find an MPEG frame in it.
-  const sniffed = hasUtf16Mark(bytes) ? undefined : (await fileTypeFromBuffer(bytes))?.mime;
+  const sniffed = hasUtf16Mark(bytes) ? undefined : (imageTypeBySignature(bytes) ?? (await fileTypeFromBuffer(bytes))?.mime);
   // file-type names an XML declaration application/xml (an SVG may start with one), and does not read text at all.
   if (sniffed !== undefined && sniffed !== 'application/xml') {
     const type = [sniffed, ...(ALIASES[sniffed] ?? [])].find((name) => rules.contentTypeAllowed.has(name));

@@ -14,6 +14,13 @@ export const PNG = Buffer.from(
   'base64',
 );
 
+/**
+ * The PNG made an APNG: an `acTL` chunk (one frame, played forever) between
+ * its IHDR, which ends at byte 33, and its data. Its frame chunks are left out:
+ * the type is told by `acTL` before the first `IDAT`.
+ */
+export const APNG = Buffer.concat([PNG.subarray(0, 33), Buffer.from('000000086163544c0000000100000000b42de9a0', 'hex'), PNG.subarray(33)]);
+
 /** 2x2 green GIF, 43 bytes: shorter than the window ecamo reads before it answers. */
 export const GIF = Buffer.from('R0lGODlhAgACAPAAAAD/AAAAACH5BAAAAAAALAAAAAACAAIAAAIChFEAOw==', 'base64');
 
