@@ -16,11 +16,11 @@
  * dist/bench/jws-verify.js. On a shared machine the ratio means more than
  * the absolute numbers.
  */
-import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { SignJWT, importJWK, jwtVerify, type CryptoKey } from 'jose';
 import { generateKey } from '../src/config/generate-key.js';
 import { CLOCK_TOLERANCE_SECONDS, verifyEs256Jwt, type ClaimRules, type TimeClaim } from '../src/tokens/jws.js';
+import { mainThreadCpuNs, median } from './micro.js';
 
 const { values } = parseArgs({
   options: {
@@ -58,19 +58,6 @@ async function measure(tokens: readonly string[], verify: (token: string) => Pro
   const cpu = process.cpuUsage(cpuBefore);
   return { eventLoopUs: loopNs / 1000 / tokens.length, cpuUs: (cpu.user + cpu.system) / tokens.length };
 }
-
-const MAIN_THREAD_SCHEDSTAT = `/proc/self/task/${process.pid}/schedstat`;
-
-/** Time the main thread has run on a CPU, ns (the first field of schedstat). */
-function mainThreadCpuNs(): number {
-  return Number(readFileSync(MAIN_THREAD_SCHEDSTAT, 'utf8').split(' ')[0]);
-}
-
-const median = (numbers: readonly number[]): number => {
-  const sorted = [...numbers].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
-};
 
 async function main(): Promise<void> {
   const key = await generateKey('bench');
