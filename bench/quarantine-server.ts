@@ -4,7 +4,7 @@
  * request would measure pino rather than ecamo). Prints the bound port.
  */
 import { loadConfig } from '../src/config/load.js';
-import { startServer } from '../src/http/start.js';
+import { startServer } from '../src/server/start.js';
 import { createLogger } from '../src/log.js';
 
 const config = await loadConfig(process.env);

@@ -45,7 +45,7 @@ const COMMANDS: Record<string, Command> = {
   serve: async (args) => {
     const { values } = parseArgs({ args, options: { help: { type: 'boolean', short: 'h' } } });
     if (values.help === true) write((await import('../config/settings-doc.js')).serveHelp());
-    else await (await import('./serve.js')).serve(process.env);
+    else await (await import('../server/workers.js')).serve(process.env);
   },
   demo: async (args) => {
     const { values } = parseArgs({ args, options: { port: { type: 'string' } } });

@@ -2,7 +2,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { generateKey } from '../config/generate-key.js';
 import { loadConfig } from '../config/load.js';
-import { startServer } from '../http/start.js';
+import { startServer } from '../server/start.js';
 import { createSigner } from '../signer/index.js';
 import { demoServiceHandler, forward } from './service.js';
 import { demoSourceHandler } from './source.js';

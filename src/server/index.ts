@@ -14,7 +14,7 @@
  * ecamo. One call serves on one process; `ECAMO_WORKERS` is for `ecamo serve`.
  */
 import { loadConfig as loadValidatedConfig, type Config } from '../config/load.js';
-import { startServer as startInternal } from '../http/start.js';
+import { startServer as startInternal } from './start.js';
 import type { Logger } from '../log.js';
 
 export { ConfigError } from '../config/errors.js';

@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, request } from 'undici';
 import { generateKey } from '../../src/config/generate-key.js';
 import { loadConfig } from '../../src/config/load.js';
-import { startServer, type RunningServer } from '../../src/http/start.js';
+import { startServer, type RunningServer } from '../../src/server/start.js';
 import { createSigner, type Signer } from '../../src/signer/index.js';
 import { GIF } from '../helpers/images.js';
 import { unlessInstalled } from '../helpers/programs.js';

@@ -11,7 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import { generateKey, type GeneratedKey } from '../../src/config/generate-key.js';
 import { loadConfig } from '../../src/config/load.js';
 import { createLogger } from '../../src/log.js';
-import { startServer, type RunningServer } from '../../src/http/start.js';
+import { startServer, type RunningServer } from '../../src/server/start.js';
 import { createSigner, type Signer } from '../../src/signer/index.js';
 import { fetchAnswer, startEcamo, type Answer, type Ecamo, type Source } from '../helpers/harness.js';
 import { CLI, IMAGE, runCli, spawnListening, startFront, startImageSource, type Front } from '../helpers/wire.js';

@@ -9,7 +9,7 @@ import { request, type Dispatcher } from 'undici';
 import { generateKey, type GeneratedKey } from '../../src/config/generate-key.js';
 import { loadConfig, type Config } from '../../src/config/load.js';
 import { createLogger, type Logger } from '../../src/log.js';
-import { startServer, type RunningServer } from '../../src/http/start.js';
+import { startServer, type RunningServer } from '../../src/server/start.js';
 import { createSigner, type Signer } from '../../src/signer/index.js';
 import { signProxyToken } from '../../src/tokens/proxy-token.js';
 import { urlDigest } from '../../src/tokens/digest.js';

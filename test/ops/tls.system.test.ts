@@ -16,7 +16,7 @@ import { after, before, describe, it } from 'node:test';
 import { ConfigError } from '../../src/config/errors.js';
 import { generateKey } from '../../src/config/generate-key.js';
 import { loadConfig } from '../../src/config/load.js';
-import { startServer, type RunningServer } from '../../src/http/start.js';
+import { startServer, type RunningServer } from '../../src/server/start.js';
 import { createLogger } from '../../src/log.js';
 import { count } from '../helpers/prometheus.js';
 import { fetchAnswer, startSource, type Source } from '../helpers/harness.js';

@@ -9,10 +9,10 @@ import { SharedRedis } from '../state/redis.js';
 import { TokenService } from '../tokens/token-service.js';
 import type { Tracing } from '../tracing/index.js';
 import { SourceFetcher } from '../upstream/fetch.js';
-import { prepareAnswer } from './cached-answer.js';
-import { checkedSharedTier } from './content-check.js';
-import { ErrorImage } from './error-image.js';
-import { essenceOf } from './media-type.js';
+import { prepareAnswer } from '../http/cached-answer.js';
+import { checkedSharedTier } from '../http/content-check.js';
+import { ErrorImage } from '../http/error-image.js';
+import { essenceOf } from '../http/media-type.js';
 
 /** The objects every request uses, built once at start. */
 export interface App {

@@ -19,7 +19,7 @@ import cluster, { type Worker } from 'node:cluster';
 import { randomUUID } from 'node:crypto';
 import { AggregatorRegistry, prometheusContentType, type Registry } from 'prom-client';
 import { EcamoError } from '../errors.js';
-import type { AdminSources } from './admin.js';
+import type { AdminSources } from '../http/admin.js';
 
 const CHANNEL = 'ecamo-admin';
 /** A listening worker that has not sent its metrics by then fails the scrape (503 metrics-unavailable). */

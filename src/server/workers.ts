@@ -2,11 +2,11 @@ import cluster, { type Worker } from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import { loadConfig, type Config } from '../config/load.js';
 import { createAdminServer } from '../http/admin.js';
-import { answerPrimary, WorkerGroupAdmin } from '../http/cluster-admin.js';
-import { listen } from '../http/listen.js';
+import { answerPrimary, WorkerGroupAdmin } from './cluster-admin.js';
+import { listen } from './listen.js';
 import { createLogger } from '../log.js';
 import { countForWorkers } from '../quarantine/cluster.js';
-import { startServer, warnOfRiskySettings, type RunningServer } from '../http/start.js';
+import { startServer, warnOfRiskySettings, type RunningServer } from './start.js';
 
 /** Sent by a worker that could not start (e.g. the port is taken), so that the primary can say why it gives up. */
 interface StartFailedMessage {
