@@ -138,6 +138,15 @@ export default tseslint.config(
     },
   },
   {
+    files: ['src/http/**/*.ts'],
+    rules: {
+      'layers/imports': ['error', {
+        forbidden: ['server/', 'cli/', 'demo/', 'verify-proxy/'],
+        message: 'http sits below server (server composes, starts and stops it): it never imports server, cli, demo or verify-proxy.',
+      }],
+    },
+  },
+  {
     files: ['src/tracing/**/*.ts'],
     rules: {
       'layers/imports': ['error', { forbidden: upperLayers, message: 'tracing sits below http (http calls its hooks): it never imports http, cli, demo, verify-proxy or server.' }],

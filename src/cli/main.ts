@@ -42,11 +42,7 @@ type Command = (args: string[]) => Promise<void>;
 
 // Each command loads its own modules, so that a quick `sign-url` does not pay for the server's.
 const COMMANDS: Record<string, Command> = {
-  serve: async (args) => {
-    const { values } = parseArgs({ args, options: { help: { type: 'boolean', short: 'h' } } });
-    if (values.help === true) write((await import('../config/settings-doc.js')).serveHelp());
-    else await (await import('../server/workers.js')).serve(process.env);
-  },
+  serve: async (args) => (await import('./serve.js')).serveCommand(args, process.env, write),
   demo: async (args) => {
     const { values } = parseArgs({ args, options: { port: { type: 'string' } } });
     await (await import('./demo.js')).demo({ port: values.port === undefined ? 3000 : parsePort(values.port) });

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { verifyCamoUrl, type CamoEncodedUrl } from '../tokens/camo-url.js';
 import { parseSourceUrl } from '../tokens/source-url.js';
-import type { App } from '../server/compose.js';
+import type { App } from './app.js';
 import { admitSource, assertCanonicalHost, serveSource, type SourceRequest } from './proxy.js';
 import type { RequestRecord } from './request-record.js';
 

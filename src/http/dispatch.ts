@@ -1,41 +1,19 @@
-import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import http2, { type Http2SecureServer, type Http2ServerRequest, type Http2ServerResponse } from 'node:http2';
-import type { Duplex } from 'node:stream';
-import type { TlsFiles } from '../config/tls.js';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import { EcamoError, type EcamoErrorCode } from '../errors.js';
-import { outOfDescriptorsLog, reasonOf, type ThrottledLog } from '../log.js';
+import { reasonOf, type ThrottledLog } from '../log.js';
 import { traced } from '../tracing/index.js';
-import { logServerErrors } from '../server/listen.js';
-import type { App } from '../server/compose.js';
+import type { App } from './app.js';
 import { resolveClient, type ClientAddressOptions } from './client-address.js';
 import { handleCamo } from './camo.js';
 import { handleProxy } from './proxy.js';
 import { handleRedirect } from './redirect.js';
 import { newRequestRecord, urlForLog, type RequestRecord } from './request-record.js';
-import { answerClientErrors, sendError, sendText } from './respond.js';
+import { sendError, sendText } from './respond.js';
 import { route } from './router.js';
 
 /** Refusals of a credential (URL token, auth cookie, proxy token, camo HMAC): what quarantine counts. */
 const REFUSED_CREDENTIAL: ReadonlySet<EcamoErrorCode> = new Set<EcamoErrorCode>(['token-deserialization', 'missing-claim', 'invalid-token', 'jwt', 'unknown-key']);
-
-/** Large enough for URL tokens of long source URLs, small enough to refuse junk early. */
-const MAX_HEADER_BYTES = 32 * 1024;
-
-/**
- * node:http's settings for HTTP/1.1, on the plain listener and for HTTP/1.1
- * on the TLS one (node:http2 hands those connections to node:http, which reads
- * these from the server object, and would otherwise apply its own defaults:
- * 16 KiB heads, 60 s for a head, 5 min for a request).
- * requireHostHeader off: node:http would answer a missing Host with a bare 400; dispatch checks Host itself.
- * Timeouts are checked every second rather than every 30 s, so that they are enforced when they fall due.
- */
-const HTTP1_SETTINGS = {
-  maxHeaderSize: MAX_HEADER_BYTES,
-  headersTimeout: 30_000,
-  requestTimeout: 30_000,
-  connectionsCheckingInterval: 1_000,
-  requireHostHeader: false,
-} as const;
 
 /** An ecamo `Via` entry means this request was sent by an ecamo: serving it would loop. */
 function viaEcamo(via: string | undefined): boolean {
@@ -71,12 +49,14 @@ function takeHttp2Authority(req: Http2ServerRequest): void {
   req.headers.host = agreed && typeof name === 'string' && name !== '' ? name : undefined;
 }
 
-/** Ceiling on concurrent streams per HTTP/2 connection (RFC 9113 section 6.5.2); more are refused. */
-const MAX_CONCURRENT_STREAMS = 100;
-
 type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;
 
-function requestListener(app: App, outOfDescriptors: ThrottledLog): RequestListener {
+/**
+ * The request path of the plain listener (server/http-server.ts builds the
+ * servers). `outOfDescriptors` is the server's: a request that fails for
+ * want of descriptors counts with the accepts that did.
+ */
+export function requestListener(app: App, outOfDescriptors: ThrottledLog): RequestListener {
   const addressOptions: ClientAddressOptions = {
     trustedProxies: app.config.trustedProxies,
     onIgnored: (header) => app.metrics.forwardingHeaderIgnored(header),
@@ -113,65 +93,24 @@ function requestListener(app: App, outOfDescriptors: ThrottledLog): RequestListe
 }
 
 /**
- * Node's HTTP/1.1 parser leaves two kinds of request to listeners rather than
- * the request handler: malformed ones ('clientError') and CONNECT ('connect',
- * whose socket node:http would otherwise drop silently). Both get the usual
- * refusal.
+ * The request path of the TLS listener: HTTP/2 and HTTP/1.1 on one port,
+ * chosen by ALPN. Node's compatibility API gives HTTP/2 requests and
+ * responses the members of node:http's that the request path uses (headers,
+ * method, url, socket; writeHead, write, end, destroy, headersSent,
+ * writableFinished, statusCode, req, and the same events), so one request
+ * path serves both: an HTTP/2 pair is passed on as node:http types, with its
+ * host taken from `:authority`. The protocol suite runs over both to hold this.
  */
-function answerOutsideHandler(server: http.Server | Http2SecureServer, app: App, outOfDescriptors: ThrottledLog): void {
-  answerClientErrors(server);
-  server.on('connect', (req: IncomingMessage, socket: Duplex) => {
-    sendError(socket, new EcamoError('method-not-allowed', `method ${req.method}`));
-  });
-  logServerErrors(server, app.logger, outOfDescriptors);
-}
-
-export function createHttpServer(app: App): http.Server {
-  const outOfDescriptors = outOfDescriptorsLog(app.logger);
-  const server = http.createServer(HTTP1_SETTINGS, requestListener(app, outOfDescriptors));
-  answerOutsideHandler(server, app, outOfDescriptors);
-  return server;
-}
-
-/**
- * The public listener with TLS: HTTP/2 and HTTP/1.1 on one port, chosen by
- * ALPN. Node's compatibility API gives HTTP/2 requests and responses the
- * members of node:http's that the request path uses (headers, method, url,
- * socket; writeHead, write, end, destroy, headersSent, writableFinished,
- * statusCode, req, and the same events), so one request path serves both:
- * an HTTP/2 pair is passed on as node:http types, with its host taken from
- * `:authority`. The protocol suite runs over both to hold this.
- */
-export function createSecureHttpServer(app: App, tls: TlsFiles): Http2SecureServer {
-  const outOfDescriptors = outOfDescriptorsLog(app.logger);
+export function secureRequestListener(
+  app: App,
+  outOfDescriptors: ThrottledLog,
+): (req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse) => void {
   const serve = requestListener(app, outOfDescriptors);
-  const server = http2.createSecureServer(
-    {
-      cert: tls.cert,
-      key: tls.key,
-      allowHTTP1: true,
-      settings: { maxConcurrentStreams: MAX_CONCURRENT_STREAMS, maxHeaderListSize: MAX_HEADER_BYTES },
-      // A client that keeps opening streams past the limit, or sends protocol junk, loses its connection.
-      maxSessionRejectedStreams: MAX_CONCURRENT_STREAMS,
-      maxSessionInvalidFrames: 100,
-      unknownProtocolTimeout: 10_000,
-      handshakeTimeout: 10_000,
-    },
-    (req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse) => {
-      if (req.httpVersionMajor !== 2) return serve(req as IncomingMessage, res as ServerResponse);
-      takeHttp2Authority(req as Http2ServerRequest);
-      serve(req as unknown as IncomingMessage, res as unknown as ServerResponse);
-    },
-  );
-  // Before listen(): node:http2 starts the timeout checks when the server starts listening.
-  Object.assign(server, HTTP1_SETTINGS);
-  // Idle HTTP/2 connections and HTTP/1.1 keep-alives are closed after two minutes.
-  server.setTimeout(120_000);
-  // A failed handshake (garbage, plain HTTP, no shared cipher) only ends that connection.
-  server.on('tlsClientError', (error: Error) => app.logger.debug({ err: error }, 'TLS handshake failed'));
-  server.on('sessionError', (error: Error) => app.logger.debug({ err: error }, 'HTTP/2 session error'));
-  answerOutsideHandler(server, app, outOfDescriptors);
-  return server;
+  return (req, res) => {
+    if (req.httpVersionMajor !== 2) return serve(req as IncomingMessage, res as ServerResponse);
+    takeHttp2Authority(req as Http2ServerRequest);
+    serve(req as unknown as IncomingMessage, res as unknown as ServerResponse);
+  };
 }
 
 async function dispatch(app: App, req: IncomingMessage, res: ServerResponse, record: RequestRecord): Promise<void> {

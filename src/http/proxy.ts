@@ -9,7 +9,7 @@ import type { VerifiedProxyToken } from '../tokens/proxy-token.js';
 import type { SourceBody, SourceFetch, SourceHeaders, SourceResponse, SourceValidators } from '../upstream/fetch.js';
 import { assertSourceAllowed } from '../upstream/url-policy.js';
 import { traced, type RequestTrace } from '../tracing/index.js';
-import type { App } from '../server/compose.js';
+import type { App } from './app.js';
 import { answerFromEntry } from './cached-answer.js';
 import { checkContent, checkedContentType } from './content-check.js';
 import { essenceOf } from './media-type.js';

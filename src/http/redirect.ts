@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { urlDigest } from '../tokens/digest.js';
 import { assertSourceAllowed } from '../upstream/url-policy.js';
 import { traced } from '../tracing/index.js';
-import type { App } from '../server/compose.js';
+import type { App } from './app.js';
 import { readCookie } from './cookies.js';
 import type { RequestRecord } from './request-record.js';
 import { NO_CACHE, redirectToSource } from './respond.js';

@@ -12,27 +12,10 @@ import { SourceFetcher } from '../upstream/fetch.js';
 import { prepareAnswer } from '../http/cached-answer.js';
 import { checkedSharedTier } from '../http/content-check.js';
 import { ErrorImage } from '../http/error-image.js';
+import type { App } from '../http/app.js';
 import { essenceOf } from '../http/media-type.js';
 
-/** The objects every request uses, built once at start. */
-export interface App {
-  readonly config: Config;
-  readonly logger: Logger;
-  readonly tokens: TokenService;
-  readonly fetcher: SourceFetcher;
-  readonly metrics: Metrics;
-  /** The process's one Redis connection (ECAMO_REDIS_URL), if configured; closed with the server. */
-  readonly redis: SharedRedis | undefined;
-  /** Undefined when ECAMO_QUARANTINE_FAILURES is 0. */
-  readonly quarantine: Quarantine | undefined;
-  /** Undefined when ECAMO_CACHE_MAX_BYTES is 0. */
-  readonly cache: ImageCache | undefined;
-  /** Undefined unless OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT is set (config/tracing.ts). */
-  readonly tracing: Tracing | undefined;
-  /** ECAMO_FALLBACK_IMAGE, when set. */
-  readonly errorImage: ErrorImage | undefined;
-}
-
+/** Composes the objects every request uses (http/app.ts), once at start. */
 export function createApp(
   config: Config,
   logger: Logger,

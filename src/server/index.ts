@@ -11,10 +11,20 @@
  * ```
  *
  * The configuration is opaque: what it holds (keys among it) stays inside
- * ecamo. One call serves on one process; `ECAMO_WORKERS` is for `ecamo serve`.
+ * ecamo. `startServer` serves in the calling process, whatever
+ * `ECAMO_WORKERS` says; `runWorkers` runs the processes `ecamo serve` runs:
+ *
+ * ```ts
+ * import { loadConfig, runWorkers } from 'ecamo/server';
+ *
+ * // Top level of the script: every worker is a fork of it, where this same call serves.
+ * await runWorkers(await loadConfig());
+ * ```
  */
+import { availableParallelism } from 'node:os';
 import { loadConfig as loadValidatedConfig, type Config } from '../config/load.js';
 import { startServer as startInternal } from './start.js';
+import { runWorkers as runInternal } from './workers.js';
 import type { Logger } from '../log.js';
 
 export { ConfigError } from '../config/errors.js';
@@ -47,15 +57,36 @@ const validated = new WeakMap<EcamoConfig, Config>();
 
 /** Reads and checks every `ECAMO_*` variable (docs/configuration.md); throws `ConfigError` naming the first wrong one. */
 export async function loadConfig(env: Readonly<Record<string, string | undefined>> = process.env): Promise<EcamoConfig> {
-  const config = await loadValidatedConfig(env);
+  const config = await loadValidatedConfig(env, { cpus: availableParallelism() });
   const handle: EcamoConfig = Object.freeze({ canonicalHost: config.canonicalHost });
   validated.set(handle, config);
   return handle;
 }
 
-export async function startServer(config: EcamoConfig, options: EcamoServerOptions = {}): Promise<EcamoServer> {
+function validatedBy(caller: string, config: EcamoConfig): Config {
   const inside = validated.get(config);
-  if (inside === undefined) throw new TypeError('startServer takes a configuration made by loadConfig');
+  if (inside === undefined) throw new TypeError(`${caller} takes a configuration made by loadConfig`);
+  return inside;
+}
+
+export async function startServer(config: EcamoConfig, options: EcamoServerOptions = {}): Promise<EcamoServer> {
+  const inside = validatedBy('startServer', config);
   const running = await startInternal(inside, options);
   return Object.freeze({ url: running.url, port: running.port, reload: () => running.reload(), close: (graceMs?: number) => running.close(graceMs) });
+}
+
+/**
+ * Serves as `ecamo serve` does, taking over the calling process: with
+ * `ECAMO_WORKERS` above 1 (`auto`: one per CPU) this process becomes the
+ * primary of that many workers sharing the port, each a fork of this script
+ * (so call it where every process gets to it, as the script starts); the
+ * primary restarts a worker that dies after it listened (after a delay that
+ * grows while they keep dying), stops everything with exit code 1 when one
+ * cannot start, passes SIGHUP on (each worker reloads), and serves
+ * `ECAMO_ADMIN_BIND` for them all. SIGTERM and SIGINT drain every worker and
+ * exit. With one worker, this process serves alone, with the same signals.
+ * Resolves once started; logs `ecamo listening` from each serving process.
+ */
+export async function runWorkers(config: EcamoConfig): Promise<void> {
+  await runInternal(validatedBy('runWorkers', config));
 }

@@ -1,6 +1,10 @@
+/**
+ * The processes of a server: one, or ECAMO_WORKERS workers under a primary
+ * that forks them, replaces those that die, passes signals on and serves
+ * their admin listener (cluster-admin.ts).
+ */
 import cluster, { type Worker } from 'node:cluster';
-import { availableParallelism } from 'node:os';
-import { loadConfig, type Config } from '../config/load.js';
+import type { Config } from '../config/load.js';
 import { createAdminServer } from '../http/admin.js';
 import { answerPrimary, WorkerGroupAdmin } from './cluster-admin.js';
 import { listen } from './listen.js';
@@ -20,11 +24,14 @@ const MAX_RESTART_DELAY_MS = 30_000;
 const STABLE_WORKER_MS = 60_000;
 
 /**
- * `ecamo serve`: configuration from ECAMO_* (validated before anything
- * listens), one process or ECAMO_WORKERS processes sharing the port.
+ * Serves `config` as `ecamo serve` does, from the process that calls it,
+ * which it takes over: with `ECAMO_WORKERS` above 1 this process becomes the
+ * primary of that many worker processes sharing the port (each a fork of
+ * this script, where the same call starts the worker's server); otherwise it
+ * serves alone. SIGHUP reloads, SIGTERM and SIGINT drain and exit. Resolves
+ * once started (the primary: once the workers are forked).
  */
-export async function serve(env: NodeJS.ProcessEnv): Promise<void> {
-  const config = await loadConfig(env, { cpus: availableParallelism() });
+export async function runWorkers(config: Config): Promise<void> {
   if (config.workers > 1 && cluster.isPrimary) return runPrimary(config);
   return runWorker(config);
 }

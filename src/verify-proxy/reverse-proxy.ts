@@ -10,10 +10,8 @@ import http, { type IncomingHttpHeaders, type IncomingMessage, type ServerRespon
 import { pipeline } from 'node:stream/promises';
 import { Agent, type Dispatcher } from 'undici';
 import { EcamoError, isOutOfDescriptors, type EcamoErrorCode } from '../errors.js';
-import { drainable } from '../server/drain.js';
-import { listen, logServerErrors } from '../server/listen.js';
-import { answerClientErrors, sendError } from '../http/respond.js';
 import { outOfDescriptorsLog, reasonOf, type Logger, type ThrottledLog } from '../log.js';
+import { answerClientErrors, drainable, listen, logServerErrors, sendError } from '../server/kit.js';
 import type { SharedRedis } from '../state/redis.js';
 import { IdTokenError, type IdTokenVerifier } from '../verify/index.js';
 

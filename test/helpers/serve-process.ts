@@ -49,8 +49,9 @@ export async function serveKeys(): Promise<{ env: Record<string, string>; proxyP
 /**
  * `ecamo serve` in a process group of its own, on 127.0.0.1 port 0 unless `env` says otherwise.
  * `bin`: run the bin itself, shebang included (its memory settings), as deployed, where memory is measured.
+ * `script`: run this script of an embedding application instead, in the same environment.
  */
-export function spawnServe(env: Record<string, string>, options: { shell?: string; bin?: boolean } = {}): ServeProcess {
+export function spawnServe(env: Record<string, string>, options: { shell?: string; bin?: boolean; script?: string } = {}): ServeProcess {
   const fullEnv = { PATH: process.env.PATH, ECAMO_BIND: '127.0.0.1:0', ECAMO_CANONICAL_HOST: 'ecamo.test', ECAMO_INSECURE: 'true', ...env };
   const stdio: ['ignore', 'pipe', 'pipe'] = ['ignore', 'pipe', 'pipe'];
   const child =
@@ -58,7 +59,7 @@ export function spawnServe(env: Record<string, string>, options: { shell?: strin
       ? spawn('sh', ['-c', `${options.shell}; exec "$0" "$1" serve`, process.execPath, CLI], { env: fullEnv, stdio, detached: true })
       : options.bin === true
         ? spawn(CLI, ['serve'], { env: fullEnv, stdio, detached: true })
-        : spawn(process.execPath, [CLI, 'serve'], { env: fullEnv, stdio, detached: true });
+        : spawn(process.execPath, options.script === undefined ? [CLI, 'serve'] : [options.script], { env: fullEnv, stdio, detached: true });
   const lines: LogLine[] = [];
   let stderr = '';
   let buffered = '';

@@ -21,7 +21,7 @@ async function environment(): Promise<Record<string, string>> {
 }
 
 test('exports the documented entry and nothing internal', () => {
-  assert.deepEqual(Object.keys(entry).sort(), ['ConfigError', 'EcamoError', 'loadConfig', 'startServer']);
+  assert.deepEqual(Object.keys(entry).sort(), ['ConfigError', 'EcamoError', 'loadConfig', 'runWorkers', 'startServer']);
 });
 
 test('the configuration handle shows the canonical host and no key', async () => {
@@ -37,8 +37,9 @@ test('a wrong variable is a ConfigError naming it', async () => {
   });
 });
 
-test('startServer takes only a configuration loadConfig made', async () => {
-  await assert.rejects(entry.startServer({ canonicalHost: 'ecamo.test' }), TypeError);
+test('startServer and runWorkers take only a configuration loadConfig made', async () => {
+  await assert.rejects(entry.startServer({ canonicalHost: 'ecamo.test' }), { name: 'TypeError', message: 'startServer takes a configuration made by loadConfig' });
+  await assert.rejects(entry.runWorkers({ canonicalHost: 'ecamo.test' }), { name: 'TypeError', message: 'runWorkers takes a configuration made by loadConfig' });
 });
 
 test('serves on the address asked for, and closes', async () => {

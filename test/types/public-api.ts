@@ -10,6 +10,7 @@ import {
   ConfigError,
   EcamoError,
   loadConfig,
+  runWorkers,
   startServer,
   type EcamoConfig,
   type EcamoErrorCode,
@@ -69,6 +70,8 @@ export type ServerApi = [
   Expect<Equal<EcamoServer['port'], number>>,
   Expect<Equal<EcamoServer['close'], (graceMs?: number) => Promise<void>>>,
   Expect<Equal<EcamoServer['reload'], () => Promise<void>>>,
+  Expect<Equal<Parameters<typeof runWorkers>, [config: EcamoConfig]>>,
+  Expect<Equal<ReturnType<typeof runWorkers>, Promise<void>>>,
   Expect<Equal<EcamoError['code'], EcamoErrorCode>>,
 ];
 
@@ -84,6 +87,8 @@ export async function refusedCalls(signer: Signer): Promise<void> {
   createIdTokenVerifier({ ecamoOrigin: 'https://ecamo.example', audience: 'https://images.example', replay: { checkAndStore: () => undefined } });
   // @ts-expect-error startServer takes what loadConfig made, not a bare object of settings
   await startServer({ ECAMO_CANONICAL_HOST: 'ecamo.example' });
+  // @ts-expect-error so does runWorkers
+  await runWorkers({ ECAMO_CANONICAL_HOST: 'ecamo.example' });
   // Optional fields take undefined, so settings can be passed straight from the environment.
   createIdTokenVerifier({ ecamoOrigin: 'https://ecamo.example', audience: 'https://images.example', jwksUrl: process.env.ECAMO_JWKS_URL });
   await signer.url('https://images.example/a.png', { prefix: process.env.PREFIX, ttlSeconds: undefined });
