@@ -1,7 +1,8 @@
 # ecamo: multi-stage build on Debian's image of the current Node LTS (26). (Not built in CI: no Docker engine there.)
 FROM node:26-bookworm-slim AS build
 WORKDIR /app
-COPY package.json package-lock.json tsconfig.json ./
+COPY package.json package-lock.json tsconfig.json tsconfig.base.json ./
+COPY packages ./packages
 COPY src ./src
 COPY test ./test
 COPY bench ./bench
@@ -13,6 +14,8 @@ ENV NODE_ENV=production ECAMO_BIND=[::]:3000
 WORKDIR /app
 COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules
+# node_modules/@ecamo/* link to the workspace packages the server imports.
+COPY --from=build /app/packages ./packages
 COPY --from=build /app/dist/src ./dist/src
 USER node
 EXPOSE 3000

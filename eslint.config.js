@@ -1,5 +1,6 @@
 // Lint: typescript-eslint's strict type-checked rules, and the layer rules docs/architecture.md states.
-import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
@@ -11,6 +12,20 @@ function unitOf(file) {
   if (path === '' || path.startsWith('..') || isAbsolute(path)) return undefined;
   const [first, ...rest] = path.split(sep);
   return rest.length === 0 ? first : `${first}/`;
+}
+
+/** Calls `check(specifier, node)` for every import, re-export, dynamic import() and `import x = require()` of a literal specifier. */
+function importVisitors(check) {
+  const literal = (source) => {
+    if (source?.type === 'Literal' && typeof source.value === 'string') check(source.value, source);
+  };
+  return {
+    ImportDeclaration: (node) => literal(node.source),
+    ExportAllDeclaration: (node) => literal(node.source),
+    ExportNamedDeclaration: (node) => literal(node.source),
+    ImportExpression: (node) => literal(node.source),
+    TSImportEqualsDeclaration: (node) => literal(node.moduleReference.expression),
+  };
 }
 
 /**
@@ -41,9 +56,7 @@ const layersPlugin = {
       create(context) {
         const { forbidden = [], ownFolderOnly = false, packages, message } = context.options[0];
         const from = unitOf(context.filename);
-        const check = (source) => {
-          if (source?.type !== 'Literal' || typeof source.value !== 'string') return;
-          const specifier = source.value;
+        const check = (specifier, source) => {
           let refused;
           if (specifier.startsWith('.')) {
             const target = unitOf(resolve(dirname(context.filename), specifier));
@@ -53,13 +66,47 @@ const layersPlugin = {
           }
           if (refused) context.report({ node: source, message: `'${specifier}': ${message}` });
         };
-        return {
-          ImportDeclaration: (node) => check(node.source),
-          ExportAllDeclaration: (node) => check(node.source),
-          ExportNamedDeclaration: (node) => check(node.source),
-          ImportExpression: (node) => check(node.source),
-          TSImportEqualsDeclaration: (node) => check(node.moduleReference.expression),
+        return importVisitors(check);
+      },
+    },
+  },
+};
+
+/** `packages/<name>/` of a file of a workspace package, undefined for a file of the server package. */
+function workspaceOf(file) {
+  const [top, name] = relative(import.meta.dirname, file).split(sep);
+  return top === 'packages' && name !== undefined ? join(import.meta.dirname, 'packages', name) : undefined;
+}
+
+/**
+ * The SDK packages' rule (docs/architecture.md, "Packages"): their sources
+ * import the `dependencies` of their own package.json and their own src/,
+ * nothing else, not even node built-ins (they run in Web-standard runtimes).
+ */
+const dependenciesPlugin = {
+  rules: {
+    imports: {
+      meta: { type: 'problem', schema: [] },
+      create(context) {
+        const root = workspaceOf(context.filename);
+        if (root === undefined) return {};
+        const manifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+        const allowed = new Set(Object.keys(manifest.dependencies ?? {}));
+        const ownSources = join(root, 'src');
+        const check = (specifier, source) => {
+          let refused;
+          if (specifier.startsWith('.')) {
+            const target = relative(ownSources, resolve(dirname(context.filename), specifier));
+            refused = target.startsWith('..') || isAbsolute(target);
+          } else {
+            const parts = specifier.split('/');
+            refused = !allowed.has(specifier.startsWith('@') ? parts.slice(0, 2).join('/') : parts[0]);
+          }
+          if (refused) {
+            context.report({ node: source, message: `'${specifier}': ${manifest.name} imports only its own src/ and its package.json dependencies (${[...allowed].join(', ') || 'none'}).` });
+          }
         };
+        return importVisitors(check);
       },
     },
   },
@@ -69,7 +116,7 @@ const layersPlugin = {
 const upperLayers = ['http/', 'cli/', 'demo/', 'verify-proxy/', 'server/'];
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/'] },
+  { ignores: ['**/dist/', 'node_modules/'] },
   js.configs.recommended,
   tseslint.configs.strictTypeChecked,
   {
@@ -163,14 +210,21 @@ export default tseslint.config(
     },
   },
   {
-    files: ['src/signer/**/*.ts', 'src/verify/**/*.ts'],
+    files: ['src/signer/**/*.ts'],
     rules: {
-      'layers/imports': ['error', {
-        ownFolderOnly: true,
-        packages: ['jose'],
-        message: 'The SDKs (ecamo/signer, ecamo/verify) depend on jose and node built-ins only.',
-      }],
+      'layers/imports': ['error', { ownFolderOnly: true, packages: ['@ecamo/signer'], message: 'ecamo/signer is @ecamo/signer as an entry point of the server package: it re-exports that package only.' }],
     },
+  },
+  {
+    files: ['src/verify/**/*.ts'],
+    rules: {
+      'layers/imports': ['error', { ownFolderOnly: true, packages: ['@ecamo/verify'], message: 'ecamo/verify is @ecamo/verify as an entry point of the server package: it re-exports that package only.' }],
+    },
+  },
+  {
+    files: ['packages/*/src/**/*.ts'],
+    plugins: { dependencies: dependenciesPlugin },
+    rules: { 'dependencies/imports': 'error' },
   },
   {
     files: ['eslint.config.js'],

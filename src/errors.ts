@@ -5,11 +5,11 @@
  * (and the status); `message` and `cause` are for logs.
  *
  * Configuration problems are `ConfigError` (src/config/errors.ts) and stop the
- * process at start. The SDK `ecamo/verify` keeps its own `IdTokenError`
- * (src/verify/errors.ts), because SDK code imports only jose; verify-proxy
+ * process at start. The SDK `@ecamo/verify` keeps its own `IdTokenError`
+ * (packages/verify/src/errors.ts), because SDK code imports only jose; verify-proxy
  * answers with its codes, which are listed here too.
  */
-import type { IdTokenErrorCode } from './verify/errors.js';
+import type { IdTokenErrorCode } from './verify/index.js';
 
 /** Every wire code; docs/protocol.md, "Error codes", says which are ours. */
 export type EcamoErrorCode =

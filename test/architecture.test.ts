@@ -1,9 +1,11 @@
 /**
- * The table of docs/architecture.md, checked against the import lines of src/:
+ * The tables of docs/architecture.md, checked against the import lines of src/:
  * every folder (and top-level file) has a row, imports only what its row
- * allows, nothing imports cli/, the folders form no cycle, and the SDKs use
- * no package but jose (and node built-ins). ESLint enforces the layer rules
- * as code is written (eslint.config.js); this keeps the table honest.
+ * allows, nothing imports cli/, the folders form no cycle, and the SDK entry
+ * points use no package but their rows'; and against packages/: each package
+ * imports its own src/ and its package.json dependencies only, which are the
+ * ones its row names (jose and each other). ESLint enforces the same rules
+ * as code is written (eslint.config.js); this keeps the tables honest.
  */
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -13,6 +15,8 @@ import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const SRC = join(ROOT, 'src');
+const PACKAGES = join(ROOT, 'packages');
+const [SERVER_SECTION = '', PACKAGES_SECTION = ''] = readFileSync(join(ROOT, 'docs', 'architecture.md'), 'utf8').split(/^## Packages$/m);
 
 /** A folder of src/ (`tokens/`) or a file at its top (`errors.ts`). */
 type Unit = string;
@@ -29,10 +33,16 @@ function unitOf(file: string): Unit {
   return rest.length === 0 ? first : `${first}/`;
 }
 
-function sourceFiles(): string[] {
-  return readdirSync(SRC, { recursive: true, encoding: 'utf8' })
+function sourceFiles(folder: string): string[] {
+  return readdirSync(folder, { recursive: true, encoding: 'utf8' })
     .filter((name) => name.endsWith('.ts'))
-    .map((name) => join(SRC, name));
+    .map((name) => join(folder, name));
+}
+
+/** The package a bare specifier names: `@scope/name` or `name`. */
+function packageOf(specifier: string): string {
+  const parts = specifier.split('/');
+  return specifier.startsWith('@') ? parts.slice(0, 2).join('/') : (parts[0] ?? specifier);
 }
 
 /** Every module specifier of static imports and re-exports, side-effect imports and dynamic import(). */
@@ -53,7 +63,7 @@ interface Imports {
 function importGraph(): Imports {
   const units = new Map<Unit, Set<Unit>>();
   const packages = new Map<Unit, Set<string>>();
-  for (const file of sourceFiles()) {
+  for (const file of sourceFiles(SRC)) {
     const from = unitOf(file);
     const ownUnits = units.get(from) ?? new Set<Unit>();
     const ownPackages = packages.get(from) ?? new Set<string>();
@@ -65,28 +75,69 @@ function importGraph(): Imports {
         const target = unitOf(normalize(join(dirname(file), specifier.replace(/\.js$/, '.ts'))));
         if (target !== from) ownUnits.add(target);
       } else if (!specifier.startsWith('node:')) {
-        const parts = specifier.split('/');
-        ownPackages.add(specifier.startsWith('@') ? parts.slice(0, 2).join('/') : (parts[0] ?? specifier));
+        ownPackages.add(packageOf(specifier));
       }
     }
   }
   return { units, packages };
 }
 
-/** The rows of docs/architecture.md's table, by unit. */
-function architectureTable(): Map<Unit, Row> {
-  const section = readFileSync(join(ROOT, 'docs', 'architecture.md'), 'utf8');
-  const rows = new Map<Unit, Row>();
+/** The first, second and last cells of each row of the tables of a section whose first cell is code. */
+function tableRows(section: string): { first: string; owns: string; last: string }[] {
+  const rows = [];
   for (const line of section.split('\n')) {
-    const [, unitsCell, , importsCell] = line.split('|').map((cell) => cell.trim());
-    if (unitsCell === undefined || importsCell === undefined || !unitsCell.startsWith('`')) continue;
-    const named = [...importsCell.matchAll(/`([^`]+)`/g)].map((match) => match[1] ?? '');
+    const [, first, owns, last] = line.split('|').map((cell) => cell.trim());
+    if (first?.startsWith('`') === true && owns !== undefined && last !== undefined) rows.push({ first, owns, last });
+  }
+  return rows;
+}
+
+/** The names a cell spells as code. */
+function codeIn(cell: string): string[] {
+  return [...cell.matchAll(/`([^`]+)`/g)].map((match) => match[1] ?? '');
+}
+
+/** The rows of docs/architecture.md's table of src/, by unit. */
+function architectureTable(): Map<Unit, Row> {
+  const rows = new Map<Unit, Row>();
+  for (const { first: unitsCell, last: importsCell } of tableRows(SERVER_SECTION)) {
+    const named = codeIn(importsCell);
     const ours = named.filter((name) => name.endsWith('/') || name.endsWith('.ts'));
     const row: Row = {
       mayImport: /\banything\b/.test(importsCell) ? 'anything' : new Set(ours),
       onlyPackages: /\bonly\b/.test(importsCell) && /built-ins/.test(importsCell) ? new Set(named.filter((name) => !ours.includes(name))) : undefined,
     };
-    for (const unit of unitsCell.matchAll(/`([^`]+)`/g)) rows.set(unit[1] ?? '', row);
+    for (const unit of codeIn(unitsCell)) rows.set(unit, row);
+  }
+  return rows;
+}
+
+interface Manifest {
+  readonly name: string;
+  readonly version: string;
+  readonly dependencies?: Readonly<Record<string, string>>;
+  readonly exports?: Readonly<Record<string, unknown>>;
+}
+
+function manifest(folder: string): Manifest {
+  return JSON.parse(readFileSync(join(folder, 'package.json'), 'utf8')) as Manifest;
+}
+
+/** Each folder of packages/ with its package.json. */
+function workspacePackages(): Map<string, Manifest> {
+  const found = new Map<string, Manifest>();
+  for (const entry of readdirSync(PACKAGES, { withFileTypes: true })) {
+    if (entry.isDirectory()) found.set(`packages/${entry.name}/`, manifest(join(PACKAGES, entry.name)));
+  }
+  return found;
+}
+
+/** The rows of docs/architecture.md's table of packages: folder → the package name and the dependencies the row names. */
+function packagesTable(): Map<string, { name: string; dependencies: string[] }> {
+  const rows = new Map<string, { name: string; dependencies: string[] }>();
+  for (const { first, last } of tableRows(PACKAGES_SECTION)) {
+    const [name = '', folder = ''] = codeIn(first);
+    rows.set(folder, { name, dependencies: codeIn(last).sort() });
   }
   return rows;
 }
@@ -139,5 +190,51 @@ describe("docs/architecture.md against src/'s import lines", () => {
     }
     assert.ok([...table.values()].some((row) => row.onlyPackages !== undefined), 'the table names the SDKs\' packages');
     assert.deepEqual(violations, []);
+  });
+});
+
+describe("docs/architecture.md against packages/", () => {
+  const packages = workspacePackages();
+  const table = packagesTable();
+  const server = manifest(ROOT);
+
+  it('every folder of packages/ has a row, and every row a folder', () => {
+    assert.deepEqual([...table.keys()].sort(), [...packages.keys()].sort());
+    for (const [folder, { name }] of table) assert.equal(packages.get(folder)?.name, name, folder);
+  });
+
+  it("each package's dependencies are the ones its row names: jose and the other packages, at the root's version", () => {
+    const names = new Set([...packages.values()].map((found) => found.name));
+    for (const [folder, found] of packages) {
+      const dependencies = Object.entries(found.dependencies ?? {});
+      assert.deepEqual(dependencies.map(([name]) => name).sort(), table.get(folder)?.dependencies, folder);
+      for (const [name, range] of dependencies) {
+        if (names.has(name)) assert.equal(range, server.version, `${folder} depends on ${name}`);
+        else assert.equal(name, 'jose', `${folder} depends on ${name}`);
+      }
+    }
+  });
+
+  it('each package imports its own src/ and its package.json dependencies only, no node built-in', () => {
+    const violations: string[] = [];
+    for (const [folder, found] of packages) {
+      const ownSources = join(ROOT, folder, 'src');
+      const allowed = new Set(Object.keys(found.dependencies ?? {}));
+      for (const file of sourceFiles(ownSources)) {
+        for (const specifier of specifiers(readFileSync(file, 'utf8'))) {
+          const inside = specifier.startsWith('.') ? !relative(ownSources, join(dirname(file), specifier)).startsWith('..') : allowed.has(packageOf(specifier));
+          if (!inside) violations.push(`${relative(ROOT, file)} imports ${specifier}`);
+        }
+      }
+    }
+    assert.deepEqual(violations, []);
+  });
+
+  it('the server package depends on each at its own version, and each offers its entry point only', () => {
+    for (const found of packages.values()) {
+      assert.equal(found.version, server.version, found.name);
+      assert.equal(server.dependencies?.[found.name], server.version, found.name);
+      assert.deepEqual(Object.keys(found.exports ?? {}), ['.', './package.json'], found.name);
+    }
   });
 });

@@ -17,6 +17,7 @@ const PAGES = [
   'CHANGELOG.md',
   'SECURITY.md',
   ...readdirSync(DOCS).filter((name) => name.endsWith('.md')).map((name) => join('docs', name)),
+  ...readdirSync(join(ROOT, 'packages')).map((name) => join('packages', name, 'README.md')),
 ];
 const README_MAX_LINES = 300;
 

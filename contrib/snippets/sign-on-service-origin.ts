@@ -1,4 +1,4 @@
-import { createSigner } from 'ecamo/signer';
+import { createSigner } from '@ecamo/signer';
 
 // The service's own key pair, e.g. from `npx ecamo keygen --kid wiki-1 --origin https://wiki.corp.example`.
 // The private half stays here; ecamo holds the public half as "https://wiki.corp.example wiki-1".

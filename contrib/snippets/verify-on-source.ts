@@ -1,5 +1,5 @@
 import http from 'node:http';
-import { createIdTokenVerifier, IdTokenError } from 'ecamo/verify';
+import { createIdTokenVerifier, IdTokenError } from '@ecamo/verify';
 
 const verifier = createIdTokenVerifier({
   ecamoOrigin: process.env.ECAMO_ORIGIN!, // ecamo's canonical origin, e.g. https://ecamo.corp.example

@@ -1,3 +1,4 @@
+import { AUTH_COOKIE_NAMES } from '@ecamo/protocol';
 import type { CryptoKey } from 'jose';
 import { ConfigError } from './errors.js';
 import { loadFallbackImage, type FallbackImage } from './fallback-image.js';
@@ -171,7 +172,7 @@ export async function loadConfig(env: Env, options: { cpus?: number } = {}): Pro
     serviceKeys,
     ecamoKeys,
     keySources,
-    authCookie: authCookieName ?? (asRead.insecure ? 'ecamo_token' : '__Host-ecamo_token'),
+    authCookie: authCookieName ?? (asRead.insecure ? AUTH_COOKIE_NAMES.insecure : AUTH_COOKIE_NAMES.secure),
     defaultCacheControl: defaultCacheControlText ?? misspeltDefaultCacheControl ?? DEFAULT_CACHE_CONTROL,
     workers: workersWanted === 'auto' ? Math.max(1, options.cpus ?? 1) : workersWanted,
     quarantine:

@@ -1,4 +1,5 @@
 import { createSecretKey, type KeyObject } from 'node:crypto';
+import { AUTH_COOKIE_NAMES, COOKIE_NAME_PATTERN, DEFAULT_PREFIX, PREFIX_PATTERN } from '@ecamo/protocol';
 import { parseCamoKeys } from './camo-keys.js';
 import { ConfigError } from './errors.js';
 import { parseRedisUrl } from './redis-url.js';
@@ -52,8 +53,6 @@ export const DEFAULT_CACHE_CONTROL = 'public, max-age=3600';
 
 const MEDIA_TYPE = /^[a-z0-9!#$&^_.+-]+\/[a-z0-9!#$&^_.+-]+$/;
 const HOST = /^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
-const COOKIE_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
-const PREFIX = /^[A-Za-z0-9._~-]+$/;
 
 /** `host:port` or `[ipv6]:port`; `host` is empty for `:port`. Undefined when it is neither. */
 export function parseHostPort(text: string): { host: string; port: number } | undefined {
@@ -127,11 +126,11 @@ export const SETTINGS = {
     parse: parseBind,
   }),
   prefix: row('ECAMO_PREFIX', {
-    shown: code('.ecamo'),
-    unset: '.ecamo',
+    shown: code(DEFAULT_PREFIX),
+    unset: DEFAULT_PREFIX,
     doc: 'Path segment used in the Location ecamo builds. Incoming requests may use any prefix.',
     parse(text, name) {
-      if (!PREFIX.test(text)) throw new ConfigError(name, 'must be one path segment of unreserved characters');
+      if (!PREFIX_PATTERN.test(text)) throw new ConfigError(name, 'must be one path segment of unreserved characters');
       return text;
     },
   }),
@@ -201,10 +200,10 @@ export const SETTINGS = {
     },
   }),
   authCookieName: optionalText('ECAMO_AUTH_COOKIE', {
-    shown: '`__Host-ecamo_token`',
-    doc: 'Cookie name (`ecamo_token` in insecure mode).',
+    shown: code(AUTH_COOKIE_NAMES.secure),
+    doc: `Cookie name (${code(AUTH_COOKIE_NAMES.insecure)} in insecure mode).`,
     check(text, name) {
-      if (!COOKIE_NAME.test(text)) throw new ConfigError(name, 'is not a valid cookie name');
+      if (!COOKIE_NAME_PATTERN.test(text)) throw new ConfigError(name, 'is not a valid cookie name');
     },
   }),
   defaultCacheControlText: optionalText('ECAMO_DEFAULT_CACHE_CONTROL', {

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { ID_TOKEN_CLAIMS, ID_TOKEN_SUBJECT } from '@ecamo/protocol';
 import { SignJWT } from 'jose';
 import type { SigningKey } from '../config/keys.js';
 
@@ -13,10 +14,10 @@ export async function signIdToken(
   lifetimeSeconds: number,
   now: number = Math.floor(Date.now() / 1000),
 ): Promise<string> {
-  return new SignJWT({ 'ecamo:svc': claims.serviceOrigin })
+  return new SignJWT({ [ID_TOKEN_CLAIMS.serviceOrigin]: claims.serviceOrigin })
     .setProtectedHeader({ alg: 'ES256', kid: key.kid, typ: 'JWT' })
     .setIssuer(claims.canonicalOrigin)
-    .setSubject('anonymous')
+    .setSubject(ID_TOKEN_SUBJECT)
     .setAudience(claims.sourceOrigin)
     .setIssuedAt(now)
     .setExpirationTime(now + lifetimeSeconds)

@@ -10,12 +10,8 @@ import { decodeStrictBase64url } from './digest.js';
  */
 export const CLOCK_TOLERANCE_SECONDS = 10;
 
-/**
- * Longest lifetime of a token a service signs (URL token, auth cookie). A URL
- * token that should last has no `exp` at all; an `exp` further ahead than
- * this is not a date anyone means (`1e300`), and is refused.
- */
-export const MAX_SERVICE_TOKEN_LIFETIME_SECONDS = 10 * 365 * 24 * 3600;
+/** The signer refuses a ttl beyond it as ecamo refuses the token: one number for both. */
+export { MAX_SERVICE_TOKEN_LIFETIME_SECONDS } from '@ecamo/protocol';
 
 /** The message of the refusal of a well-formed signature that the key does not verify (as opposed to a malformed one). */
 export const SIGNATURE_DOES_NOT_VERIFY = 'signature verification failed';

@@ -1,3 +1,4 @@
+import { URL_TOKEN_CLAIMS } from '@ecamo/protocol';
 import type { CryptoKey } from 'jose';
 import { EcamoError } from '../errors.js';
 import { MAX_SERVICE_TOKEN_LIFETIME_SECONDS, serviceKeyName, verifyToken, type TokenVerification } from './jws.js';
@@ -18,9 +19,9 @@ export function urlTokenVerification(serviceOrigin: string, serviceKeys: Readonl
     claimRules: { issuer: serviceOrigin, maxLifetimeSeconds: MAX_SERVICE_TOKEN_LIFETIME_SECONDS },
     signatureRules: {},
     read(payload) {
-      const sendToken = payload['ecamo:send-token'] ?? false;
-      if (typeof sendToken !== 'boolean') throw new EcamoError('token-deserialization', 'ecamo:send-token is not a boolean');
-      return { url: parseSourceUrl(payload['ecamo:url']).href, sendToken, exp: payload.exp };
+      const sendToken = payload[URL_TOKEN_CLAIMS.sendToken] ?? false;
+      if (typeof sendToken !== 'boolean') throw new EcamoError('token-deserialization', `${URL_TOKEN_CLAIMS.sendToken} is not a boolean`);
+      return { url: parseSourceUrl(payload[URL_TOKEN_CLAIMS.url]).href, sendToken, exp: payload.exp };
     },
   };
 }

@@ -19,7 +19,7 @@ export const VECTORS = Object.freeze({
   oldKeyHexDigest: 'e640ece11ed3ba1abcefdf5595bb363eeb77284a',
 });
 
-/** camo paths, computed here with node:crypto (independently of src/signer's WebCrypto code). */
+/** camo paths, computed here with node:crypto (independently of @ecamo/signer's WebCrypto code). */
 export function camoPath(key: string, url: string, encoding: 'hex' | 'base64' = 'hex'): string {
   const digest = createHmac('sha1', key).update(url).digest();
   const format = encoding === 'hex' ? 'hex' : 'base64url';

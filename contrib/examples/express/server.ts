@@ -5,7 +5,7 @@
  */
 import express from 'express';
 import type { AddressInfo } from 'node:net';
-import { createSigner } from 'ecamo/signer';
+import { createSigner } from '@ecamo/signer';
 import { forwardToEcamo } from '../shared/forward-to-ecamo.js';
 import { exampleSettings, page } from '../shared/settings.js';
 

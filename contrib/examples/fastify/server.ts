@@ -4,7 +4,7 @@
  * Run it as described in ../README.md.
  */
 import { fastify } from 'fastify';
-import { createSigner } from 'ecamo/signer';
+import { createSigner } from '@ecamo/signer';
 import { forwardToEcamo } from '../shared/forward-to-ecamo.js';
 import { exampleSettings, page } from '../shared/settings.js';
 
