@@ -7,10 +7,12 @@ import { keepForMs, makeEntry, type CacheEntry, type PrepareAnswer } from './ent
 import { MemoryTier, type Stored, type VaryMarker } from './memory.js';
 import { TeeBody } from './tee.js';
 import {
+  clockedPolicies,
   keptAnswer,
   refreshed,
   validatorsFor,
   variesOnAccept,
+  type PolicyClass,
   type SourceQuery,
   type ValidatorHeaders,
 } from './policy.js';
@@ -49,6 +51,11 @@ export interface CacheOptions {
   readonly defaultCacheControl: string;
   readonly prepare: PrepareAnswer;
   readonly shared?: SharedTier;
+  /**
+   * The time (ms since the epoch) freshness, ages and how long entries are kept are reckoned by:
+   * default Date.now. Tests pass a clock they move, rather than wait for an entry to go stale.
+   */
+  readonly now?: () => number;
 }
 
 /** One proxied request on a miss, as the cache needs it. */
@@ -114,14 +121,19 @@ function variantKey(key: string, variant: AcceptClass): string {
  * a time per request. The caller checks every token before it asks.
  */
 export class ImageCache {
+  /** The cache's clock (CacheOptions.now): whoever answers from an entry reads `Age` by it too. */
+  readonly now: () => number;
   readonly #options: CacheOptions;
+  readonly #policies: PolicyClass;
   readonly #memory: MemoryTier;
   readonly #admission: Admission;
   readonly #flights = new Map<string, Flight>();
 
   constructor(options: CacheOptions) {
     this.#options = options;
-    this.#memory = new MemoryTier(options.maxBytes);
+    this.now = options.now ?? Date.now;
+    this.#policies = clockedPolicies(this.now);
+    this.#memory = new MemoryTier(options.maxBytes, this.now);
     this.#admission = new Admission(options.minUses, admissionWindow(options.maxBytes));
   }
 
@@ -145,6 +157,14 @@ export class ImageCache {
     const flight = new Flight(() => this.#flights.delete(flightKey));
     this.#flights.set(flightKey, flight);
     return flight.lead(this.#run(request, flight));
+  }
+
+  /**
+   * How many requests wait on the fetch in flight for this request, besides the one fetching (0
+   * when none is in flight): what a test waits for before it lets a held source answer.
+   */
+  waitingOn(key: string, variant: AcceptClass): number {
+    return this.#flights.get(variantKey(key, variant))?.followers ?? 0;
   }
 
   get memoryBytes(): number {
@@ -172,10 +192,11 @@ export class ImageCache {
   }
 
   #keep(key: string, variant: AcceptClass, entry: CacheEntry, memoryOnly: boolean): void {
-    const keepMs = keepForMs(entry, Date.now());
+    const now = this.now();
+    const keepMs = keepForMs(entry, now);
     const shared = memoryOnly ? undefined : this.#options.shared;
     if (variesOnAccept(entry.headers)) {
-      const marker: VaryMarker = { variesOnAccept: true, until: Date.now() + keepMs };
+      const marker: VaryMarker = { variesOnAccept: true, until: now + keepMs };
       const at = variantKey(key, variant);
       this.#memory.set(key, marker, keepMs);
       this.#memory.set(at, entry, keepMs);
@@ -191,10 +212,10 @@ export class ImageCache {
     const { key, query } = request;
     const options = this.#options;
     const inMemory = this.#stored(key, query.variant);
-    if (inMemory !== undefined && inMemory.freshUntil > Date.now()) return { kind: 'entry', entry: inMemory, status: 'hit' };
+    if (inMemory !== undefined && inMemory.freshUntil > this.now()) return { kind: 'entry', entry: inMemory, status: 'hit' };
     // Missing or stale here: another instance may have fetched or revalidated it since.
     const shared = await this.#sharedStored(key, query.url, query.variant);
-    if (shared !== undefined && shared.freshUntil > Date.now()) {
+    if (shared !== undefined && shared.freshUntil > this.now()) {
       this.#keep(key, query.variant, shared, true);
       return { kind: 'entry', entry: shared, status: 'hit' };
     }
@@ -206,7 +227,7 @@ export class ImageCache {
       source.body.discard();
       const update = refreshed(stale.policy, stale.headers, query, singleValues(source.headers));
       if (update !== undefined) {
-        const entry = makeEntry(query.url, stale.body, update.headers, update.policy, options.prepare, Date.now());
+        const entry = makeEntry(query.url, stale.body, update.headers, update.policy, options.prepare, this.now());
         this.#keep(key, query.variant, entry, false);
         return { kind: 'entry', entry, status: 'revalidated' };
       }
@@ -227,7 +248,7 @@ export class ImageCache {
     // Not asked for often enough yet to be worth a copy: streamed, and nothing of it worked out.
     if (request.admission === 'look' && stale === undefined) return { kind: 'stream', source, body: source.body, status: 'bypass' };
 
-    const kept = keptAnswer(query, singleValues(source.headers), options.defaultCacheControl);
+    const kept = keptAnswer(query, singleValues(source.headers), options.defaultCacheControl, this.#policies);
     const declared = declaredLength(source.headers);
     const room = Math.min(options.maxEntryBytes, options.maxLength);
     if (kept === undefined || (declared !== undefined && declared > room)) {
@@ -238,7 +259,7 @@ export class ImageCache {
     const forOthers = tee.kept.then((body): Obtained => {
       // Undefined: it outgrew the room. A length other than declared: never kept, never shared.
       if (body === undefined || (declared !== undefined && body.length !== declared)) return PASS;
-      const entry = makeEntry(query.url, body, headers, policy, options.prepare, Date.now());
+      const entry = makeEntry(query.url, body, headers, policy, options.prepare, this.now());
       this.#keep(key, query.variant, entry, false);
       return { kind: 'entry', entry, status: 'miss' };
     });
@@ -272,6 +293,10 @@ class Flight {
   /** Whether anyone but a leader that went away still waits for the body. */
   othersWait(): boolean {
     return this.#followers > 0;
+  }
+
+  get followers(): number {
+    return this.#followers;
   }
 
   lead(run: Promise<Obtained>): Ticket {

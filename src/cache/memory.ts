@@ -26,8 +26,9 @@ export function storedSize(value: Stored, key: string): number {
 export class MemoryTier {
   readonly #entries: LRUCache<string, Stored>;
 
-  constructor(maxBytes: number) {
-    this.#entries = new LRUCache<string, Stored>({ maxSize: maxBytes, sizeCalculation: storedSize });
+  /** `now`: the cache's clock, which expiry reads too (not performance.now()), on every lookup (not cached for a millisecond behind a timer). */
+  constructor(maxBytes: number, now: () => number) {
+    this.#entries = new LRUCache<string, Stored>({ maxSize: maxBytes, sizeCalculation: storedSize, perf: { now }, ttlResolution: 0 });
   }
 
   get(key: string): Stored | undefined {

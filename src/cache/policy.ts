@@ -17,6 +17,24 @@ import { SOURCE_ACCEPT, type AcceptClass } from './accept-class.js';
  */
 export type { CachePolicy };
 
+/** CachePolicy or a subclass of it that reads another clock (clockedPolicies). */
+export type PolicyClass = typeof CachePolicy;
+
+/**
+ * Policies that read the time off `now`: http-cache-semantics reads it through its `now()` method
+ * alone (when a response was received, its age, `Date` on revalidation), and builds the policy of a
+ * revalidation and one read back from its serialised form with the class it is called on, so
+ * those keep the clock too.
+ */
+export function clockedPolicies(now: () => number): PolicyClass {
+  return class ClockedPolicy extends CachePolicy {
+    // Not in @types/http-cache-semantics, which leaves the library's one reading of the clock out.
+    now(): number {
+      return now();
+    }
+  };
+}
+
 /** Header names kept with an entry: what a client is sent, plus what freshness is computed from. */
 const KEPT_HEADERS: readonly string[] = ['cache-control', 'content-type', 'etag', 'expires', 'last-modified', 'vary', 'date', 'age', 'pragma'];
 
@@ -65,20 +83,25 @@ export interface KeptAnswer {
  * ecamo applies it too, but never makes keepable what the source's headers
  * do not.
  */
-export function keptAnswer(query: SourceQuery, source: Readonly<Record<string, string | undefined>>, defaultCacheControl: string): KeptAnswer | undefined {
+export function keptAnswer(
+  query: SourceQuery,
+  source: Readonly<Record<string, string | undefined>>,
+  defaultCacheControl: string,
+  policies: PolicyClass,
+): KeptAnswer | undefined {
   const own: Record<string, string> = {};
   for (const name of KEPT_HEADERS) {
     const value = source[name];
     if (value !== undefined) own[name] = value;
   }
-  if (!newPolicy(query, own).storable()) return undefined;
+  if (!newPolicy(policies, query, own).storable()) return undefined;
   const headers = own['cache-control'] === undefined ? { ...own, 'cache-control': defaultCacheControl } : own;
-  const policy = newPolicy(query, headers);
+  const policy = newPolicy(policies, query, headers);
   return keepable(policy, headers) ? { headers, policy } : undefined;
 }
 
-function newPolicy(query: SourceQuery, headers: StoredHeaders): CachePolicy {
-  return new CachePolicy(policyRequest(query), { status: 200, headers: { ...headers } }, { shared: true });
+function newPolicy(policies: PolicyClass, query: SourceQuery, headers: StoredHeaders): CachePolicy {
+  return new policies(policyRequest(query), { status: 200, headers: { ...headers } }, { shared: true });
 }
 
 /** Milliseconds the response stays fresh from now; 0 when it must not be stored at all. */
@@ -147,13 +170,13 @@ export function refreshed(
 }
 
 /** A policy from its serialised form, or undefined when the form is not one (a corrupt shared entry). */
-export function policyFromObject(object: unknown): CachePolicy | undefined {
+export function policyFromObject(object: unknown, policies: PolicyClass): CachePolicy | undefined {
   if (typeof object !== 'object' || object === null) return undefined;
   const fields = object as Record<string, unknown>;
   if (fields.v !== 1 || typeof fields.t !== 'number' || typeof fields.resh !== 'object' || fields.resh === null || typeof fields.rescc !== 'object' || fields.rescc === null) return undefined;
   if (typeof fields.reqcc !== 'object' || fields.reqcc === null) return undefined;
   try {
-    const policy = CachePolicy.fromObject(object as CachePolicy.CachePolicyObject);
+    const policy = policies.fromObject(object as CachePolicy.CachePolicyObject);
     policy.storable();
     policy.maxAge();
     return policy;

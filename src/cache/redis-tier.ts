@@ -4,7 +4,7 @@ import type { SharedRedis } from '../state/redis.js';
 import type { SharedTier } from './cache.js';
 import { makeEntry, type PrepareAnswer } from './entry.js';
 import type { Stored } from './memory.js';
-import { isStoredHeaders, policyFromObject } from './policy.js';
+import { clockedPolicies, isStoredHeaders, policyFromObject, type PolicyClass } from './policy.js';
 
 /**
  * The shared tier: entries in Redis under `ecamo:c:`, on the process's one
@@ -57,6 +57,8 @@ export interface RedisTierOptions {
   readonly keys: () => ValueKeys;
   readonly rules: StoredValueRules;
   readonly logger: Logger;
+  /** The cache's clock (CacheOptions.now); default Date.now. */
+  readonly now?: () => number;
 }
 
 interface EntryMeta {
@@ -83,10 +85,16 @@ export function redisKey(cacheKey: string): string {
 type Refusal = 'not an ecamo value' | 'MAC under no configured key' | 'unknown shape' | 'another key' | 'another URL' | 'header not kept or invalid' | 'type not allowed' | 'length' | 'expired';
 
 export class RedisTier implements SharedTier {
+  readonly #now: () => number;
+  readonly #policies: PolicyClass;
+
   constructor(
     private readonly redis: SharedRedis,
     private readonly options: RedisTierOptions,
-  ) {}
+  ) {
+    this.#now = options.now ?? Date.now;
+    this.#policies = clockedPolicies(this.#now);
+  }
 
   async get(key: string, url: string): Promise<Stored | undefined> {
     const value = await this.redis.run((client) => client.getBuffer(redisKey(key)));
@@ -121,7 +129,7 @@ export class RedisTier implements SharedTier {
     if (fields.key !== key) return 'another key';
     if (fields.kind === 'vary') {
       if (typeof fields.until !== 'number') return 'unknown shape';
-      return fields.until > Date.now() ? { variesOnAccept: true, until: fields.until } : 'expired';
+      return fields.until > this.#now() ? { variesOnAccept: true, until: fields.until } : 'expired';
     }
     if (fields.kind !== 'entry' || typeof fields.url !== 'string' || typeof fields.length !== 'number') return 'unknown shape';
     if (fields.url !== url) return 'another URL';
@@ -129,11 +137,11 @@ export class RedisTier implements SharedTier {
     if (!this.options.rules.contentTypeAllowed(fields.headers['content-type'])) return 'type not allowed';
     const bodyLength = value.length - metaEnd;
     if (fields.length !== bodyLength || bodyLength > this.options.rules.maxBodyBytes) return 'length';
-    const policy = policyFromObject(fields.policy);
+    const policy = policyFromObject(fields.policy, this.#policies);
     if (policy === undefined) return 'unknown shape';
     // A copy: the value's buffer is not kept alive by a slice of it.
     const body = Buffer.from(value.subarray(metaEnd));
-    return makeEntry(url, body, fields.headers, policy, this.options.prepare, Date.now());
+    return makeEntry(url, body, fields.headers, policy, this.options.prepare, this.#now());
   }
 }
 

@@ -118,7 +118,7 @@ export async function serveSource(app: App, req: IncomingMessage, res: ServerRes
   const cache = app.cache;
   if (cache === undefined) return proxyFromSource(app, req, res, record, sourceRequest, accept);
   const key = cacheKeyOf(sourceRequest);
-  const now = Date.now();
+  const now = cache.now();
   const fresh = cache.fresh(key, variant, now);
   if (fresh !== undefined) return answerFromEntry(res, record, fresh, 'hit', now);
   // An image not (yet) worth keeping, of which nothing is kept: as with the cache off.
@@ -136,7 +136,7 @@ export async function serveSource(app: App, req: IncomingMessage, res: ServerRes
   switch (obtained.kind) {
     case 'entry':
       record.sourceStatus = obtained.status === 'hit' ? undefined : obtained.status === 'revalidated' ? 304 : 200;
-      return answerFromEntry(res, record, obtained.entry, obtained.status, Date.now());
+      return answerFromEntry(res, record, obtained.entry, obtained.status, cache.now());
     case 'stream':
       return answerFromSource(app, req, res, record, sourceRequest.url, obtained.source, obtained.body, obtained.status);
     case 'source-error':

@@ -15,17 +15,18 @@ import { ErrorImage } from '../http/error-image.js';
 import type { App } from '../http/app.js';
 import { essenceOf } from '../http/media-type.js';
 
+/** What tests alone set (StartOptions says how). */
+export interface AppHooks {
+  readonly connect?: { readonly ca?: string | Buffer };
+  readonly cacheClock?: () => number;
+}
+
 /** Composes the objects every request uses (http/app.ts), once at start. */
-export function createApp(
-  config: Config,
-  logger: Logger,
-  metrics: Metrics,
-  fetcherOptions: { connect?: { ca?: string | Buffer } } = {},
-  tracing?: Tracing,
-): App {
+export function createApp(config: Config, logger: Logger, metrics: Metrics, hooks: AppHooks = {}, tracing?: Tracing): App {
   const redis = config.redis === undefined ? undefined : new SharedRedis(config.redis, logger);
   if (redis !== undefined) metrics.watchRedis(() => redis.available);
   const prepare = prepareAnswer(config);
+  const cacheClock = hooks.cacheClock ?? Date.now;
   const tokens = new TokenService(config, metrics);
   const cache =
     config.cacheMaxBytes === 0
@@ -38,6 +39,7 @@ export function createApp(
           timeoutMs: config.timeoutMs,
           defaultCacheControl: config.defaultCacheControl,
           prepare,
+          now: cacheClock,
           ...(redis === undefined
             ? {}
             : {
@@ -50,6 +52,7 @@ export function createApp(
                       contentTypeAllowed: (contentType) => config.contentTypeAllowed.has(essenceOf(contentType) ?? ''),
                     },
                     logger,
+                    now: cacheClock,
                   }),
                   config,
                   logger,
@@ -69,7 +72,7 @@ export function createApp(
       privateSourceAllowedRegexp: config.privateSourceAllowedRegexp,
       sourceBlockedCidrs: config.sourceBlockedCidrs,
       userAgent: config.userAgent,
-      ...fetcherOptions,
+      ...(hooks.connect === undefined ? {} : { connect: hooks.connect }),
     }),
     redis,
     // A cluster worker without Redis leaves the counting to the primary (quarantine/cluster.ts).

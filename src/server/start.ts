@@ -25,6 +25,8 @@ export interface StartOptions {
   readonly listen?: { readonly host: string; readonly port: number };
   /** Extra trust for sources' TLS (tests with a private CA). */
   readonly sourceTls?: { readonly ca?: string | Buffer };
+  /** The response cache's clock (ms since the epoch), default Date.now: tests move it rather than wait for entries to go stale. */
+  readonly cacheClock?: () => number;
   /** Serve ECAMO_ADMIN_BIND from this process (default true; a cluster worker leaves it to the primary). */
   readonly admin?: boolean;
   /** Node's process metrics as well (default: when this process serves the admin listener). */
@@ -70,7 +72,11 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const serveAdmin = options.admin !== false && config.adminBind !== undefined;
   const metrics = new Metrics({ processMetrics: options.processMetrics ?? serveAdmin });
   const tracing = config.tracing === undefined ? undefined : await startTracing(config.tracing);
-  const app = createApp(config, logger, metrics, options.sourceTls === undefined ? {} : { connect: options.sourceTls }, tracing);
+  const hooks = {
+    ...(options.sourceTls === undefined ? {} : { connect: options.sourceTls }),
+    ...(options.cacheClock === undefined ? {} : { cacheClock: options.cacheClock }),
+  };
+  const app = createApp(config, logger, metrics, hooks, tracing);
   const server = config.tls === undefined ? createHttpServer(app) : createSecureHttpServer(app, config.tls);
   const drain = drainable(server);
   let tls = config.tls;

@@ -5,7 +5,6 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { SOURCE_ACCEPT } from '../../src/cache/accept-class.js';
 import { generateKey } from '../../src/config/generate-key.js';
 import { loadEcamoKeys } from '../../src/config/keys.js';
@@ -14,16 +13,17 @@ import { urlDigest } from '../../src/tokens/digest.js';
 import { signProxyToken } from '../../src/tokens/proxy-token.js';
 import { CANONICAL_HOST, SERVICE_ORIGIN, startEcamo, startSource, type Ecamo, type Source } from '../helpers/harness.js';
 import { paddedPng, WEBP } from '../helpers/images.js';
-import { attempt, gate, PNG, proxied, sourcesOfBlock } from './fixture.js';
+import { attempt, gate, joined, movableClock, PNG, proxied, sourcesOfBlock } from './fixture.js';
 
 describe('response cache', () => {
   let ecamo: Ecamo;
   const logs: Record<string, unknown>[] = [];
   const source = sourcesOfBlock();
+  const clock = movableClock();
 
   before(async () => {
     const logger = createLogger('info', { write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>) });
-    ecamo = await startEcamo({}, { logger });
+    ecamo = await startEcamo({}, { logger, cacheClock: clock.now });
   });
 
   after(async () => {
@@ -69,7 +69,7 @@ describe('response cache', () => {
     const url = `${images.origin}/short.png`;
     await proxied(ecamo, url);
     assert.equal((await proxied(ecamo, url)).header('x-ecamo-cache'), 'hit');
-    await sleep(1100);
+    clock.advance(1000);
     assert.equal((await proxied(ecamo, url)).header('x-ecamo-cache'), 'miss');
     assert.equal(images.requests.length, 2);
   });
@@ -239,6 +239,20 @@ describe('response cache', () => {
     assert.deepEqual(logged, [['miss', 200], ['revalidated', 304], ['revalidated', 304], ['hit', undefined]]);
   });
 
+  test('a stale entry with a validator is kept to be revalidated for as long again as it was fresh, at least a minute; then it is fetched whole', async () => {
+    const images = await source((req, res) => {
+      if (req.headers['if-none-match'] === '"k1"') return void res.writeHead(304, { etag: '"k1"', 'cache-control': 'max-age=1' }).end();
+      res.writeHead(200, { 'content-type': 'image/png', etag: '"k1"', 'cache-control': 'max-age=1' }).end(PNG);
+    });
+    const url = `${images.origin}/kept.png`;
+    assert.equal((await proxied(ecamo, url)).header('x-ecamo-cache'), 'miss');
+    clock.advance(59_000);
+    assert.equal((await proxied(ecamo, url)).header('x-ecamo-cache'), 'revalidated');
+    clock.advance(62_000);
+    assert.equal((await proxied(ecamo, url)).header('x-ecamo-cache'), 'miss');
+    assert.deepEqual(images.requests.map((req) => req.headers['if-none-match'] ?? 'unconditional'), ['unconditional', '"k1"', 'unconditional']);
+  });
+
   test('Last-Modified is revalidated with If-Modified-Since', async () => {
     const modified = 'Wed, 21 Oct 2026 07:28:00 GMT';
     const images = await source((req, res) => {
@@ -305,7 +319,7 @@ describe('response cache bounds', () => {
       }
       // A request waiting on the fetch of one that is cut off gets no copy of more than the limit either.
       const both = [attempt(ecamo, `${images.origin}/held.png`), attempt(ecamo, `${images.origin}/held.png`)];
-      await sleep(300);
+      await joined(ecamo, `${images.origin}/held.png`, 1);
       held.open();
       assert.deepEqual(await Promise.all(both), ['cut off', 'cut off']);
       assert.deepEqual(images.requests.map((req) => req.url), ['/sized.png', '/chunked.png', '/sized.png', '/chunked.png', '/held.png', '/held.png']);

@@ -13,10 +13,8 @@ import { urlDigest } from '../../src/tokens/digest.js';
 import { signProxyToken } from '../../src/tokens/proxy-token.js';
 import { CANONICAL_HOST, SERVICE_ORIGIN, startEcamo, startSource, type Ecamo, type Source } from '../helpers/harness.js';
 import { paddedPng } from '../helpers/images.js';
-import { attempt, gate, PNG, proxied, sourcesOfBlock } from './fixture.js';
-
-/** Lets the requests sent so far reach ecamo and join the fetch in flight before the source answers. */
-const JOIN_MS = 300;
+import { until } from '../helpers/redis-server.js';
+import { attempt, gate, joined, PNG, proxied, sourcesOfBlock } from './fixture.js';
 
 describe('coalescing', () => {
   let ecamo: Ecamo;
@@ -38,7 +36,7 @@ describe('coalescing', () => {
     });
     const url = `${images.origin}/popular.png`;
     const answers = Array.from({ length: 50 }, () => proxied(ecamo, url));
-    await sleep(JOIN_MS);
+    await joined(ecamo, url, 49);
     held.open();
     const settled = await Promise.all(answers);
     assert.equal(images.requests.length, 1);
@@ -63,7 +61,7 @@ describe('coalescing', () => {
     const first = await request(`${ecamo.url}/${ecamo.config.prefix}/v1/p/${urlDigest(url)}?t=${token}`, { headers: { host: CANONICAL_HOST }, signal: leaving.signal });
     assert.equal(first.statusCode, 200);
     const second = proxied(ecamo, url);
-    await sleep(JOIN_MS);
+    await joined(ecamo, url, 1);
     leaving.abort();
     await first.body.text().catch(() => 'aborted');
     held.open();
@@ -84,7 +82,7 @@ describe('coalescing', () => {
     for (const [path, status] of [['/missing.png', 404], ['/failing.png', 502]] as const) {
       const before = images.requests.length;
       const answers = Array.from({ length: 50 }, () => proxied(ecamo, `${images.origin}${path}`));
-      await sleep(JOIN_MS);
+      await joined(ecamo, `${images.origin}${path}`, 49);
       held[path].open();
       for (const answer of await Promise.all(answers)) {
         assert.equal(answer.status, status, path);
@@ -101,7 +99,7 @@ describe('coalescing', () => {
     const held = gate();
     const images = await source((_req, res) => void held.opened.then(() => res.writeHead(200, { 'content-type': 'text/html', 'cache-control': 'max-age=600' }).end('<p>')));
     const answers = Array.from({ length: 10 }, () => proxied(ecamo, `${images.origin}/page`));
-    await sleep(JOIN_MS);
+    await joined(ecamo, `${images.origin}/page`, 9);
     held.open();
     for (const answer of await Promise.all(answers)) {
       assert.equal(answer.status, 403);
@@ -115,7 +113,7 @@ describe('coalescing', () => {
     const images = await source((_req, res) => void held.opened.then(() => res.writeHead(200, { 'content-type': 'image/png', 'cache-control': 'private' }).end(PNG)));
     const url = `${images.origin}/mine.png`;
     const answers = Array.from({ length: 5 }, () => proxied(ecamo, url));
-    await sleep(JOIN_MS);
+    await joined(ecamo, url, 4);
     held.open();
     for (const answer of await Promise.all(answers)) assert.deepEqual(answer.bytes, PNG);
     assert.equal(images.requests.length, 5);
@@ -182,7 +180,8 @@ describe('coalescing and the deadline (ECAMO_TIMEOUT)', () => {
     });
     const url = `${source.origin}/half.png`;
     const first = attempt(impatient, url);
-    await sleep(JOIN_MS);
+    // Its fetch is under way: the requests from now on wait on it.
+    await until(() => source.requests.length === 1);
     const waiting = await Promise.all(Array.from({ length: 5 }, () => proxied(impatient, url)));
     assert.equal(await first, 'cut off');
     for (const answer of waiting) {
@@ -215,9 +214,12 @@ describe('a waiting request is bounded by its own ECAMO_TIMEOUT', () => {
       assert.equal((await proxied(ecamo, url)).header('x-ecamo-cache'), 'miss');
       conditional = true;
       const leader = proxied(ecamo, url);
-      await sleep(JOIN_MS);
+      await until(() => images.requests.length === 2);
       const follower = proxied(ecamo, url);
-      await sleep(4 * JOIN_MS);
+      await joined(ecamo, url, 1);
+      // Not a wait for something: the full fetch starts well after the waiting request joined, so that
+      // its own ECAMO_TIMEOUT ends well after the waiting request's, and what the waiting request gets is its own.
+      await sleep(1200);
       second304.open();
       const waited = await follower;
       followerAnswered.open();

@@ -1,10 +1,13 @@
 /** What the response cache tests share: an image, sources closed after their block, proxied requests signed with ecamo's key, a source held until released. */
 import type http from 'node:http';
 import { after } from 'node:test';
+import type { AcceptClass } from '../../src/cache/accept-class.js';
+import { cacheKey } from '../../src/cache/cache.js';
 import { urlDigest } from '../../src/tokens/digest.js';
 import { signProxyToken } from '../../src/tokens/proxy-token.js';
 import { CANONICAL_HOST, SERVICE_ORIGIN, startSource, type Answer, type Ecamo, type Source } from '../helpers/harness.js';
 import { paddedPng } from '../helpers/images.js';
+import { until } from '../helpers/redis-server.js';
 
 /** A real PNG, padded to 2 KB. */
 export const PNG = paddedPng(2008);
@@ -51,6 +54,28 @@ export async function attempt(ecamo: Ecamo, url: string): Promise<string> {
   } catch {
     return 'cut off';
   }
+}
+
+/** A clock for ecamo's cache (StartEcamoOptions.cacheClock) that runs with the real one, and that a test moves ahead instead of waiting. */
+export interface MovableClock {
+  readonly now: () => number;
+  advance(ms: number): void;
+}
+
+export function movableClock(): MovableClock {
+  let ahead = 0;
+  return {
+    now: () => Date.now() + ahead,
+    advance(ms) {
+      ahead += ms;
+    },
+  };
+}
+
+/** Resolves once `count` requests wait on the fetch in flight for `url` (GET, no Accept, proxy token for SERVICE_ORIGIN), besides the one fetching. */
+export async function joined(ecamo: Ecamo, url: string, count: number, variant: AcceptClass = 'other'): Promise<void> {
+  const key = cacheKey(url, SERVICE_ORIGIN, false);
+  await until(() => ecamo.server.app.cache!.waitingOn(key, variant) >= count);
 }
 
 /** A gate a source handler waits at until the test opens it. */

@@ -4,14 +4,13 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { cacheKey } from '../../src/cache/cache.js';
 import { redisKey } from '../../src/cache/redis-tier.js';
 import { generateKey, type GeneratedKey } from '../../src/config/generate-key.js';
 import { SERVICE_ORIGIN, startEcamo, startSource, type Ecamo, type Source } from '../helpers/harness.js';
 import { PNG, WEBP } from '../helpers/images.js';
 import { startRedisServer, type RedisServer } from '../helpers/redis-server.js';
-import { proxied } from './fixture.js';
+import { movableClock, proxied } from './fixture.js';
 import { unlessInstalled } from '../helpers/programs.js';
 import { closeAll, imageFor, macKeyOf, partsOf, redisOf, startImageSource, until, value } from './shared-values.js';
 
@@ -22,13 +21,15 @@ describe('two ecamo instances, one Redis, one cache', { skip: unlessInstalled('r
   let source: Source;
   /** The instances' one private key: values MACed under it are genuine to both. */
   let ecamoKey: GeneratedKey;
+  /** Both caches' clock: Redis keeps entries by its own (real) time, well past any move here. */
+  const clock = movableClock();
 
   before(async () => {
     redis = await startRedisServer();
     ecamoKey = await generateKey('shared');
     const env = { ECAMO_REDIS_URL: redis.url, ECAMO_PRIVATE_KEYS: JSON.stringify({ [ecamoKey.kid]: ecamoKey.privateJwk }) };
-    first = await startEcamo(env);
-    second = await startEcamo(env);
+    first = await startEcamo(env, { cacheClock: clock.now });
+    second = await startEcamo(env, { cacheClock: clock.now });
     source = await startImageSource();
     await until(() => redisOf(first).available && redisOf(second).available);
   });
@@ -103,7 +104,7 @@ describe('two ecamo instances, one Redis, one cache', { skip: unlessInstalled('r
       await until(async () => (await client.exists(key)) === 1);
       assert.equal((await proxied(second, url)).header('x-ecamo-cache'), 'hit');
       const fetched = await client.getBuffer(key);
-      await sleep(1100);
+      clock.advance(1000);
       // Stale on both; the first asks the source, which says it is current for ten minutes.
       assert.equal((await proxied(first, url)).header('x-ecamo-cache'), 'revalidated');
       await until(async () => !(await client.getBuffer(key))?.equals(fetched!));

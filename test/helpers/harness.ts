@@ -75,6 +75,8 @@ export interface Answer {
 export interface StartEcamoOptions {
   /** Where the server logs; default silent. */
   readonly logger?: Logger;
+  /** The response cache's clock (test/cache/fixture.ts: movableClock); default Date.now. */
+  readonly cacheClock?: () => number;
 }
 
 /**
@@ -102,6 +104,7 @@ export async function startEcamo(env: Record<string, string> = {}, options: Star
   const server = await startServer(config, {
     logger: options.logger ?? createLogger('silent'),
     listen: { host: '127.0.0.1', port: 0 },
+    ...(options.cacheClock === undefined ? {} : { cacheClock: options.cacheClock }),
     ...(TRANSPORT === 'h2' ? { sourceTls: { ca: transportCertificate().cert } } : {}),
   });
   const signer = await createSigner({ origin: SERVICE_ORIGIN, kid: serviceKey.kid, privateJwk: serviceKey.privateJwk });
