@@ -1,4 +1,3 @@
-import type { ServerResponse } from 'node:http';
 import type { CacheStatus } from '../cache/cache.js';
 import { ageSeconds, type AnswerFields, type CacheEntry, type PrepareAnswer } from '../cache/entry.js';
 import type { StoredHeaders } from '../cache/policy.js';
@@ -6,6 +5,7 @@ import type { Config } from '../config/load.js';
 import { essenceOf } from './media-type.js';
 import type { RequestRecord } from './request-record.js';
 import { successFields } from './source-answer.js';
+import type { HttpResponse } from './request-response.js';
 
 /** The answer fields of an entry, built once when it is kept (see AnswerFields for the last four slots). */
 export function prepareAnswer(config: Config): PrepareAnswer {
@@ -26,7 +26,7 @@ export function prepareAnswer(config: Config): PrepareAnswer {
  * Answers from a kept entry: no allocation beyond what node:http needs, the
  * fields were prepared with the entry and only their status and age change.
  */
-export function answerFromEntry(res: ServerResponse, record: RequestRecord, entry: CacheEntry, status: CacheStatus, now: number): void {
+export function answerFromEntry(res: HttpResponse, record: RequestRecord, entry: CacheEntry, status: CacheStatus, now: number): void {
   record.action = 'proxy-source';
   record.cache = status;
   const fields = entry.fields;

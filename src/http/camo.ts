@@ -1,9 +1,9 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import { verifyCamoUrl, type CamoEncodedUrl } from '../tokens/camo-url.js';
 import { parseSourceUrl } from '../tokens/source-url.js';
 import type { App } from './app.js';
 import { admitSource, assertCanonicalHost, serveSource, type SourceRequest } from './proxy.js';
 import type { RequestRecord } from './request-record.js';
+import type { HttpRequest, HttpResponse } from './request-response.js';
 
 /**
  * The service of every camo request: camo URLs name no service origin. Not an
@@ -18,8 +18,8 @@ export const CAMO_SERVICE = 'camo';
  */
 export async function handleCamo(
   app: App,
-  req: IncomingMessage,
-  res: ServerResponse,
+  req: HttpRequest,
+  res: HttpResponse,
   record: RequestRecord,
   digest: string,
   encodedUrl: CamoEncodedUrl,

@@ -13,9 +13,9 @@
  * A client address that is a trusted proxy's own is marked as such: whatever
  * came through a proxy without naming its sender is nobody's to be charged for.
  */
-import type { IncomingMessage } from 'node:http';
 import { parseAddress, type Address, type AddressRanges } from '../config/address-ranges.js';
 import type { IgnoredForwardingHeader } from '../metrics.js';
+import type { HttpRequest } from './request-response.js';
 
 /** A chain longer than this is not walked further: no real deployment has so many proxies. */
 const MAX_FORWARDED_HOPS = 16;
@@ -45,7 +45,7 @@ export interface Client {
 const peers = new WeakMap<object, Client>();
 
 /** What a connection's peer address says, worked out on its first request: every further one reuses it. */
-function peerOf(req: IncomingMessage, trustedProxies: AddressRanges | undefined): Client {
+function peerOf(req: HttpRequest, trustedProxies: AddressRanges | undefined): Client {
   const known = peers.get(req.socket);
   if (known !== undefined) return known;
   const raw = req.socket.remoteAddress ?? '';
@@ -60,7 +60,7 @@ function peerOf(req: IncomingMessage, trustedProxies: AddressRanges | undefined)
  * The request's client, with untrusted forwarding headers removed from
  * `req.headers`. Never throws.
  */
-export function resolveClient(req: IncomingMessage, options: ClientAddressOptions): Client {
+export function resolveClient(req: HttpRequest, options: ClientAddressOptions): Client {
   const { trustedProxies } = options;
   const peer = peerOf(req, trustedProxies);
   if (trustedProxies === undefined || peer.address === undefined) return peer;
@@ -110,7 +110,7 @@ function parseForwardedEntry(entry: string): Address | undefined {
   return parseAddress(withoutPort ?? entry);
 }
 
-function dropForwardingHeaders(req: IncomingMessage, onIgnored: (header: IgnoredForwardingHeader) => void): void {
+function dropForwardingHeaders(req: HttpRequest, onIgnored: (header: IgnoredForwardingHeader) => void): void {
   const { headers } = req;
   for (const name of Object.keys(headers)) {
     if (name === SERVICE_HOST_HEADER) onIgnored(SERVICE_HOST_HEADER);

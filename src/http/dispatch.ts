@@ -1,5 +1,3 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import { EcamoError, type EcamoErrorCode } from '../errors.js';
 import { reasonOf, type ThrottledLog } from '../log.js';
 import { traced } from '../tracing/index.js';
@@ -11,6 +9,7 @@ import { handleRedirect } from './redirect.js';
 import { newRequestRecord, urlForLog, type RequestRecord } from './request-record.js';
 import { sendError, sendText } from './respond.js';
 import { route } from './router.js';
+import type { HttpRequest, HttpResponse } from './request-response.js';
 
 /** Refusals of a credential (URL token, auth cookie, proxy token, camo HMAC): what quarantine counts. */
 const REFUSED_CREDENTIAL: ReadonlySet<EcamoErrorCode> = new Set<EcamoErrorCode>(['token-deserialization', 'missing-claim', 'invalid-token', 'jwt', 'unknown-key']);
@@ -25,7 +24,7 @@ function viaEcamo(via: string | undefined): boolean {
  * keeps the first of several, while a front proxy may have routed on another:
  * the service origin must not depend on which one a hop believed.
  */
-function hasOneHost(req: IncomingMessage): boolean {
+function hasOneHost(req: HttpRequest): boolean {
   let hosts = 0;
   for (let i = 0; i < req.rawHeaders.length; i += 2) {
     const name = req.rawHeaders[i];
@@ -41,7 +40,7 @@ function hasOneHost(req: IncomingMessage): boolean {
  * judged alike; without a single host, `headers.host` is left unset and
  * dispatch refuses the request.
  */
-function takeHttp2Authority(req: Http2ServerRequest): void {
+function takeHttp2Authority(req: HttpRequest): void {
   const authority = req.headers[':authority'];
   const host = req.headers.host;
   const agreed = host === undefined || (typeof host === 'string' && (authority === undefined || host === authority));
@@ -49,7 +48,7 @@ function takeHttp2Authority(req: Http2ServerRequest): void {
   req.headers.host = agreed && typeof name === 'string' && name !== '' ? name : undefined;
 }
 
-type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;
+type RequestListener = (req: HttpRequest, res: HttpResponse) => void;
 
 /**
  * The request path of the plain listener (server/http-server.ts builds the
@@ -94,26 +93,20 @@ export function requestListener(app: App, outOfDescriptors: ThrottledLog): Reque
 
 /**
  * The request path of the TLS listener: HTTP/2 and HTTP/1.1 on one port,
- * chosen by ALPN. Node's compatibility API gives HTTP/2 requests and
- * responses the members of node:http's that the request path uses (headers,
- * method, url, socket; writeHead, write, end, destroy, headersSent,
- * writableFinished, statusCode, req, and the same events), so one request
- * path serves both: an HTTP/2 pair is passed on as node:http types, with its
- * host taken from `:authority`. The protocol suite runs over both to hold this.
+ * chosen by ALPN. Node's compatibility API gives an HTTP/2 request and
+ * response what the request path uses of node:http's (http/request-response.ts),
+ * so one path serves both, an HTTP/2 request with its host taken from
+ * `:authority`. The protocol suite runs over both to hold this.
  */
-export function secureRequestListener(
-  app: App,
-  outOfDescriptors: ThrottledLog,
-): (req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse) => void {
+export function secureRequestListener(app: App, outOfDescriptors: ThrottledLog): RequestListener {
   const serve = requestListener(app, outOfDescriptors);
   return (req, res) => {
-    if (req.httpVersionMajor !== 2) return serve(req as IncomingMessage, res as ServerResponse);
-    takeHttp2Authority(req as Http2ServerRequest);
-    serve(req as unknown as IncomingMessage, res as unknown as ServerResponse);
+    if (req.httpVersionMajor === 2) takeHttp2Authority(req);
+    serve(req, res);
   };
 }
 
-async function dispatch(app: App, req: IncomingMessage, res: ServerResponse, record: RequestRecord): Promise<void> {
+async function dispatch(app: App, req: HttpRequest, res: HttpResponse, record: RequestRecord): Promise<void> {
   const target = route(req.url ?? '/');
   record.route = target.kind;
   if (req.httpVersionMajor === 2 ? req.headers.host === undefined : !hasOneHost(req)) {
@@ -165,7 +158,7 @@ async function countRefusal(app: App, quarantineKey: string): Promise<void> {
   }
 }
 
-function logAccess(app: App, req: IncomingMessage, res: ServerResponse, record: RequestRecord, seconds: number): void {
+function logAccess(app: App, req: HttpRequest, res: HttpResponse, record: RequestRecord, seconds: number): void {
   const level = record.error === 'unknown' ? 'error' : 'info';
   if (!app.logger.isLevelEnabled(level)) return;
   app.logger[level](

@@ -1,6 +1,6 @@
-import type { IncomingMessage } from 'node:http';
 import { loadFallbackImage, type FallbackImage } from '../config/fallback-image.js';
 import type { ContentRules } from '../content/sniff.js';
+import type { HttpRequest } from './request-response.js';
 
 /**
  * ECAMO_FALLBACK_IMAGE while the server runs: the file read at start, read
@@ -32,7 +32,7 @@ export class ErrorImage {
    * starts with `image/`, as browsers that predate it send for images).
    * Documents and everything else get the error's text.
    */
-  for(req: IncomingMessage): FallbackImage | undefined {
+  for(req: HttpRequest): FallbackImage | undefined {
     const destination = req.headers['sec-fetch-dest'];
     if (destination !== undefined) return destination === 'image' ? this.#current : undefined;
     const accept = req.headers.accept;

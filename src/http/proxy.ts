@@ -1,4 +1,3 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import { acceptClass, SOURCE_ACCEPT } from '../cache/accept-class.js';
 import { cacheKey, type Obtained } from '../cache/cache.js';
 import { TeeBody } from '../cache/tee.js';
@@ -19,6 +18,7 @@ import { validHeaderValue } from '../upstream/header-value.js';
 import { redirectToSource, sendError } from './respond.js';
 import { PASSED_ON_ERROR, relayHeaders, successFields } from './source-answer.js';
 import { requestScheme } from './service-origin.js';
+import type { HttpRequest, HttpResponse } from './request-response.js';
 
 /**
  * What the shared pipeline fetches once a request is authenticated. Both the
@@ -35,7 +35,7 @@ export interface SourceRequest {
 }
 
 /** The proxy endpoint and camo URLs only answer on ecamo's own origin. */
-export function assertCanonicalHost(req: IncomingMessage, config: App['config']): void {
+export function assertCanonicalHost(req: HttpRequest, config: App['config']): void {
   if (req.headers.host !== config.canonicalHost) {
     throw new EcamoError('not-found', 'proxy endpoint only works on the canonical origin');
   }
@@ -51,8 +51,8 @@ export function admitSource(app: App, record: RequestRecord, source: SourceReque
 /** `/{prefix}/v1/p/{DIGEST}?t={PROXY_TOKEN}` on the canonical origin, in the order of docs/protocol.md §7. */
 export async function handleProxy(
   app: App,
-  req: IncomingMessage,
-  res: ServerResponse,
+  req: HttpRequest,
+  res: HttpResponse,
   record: RequestRecord,
   digest: string,
   proxyToken: string | undefined,
@@ -108,7 +108,7 @@ const cacheKeys = new WeakMap<SourceRequest, string>();
  * check has run before this point: a refused request learns nothing about
  * what the cache holds.
  */
-export async function serveSource(app: App, req: IncomingMessage, res: ServerResponse, record: RequestRecord, sourceRequest: SourceRequest): Promise<void> {
+export async function serveSource(app: App, req: HttpRequest, res: HttpResponse, record: RequestRecord, sourceRequest: SourceRequest): Promise<void> {
   if (req.headers['sec-fetch-dest'] === 'document') return redirectToSource(res, record, sourceRequest.url, 'src-fetch-dest');
 
   // The source is asked with the fixed Accept of the client's class, never the client's own: any
@@ -150,7 +150,7 @@ export async function serveSource(app: App, req: IncomingMessage, res: ServerRes
  * Waits for `pending`, calling `cancel` if the client goes away first: a client that leaves
  * should not keep the source busy. ('close' also follows a complete response: nothing to cancel then.)
  */
-async function whileClientWaits<T>(res: ServerResponse, pending: Promise<T>, cancel: () => void): Promise<T> {
+async function whileClientWaits<T>(res: HttpResponse, pending: Promise<T>, cancel: () => void): Promise<T> {
   const onClientGone = (): void => {
     if (!res.writableFinished) cancel();
   };
@@ -165,7 +165,7 @@ async function whileClientWaits<T>(res: ServerResponse, pending: Promise<T>, can
 /** One source fetch, counted in the metrics when it answers. */
 function startFetch(
   app: App,
-  req: IncomingMessage,
+  req: HttpRequest,
   sourceRequest: SourceRequest,
   accept: string,
   validators: SourceValidators | undefined,
@@ -201,8 +201,8 @@ function startFetch(
 /** Straight from the source to the client, nothing kept: the cache is off, or another request's answer could not be shared. */
 async function proxyFromSource(
   app: App,
-  req: IncomingMessage,
-  res: ServerResponse,
+  req: HttpRequest,
+  res: HttpResponse,
   record: RequestRecord,
   sourceRequest: SourceRequest,
   accept: string,
@@ -253,8 +253,8 @@ function declaredLength(source: SourceResponse): number | undefined {
 /** Streams a source's 200 as it comes (`miss`: the cache keeps a copy on the way, when it arrives whole). */
 function answerFromSource(
   app: App,
-  req: IncomingMessage,
-  res: ServerResponse,
+  req: HttpRequest,
+  res: HttpResponse,
   record: RequestRecord,
   url: string,
   source: SourceResponse,
@@ -303,7 +303,7 @@ function answerFromSource(
  * recovered. A 404 or 410 is as lasting as its source says, when it says so.
  * (ecamo's own cache never keeps one.)
  */
-function sendSourceError(app: App, res: ServerResponse, record: RequestRecord, url: string, statusCode: number, sourceHeaders: SourceHeaders): void {
+function sendSourceError(app: App, res: HttpResponse, record: RequestRecord, url: string, statusCode: number, sourceHeaders: SourceHeaders): void {
   record.action = 'proxy-source';
   record.sourceStatus = statusCode;
   record.cache = 'bypass';

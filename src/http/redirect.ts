@@ -1,4 +1,3 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import { urlDigest } from '../tokens/digest.js';
 import { assertSourceAllowed } from '../upstream/url-policy.js';
 import { traced } from '../tracing/index.js';
@@ -7,12 +6,13 @@ import { readCookie } from './cookies.js';
 import type { RequestRecord } from './request-record.js';
 import { NO_CACHE, redirectToSource } from './respond.js';
 import { requestScheme, serviceOrigin } from './service-origin.js';
+import type { HttpRequest, HttpResponse } from './request-response.js';
 
 /** `/{prefix}/v1/r/{URL_TOKEN}` on a service origin, in the order of docs/protocol.md §6. */
 export async function handleRedirect(
   app: App,
-  req: IncomingMessage,
-  res: ServerResponse,
+  req: HttpRequest,
+  res: HttpResponse,
   record: RequestRecord,
   urlToken: string,
 ): Promise<void> {

@@ -4,6 +4,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { EcamoError, errorAnswer } from '../errors.js';
 import type { RequestRecord } from './request-record.js';
+import type { HttpResponse } from './request-response.js';
 
 /** Every redirect ecamo answers is personal and short-lived. */
 export const NO_CACHE = 'no-cache, no-store, max-age=0, must-revalidate';
@@ -11,7 +12,7 @@ export const NO_CACHE = 'no-cache, no-store, max-age=0, must-revalidate';
 /** Served with every proxied byte: a source's SVG or HTML must not run as a page of ours. */
 export const SOURCE_CSP = "default-src 'none'; style-src 'unsafe-inline'; sandbox";
 
-export function sendText(res: ServerResponse, status: number, body: string, headers: Record<string, string> = {}): void {
+export function sendText(res: HttpResponse, status: number, body: string, headers: Record<string, string> = {}): void {
   res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body), ...headers });
   res.end(res.req.method === 'HEAD' ? undefined : body);
 }
@@ -22,14 +23,13 @@ export function sendText(res: ServerResponse, status: number, body: string, head
  * its connection; HTTP/2 resets the stream with INTERNAL_ERROR (a bare
  * destroy would reset it with NO_ERROR, which reads like a finished body).
  */
-export function abortResponse(res: ServerResponse): void {
-  if ((res as object) instanceof Http2ServerResponse) (res as unknown as Http2ServerResponse).stream.close(http2Constants.NGHTTP2_INTERNAL_ERROR);
+export function abortResponse(res: HttpResponse): void {
+  if (res instanceof Http2ServerResponse) res.stream.close(http2Constants.NGHTTP2_INTERNAL_ERROR);
   else res.destroy();
 }
 
-/** An HTTP/2 response arrives typed as node:http's (see createSecureHttpServer), and is a response all the same. */
-function isResponse(to: ServerResponse | Duplex): to is ServerResponse {
-  return to instanceof ServerResponse || (to as object) instanceof Http2ServerResponse;
+function isResponse(to: HttpResponse | Duplex): to is HttpResponse {
+  return to instanceof ServerResponse || to instanceof Http2ServerResponse;
 }
 
 /** An image to answer an error with instead of its text (ECAMO_FALLBACK_IMAGE, see http/error-image.ts). */
@@ -51,7 +51,7 @@ function imageHeaders(image: ErrorBodyImage): Record<string, string> {
  * `headers` adds to, or overrides, what the code brings; `image`, when
  * given, is the body instead of the code's text.
  */
-export function sendError(to: ServerResponse | Duplex, error: EcamoError, headers: Readonly<Record<string, string>> = {}, image?: ErrorBodyImage): void {
+export function sendError(to: HttpResponse | Duplex, error: EcamoError, headers: Readonly<Record<string, string>> = {}, image?: ErrorBodyImage): void {
   // A bare socket had no request read from it: nothing says an image is wanted.
   const shown = isResponse(to) ? image : undefined;
   const body = shown?.body ?? error.body;
@@ -103,7 +103,7 @@ export function answerClientErrors(server: Server | Http2SecureServer): void {
 export type SourceRedirectReason = 'src-fetch-dest' | 'auth-cookie-missing';
 
 /** Sends the browser to the image itself, so that a person can see where it lives. */
-export function redirectToSource(res: ServerResponse, record: RequestRecord, url: string, reason: SourceRedirectReason): void {
+export function redirectToSource(res: HttpResponse, record: RequestRecord, url: string, reason: SourceRedirectReason): void {
   record.action = 'redirect-to-source';
   record.source = url;
   res.writeHead(302, {

@@ -1,8 +1,8 @@
-import type { ServerResponse } from 'node:http';
 import type { EcamoError } from '../errors.js';
 import type { SourceBody } from '../upstream/fetch.js';
 import type { RequestRecord } from './request-record.js';
 import { abortResponse } from './respond.js';
+import type { HttpResponse } from './request-response.js';
 
 /**
  * Copies a source body to the client with backpressure, counting bytes into
@@ -14,7 +14,7 @@ import { abortResponse } from './respond.js';
  */
 export function streamBody(
   body: SourceBody,
-  res: ServerResponse,
+  res: HttpResponse,
   limit: number,
   record: RequestRecord,
   onSourceError: (error: EcamoError) => void,

@@ -1,7 +1,8 @@
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Server } from 'node:http';
 import type { Http2SecureServer, ServerHttp2Session } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
+import type { HttpRequest, HttpResponse } from '../http/request-response.js';
 
 /** The stop that lets responses in flight end: one implementation for `ecamo serve` and `ecamo verify-proxy`. */
 export interface Drain {
@@ -27,7 +28,7 @@ export function drainable(server: Server | Http2SecureServer): Drain {
    * when a client pipelines). A count, not a set per connection: allocated for
    * every request, the set cost more than the rest of the bookkeeping.
    */
-  const busy = new Set<ServerResponse>();
+  const busy = new Set<HttpResponse>();
   const busyPerSocket = new Map<Socket, number>();
   let http2Streams = 0;
   const secure = 'setSecureContext' in server;
@@ -39,10 +40,10 @@ export function drainable(server: Server | Http2SecureServer): Drain {
   const settle = (): void => {
     if (draining && busy.size === 0 && http2Streams === 0) allEnded?.();
   };
-  const closeAfterward = (res: ServerResponse): void => {
+  const closeAfterward = (res: HttpResponse): void => {
     if (!res.headersSent) res.setHeader('connection', 'close');
   };
-  const ended = (socket: Socket, res: ServerResponse): void => {
+  const ended = (socket: Socket, res: HttpResponse): void => {
     busy.delete(res);
     const left = (busyPerSocket.get(socket) ?? 1) - 1;
     if (left !== 0) {
@@ -57,7 +58,8 @@ export function drainable(server: Server | Http2SecureServer): Drain {
   };
 
   // Before the handler, so that a request arriving during the drain is marked before anything is written.
-  (server as Server).prependListener('request', (req: IncomingMessage, res: ServerResponse) => {
+  // (As Server: a union of two servers' overloads takes no listener; both emit 'request' with an HTTP/1.1 or HTTP/2 pair.)
+  (server as Server).prependListener('request', (req: HttpRequest, res: HttpResponse) => {
     if (req.httpVersionMajor === 2) {
       http2Streams++;
       res.once('close', () => {
