@@ -179,6 +179,21 @@ export interface Listening {
   stop(): Promise<void>;
 }
 
+export interface VerifyProxy extends Listening {
+  /** `http://127.0.0.1:port`, where it listens. */
+  readonly url: string;
+}
+
+/** `ecamo verify-proxy ARGS` on 127.0.0.1 (port 0), logging at info (`env` adds to or overrides that), once it listens. */
+export async function spawnVerifyProxy(args: readonly string[], env: Record<string, string> = {}): Promise<VerifyProxy> {
+  const listening = await spawnListening(
+    [CLI, 'verify-proxy', '--listen', '127.0.0.1:0', ...args],
+    { ECAMO_LOG_LEVEL: 'info', ...env },
+    /"url":"(http:\/\/127\.0\.0\.1:\d+)".*"msg":"verify-proxy listening"/,
+  );
+  return { ...listening, url: listening.match[1]! };
+}
+
 /**
  * Starts a long-running process (node unless `command` says otherwise) and
  * waits until its output matches `ready`. It gets a process group of its

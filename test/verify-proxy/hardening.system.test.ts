@@ -10,7 +10,7 @@ import { request } from 'undici';
 import { signIdToken } from '../../src/tokens/id-token.js';
 import { CANONICAL_ORIGIN, SERVICE_ORIGIN, startEcamo, startSource, type Ecamo, type Source } from '../helpers/harness.js';
 import { RawConnection } from '../helpers/raw-client.js';
-import { spawnListening, startJwksRelay, type JwksRelay, type Listening } from '../helpers/wire.js';
+import { spawnVerifyProxy, startJwksRelay, type JwksRelay, type VerifyProxy } from '../helpers/wire.js';
 
 /** The proxy's own origin as the ID tokens name it; nothing resolves it, tokens only carry it. */
 const AUDIENCE = 'http://img.test';
@@ -38,21 +38,8 @@ after(async () => {
   await Promise.all([ecamo.close(), relay.close(), upstream.close()]);
 });
 
-function startProxy(extraArgs: readonly string[] = [], env: Record<string, string> = {}): Promise<Listening> {
-  return spawnListening(
-    [
-      new URL('../../src/cli/main.js', import.meta.url).pathname,
-      'verify-proxy',
-      '--upstream', `${upstream.origin}/base/`,
-      '--audience', AUDIENCE,
-      '--ecamo-origin', CANONICAL_ORIGIN,
-      '--jwks-url', relay.url,
-      '--listen', '127.0.0.1:0',
-      ...extraArgs,
-    ],
-    { ECAMO_LOG_LEVEL: 'info', ...env },
-    /"url":"(http:\/\/127\.0\.0\.1:\d+)".*"msg":"verify-proxy listening"/,
-  );
+function startProxy(extraArgs: readonly string[] = [], env: Record<string, string> = {}): Promise<VerifyProxy> {
+  return spawnVerifyProxy(['--upstream', `${upstream.origin}/base/`, '--audience', AUDIENCE, '--ecamo-origin', CANONICAL_ORIGIN, '--jwks-url', relay.url, ...extraArgs], env);
 }
 
 async function bearer(serviceOrigin = SERVICE_ORIGIN): Promise<string> {
@@ -65,7 +52,7 @@ describe('verify-proxy: SIGTERM drains', () => {
     // A grace far beyond the test's timeout: exiting at its end would fail the test.
     const proxy = await startProxy([], { ECAMO_SHUTDOWN_GRACE: '600' });
     t.after(() => proxy.stop());
-    const port = Number(new URL(proxy.match[1]!).port);
+    const port = Number(new URL(proxy.url).port);
     const download = await RawConnection.open(port);
     download.get('/slow.png', 'img.test', [`authorization: ${await bearer()}`]);
     assert.equal((await download.readHead()).status, 200);
@@ -81,11 +68,11 @@ describe('verify-proxy: SIGTERM drains', () => {
 });
 
 describe('verify-proxy: what it admits and forwards', () => {
-  let proxy: Listening;
+  let proxy: VerifyProxy;
   let origin: string;
   before(async () => {
     proxy = await startProxy(['--service-origin-regexp', '^http://wiki\\.test$', '--service-origin-regexp', '^https://docs\\.example$']);
-    origin = proxy.match[1]!;
+    origin = proxy.url;
   });
   after(() => proxy.stop());
 

@@ -14,12 +14,12 @@ import { createLogger } from '../../src/log.js';
 import { signIdToken } from '../../src/tokens/id-token.js';
 import { createIdTokenVerifier } from '../../src/verify/index.js';
 import { CANONICAL_HOST, CANONICAL_ORIGIN, SERVICE_ORIGIN, startEcamo, startSource, type Ecamo, type Source } from '../helpers/harness.js';
-import { fetchThroughEcamo, IMAGE, runCli, spawnListening, startDroppingListener, startFront, startJwksRelay, type Front, type JwksRelay, type Listening } from '../helpers/wire.js';
+import { fetchThroughEcamo, IMAGE, runCli, spawnVerifyProxy, startDroppingListener, startFront, startJwksRelay, type Front, type JwksRelay, type VerifyProxy } from '../helpers/wire.js';
 
 let ecamo: Ecamo;
 let upstream: Source;
 let relay: JwksRelay;
-let proxy: Listening;
+let proxy: VerifyProxy;
 /** The proxy's origin (the ID tokens' audience) is known before it starts, so it stands behind a front. */
 let front: Front;
 let proxyOrigin: string;
@@ -52,20 +52,8 @@ before(async () => {
   });
   front = await startFront();
   proxyOrigin = front.origin;
-  proxy = await spawnListening(
-    [
-      new URL('../../src/cli/main.js', import.meta.url).pathname,
-      'verify-proxy',
-      '--upstream', `${upstream.origin}/base/`,
-      '--audience', proxyOrigin,
-      '--ecamo-origin', CANONICAL_ORIGIN,
-      '--jwks-url', relay.url,
-      '--listen', '127.0.0.1:0',
-    ],
-    { ECAMO_LOG_LEVEL: 'info' },
-    /"url":"http:\/\/127\.0\.0\.1:(\d+)".*"msg":"verify-proxy listening"/,
-  );
-  front.target(Number(proxy.match[1]));
+  proxy = await spawnVerifyProxy(['--upstream', `${upstream.origin}/base/`, '--audience', proxyOrigin, '--ecamo-origin', CANONICAL_ORIGIN, '--jwks-url', relay.url]);
+  front.target(Number(new URL(proxy.url).port));
 });
 
 after(async () => {

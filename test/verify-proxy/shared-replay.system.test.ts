@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
+import { decodeJwt } from 'jose';
 import { request } from 'undici';
 import { createLogger } from '../../src/log.js';
 import { parseRedisUrl, SharedRedis } from '../../src/state/redis.js';
@@ -15,7 +16,7 @@ import { signIdToken } from '../../src/tokens/id-token.js';
 import { createRedisReplayStore, MemoryReplayStore } from '../../src/verify/index.js';
 import { CANONICAL_ORIGIN, SERVICE_ORIGIN, startEcamo, startSource, type Ecamo, type Source } from '../helpers/harness.js';
 import { startRedisServer, type RedisServer } from '../helpers/redis-server.js';
-import { CLI, IMAGE, runCli, spawnListening, startJwksRelay, type Listening } from '../helpers/wire.js';
+import { IMAGE, runCli, spawnVerifyProxy, startJwksRelay, type VerifyProxy } from '../helpers/wire.js';
 import { unlessInstalled } from '../helpers/programs.js';
 
 /** The origin of the protected source, as in image URLs: both verify-proxies serve it. */
@@ -74,8 +75,8 @@ interface ReplayWorld {
   readonly redis: RedisServer;
   readonly ecamo: Ecamo;
   readonly upstream: Source;
-  /** A verify-proxy with --redis-url and `extra` arguments; its URL. */
-  startProxy(extra?: readonly string[]): Promise<string>;
+  /** A verify-proxy with --redis-url and `extra` arguments. */
+  startProxy(extra?: readonly string[]): Promise<VerifyProxy>;
   close(): Promise<void>;
 }
 
@@ -86,21 +87,15 @@ async function startReplayWorld(): Promise<ReplayWorld> {
   const upstream = await startSource((_req, res) => {
     res.writeHead(200, { 'content-type': 'image/png', 'content-length': IMAGE.length }).end(IMAGE);
   });
-  const proxies: Listening[] = [];
+  const proxies: VerifyProxy[] = [];
   return {
     redis,
     ecamo,
     upstream,
     async startProxy(extra = []) {
-      const listening = await spawnListening(
-        [CLI, 'verify-proxy', '--upstream', upstream.origin, '--audience', AUDIENCE, '--ecamo-origin', CANONICAL_ORIGIN, '--jwks-url', relay.url, '--listen', '127.0.0.1:0', '--redis-url', redis.url, ...extra],
-        { ECAMO_LOG_LEVEL: 'info' },
-        /"msg":"verify-proxy listening"/,
-      );
-      proxies.push(listening);
-      const url = /"url":"(http:\/\/127\.0\.0\.1:\d+)"/.exec(listening.output())?.[1];
-      assert.ok(url !== undefined, listening.output());
-      return url;
+      const proxy = await spawnVerifyProxy(['--upstream', upstream.origin, '--audience', AUDIENCE, '--ecamo-origin', CANONICAL_ORIGIN, '--jwks-url', relay.url, '--redis-url', redis.url, ...extra]);
+      proxies.push(proxy);
+      return proxy;
     },
     async close() {
       await Promise.all(proxies.map((proxy) => proxy.stop()));
@@ -115,6 +110,11 @@ async function tokenFor(ecamo: Ecamo): Promise<string> {
   return `Bearer ${await signIdToken({ canonicalOrigin: CANONICAL_ORIGIN, sourceOrigin: AUDIENCE, serviceOrigin: SERVICE_ORIGIN }, ecamo.config.ecamoKeys.signing, 45)}`;
 }
 
+/** Where the Redis replay store keeps the jti of an `authorization`'s token. */
+function replayKey(authorization: string): string {
+  return `ecamo:replay:${decodeJwt(authorization.slice('Bearer '.length)).jti}`;
+}
+
 /** What a verify-proxy at `url` answers to a request for the image with `authorization`. */
 async function presentTo(url: string, authorization: string): Promise<{ status: number; error: string | undefined }> {
   const response = await request(`${url}/img.png`, { headers: { authorization } });
@@ -127,19 +127,19 @@ describe('two verify-proxies with --redis-url', { skip: unlessInstalled('redis-s
   let world: ReplayWorld;
   let redis: RedisServer;
   let upstream: Source;
-  const urls: string[] = [];
+  const proxies: VerifyProxy[] = [];
 
   before(async () => {
     world = await startReplayWorld();
     ({ redis, upstream } = world);
-    for (let i = 0; i < 2; i++) urls.push(await world.startProxy());
+    for (let i = 0; i < 2; i++) proxies.push(await world.startProxy());
   });
   after(() => world.close());
 
   const token = (): Promise<string> => tokenFor(world.ecamo);
 
   // Redis may still be connecting just after start, or reconnecting: a valid token must pass either way.
-  const present = (proxy: number, authorization: string) => presentTo(urls[proxy]!, authorization);
+  const present = (proxy: number, authorization: string) => presentTo(proxies[proxy]!.url, authorization);
 
   async function waitForRedis(): Promise<void> {
     // A token only the Redis store can catch twice: presented to both until the second refuses it.
@@ -175,6 +175,36 @@ describe('two verify-proxies with --redis-url', { skip: unlessInstalled('redis-s
     assert.deepEqual(await present(0, shared), { status: 401, error: 'replayed' });
   });
 
+  test('Redis stopped (SIGSTOP): after three commands in a row time out the circuit opens, and tokens are checked in memory without asking Redis; shared again once Redis answers', async () => {
+    await waitForRedis();
+    const proxy = proxies[0]!;
+    const logged = proxy.output().length;
+    const since = (text: string): boolean => proxy.output().slice(logged).includes(text);
+    const waitedOut = [await token(), await token(), await token()];
+    const checkedInMemory = await token();
+    redis.pause();
+    try {
+      // Each waits out the command timeout, then passes on this proxy's memory.
+      for (const authorization of waitedOut) assert.equal((await present(0, authorization)).status, 200);
+      await proxy.waitFor(() => since('3 commands in a row timed out'));
+      assert.equal((await present(0, checkedInMemory)).status, 200);
+      assert.deepEqual(await present(0, checkedInMemory), { status: 401, error: 'replayed' });
+    } finally {
+      redis.resume();
+    }
+    // Its probe gets an answer: the commands that waited in Redis's socket have run by then.
+    await proxy.waitFor(() => since('"msg":"redis available again"'));
+    const client = new Redis({ host: '127.0.0.1', port: redis.port, lazyConnect: true });
+    try {
+      await client.connect();
+      for (const authorization of waitedOut) assert.equal(await client.exists(replayKey(authorization)), 1, 'a command that timed out reached Redis later');
+      assert.equal(await client.exists(replayKey(checkedInMemory)), 0, 'nothing was sent while the circuit was open');
+    } finally {
+      client.disconnect();
+    }
+    await waitForRedis();
+  });
+
   test('a bad --redis-url stops it before it listens, naming the option', async () => {
     const result = await runCli(['verify-proxy', '--upstream', upstream.origin, '--audience', AUDIENCE, '--ecamo-origin', CANONICAL_ORIGIN, '--redis-url', 'http://127.0.0.1:1']);
     assert.equal(result.code, 2);
@@ -188,7 +218,7 @@ describe('verify-proxy --redis-url --replay-store-required', { skip: unlessInsta
 
   before(async () => {
     world = await startReplayWorld();
-    url = await world.startProxy(['--replay-store-required']);
+    url = (await world.startProxy(['--replay-store-required'])).url;
   });
   after(() => world.close());
 
