@@ -6,6 +6,7 @@ import { Admission, admissionWindow } from './admission.js';
 import { keepForMs, makeEntry, type CacheEntry, type PrepareAnswer } from './entry.js';
 import { MemoryTier, type Stored, type VaryMarker } from './memory.js';
 import { TeeBody } from './tee.js';
+import type { SharedTierTrace } from './trace.js';
 import {
   clockedPolicies,
   keptAnswer,
@@ -32,7 +33,7 @@ export function cacheKey(url: string, serviceOrigin: string, sendToken: boolean)
 /** Where entries are kept besides this process (Redis), shared by every instance. */
 export interface SharedTier {
   /** Undefined on a miss, a value not written for `key` and `url` or not sound, or an unreachable store: never throws. */
-  get(key: string, url: string): Promise<Stored | undefined>;
+  get(key: string, url: string, trace: SharedTierTrace | undefined): Promise<Stored | undefined>;
   /** Fire and forget: a store that is down only loses the write. */
   set(key: string, value: Stored, keepMs: number): void;
 }
@@ -64,6 +65,8 @@ export interface CacheRequest {
   /** What `admission` said: 'keep', or 'look' (what is kept may be used, nothing new is kept). */
   readonly admission: Exclude<Admitted, 'stream'>;
   readonly query: SourceQuery;
+  /** The request's trace, when it is traced: told of the shared tier's lookups. */
+  readonly trace?: SharedTierTrace | undefined;
   /** Starts a source fetch, conditional when validators are given. */
   fetch(validators: ValidatorHeaders | undefined): SourceFetch;
   /**
@@ -182,12 +185,12 @@ export class ImageCache {
     return entry === undefined || 'variesOnAccept' in entry ? undefined : entry;
   }
 
-  async #sharedStored(key: string, url: string, variant: AcceptClass): Promise<CacheEntry | undefined> {
+  async #sharedStored(key: string, url: string, variant: AcceptClass, trace: SharedTierTrace | undefined): Promise<CacheEntry | undefined> {
     const shared = this.#options.shared;
     if (shared === undefined) return undefined;
-    const stored = await shared.get(key, url);
+    const stored = await shared.get(key, url, trace);
     if (stored === undefined || !('variesOnAccept' in stored)) return stored;
-    const entry = await shared.get(variantKey(key, variant), url);
+    const entry = await shared.get(variantKey(key, variant), url, trace);
     return entry === undefined || 'variesOnAccept' in entry ? undefined : entry;
   }
 
@@ -214,7 +217,7 @@ export class ImageCache {
     const inMemory = this.#stored(key, query.variant);
     if (inMemory !== undefined && inMemory.freshUntil > this.now()) return { kind: 'entry', entry: inMemory, status: 'hit' };
     // Missing or stale here: another instance may have fetched or revalidated it since.
-    const shared = await this.#sharedStored(key, query.url, query.variant);
+    const shared = await this.#sharedStored(key, query.url, query.variant, request.trace);
     if (shared !== undefined && shared.freshUntil > this.now()) {
       this.#keep(key, query.variant, shared, true);
       return { kind: 'entry', entry: shared, status: 'hit' };

@@ -5,6 +5,7 @@ import type { SharedTier } from './cache.js';
 import { makeEntry, type PrepareAnswer } from './entry.js';
 import type { Stored } from './memory.js';
 import { clockedPolicies, isStoredHeaders, policyFromObject, type PolicyClass } from './policy.js';
+import { tracedSharedGet, type SharedLookupResult, type SharedTierTrace } from './trace.js';
 
 /**
  * The shared tier: entries in Redis under `ecamo:c:`, on the process's one
@@ -96,8 +97,8 @@ export class RedisTier implements SharedTier {
     this.#policies = clockedPolicies(this.#now);
   }
 
-  async get(key: string, url: string): Promise<Stored | undefined> {
-    const value = await this.redis.run((client) => client.getBuffer(redisKey(key)));
+  async get(key: string, url: string, trace: SharedTierTrace | undefined): Promise<Stored | undefined> {
+    const value = await tracedSharedGet(trace, () => this.redis.run((client) => client.getBuffer(redisKey(key))), lookupResult);
     if (value === undefined || value === null) return undefined;
     const read = this.#decode(key, url, value);
     if (typeof read !== 'string') return read;
@@ -143,6 +144,11 @@ export class RedisTier implements SharedTier {
     const body = Buffer.from(value.subarray(metaEnd));
     return makeEntry(url, body, fields.headers, policy, this.options.prepare, this.#now());
   }
+}
+
+/** A reply of SharedRedis.run: undefined when Redis was not asked (unavailable) or failed, null for no value. */
+function lookupResult(reply: Buffer | null | undefined): SharedLookupResult {
+  return reply === undefined ? 'unavailable' : reply === null ? 'none' : 'found';
 }
 
 function encode(key: string, value: Stored, macKey: KeyObject): Buffer {

@@ -59,8 +59,8 @@ const checkedTypes = new WeakMap<SourceResponse, string>();
  */
 export function checkedSharedTier(shared: SharedTier, rules: ContentRules, logger: Logger): SharedTier {
   return {
-    async get(key, url) {
-      const stored = await shared.get(key, url);
+    async get(key, url, trace) {
+      const stored = await shared.get(key, url, trace);
       if (stored === undefined || !('body' in stored)) return stored;
       const verdict = await judgeBytes(stored.body.subarray(0, SNIFF_WINDOW_BYTES), rules);
       const keptAs = essenceOf(stored.headers['content-type']);

@@ -129,6 +129,7 @@ export async function serveSource(app: App, req: HttpRequest, res: HttpResponse,
     key,
     admission,
     query: { url: sourceRequest.url, variant, sendToken: sourceRequest.sendToken },
+    trace: record.trace,
     fetch: (validators) => startFetch(app, req, sourceRequest, accept, validators, record.trace),
     admit: (source) => admitResponse(app, source),
   });

@@ -26,10 +26,17 @@ export interface RequestOutcome {
   readonly bytes: number;
 }
 
-/** One request's server span: the parent of its source hops and its steps. */
+/**
+ * One request's server span: the parent of its source hops, its steps and its
+ * lookups in the response cache's shared tier. It is passed to the cache as
+ * the cache's own SharedTierTrace (cache/trace.ts), which it matches in shape:
+ * cache/ imports nothing of tracing/, nor tracing/ of cache/.
+ */
 export interface RequestTrace extends HopObserver {
   /** Work of the request that may take time (a token verification, a Redis call), as a child span. */
   step<T>(name: string, work: () => Promise<T>): Promise<T>;
+  /** One GET of the response cache's shared tier in Redis, as a client span; `found` names its reply (`found`, `none`, `unavailable`). */
+  sharedGet<T>(get: () => Promise<T>, found: (reply: T) => string): Promise<T>;
   /** Ends the server span with what the request did. */
   end(outcome: RequestOutcome, status: number): void;
 }

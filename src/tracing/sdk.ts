@@ -112,17 +112,15 @@ class ServerTrace implements RequestTrace {
     return new HopTrace(span);
   }
 
-  async step<T>(name: string, work: () => Promise<T>): Promise<T> {
-    const span = this.#tracer.startSpan(name, undefined, this.#context);
-    try {
-      return await work();
-    } catch (error) {
-      span.setStatus({ code: SpanStatusCode.ERROR });
-      span.setAttribute('error.type', errorType(error));
-      throw error;
-    } finally {
-      span.end();
-    }
+  step<T>(name: string, work: () => Promise<T>): Promise<T> {
+    return childSpan(this.#tracer.startSpan(name, undefined, this.#context), work);
+  }
+
+  sharedGet<T>(get: () => Promise<T>, found: (reply: T) => string): Promise<T> {
+    // Semantic conventions for a database call, with no query text: the Redis key is a digest of the source URL.
+    const attributes = { 'db.system.name': 'redis', 'db.operation.name': 'GET' };
+    const span = this.#tracer.startSpan('redis GET', { kind: SpanKind.CLIENT, attributes }, this.#context);
+    return childSpan(span, get, (reply) => span.setAttribute('ecamo.cache.shared', found(reply)));
   }
 
   end(outcome: RequestOutcome, status: number): void {
@@ -147,6 +145,21 @@ class ServerTrace implements RequestTrace {
       span.setStatus({ code: SpanStatusCode.ERROR });
       span.setAttribute('error.type', outcome.error ?? String(status));
     }
+    span.end();
+  }
+}
+
+/** `work()` as `span`, which ends with it: an error (by its kind, never its message) when it throws; `done` sees what it returns. */
+async function childSpan<T>(span: Span, work: () => Promise<T>, done?: (result: T) => void): Promise<T> {
+  try {
+    const result = await work();
+    done?.(result);
+    return result;
+  } catch (error) {
+    span.setStatus({ code: SpanStatusCode.ERROR });
+    span.setAttribute('error.type', errorType(error));
+    throw error;
+  } finally {
     span.end();
   }
 }

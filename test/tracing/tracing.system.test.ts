@@ -2,13 +2,19 @@
  * OpenTelemetry traces from a real ecamo to a real OTLP/HTTP receiver on
  * loopback: the redirect endpoint, the proxy endpoint (through a redirecting
  * source) and a camo URL, with the client's traceparent continued and
- * ecamo's own sent to the source, and nothing secret in the exported bytes.
+ * ecamo's own sent to the source, the response cache's GETs in a real
+ * redis-server, and nothing secret in the exported bytes.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { CANONICAL_HOST, fetchAnswer, fetchCutOff, startEcamo, startSource, type Ecamo, type Source } from '../helpers/harness.js';
+import { cacheKey } from '../../src/cache/cache.js';
+import { redisKey } from '../../src/cache/redis-tier.js';
+import { generateKey } from '../../src/config/generate-key.js';
+import { CANONICAL_HOST, fetchAnswer, fetchCutOff, SERVICE_ORIGIN, startEcamo, startSource, type Ecamo, type Source } from '../helpers/harness.js';
 import { camoPath } from '../helpers/camo.js';
 import { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from '../helpers/otlp-receiver.js';
+import { unlessInstalled } from '../helpers/programs.js';
+import { redisOf, startRedisServer, until, type RedisServer } from '../helpers/redis-server.js';
 import { listeningUrl, serviceKeysEnv, spawnServe } from '../helpers/serve-process.js';
 import { IMAGE } from '../helpers/wire.js';
 
@@ -166,6 +172,91 @@ describe('tracing on (OTLP http/json): spans of the three endpoints', () => {
     assert.ok(secrets.length >= 9, `collected ${secrets.length} secrets`);
     for (const secret of secrets) assert.ok(secret.length >= 8 && !exported.includes(secret), `exported bytes hold ${secret}`);
     assert.doesNotMatch(exported, /\?|Bearer|ecamo_token/);
+  });
+});
+
+describe('tracing on with the response cache shared in Redis: its GETs as client spans of the request that made them', { skip: unlessInstalled('redis-server') }, () => {
+  const REDIS_TRACE = '5bd66ef5095369c7b0d1f8f4bd33716a';
+  let redis: RedisServer;
+  let receiver: OtlpReceiver;
+  let source: Source;
+  /** Traced. */
+  let traced: Ecamo;
+  /** Not traced: it fills Redis, as another instance would. */
+  let other: Ecamo;
+  let spans: ReceivedSpan[];
+  const secrets: string[] = [];
+  const serverOf = (path: string): ReceivedSpan =>
+    only(spans, (span) => span.kind === SERVER && span.attributes['ecamo.source.url'] === `${source.origin}${path}`, `server span for ${path}`);
+  const redisGetsUnder = (server: ReceivedSpan): ReceivedSpan[] => childrenOf(spans, server).filter((span) => span.name === 'redis GET');
+
+  before(async () => {
+    redis = await startRedisServer();
+    receiver = await startOtlpReceiver();
+    source = await startSource((_req, res) => res.writeHead(200, { 'content-type': 'image/png', 'content-length': IMAGE.length, 'cache-control': 'public, max-age=60' }).end(IMAGE));
+    const ecamoKey = await generateKey('shared');
+    const shared = { ECAMO_REDIS_URL: redis.url, ECAMO_PRIVATE_KEYS: JSON.stringify({ [ecamoKey.kid]: ecamoKey.privateJwk }) };
+    traced = await startEcamo({ ...shared, OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json' });
+    other = await startEcamo(shared);
+    await until(() => redisOf(traced).available && redisOf(other).available);
+    const proxy = async (ecamo: Ecamo, path: string, headers: Record<string, string> = {}): Promise<string | undefined> => {
+      const proxyPath = await ecamo.proxyPath(`${source.origin}${path}`);
+      secrets.push(new URL(proxyPath, 'http://x').searchParams.get('t')!, redisKey(cacheKey(`${source.origin}${path}`, SERVICE_ORIGIN, false)));
+      const answer = await fetchAnswer(`${ecamo.url}${proxyPath}`, { host: CANONICAL_HOST, headers });
+      assert.equal(answer.status, 200);
+      return answer.header('x-ecamo-cache');
+    };
+
+    // Nothing in Redis yet: a GET that finds none, then the source.
+    assert.equal(await proxy(traced, '/first.png?sig=query-secret', { traceparent: traceparent(REDIS_TRACE) }), 'miss');
+    // Kept in Redis by the other instance: a GET that finds it, and no source request.
+    assert.equal(await proxy(other, '/shared.png'), 'miss');
+    await until(async () => (await redisOf(other).client.exists(redisKey(cacheKey(`${source.origin}/shared.png`, SERVICE_ORIGIN, false)))) === 1);
+    assert.equal(await proxy(traced, '/shared.png'), 'hit');
+    // Redis gone: the GET is not even sent.
+    await redis.kill();
+    await until(() => !redisOf(traced).available);
+    assert.equal(await proxy(traced, '/alone.png'), 'miss');
+
+    await traced.close();
+    spans = receiver.spans();
+  });
+
+  after(async () => {
+    await Promise.all([traced.close(), other.close()]);
+    await source.close();
+    await receiver.close();
+    await redis.stop();
+  });
+
+  it('a GET that found nothing: under the server span of its request, in the client trace, before the source hop', () => {
+    const server = serverOf('/first.png');
+    assert.equal(server.traceId, REDIS_TRACE);
+    assert.equal(server.parentSpanId, CLIENT_SPAN);
+    const [get, ...more] = redisGetsUnder(server);
+    assert.deepEqual(more, []);
+    assert.equal(get?.kind, CLIENT);
+    assert.deepEqual(get.attributes, { 'db.system.name': 'redis', 'db.operation.name': 'GET', 'ecamo.cache.shared': 'none' });
+    assert.deepEqual(childrenOf(spans, server).filter((span) => span.kind === CLIENT && span.name === 'GET').map((span) => span.attributes['url.full']), [`${source.origin}/first.png`]);
+  });
+
+  it('a GET that found what another instance kept: the request a hit, no source hop', () => {
+    const server = serverOf('/shared.png');
+    assert.equal(server.attributes['ecamo.cache'], 'hit');
+    assert.deepEqual(redisGetsUnder(server).map((span) => span.attributes['ecamo.cache.shared']), ['found']);
+    assert.deepEqual(childrenOf(spans, server).filter((span) => span.name === 'GET'), []);
+  });
+
+  it('Redis unavailable: the span says so, and the request goes to the source', () => {
+    const server = serverOf('/alone.png');
+    assert.deepEqual(redisGetsUnder(server).map((span) => span.attributes['ecamo.cache.shared']), ['unavailable']);
+  });
+
+  it('no proxy token, query string or Redis key in the exported bytes', () => {
+    const exported = Buffer.concat(receiver.exports.map((received) => received.body)).toString('utf8');
+    assert.equal(secrets.length, 8);
+    for (const secret of [...secrets, 'query-secret']) assert.ok(!exported.includes(secret), `exported bytes hold ${secret}`);
+    assert.doesNotMatch(exported, /\?|ecamo:c:/);
   });
 });
 
