@@ -8,31 +8,19 @@
  * Each body is the window ecamo judges: a real image from test/helpers/images.ts
  * followed by zeros up to SNIFF_WINDOW_BYTES, or that much HTML, or random
  * bytes. Per round, every body is judged one call after the other for `ms`
- * milliseconds by each function, alternating which goes first (the CPU clock
- * read moves by scheduler ticks: a measurement spans many); the main thread's
+ * milliseconds by each function, alternating which goes first; the main thread's
  * CPU time per call (µs), median over the rounds, goes to stdout as Markdown with the
  * Node version and the load average at its start and end. Ratios mean more than µs on a shared machine.
  */
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
-import { parseArgs } from 'node:util';
 import { fileTypeFromBuffer } from 'file-type/core';
 import { DEFAULT_CONTENT_TYPES } from '../src/config/settings.js';
 import { judgeBytes, SNIFF_WINDOW_BYTES, type ContentRules } from '../src/content/sniff.js';
 import { APNG, AVIF, GIF, HEIC, JPEG, PNG, SVG, WEBP } from '../test/helpers/images.js';
-import { mainThreadCpuNs, median } from './micro.js';
+import { cpuNsPerCall, measurementOptions, median } from './micro.js';
 
-const { values } = parseArgs({
-  options: {
-    ms: { type: 'string', default: '200' },
-    rounds: { type: 'string', default: '7' },
-  },
-});
-const MILLISECONDS = Number(values.ms);
-const ROUNDS = Number(values.rounds);
-for (const [name, value] of Object.entries({ ms: MILLISECONDS, rounds: ROUNDS })) {
-  if (!Number.isInteger(value) || value < 1) throw new Error(`--${name} must be a positive integer`);
-}
+const { ms: MILLISECONDS, rounds: ROUNDS } = measurementOptions({ ms: 200, rounds: 7 });
 
 const RULES: ContentRules = { contentTypeAllowed: new Set(DEFAULT_CONTENT_TYPES), svg: 'sandbox' };
 
@@ -58,18 +46,9 @@ const CHECKS = {
 };
 type Check = keyof typeof CHECKS;
 
-const CALLS_BETWEEN_CLOCK_READS = 100;
-
 /** Main-thread CPU per call, µs. */
 async function cost(check: Check, bytes: Buffer): Promise<number> {
-  const started = performance.now();
-  const before = mainThreadCpuNs();
-  let calls = 0;
-  while (performance.now() - started < MILLISECONDS) {
-    for (let call = 0; call < CALLS_BETWEEN_CLOCK_READS; call++) await CHECKS[check](bytes);
-    calls += CALLS_BETWEEN_CLOCK_READS;
-  }
-  return (mainThreadCpuNs() - before) / 1000 / calls;
+  return (await cpuNsPerCall(() => CHECKS[check](bytes), MILLISECONDS, 100)) / 1000;
 }
 
 async function main(): Promise<void> {
