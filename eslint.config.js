@@ -210,6 +210,17 @@ export default tseslint.config(
     },
   },
   {
+    // One spelling rule for IP addresses: only src/config/ip-address.ts reads text with ipaddr.js (its arithmetic is free to use).
+    files: ['src/**/*.ts'],
+    ignores: ['src/config/ip-address.ts'],
+    rules: {
+      'no-restricted-syntax': ['error', {
+        selector: "MemberExpression[property.name=/^(parse\\w*|process|isValid\\w*|\\w*FromCIDR)$/]:matches([object.name='ipaddr'], [object.object.name='ipaddr'])",
+        message: 'IP addresses and CIDR ranges are read by src/config/ip-address.ts (parseAddress, parseAddressRanges, addressRanges): one spelling rule.',
+      }],
+    },
+  },
+  {
     files: ['src/signer/**/*.ts'],
     rules: {
       'layers/imports': ['error', { ownFolderOnly: true, packages: ['@ecamo/signer'], message: 'ecamo/signer is @ecamo/signer as an entry point of the server package: it re-exports that package only.' }],

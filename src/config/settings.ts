@@ -4,7 +4,7 @@ import { parseCamoKeys } from './camo-keys.js';
 import { ConfigError } from './errors.js';
 import { parseRedisUrl } from './redis-url.js';
 import { boolean, code, integer, optional, optionalText, regexp, row, type Values } from './setting.js';
-import { parseAddressRanges } from './address-ranges.js';
+import { parseAddressRanges } from './ip-address.js';
 import { FALLBACK_IMAGE } from './fallback-image.js';
 import { ECAMO_VERSION } from './version.js';
 

@@ -13,7 +13,7 @@
  * A client address that is a trusted proxy's own is marked as such: whatever
  * came through a proxy without naming its sender is nobody's to be charged for.
  */
-import { parseAddress, type Address, type AddressRanges } from '../config/address-ranges.js';
+import { parseAddress, type Address, type AddressRanges } from '../config/ip-address.js';
 import type { IgnoredForwardingHeader } from '../metrics.js';
 import type { HttpRequest } from './request-response.js';
 

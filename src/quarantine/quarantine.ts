@@ -26,7 +26,7 @@
 import ipaddr from 'ipaddr.js';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import type { QuarantineSettings } from '../config/load.js';
-import type { Address } from '../config/address-ranges.js';
+import type { Address } from '../config/ip-address.js';
 import type { SharedRedis } from '../state/redis.js';
 import { PrimaryCounter } from './cluster.js';
 

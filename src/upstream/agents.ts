@@ -1,5 +1,5 @@
 import { Agent, buildConnector } from 'undici';
-import type { AddressRanges } from '../config/address-ranges.js';
+import type { AddressRanges } from '../config/ip-address.js';
 import { globalOnly, guardedConnector, refusingBlocked } from './guarded-connect.js';
 import { finishingPausedResponses } from './paused-responses.js';
 import { closingUnusedConnections } from './unused-connections.js';

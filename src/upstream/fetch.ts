@@ -1,4 +1,4 @@
-import type { AddressRanges } from '../config/address-ranges.js';
+import type { AddressRanges } from '../config/ip-address.js';
 import { SourceAgents } from './agents.js';
 import { Deadline } from './deadline.js';
 import { Exchange, sourceError, type ExchangeObserver, type SourceBody, type SourceHeaders } from './exchange.js';

@@ -1,7 +1,7 @@
 import dns, { type LookupAddress, type LookupOptions } from 'node:dns';
 import { isIP } from 'node:net';
 import { buildConnector } from 'undici';
-import { parseAddress, type AddressRanges } from '../config/address-ranges.js';
+import { parseAddress, type AddressRanges } from '../config/ip-address.js';
 import { EcamoError } from '../errors.js';
 import { isGlobalAddress } from './ip-filter.js';
 
@@ -30,7 +30,7 @@ export const globalOnly: AddressRule = (address) => (isGlobalAddress(address) ? 
  */
 export function refusingBlocked(blocked: AddressRanges, rule: AddressRule = () => undefined): AddressRule {
   return (address) => {
-    const parsed = parseAddress(address.replace(/^\[(.*)\]$/, '$1'));
+    const parsed = parseAddress(address);
     if (parsed === undefined || blocked.contains(parsed)) return 'blocked';
     return rule(address);
   };

@@ -11,7 +11,7 @@ import net, { type AddressInfo } from 'node:net';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import { Agent, request } from 'undici';
 import { findEcamoError } from '../../src/errors.js';
-import { parseAddressRanges } from '../../src/config/address-ranges.js';
+import { parseAddressRanges } from '../../src/config/ip-address.js';
 import { PrivateAddressError, globalOnly, guardedConnector, guardedLookup, refusingBlocked } from '../../src/upstream/guarded-connect.js';
 
 type Answer = Error | readonly LookupAddress[];

@@ -164,6 +164,11 @@ describe('isGlobalAddress: spelling', () => {
     refused('[]', '::ffff:999.0.0.1', '1:2:3:4:5:6:7:8:9');
   });
 
+  // URLs and resolvers hand over ::808:808, but ipaddr.js alone read ::8.8.8.8 as IPv4-mapped and found it global.
+  test('the dotted spelling of IPv4-compatible ::/96 is refused like its hex spelling, whatever IPv4 it carries', () => {
+    refused('::8.8.8.8', '::1.1.1.1', '::127.0.0.1', '[::8.8.8.8]');
+  });
+
   // Resolvers and sockets hand canonical dotted quads, but inet_aton-style
   // spellings must not turn a loopback into something global.
   test('inet_aton spellings of loopback stay refused', () => {
