@@ -8,7 +8,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { ERROR_CODES, errorAnswer } from '../src/errors.js';
+import { ERROR_CODES, errorAnswer, type ErrorLog } from '../src/errors.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const DOCS = join(ROOT, 'docs');
@@ -20,6 +20,13 @@ const PAGES = [
   ...readdirSync(join(ROOT, 'packages')).map((name) => join('packages', name, 'README.md')),
 ];
 const README_MAX_LINES = 300;
+/** How §10's "logged" column spells each way src/errors.ts logs a refusal. */
+const LOGGED: Readonly<Record<ErrorLog, string>> = {
+  debug: '`debug`',
+  warn: '`warn`',
+  'throttled-error': '`debug`; `error` once per 10 s',
+  stack: '`error`, with stack',
+};
 
 function read(page: string): string {
   return readFileSync(join(ROOT, page), 'utf8');
@@ -70,21 +77,36 @@ describe('documentation', () => {
     assert.deepEqual(broken, []);
   });
 
-  it('docs/protocol.md §10 names every code of src/errors.ts with its status', () => {
+  it('docs/protocol.md §10 names every code of src/errors.ts with its statuses, quarantine and logging', () => {
     const section = /^## 10\. Error codes\n([\s\S]*?)^## /m.exec(read('docs/protocol.md'))?.[1];
     assert.ok(section !== undefined, 'docs/protocol.md has §10');
-    const tableStatus = new Map<string, string>();
-    for (const match of section.matchAll(/^\| `([a-z-]+)` \| ([^|]+) \|/gm)) tableStatus.set(match[1] ?? '', match[2] ?? '');
+    const table = new Map<string, { status: string; quarantine: string; logged: string }>();
+    for (const match of section.matchAll(/^\| `([a-z-]+)` \| ([^|]+) \| ([^|]*) \| ([^|]+) \|/gm)) {
+      table.set(match[1] ?? '', { status: match[2] ?? '', quarantine: (match[3] ?? '').trim(), logged: (match[4] ?? '').trim() });
+    }
+    const sentences = section.split(/\.\s/);
     const wrong: string[] = [];
     for (const code of ERROR_CODES) {
-      const status = String(errorAnswer(code).status);
-      // A code of the table has its status in its row; the others (verify-proxy's, the admin
-      // listener's) stand in the prose with their status in parentheses after them.
-      const documented = tableStatus.get(code) ?? new RegExp(`\`${code}\`[^(]*\\((\\d{3})[),]`).exec(section)?.[1];
-      if (documented === undefined) wrong.push(`${code}: not in §10`);
-      else if (!new RegExp(`\\b${status}\\b`).test(documented)) wrong.push(`${code}: §10 says ${documented.trim()}, src/errors.ts ${status}`);
+      const answer = errorAnswer(code);
+      const row = table.get(code);
+      if (row === undefined) {
+        // The codes of verify-proxy and the admin listener stand in the prose, their status in parentheses after them.
+        const documented = new RegExp(`\`${code}\`[^(]*\\((\\d{3})[),;]`).exec(section)?.[1];
+        if (documented === undefined) wrong.push(`${code}: not in §10`);
+        else if (documented !== String(answer.status)) wrong.push(`${code}: §10 says ${documented}, src/errors.ts ${answer.status}`);
+        if (answer.countsTowardQuarantine) wrong.push(`${code}: counts toward quarantine, so it needs a row of the table`);
+        const warned = sentences.some((sentence) => sentence.includes(`\`${code}\``) && sentence.includes('`warn`'));
+        if (warned !== (answer.log === 'warn')) wrong.push(`${code}: src/errors.ts logs it at ${answer.log}, §10 says ${warned ? '' : 'not '}warn`);
+        continue;
+      }
+      const statuses = [answer.status, ...Object.values(answer.variants)].map(String);
+      const missing = statuses.filter((status) => !new RegExp(`\\b${status}\\b`).test(row.status));
+      if (missing.length > 0) wrong.push(`${code}: §10 says ${row.status.trim()}, src/errors.ts ${statuses.join(', ')}`);
+      if (answer.relaysSourceStatus !== row.status.includes("the source's")) wrong.push(`${code}: §10 and src/errors.ts disagree on relaying the source's status`);
+      if ((row.quarantine === 'counts') !== answer.countsTowardQuarantine) wrong.push(`${code}: §10 quarantine "${row.quarantine}", src/errors.ts ${answer.countsTowardQuarantine}`);
+      if (row.logged !== LOGGED[answer.log]) wrong.push(`${code}: §10 logged "${row.logged}", src/errors.ts ${answer.log}`);
     }
-    const unknown = [...tableStatus.keys()].filter((code) => !(ERROR_CODES as readonly string[]).includes(code));
+    const unknown = [...table.keys()].filter((code) => !(ERROR_CODES as readonly string[]).includes(code));
     assert.deepEqual({ wrong, unknown }, { wrong: [], unknown: [] });
   });
 });

@@ -338,7 +338,7 @@ class Flight {
     this.#followers++;
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<never>((_resolve, reject) => {
-      timer = setTimeout(() => reject(new EcamoError('source-request', 'timed out waiting for the same source fetch', { status: 504 })), timeoutMs);
+      timer = setTimeout(() => reject(new EcamoError('source-request', 'timed out waiting for the same source fetch', { variant: 'timeout' })), timeoutMs);
     });
     let waiting = true;
     const stopWaiting = (): boolean => {

@@ -1,4 +1,4 @@
-import { EcamoError, type EcamoErrorCode } from '../errors.js';
+import { countsTowardQuarantine, EcamoError, errorAnswer } from '../errors.js';
 import { reasonOf, type ThrottledLog } from '../log.js';
 import { traced } from '../tracing/index.js';
 import type { App } from './app.js';
@@ -10,9 +10,6 @@ import { newRequestRecord, urlForLog, type RequestRecord } from './request-recor
 import { sendError, sendText } from './respond.js';
 import { route } from './router.js';
 import type { HttpRequest, HttpResponse } from './request-response.js';
-
-/** Refusals of a credential (URL token, auth cookie, proxy token, camo HMAC): what quarantine counts. */
-const REFUSED_CREDENTIAL: ReadonlySet<EcamoErrorCode> = new Set<EcamoErrorCode>(['token-deserialization', 'missing-claim', 'invalid-token', 'jwt', 'unknown-key']);
 
 /** An ecamo `Via` entry means this request was sent by an ecamo: serving it would loop. */
 function viaEcamo(via: string | undefined): boolean {
@@ -77,12 +74,13 @@ export function requestListener(app: App, outOfDescriptors: ThrottledLog): Reque
     });
     dispatch(app, req, res, record).catch(async (error: unknown) => {
       const failure = error instanceof EcamoError ? error : new EcamoError('unknown', 'unexpected failure', { cause: error });
-      if (failure.code === 'unknown') app.logger.error({ err: error }, 'bug: unexpected failure');
+      const log = errorAnswer(failure.code).log;
+      if (log === 'stack') app.logger.error({ err: error }, 'bug: unexpected failure');
       else if (app.logger.isLevelEnabled('debug')) app.logger.debug({ code: failure.code, reason: reasonOf(failure) }, 'request refused');
-      if (failure.code === 'overloaded') outOfDescriptors.note();
+      if (log === 'throttled-error') outOfDescriptors.note();
       record.error = failure.code;
       const quarantineKey = record.quarantineKey;
-      if (quarantineKey !== undefined && REFUSED_CREDENTIAL.has(failure.code)) {
+      if (quarantineKey !== undefined && countsTowardQuarantine(failure.code)) {
         // Counted before answering: once the client has its answer, its next request sees the count.
         await traced(record.trace, 'quarantine count', () => countRefusal(app, quarantineKey));
       }
@@ -159,7 +157,7 @@ async function countRefusal(app: App, quarantineKey: string): Promise<void> {
 }
 
 function logAccess(app: App, req: HttpRequest, res: HttpResponse, record: RequestRecord, seconds: number): void {
-  const level = record.error === 'unknown' ? 'error' : 'info';
+  const level = record.error !== undefined && errorAnswer(record.error).log === 'stack' ? 'error' : 'info';
   if (!app.logger.isLevelEnabled(level)) return;
   app.logger[level](
     {

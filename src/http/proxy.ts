@@ -1,7 +1,7 @@
 import { acceptClass, SOURCE_ACCEPT } from '../cache/accept-class.js';
 import { cacheKey, type Obtained } from '../cache/cache.js';
 import { TeeBody } from '../cache/tee.js';
-import { EcamoError, SourceResponseError } from '../errors.js';
+import { EcamoError, refusesAuthentication, SourceResponseError } from '../errors.js';
 import { reasonOf } from '../log.js';
 import { assertDigestMatches } from '../tokens/digest.js';
 import type { VerifiedProxyToken } from '../tokens/proxy-token.js';
@@ -80,7 +80,7 @@ async function verifyProxyToken(app: App, token: string): Promise<VerifiedProxyT
   try {
     return await app.tokens.verifyProxyToken(token);
   } catch (error) {
-    if (error instanceof EcamoError && error.status === 400) throw new EcamoError('invalid-token', error.message, { cause: error });
+    if (error instanceof EcamoError && !refusesAuthentication(error.code)) throw new EcamoError('invalid-token', error.message, { cause: error });
     throw error;
   }
 }
@@ -302,19 +302,20 @@ function answerFromSource(
  * A source error is relayed as not storable: a 503 or 429 passes, and a
  * browser or CDN that kept it would show a broken image long after the source
  * recovered. A 404 or 410 is as lasting as its source says, when it says so.
- * (ecamo's own cache never keeps one.)
+ * (ecamo's own cache never keeps one.) The status is the source's, relayed
+ * as data (SourceResponseError), not one of ecamo's codes.
  */
-function sendSourceError(app: App, res: HttpResponse, record: RequestRecord, url: string, statusCode: number, sourceHeaders: SourceHeaders): void {
+function sendSourceError(app: App, res: HttpResponse, record: RequestRecord, url: string, sourceStatus: number, sourceHeaders: SourceHeaders): void {
   record.action = 'proxy-source';
-  record.sourceStatus = statusCode;
+  record.sourceStatus = sourceStatus;
   record.cache = 'bypass';
   const sourceCacheControl = validHeaderValue(sourceHeaders, 'cache-control');
-  const lasting = (statusCode === 404 || statusCode === 410) && sourceCacheControl !== undefined;
+  const lasting = (sourceStatus === 404 || sourceStatus === 410) && sourceCacheControl !== undefined;
   const headers: Record<string, string> = { ...relayHeaders(url), 'x-ecamo-cache': 'bypass', 'cache-control': lasting ? sourceCacheControl : 'no-store' };
   for (const name of PASSED_ON_ERROR) {
     const value = validHeaderValue(sourceHeaders, name);
     if (value !== undefined) headers[name] = value;
   }
   record.error = 'source-response';
-  sendError(res, new SourceResponseError(statusCode), headers, app.errorImage?.for(res.req));
+  sendError(res, new SourceResponseError(sourceStatus), headers, app.errorImage?.for(res.req));
 }

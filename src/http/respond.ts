@@ -96,7 +96,7 @@ export function answerClientErrors(server: Server | Http2SecureServer): void {
     if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') return sendError(socket, new EcamoError('request-timeout', error.message, { cause: error }));
     if (error.code?.startsWith('HPE_') !== true) return void socket.destroy();
     const tooLarge = error.code === 'HPE_HEADER_OVERFLOW';
-    sendError(socket, new EcamoError('bad-request', error.message, tooLarge ? { status: 431, cause: error } : { cause: error }));
+    sendError(socket, new EcamoError('bad-request', error.message, tooLarge ? { variant: 'head-too-large', cause: error } : { cause: error }));
   });
 }
 

@@ -1,5 +1,5 @@
 import type { CryptoKey } from 'jose';
-import { EcamoError } from '../errors.js';
+import { EcamoError, refusesAuthentication } from '../errors.js';
 import { MAX_SERVICE_TOKEN_LIFETIME_SECONDS, serviceKeyName, verifyToken, type TokenVerification } from './jws.js';
 
 /**
@@ -29,7 +29,7 @@ export async function verifyAuthCookie(
   try {
     return await verifyToken(token, authCookieVerification(serviceOrigin, canonicalOrigin, serviceKeys));
   } catch (error) {
-    if (error instanceof EcamoError && error.status === 401) throw error;
+    if (error instanceof EcamoError && refusesAuthentication(error.code)) throw error;
     throw new EcamoError('invalid-token', `auth cookie: ${(error as Error).message}`, { cause: error });
   }
 }

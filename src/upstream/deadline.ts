@@ -17,7 +17,7 @@ export class Deadline {
   #reason: Error | undefined;
 
   constructor(timeoutMs: number) {
-    this.#timer = setTimeout(() => this.#stop(new EcamoError('source-request', 'source timed out', { status: 504 })), timeoutMs);
+    this.#timer = setTimeout(() => this.#stop(new EcamoError('source-request', 'source timed out', { variant: 'timeout' })), timeoutMs);
   }
 
   /** The exchange now in flight; it is stopped at once if the fetch already was. */
