@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { countsTowardQuarantine, EcamoError, ERROR_CODES, errorAnswer, errorStatus, refusesAuthentication, SourceResponseError } from '../src/errors.js';
-import { IdTokenError, type IdTokenErrorCode } from '../src/verify/errors.js';
+import { IdTokenError, type IdTokenErrorCode } from '../src/verify/index.js';
 
 /** Every code the SDK can refuse an ID token with; a Record, so that the compiler says when one is missing. */
 const ID_TOKEN_CODES: Readonly<Record<IdTokenErrorCode, true>> = {
