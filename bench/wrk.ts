@@ -86,7 +86,10 @@ ${once ? ONCE_PRELUDE : ''}local fixed_headers = {
 ${fixedHeaders.join('\n')}
 }
 local pool = {}
-local index = 1
+-- Globals, read back by done(): where the thread started and where it stands (start_index + requests sent).
+index = 1
+start_index = 1
+pool_size = 0
 local threads = {}
 
 function setup(thread)
@@ -110,18 +113,31 @@ function init(args)
   -- Each thread starts at its own slice of the list: threads do not send the same tokens in lockstep.
   local slice = math.floor(#pool / thread_count)
   index = (thread_number * slice + tonumber(args[4])) % #pool + 1
+  start_index = index
+  pool_size = #pool
   ${once ? `share = (thread_number == thread_count - 1) and (#pool - thread_number * slice) or slice
   connections_per_thread = tonumber(args[3])` : ''}
 end
 
 ${once ? ONCE_FUNCTIONS : TIMED_FUNCTIONS}
+-- The most requests any thread sent, answered or not: wrk counts only answers, and a run stopped by its
+-- clock leaves one request in flight on each connection, which the server still handled.
+local function sent_per_thread()
+  local most = 0
+  for _, thread in ipairs(threads) do
+    local sent = (thread:get("index") - thread:get("start_index")) % thread:get("pool_size")
+    if sent > most then most = sent end
+  end
+  return most
+end
+
 function done(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(
-    '${RESULT_MARK}{"requests":%.0f,"duration_us":%.0f,"pass_us":%.0f,"bytes":%.0f,' ..
+    '${RESULT_MARK}{"requests":%.0f,"sent_per_thread":%.0f,"duration_us":%.0f,"pass_us":%.0f,"bytes":%.0f,' ..
     '"errors":{"connect":%.0f,"read":%.0f,"write":%.0f,"status":%.0f,"timeout":%.0f},' ..
     '"latency_us":{"mean":%.1f,"p50":%.0f,"p90":%.0f,"p99":%.0f,"max":%.0f}}\\n',
-    summary.requests, summary.duration, pass_duration(), summary.bytes,
+    summary.requests, sent_per_thread(), summary.duration, pass_duration(), summary.bytes,
     e.connect, e.read, e.write, e.status, e.timeout,
     latency.mean, latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max))
 end
@@ -164,6 +180,12 @@ export type WrkErrors = {
 
 export interface WrkResult {
   readonly requests: number;
+  /**
+   * The most requests one thread sent (answered or not), for where the next run on the list starts: threads
+   * move through their slices at different speeds, and a timed run stops with a request in flight on each
+   * connection, so answers over threads fall short of it.
+   */
+  readonly sentPerThread: number;
   readonly seconds: number;
   readonly requestsPerSecond: number;
   /** Bytes read, headers included. */
@@ -178,6 +200,7 @@ export interface WrkResult {
 
 interface RawResult {
   requests: number;
+  sent_per_thread: number;
   duration_us: number;
   pass_us: number;
   bytes: number;
@@ -215,6 +238,7 @@ export async function runWrk(binary: string, script: string, once: boolean, url:
   const errors = raw.errors;
   return {
     requests: raw.requests,
+    sentPerThread: raw.sent_per_thread,
     seconds,
     requestsPerSecond: raw.requests / seconds,
     bytes: raw.bytes,
