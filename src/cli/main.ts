@@ -1,15 +1,18 @@
-#!/usr/bin/env -S MALLOC_ARENA_MAX=2 node --max-semi-space-size=4
-// Two memory settings, both for many concurrent large downloads, where
-// proxied bodies pass through as 64 KiB socket-read Buffers:
-// - a 4 MB young generation: V8 frees a Buffer's bytes only when it collects
-//   its (tiny) wrapper, so with the default 16 MB semi-spaces dead chunks pile up
-//   (2 MB held no less memory, and cost 15-18% more CPU per proxied image in
-//   scavenges and promoted garbage: docs/performance.md);
+#!/usr/bin/env -S MALLOC_ARENA_MAX=2 node --max-semi-space-size=4 --heap-growing-percent=50
+// Three memory settings (figures in docs/performance.md):
+// - a 4 MB young generation: proxied bodies pass through as 64 KiB socket-read
+//   Buffers, and V8 frees a Buffer's bytes only when it collects its (tiny)
+//   wrapper, so with the default 16 MB semi-spaces dead chunks pile up (2 MB
+//   held no less memory, and cost 15-18% more CPU per proxied image in
+//   scavenges and promoted garbage);
+// - the old generation collected once it reaches 1.5 times what the last full
+//   collection kept: left to itself, V8 on a host with gigabytes of memory lets
+//   it reach up to 4 times (per-request garbage promoted under load piled up to
+//   200 MB over 50 MB of live objects). 1.3 collected several times a second;
 // - two glibc malloc arenas instead of up to eight per core: chunks are freed
 //   by V8's background threads, and every extra arena keeps its own free
 //   memory instead of handing it back.
-// Together they keep 64 concurrent 1 MiB downloads near 130 MB of RSS instead
-// of 150-199 MB (docs/performance.md). Launchers run this file directly.
+// Launchers run this file directly.
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../config/errors.js';
 import { ArgumentError } from './arguments.js';
