@@ -13,15 +13,28 @@ const PASSED_ON_SUCCESS: readonly string[] = [
 /** Source headers passed with a source error (no etag: the body is ours, not the source's). */
 export const PASSED_ON_ERROR: readonly string[] = ['expires', 'last-modified', 'vary'];
 
-/** ecamo's own headers on every answer that relays a source, 200 or source error. */
+/**
+ * ecamo's own headers on every answer that relays a source, 200 or source
+ * error, as a flat `[name, value, ...]` list: a 200's head starts with it, and
+ * a literal costs a fraction of building it from an object (`Object.entries`
+ * and `flat` were 2% of a proxied image's CPU).
+ */
+function relayFields(url: string): AnswerFields {
+  return [
+    'x-ecamo-action', 'proxy-source',
+    'x-ecamo-source', url,
+    'x-frame-options', 'deny',
+    'x-content-type-options', 'nosniff',
+    'content-security-policy', SOURCE_CSP,
+  ];
+}
+
+/** The same headers as an object, for a source error's answer. */
 export function relayHeaders(url: string): Record<string, string> {
-  return {
-    'x-ecamo-action': 'proxy-source',
-    'x-ecamo-source': url,
-    'x-frame-options': 'deny',
-    'x-content-type-options': 'nosniff',
-    'content-security-policy': SOURCE_CSP,
-  };
+  const fields = relayFields(url);
+  const headers: Record<string, string> = {};
+  for (let i = 0; i < fields.length; i += 2) headers[String(fields[i])] = String(fields[i + 1]);
+  return headers;
 }
 
 /** The parts of a source's 200 that its answer is made of, wherever they come from (the source, a kept entry). */
@@ -40,7 +53,7 @@ export interface SuccessHead {
  * from the cache, so that the two never drift apart.
  */
 export function successFields(config: Config, head: SuccessHead): AnswerFields {
-  const fields: AnswerFields = Object.entries(relayHeaders(head.url)).flat();
+  const fields = relayFields(head.url);
   fields.push('content-type', head.contentType);
   if (head.cacheControl !== undefined) fields.push('cache-control', head.cacheControl);
   if (config.defaultSurrogateControl !== undefined) fields.push('surrogate-control', config.defaultSurrogateControl);
