@@ -1,14 +1,8 @@
 import { parseArgs } from 'node:util';
-import { loadProcessSettings } from '../config/load.js';
 import { compileOperatorRegexp } from '../config/regexp.js';
-import { createLogger } from '../log.js';
-import { SharedRedis, parseRedisUrl } from '../state/redis.js';
-import { EcamoError } from '../errors.js';
-import { createIdTokenVerifier, createRedisReplayStore, type RedisSetClient, type ReplayStore } from '../verify/index.js';
-import { startVerifyProxy } from '../verify-proxy/reverse-proxy.js';
+import { parseRedisUrl } from '../state/redis.js';
+import { runVerifyProxy } from '../verify-proxy/run.js';
 import { ArgumentError, parseHttpUrl, parseListen, parseOrigin } from './arguments.js';
-
-type Env = Readonly<Record<string, string | undefined>>;
 
 /**
  * `ecamo verify-proxy --upstream URL --audience ORIGIN [--listen HOST:PORT]
@@ -20,7 +14,7 @@ type Env = Readonly<Record<string, string | undefined>>;
  * verify-proxy using it (falling back to this process's memory while Redis fails,
  * or with --replay-store-required refusing with 503).
  */
-export async function verifyProxyCommand(args: string[], env: Env): Promise<void> {
+export async function verifyProxyCommand(args: string[], env: Readonly<Record<string, string | undefined>>): Promise<void> {
   const { values } = parseArgs({
     args,
     options: {
@@ -61,56 +55,18 @@ export async function verifyProxyCommand(args: string[], env: Env): Promise<void
     }
   });
 
-  const { logLevel, shutdownGraceMs } = loadProcessSettings(env);
-  const logger = createLogger(logLevel);
-  const redis = redisTarget === undefined ? undefined : new SharedRedis(redisTarget, logger);
-  const verifier = createIdTokenVerifier({
-    ...(redis === undefined ? {} : { replay: redisReplayStore(redis, values['replay-store-required']) }),
-    ecamoOrigin,
-    audience: parseOrigin('--audience', values.audience),
-    ...(jwksUrl === undefined ? {} : { jwksUrl }),
-    ...(tolerance === undefined ? {} : { clockToleranceSeconds: Number(tolerance) }),
-  });
-
-  let running;
-  try {
-    running = await startVerifyProxy({ upstream, verifier, listen: listenAt, logger, serviceOriginRegexps, ...(redis === undefined ? {} : { redis }) });
-  } catch (error) {
-    await redis?.close();
-    throw error;
-  }
-  const started = running;
-  const stop = (signal: NodeJS.Signals): void => {
-    logger.info({ signal }, 'shutting down');
-    started.close(shutdownGraceMs).then(
-      () => process.exit(0),
-      () => process.exit(1),
-    );
-  };
-  process.once('SIGTERM', stop);
-  process.once('SIGINT', stop);
-  // Last: whoever waits for this line may signal at once.
-  logger.info({ url: started.url, upstream: upstream.href, audience: values.audience, ecamoOrigin, redis: redisTarget?.display }, 'verify-proxy listening');
-}
-
-/**
- * The replay store in Redis. While Redis is unavailable it falls back to this
- * process's memory, so that a valid token is never refused (a token can then
- * be used once per instance); with --replay-store-required it refuses with
- * 503 `replay-store-unavailable` instead, so that no token is used twice.
- */
-function redisReplayStore(redis: SharedRedis, required: boolean): ReplayStore {
-  const client: RedisSetClient = { set: (...command) => redis.whenAvailable((connection) => connection.set(...command)) };
-  if (!required) return createRedisReplayStore(client, { onError: (error) => redis.noteFailure(error) });
-  const strict = createRedisReplayStore(client, { fallback: false });
-  return {
-    async checkAndStore(jti, exp) {
-      try {
-        return await strict.checkAndStore(jti, exp);
-      } catch (error) {
-        redis.noteFailure(error);
-        throw new EcamoError('replay-store-unavailable', 'Redis cannot tell whether this token was already used', { cause: error });
-      }
+  await runVerifyProxy(
+    {
+      upstream,
+      audience: parseOrigin('--audience', values.audience),
+      ecamoOrigin,
+      jwksUrl,
+      clockToleranceSeconds: tolerance === undefined ? undefined : Number(tolerance),
+      redis: redisTarget,
+      replayStoreRequired: values['replay-store-required'],
+      listen: listenAt,
+      serviceOriginRegexps,
     },
-  };
+    env,
+  );
 }

@@ -7,6 +7,7 @@ import cluster, { type Worker } from 'node:cluster';
 import type { Config } from '../config/load.js';
 import { createAdminServer } from '../http/admin.js';
 import { answerPrimary, WorkerGroupAdmin } from './cluster-admin.js';
+import { exitOnSignals } from './kit.js';
 import { listen } from './listen.js';
 import { createLogger } from '../log.js';
 import { countForWorkers } from '../quarantine/cluster.js';
@@ -61,18 +62,7 @@ async function runWorker(config: Config): Promise<void> {
   }
   const started = running;
   if (whileStarting.reloadAsked) void started.reload();
-  const stop = (signal: NodeJS.Signals): void => {
-    logger.info({ signal }, 'shutting down');
-    started.close().then(
-      () => process.exit(0),
-      (error: unknown) => {
-        logger.error({ err: error }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
-  };
-  process.once('SIGTERM', stop);
-  process.once('SIGINT', stop);
+  exitOnSignals(() => started.close(), logger);
   // Last: whoever waits for this line may signal at once.
   logger.info({ url: started.url, admin: started.adminUrl, canonicalHost: config.canonicalHost, workers: config.workers }, 'ecamo listening');
 }

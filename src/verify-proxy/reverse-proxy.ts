@@ -1,5 +1,5 @@
 /**
- * The verify-proxy, started by `ecamo verify-proxy` (src/cli/verify-proxy.ts):
+ * The verify-proxy, started by `ecamo verify-proxy` (run.ts):
  * put in front of an image source that must only serve ecamo. Admits a
  * request only with a valid ecamo ID token (401 with `x-ecamo-error` otherwise; 503 while ecamo's keys are unreachable), and
  * forwards it to the upstream without the token or any client-supplied
