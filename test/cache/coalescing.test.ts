@@ -13,7 +13,7 @@ import { urlDigest } from '../../src/tokens/digest.js';
 import { signProxyToken } from '../../src/tokens/proxy-token.js';
 import { CANONICAL_HOST, SERVICE_ORIGIN, startEcamo, startSource, type Ecamo, type Source } from '../helpers/harness.js';
 import { paddedPng } from '../helpers/images.js';
-import { until } from '../helpers/redis-server.js';
+import { until } from '../helpers/poll.js';
 import { attempt, gate, joined, PNG, proxied, sourcesOfBlock } from './fixture.js';
 
 describe('coalescing', () => {

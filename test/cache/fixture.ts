@@ -7,7 +7,7 @@ import { urlDigest } from '../../src/tokens/digest.js';
 import { signProxyToken } from '../../src/tokens/proxy-token.js';
 import { CANONICAL_HOST, SERVICE_ORIGIN, startSource, type Answer, type Ecamo, type Source } from '../helpers/harness.js';
 import { paddedPng } from '../helpers/images.js';
-import { until } from '../helpers/redis-server.js';
+import { until } from '../helpers/poll.js';
 
 /** A real PNG, padded to 2 KB. */
 export const PNG = paddedPng(2008);

@@ -15,9 +15,10 @@ import { generateKey, type GeneratedKey } from '../../src/config/generate-key.js
 import { createLogger } from '../../src/log.js';
 import { SERVICE_ORIGIN, startEcamo, type Ecamo, type Source } from '../helpers/harness.js';
 import { unlessInstalled } from '../helpers/programs.js';
-import { startRedisServer, type RedisServer } from '../helpers/redis-server.js';
+import { until } from '../helpers/poll.js';
+import { redisOf, startRedisServer, type RedisServer } from '../helpers/redis-server.js';
 import { proxied } from './fixture.js';
-import { closeAll, imageFor, MAGIC, macKeyOf, macOf, partsOf, redisOf, SIGNED_START, startImageSource, until, value } from './shared-values.js';
+import { closeAll, imageFor, MAGIC, macKeyOf, macOf, partsOf, SIGNED_START, startImageSource, value } from './shared-values.js';
 
 const MAX_ENTRY_BYTES = 4000;
 const MAX_LENGTH = 6000;

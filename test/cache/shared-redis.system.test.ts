@@ -9,10 +9,11 @@ import { redisKey } from '../../src/cache/redis-tier.js';
 import { generateKey, type GeneratedKey } from '../../src/config/generate-key.js';
 import { SERVICE_ORIGIN, startEcamo, startSource, type Ecamo, type Source } from '../helpers/harness.js';
 import { PNG, WEBP } from '../helpers/images.js';
-import { startRedisServer, type RedisServer } from '../helpers/redis-server.js';
+import { until } from '../helpers/poll.js';
+import { redisOf, startRedisServer, type RedisServer } from '../helpers/redis-server.js';
 import { movableClock, proxied } from './fixture.js';
 import { unlessInstalled } from '../helpers/programs.js';
-import { closeAll, imageFor, macKeyOf, partsOf, redisOf, startImageSource, until, value } from './shared-values.js';
+import { closeAll, imageFor, macKeyOf, partsOf, startImageSource, value } from './shared-values.js';
 
 describe('two ecamo instances, one Redis, one cache', { skip: unlessInstalled('redis-server') }, () => {
   let redis: RedisServer;

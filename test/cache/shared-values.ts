@@ -1,27 +1,13 @@
 /**
  * What the shared-tier tests share: values as README (Shared state in Redis)
  * lays them out, made here with node:crypto rather than ecamo's code, for
- * tests that write Redis by hand; an instance's Redis connection; the images
- * their source serves.
+ * tests that write Redis by hand; the images their source serves.
  */
-import assert from 'node:assert/strict';
 import { createHmac, hkdfSync } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { GeneratedKey } from '../../src/config/generate-key.js';
-import type { SharedRedis } from '../../src/state/redis.js';
 import { startSource, type Ecamo, type Source } from '../helpers/harness.js';
 import { PNG } from '../helpers/images.js';
 import type { RedisServer } from '../helpers/redis-server.js';
-
-export async function until(condition: () => boolean | Promise<boolean>): Promise<void> {
-  while (!(await condition())) await sleep(10);
-}
-
-export function redisOf(ecamo: Ecamo): SharedRedis {
-  const redis = ecamo.server.app.redis;
-  assert.ok(redis !== undefined);
-  return redis;
-}
 
 /** A real PNG followed by bytes of its own: one image per path. */
 export const imageFor = (path: string): Buffer => Buffer.concat([PNG, Buffer.from(`image bytes of ${path} `.repeat(50))]);

@@ -110,11 +110,6 @@ export async function startRedisServer(): Promise<RedisServer> {
   };
 }
 
-/** Polls until `condition` holds (no deadline of its own: the test runner's timeout is the bound). */
-export async function until(condition: () => boolean | Promise<boolean>): Promise<void> {
-  while (!(await condition())) await new Promise((resolve) => setTimeout(resolve, 10));
-}
-
 /** The Redis connection of an ecamo started with ECAMO_REDIS_URL. */
 export function redisOf(ecamo: { readonly server: { readonly app: { readonly redis: SharedRedis | undefined } } }): SharedRedis {
   const { redis } = ecamo.server.app;

@@ -4,23 +4,13 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { startEcamo, type Ecamo } from '../helpers/harness.js';
 import { forge, getFrom } from '../helpers/peers.js';
-import { startRedisServer, type RedisServer } from '../helpers/redis-server.js';
+import { until } from '../helpers/poll.js';
+import { redisOf, startRedisServer, type RedisServer } from '../helpers/redis-server.js';
 import { unlessInstalled } from '../helpers/programs.js';
 
 const SOURCE = 'http://127.0.0.1:9/img.png';
-
-async function until(condition: () => boolean): Promise<void> {
-  while (!condition()) await sleep(10);
-}
-
-function redisOf(ecamo: Ecamo) {
-  const redis = ecamo.server.app.redis;
-  assert.ok(redis !== undefined);
-  return redis;
-}
 
 describe('two ecamo instances, one Redis', { skip: unlessInstalled('redis-server') }, () => {
   let redis: RedisServer;

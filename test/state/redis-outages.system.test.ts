@@ -14,7 +14,8 @@ import { proxied } from '../cache/fixture.js';
 import { SERVICE_ORIGIN, startEcamo, startSource, type Ecamo, type Source } from '../helpers/harness.js';
 import { PNG } from '../helpers/images.js';
 import { forge, getFrom } from '../helpers/peers.js';
-import { redisOf, startRedisServer, until, type RedisServer } from '../helpers/redis-server.js';
+import { until } from '../helpers/poll.js';
+import { redisOf, startRedisServer, type RedisServer } from '../helpers/redis-server.js';
 import { unlessInstalled } from '../helpers/programs.js';
 
 const PROXY = '127.0.0.2';

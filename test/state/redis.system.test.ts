@@ -1,17 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, mock, test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { ConfigError } from '../../src/config/errors.js';
 import { createLogger } from '../../src/log.js';
 import { DEFAULT_REDIS_TIMINGS, parseRedisUrl, SharedRedis } from '../../src/state/redis.js';
 import { startEcamo } from '../helpers/harness.js';
+import { until } from '../helpers/poll.js';
 import { startRedisServer, type RedisServer } from '../helpers/redis-server.js';
 import { unlessInstalled } from '../helpers/programs.js';
-
-/** Polls (no deadline of its own: the test runner's timeout is the bound). */
-async function until(condition: () => boolean): Promise<void> {
-  while (!condition()) await sleep(10);
-}
 
 describe('parseRedisUrl', () => {
   test('reads host, port and database, and keeps the password out of the display form', () => {

@@ -14,7 +14,8 @@ import { CANONICAL_HOST, fetchAnswer, fetchCutOff, SERVICE_ORIGIN, startEcamo, s
 import { camoPath } from '../helpers/camo.js';
 import { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from '../helpers/otlp-receiver.js';
 import { unlessInstalled } from '../helpers/programs.js';
-import { redisOf, startRedisServer, until, type RedisServer } from '../helpers/redis-server.js';
+import { until } from '../helpers/poll.js';
+import { redisOf, startRedisServer, type RedisServer } from '../helpers/redis-server.js';
 import { listeningUrl, serviceKeysEnv, spawnServe } from '../helpers/serve-process.js';
 import { IMAGE } from '../helpers/wire.js';
 

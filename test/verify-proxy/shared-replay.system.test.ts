@@ -15,16 +15,13 @@ import { parseRedisUrl, SharedRedis } from '../../src/state/redis.js';
 import { signIdToken } from '../../src/tokens/id-token.js';
 import { createRedisReplayStore, MemoryReplayStore } from '../../src/verify/index.js';
 import { CANONICAL_ORIGIN, SERVICE_ORIGIN, startEcamo, startSource, type Ecamo, type Source } from '../helpers/harness.js';
+import { until } from '../helpers/poll.js';
 import { startRedisServer, type RedisServer } from '../helpers/redis-server.js';
 import { IMAGE, runCli, spawnVerifyProxy, startJwksRelay, type VerifyProxy } from '../helpers/wire.js';
 import { unlessInstalled } from '../helpers/programs.js';
 
 /** The origin of the protected source, as in image URLs: both verify-proxies serve it. */
 const AUDIENCE = 'http://images.test';
-
-async function until(condition: () => boolean): Promise<void> {
-  while (!condition()) await sleep(10);
-}
 
 describe('createRedisReplayStore', { skip: unlessInstalled('redis-server') }, () => {
   let redis: RedisServer;
