@@ -1,4 +1,5 @@
 import http from 'node:http';
+import { ID_TOKEN_CLAIMS, ID_TOKEN_SUBJECT } from '@ecamo/protocol';
 import { createLocalJWKSet, jwtVerify, type JSONWebKeySet } from 'jose';
 
 export function badge(text: string, colour: string): string {
@@ -24,8 +25,8 @@ export function demoSourceHandler(options: { ecamoOrigin: string; ownOrigin: str
     if (req.url !== '/internal.svg') return send(404, 'text/plain', 'not found');
     const token = /^Bearer (\S+)$/.exec(req.headers.authorization ?? '')?.[1];
     if (token === undefined) return send(401, 'text/plain', 'ID token required');
-    jwtVerify(token, keys, { issuer: options.ecamoOrigin, audience: options.ownOrigin, subject: 'anonymous', algorithms: ['ES256'], clockTolerance: 10 })
-      .then(({ payload }) => send(200, 'image/svg+xml', badge(`internal image for ${String(payload['ecamo:svc'])}`, '#2f855a')))
+    jwtVerify(token, keys, { issuer: options.ecamoOrigin, audience: options.ownOrigin, subject: ID_TOKEN_SUBJECT, algorithms: ['ES256'], clockTolerance: 10 })
+      .then(({ payload }) => send(200, 'image/svg+xml', badge(`internal image for ${String(payload[ID_TOKEN_CLAIMS.serviceOrigin])}`, '#2f855a')))
       .catch(() => send(403, 'text/plain', 'bad ID token'));
   };
 }

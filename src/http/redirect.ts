@@ -1,3 +1,4 @@
+import { ENDPOINT_PATHS } from '@ecamo/protocol';
 import { urlDigest } from '../tokens/digest.js';
 import { assertSourceAllowed } from '../upstream/url-policy.js';
 import { traced } from '../tracing/index.js';
@@ -36,7 +37,7 @@ export async function handleRedirect(
   const proxyToken = await traced(record.trace, 'issue proxy token', () => tokens.issueProxyToken({ url: claims.url, serviceOrigin: service, sendToken: claims.sendToken }));
   record.action = 'redirect-to-canonical';
   res.writeHead(302, {
-    location: `${canonicalOrigin}/${config.prefix}/v1/p/${urlDigest(claims.url)}?t=${proxyToken}`,
+    location: `${canonicalOrigin}/${config.prefix}${ENDPOINT_PATHS.proxy}${urlDigest(claims.url)}?t=${proxyToken}`,
     'cache-control': NO_CACHE,
     'x-ecamo-action': 'redirect-to-canonical',
     'content-length': 0,

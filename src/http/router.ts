@@ -1,3 +1,4 @@
+import { ENDPOINT_PATHS } from '@ecamo/protocol';
 import { camoUrlParts, type CamoEncodedUrl } from '../tokens/camo-url.js';
 
 /** What a request path asks for. Tokens are extracted here and nowhere else (camo URLs' parts by tokens/camo-url.ts, which `ecamo inspect` shares). */
@@ -11,8 +12,8 @@ export type Route =
   | { readonly kind: 'none' };
 
 // {any-prefix} is one segment and deliberately not compared with ECAMO_PREFIX.
-const REDIRECT = /^\/[^/]+\/v1\/r\/([^/]+)$/;
-const PROXY = /^\/[^/]+\/v1\/p\/([^/]+)$/;
+const REDIRECT = new RegExp(`^/[^/]+${ENDPOINT_PATHS.redirect}([^/]+)$`);
+const PROXY = new RegExp(`^/[^/]+${ENDPOINT_PATHS.proxy}([^/]+)$`);
 
 /**
  * The `t` parameter, as URLSearchParams reads it (the first one, decoded).
@@ -33,7 +34,7 @@ export function route(rawUrl: string): Route {
       return { kind: 'index' };
     case '/healthz':
       return { kind: 'health' };
-    case '/.well-known/jwks.json':
+    case ENDPOINT_PATHS.jwks:
       return { kind: 'jwks' };
   }
   const redirectToken = REDIRECT.exec(path)?.[1];

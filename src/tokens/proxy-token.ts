@@ -6,8 +6,8 @@ import { MAX_PROXY_TOKEN_LIFETIME_SECONDS, type ProxyTokenAlg } from '../config/
 import { verifyToken, type TokenVerification } from './jws.js';
 import { parseSourceUrl } from './source-url.js';
 
-const ISSUER = 'ecamo:s';
-const AUDIENCE = 'ecamo:p';
+/** The proxy token's `iss` and `aud` (docs/protocol.md §4.4), which tell it from every other token. */
+export const PROXY_TOKEN_PARTIES = Object.freeze({ issuer: 'ecamo:s', audience: 'ecamo:p' } as const);
 
 export interface ProxyTokenClaims {
   readonly url: string;
@@ -31,8 +31,8 @@ export async function signProxyToken(
     'ecamo:svc': claims.serviceOrigin,
     'ecamo:url': claims.url,
     'ecamo:tok': claims.sendToken,
-    iss: ISSUER,
-    aud: AUDIENCE,
+    iss: PROXY_TOKEN_PARTIES.issuer,
+    aud: PROXY_TOKEN_PARTIES.audience,
     iat: now,
     nbf: now,
     exp: now + lifetimeSeconds,
@@ -58,7 +58,7 @@ export interface VerifiedProxyToken extends ProxyTokenClaims {
 export function proxyTokenVerification(keys: Pick<EcamoKeys, 'verification' | 'proxyTokenMacKeys'>): TokenVerification<VerifiedProxyToken, 'exp'> {
   return {
     resolveKey: (kid) => keys.verification.get(kid),
-    claimRules: { issuer: ISSUER, audience: AUDIENCE, requiredClaims: ['exp'], maxLifetimeSeconds: MAX_PROXY_TOKEN_LIFETIME_SECONDS },
+    claimRules: { issuer: PROXY_TOKEN_PARTIES.issuer, audience: PROXY_TOKEN_PARTIES.audience, requiredClaims: ['exp'], maxLifetimeSeconds: MAX_PROXY_TOKEN_LIFETIME_SECONDS },
     signatureRules: { resolveMacKey: (kid) => keys.proxyTokenMacKeys.get(kid) },
     read(payload) {
       const serviceOrigin = payload['ecamo:svc'];

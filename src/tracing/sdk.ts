@@ -11,6 +11,7 @@
  * message (it may quote any of these).
  */
 import type { IncomingHttpHeaders } from 'node:http';
+import { ENDPOINT_PATHS } from '@ecamo/protocol';
 import { defaultTextMapGetter, defaultTextMapSetter, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Context, type Span, type Tracer } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { resourceFromAttributes } from '@opentelemetry/resources';
@@ -32,9 +33,9 @@ import type { RequestOutcome, RequestTrace, Tracing } from './index.js';
 const ROUTE_TEMPLATES: Readonly<Record<string, string>> = {
   index: '/',
   health: '/healthz',
-  jwks: '/.well-known/jwks.json',
-  redirect: '/{prefix}/v1/r/{url_token}',
-  proxy: '/{prefix}/v1/p/{digest}',
+  jwks: ENDPOINT_PATHS.jwks,
+  redirect: `/{prefix}${ENDPOINT_PATHS.redirect}{url_token}`,
+  proxy: `/{prefix}${ENDPOINT_PATHS.proxy}{digest}`,
   camo: '/{digest}/{encoded_url}',
 };
 

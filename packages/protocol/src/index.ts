@@ -36,6 +36,22 @@ export const AUTH_COOKIE_NAMES = Object.freeze({
   insecure: 'ecamo_token',
 } as const);
 
+/**
+ * The paths of ecamo's endpoints (docs/protocol.md §2.1) that a signer or a
+ * source builds and the server routes. The redirect and proxy paths follow
+ * one segment, the prefix: `/{prefix}/v1/r/{URL token}`,
+ * `/{prefix}/v1/p/{digest}?t={proxy token}`; they are letters, digits and
+ * slashes only, so that a pattern may embed them as they are.
+ */
+export const ENDPOINT_PATHS = Object.freeze({
+  /** ecamo's public keys, on the canonical origin: what a source checks an ID token with. */
+  jwks: '/.well-known/jwks.json',
+  /** The redirect endpoint on a service origin, after the prefix. */
+  redirect: '/v1/r/',
+  /** The proxy endpoint on the canonical origin, after the prefix. */
+  proxy: '/v1/p/',
+} as const);
+
 /** The path segment a service origin routes to ecamo, unless configured otherwise. */
 export const DEFAULT_PREFIX = '.ecamo';
 

@@ -7,6 +7,7 @@ import {
   AUTH_COOKIE_NAMES,
   COOKIE_NAME_PATTERN,
   DEFAULT_PREFIX,
+  ENDPOINT_PATHS,
   MAX_SERVICE_TOKEN_LIFETIME_SECONDS,
   PREFIX_PATTERN,
   URL_TOKEN_CLAIMS,
@@ -93,7 +94,7 @@ export async function createSigner(options: SignerOptions): Promise<Signer> {
       if (urlOptions.sendToken === true) claims[URL_TOKEN_CLAIMS.sendToken] = true;
       const jwt = new SignJWT(claims).setProtectedHeader(header).setIssuer(origin);
       if (urlOptions.ttlSeconds !== undefined) jwt.setExpirationTime(now() + positiveSeconds(urlOptions.ttlSeconds));
-      return `/${prefix}/v1/r/${await jwt.sign(key)}`;
+      return `/${prefix}${ENDPOINT_PATHS.redirect}${await jwt.sign(key)}`;
     },
 
     async authCookie(cookieOptions) {

@@ -5,7 +5,7 @@
  * /.well-known/jwks.json); this checks it. Depends on `jose`,
  * `@ecamo/protocol` and Web standards only (fetch, WebCrypto).
  */
-import { ID_TOKEN_CLAIMS, ID_TOKEN_SUBJECT } from '@ecamo/protocol';
+import { ENDPOINT_PATHS, ID_TOKEN_CLAIMS, ID_TOKEN_SUBJECT } from '@ecamo/protocol';
 import { decodeProtectedHeader, errors as joseErrors, jwtVerify, type JSONWebKeySet, type JWTPayload, type CryptoKey } from 'jose';
 import { IdTokenError } from './errors.js';
 import { RemoteKeySet, staticKeySet, type FetchLike, type KeySet } from './jwks.js';
@@ -114,7 +114,7 @@ function keySet(issuer: string, options: IdTokenVerifierOptions): KeySet {
     if (options.jwksUrl !== undefined) throw new TypeError('give either keys or jwksUrl, not both');
     return staticKeySet(options.keys);
   }
-  const url = options.jwksUrl ?? `${issuer}/.well-known/jwks.json`;
+  const url = options.jwksUrl ?? `${issuer}${ENDPOINT_PATHS.jwks}`;
   if (!/^https?:$/.test(URL.canParse(url) ? new URL(url).protocol : '')) throw new TypeError(`jwksUrl must be an http(s) URL, got "${url}"`);
   const refreshIntervalSeconds = seconds('jwksRefreshIntervalSeconds', options.jwksRefreshIntervalSeconds, 30, 3600);
   const maxAgeSeconds = seconds('jwksMaxAgeSeconds', options.jwksMaxAgeSeconds, 600, 86400);
