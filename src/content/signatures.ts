@@ -1,6 +1,6 @@
 /**
  * The common image formats told by their signature alone, before file-type
- * (sniff.ts) is asked: file-type costs 10-20 µs a call (a tokenizer, a
+ * (sniff.ts) is asked: file-type costs 4-25 µs a call (a tokenizer, a
  * promise per read, a few hundred checks in turn), these checks well under
  * one (docs/performance.md#the-byte-check).
  *

@@ -92,7 +92,7 @@ export function sendError(to: HttpResponse | Duplex, error: EcamoError, headers:
  * never finished its handshake closes nothing: they are destroyed.
  */
 export function answerClientErrors(server: Server | Http2SecureServer): void {
-  (server as Server).on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
+  server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
     if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') return sendError(socket, new EcamoError('request-timeout', error.message, { cause: error }));
     if (error.code?.startsWith('HPE_') !== true) return void socket.destroy();
     const tooLarge = error.code === 'HPE_HEADER_OVERFLOW';

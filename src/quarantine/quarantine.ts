@@ -98,8 +98,8 @@ export class Quarantine {
   keyOf(client: QuarantineClient): string | undefined {
     const { address } = client;
     if (address === undefined || client.trustedProxy) return undefined;
-    if (address.kind() === 'ipv4' || this.#ipv6PrefixBits === 128) return address.toString();
-    return ipv6Network(address as ipaddr.IPv6, this.#ipv6PrefixBits);
+    if (address instanceof ipaddr.IPv4 || this.#ipv6PrefixBits === 128) return address.toString();
+    return ipv6Network(address, this.#ipv6PrefixBits);
   }
 
   /** Whole seconds of quarantine left for the client `key` (rounded up), 0 when it is not quarantined. Never rejects. */
