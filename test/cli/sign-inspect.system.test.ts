@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, mock, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import { decodeJwt } from 'jose';
 import { ArgumentError } from '../../src/cli/arguments.js';
 import { inspectCommand } from '../../src/cli/inspect.js';
@@ -12,6 +12,7 @@ import { generateKey } from '../../src/config/generate-key.js';
 import { createSigner } from '../../src/signer/index.js';
 import { urlDigest } from '../../src/tokens/digest.js';
 import { signIdToken } from '../../src/tokens/id-token.js';
+import { asOf, signedInThePast } from '../helpers/clock.js';
 import { CANONICAL_HOST, CANONICAL_ORIGIN, SERVICE_ORIGIN, fetchAnswer, startEcamo, type Ecamo, type Source } from '../helpers/harness.js';
 import { IMAGE, idTokenFromEcamo, runCli, startImageSource } from '../helpers/wire.js';
 
@@ -52,16 +53,6 @@ async function follow(path: string, cookie: string): Promise<{ redirect: number;
   assert.equal(location.origin, CANONICAL_ORIGIN);
   const image = await fetchAnswer(`${ecamo.url}${location.pathname}${location.search}`, { host: CANONICAL_HOST });
   return { redirect: redirect.status, image: image.bytes, status: image.status };
-}
-
-/** Runs `sign` (or an inspect) with the clock (node:test's mock of Date) `secondsAgo` in the past. */
-async function signedInThePast<T>(secondsAgo: number, sign: () => Promise<T>): Promise<T> {
-  mock.timers.enable({ apis: ['Date'], now: Date.now() - secondsAgo * 1000 });
-  try {
-    return await sign();
-  } finally {
-    mock.timers.reset();
-  }
 }
 
 async function inspect(args: string[], env: Record<string, string> = serverEnv): Promise<{ code: number; out: string }> {
@@ -158,7 +149,7 @@ describe('inspect', () => {
 
     // The harness minted its cookie when it started, possibly minutes ago on a loaded machine: inspect it as of then.
     const { iat } = decodeJwt(ecamo.cookie.slice(ecamo.cookie.indexOf('=') + 1));
-    const cookie = await signedInThePast(Math.floor(Date.now() / 1000) - iat!, () => inspect([ecamo.cookie]));
+    const cookie = await asOf(iat! * 1000, () => inspect([ecamo.cookie]));
     assert.equal(cookie.code, 0, cookie.out);
     assert.match(cookie.out, /^kind: authorisation cookie/);
     assert.match(cookie.out, /exp: \S+Z \(in 10 min\)/);

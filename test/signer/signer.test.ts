@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, mock, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import { decodeJwt, decodeProtectedHeader } from 'jose';
 import { generateKey } from '../../src/config/generate-key.js';
 import { createSigner, type Signer } from '../../src/signer/index.js';
+import { signedInThePast } from '../helpers/clock.js';
 import { CANONICAL_HOST, CANONICAL_ORIGIN, SERVICE_HOST, SERVICE_ORIGIN, startEcamo, type Ecamo, type Source } from '../helpers/harness.js';
 import { fetchThroughEcamo, IMAGE, startImageSource } from '../helpers/wire.js';
 
@@ -10,16 +11,6 @@ function tokenOf(path: string): string {
   const match = /^\/[^/]+\/v1\/r\/([^/]+)$/.exec(path);
   assert.ok(match, path);
   return match[1]!;
-}
-
-/** Signs with the clock (node:test's mock of Date) `secondsAgo` in the past. */
-async function signedInThePast<T>(secondsAgo: number, sign: () => Promise<T>): Promise<T> {
-  mock.timers.enable({ apis: ['Date'], now: Date.now() - secondsAgo * 1000 });
-  try {
-    return await sign();
-  } finally {
-    mock.timers.reset();
-  }
 }
 
 describe('createSigner (unit)', () => {
