@@ -15,12 +15,13 @@ import type { IdTokenErrorCode } from './verify/index.js';
 
 /**
  * What a refusal writes to the log besides the access line (every request
- * has one, and it names the code).
+ * has one, and it names the code); every listener writes it through
+ * http/respond.ts's logRefusal.
  */
 export type ErrorLog =
   /** The client's refusal, or a source's failure (anyone's server; the access line names it): one `debug` line with code and reason, nothing at the default level. */
   | 'debug'
-  /** A server the operator runs failed (ecamo's JWKS, verify-proxy's upstream, a worker's metrics): one `warn` line where it failed, no stack. */
+  /** A server the operator runs failed (ecamo's JWKS, verify-proxy's upstream, a worker's metrics): one `warn` line with code and reason, no stack. */
   | 'warn'
   /** ecamo is out of file descriptors: besides the `debug` line, the one `error` line per 10 s of log.ts's outOfDescriptorsLog. */
   | 'throttled-error'

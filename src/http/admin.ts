@@ -1,7 +1,7 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import { EcamoError } from '../errors.js';
-import { reasonOf, type Logger } from '../log.js';
-import { sendError } from './respond.js';
+import type { Logger } from '../log.js';
+import { logRefusal, sendError } from './respond.js';
 
 /** What the admin listener reports; with workers, the primary's view of all of them. */
 export interface AdminSources {
@@ -21,9 +21,9 @@ export interface AdminSources {
 export function createAdminServer(sources: AdminSources, logger: Logger): http.Server {
   const server = http.createServer({ requestTimeout: 10_000 }, (req, res) => {
     answer(sources, req, res).catch((error: unknown) => {
-      // Expected (a worker that does not answer in time): one line. Anything else is a bug: its stack.
-      if (error instanceof EcamoError && error.code === 'metrics-unavailable') logger.warn({ reason: reasonOf(error) }, 'admin: metrics unavailable');
-      else logger.error({ err: error }, 'admin: metrics could not be collected');
+      // Expected (a worker that does not answer in time): as the registry says. Anything else is a bug: its stack, and still a 503.
+      if (error instanceof EcamoError) logRefusal(logger, error);
+      else logger.error({ err: error }, 'bug: metrics could not be collected');
       sendError(res, error instanceof EcamoError ? error : new EcamoError('metrics-unavailable', 'metrics could not be collected', { cause: error }));
     });
   });

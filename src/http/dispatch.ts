@@ -1,5 +1,5 @@
 import { countsTowardQuarantine, EcamoError, errorAnswer } from '../errors.js';
-import { reasonOf, type ThrottledLog } from '../log.js';
+import type { ThrottledLog } from '../log.js';
 import { traced } from '../tracing/index.js';
 import type { App } from './app.js';
 import { resolveClient, type ClientAddressOptions } from './client-address.js';
@@ -7,7 +7,7 @@ import { handleCamo } from './camo.js';
 import { handleProxy } from './proxy.js';
 import { handleRedirect } from './redirect.js';
 import { newRequestRecord, urlForLog, type RequestRecord } from './request-record.js';
-import { sendError, sendText } from './respond.js';
+import { logRefusal, sendError, sendText } from './respond.js';
 import { route } from './router.js';
 import type { HttpRequest, HttpResponse } from './request-response.js';
 
@@ -74,10 +74,7 @@ export function requestListener(app: App, outOfDescriptors: ThrottledLog): Reque
     });
     dispatch(app, req, res, record).catch(async (error: unknown) => {
       const failure = error instanceof EcamoError ? error : new EcamoError('unknown', 'unexpected failure', { cause: error });
-      const log = errorAnswer(failure.code).log;
-      if (log === 'stack') app.logger.error({ err: error }, 'bug: unexpected failure');
-      else if (app.logger.isLevelEnabled('debug')) app.logger.debug({ code: failure.code, reason: reasonOf(failure) }, 'request refused');
-      if (log === 'throttled-error') outOfDescriptors.note();
+      logRefusal(app.logger, failure, outOfDescriptors);
       record.error = failure.code;
       const quarantineKey = record.quarantineKey;
       if (quarantineKey !== undefined && countsTowardQuarantine(failure.code)) {

@@ -3,6 +3,7 @@ import { constants as http2Constants, Http2ServerResponse, type Http2SecureServe
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { EcamoError, errorAnswer } from '../errors.js';
+import { reasonOf, type Logger, type ThrottledLog } from '../log.js';
 import type { RequestRecord } from './request-record.js';
 import type { HttpResponse } from './request-response.js';
 
@@ -41,6 +42,25 @@ export interface ErrorBodyImage {
 /** An image of ours is kept by nobody (it stands for an error) and is held to the rules of every proxied byte. */
 function imageHeaders(image: ErrorBodyImage): Record<string, string> {
   return { 'content-type': image.type, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', 'content-security-policy': SOURCE_CSP };
+}
+
+/**
+ * What a refusal writes to the log besides its access line, as its code's row
+ * in the registry says (`log` in src/errors.ts): a client's refusal or a
+ * source's failure at `debug`, a server the operator runs at `warn`, a bug
+ * with its stack. `outOfDescriptors` is the listener's one line per interval
+ * for `overloaded`.
+ */
+export function logRefusal(logger: Logger, error: EcamoError, outOfDescriptors?: ThrottledLog): void {
+  const log = errorAnswer(error.code).log;
+  if (log === 'stack') {
+    // A bug is wrapped as `unknown` where it was caught: the stack worth reading is the thing thrown.
+    logger.error({ err: error.cause ?? error }, 'bug: unexpected failure');
+    return;
+  }
+  if (log === 'warn') logger.warn({ code: error.code, reason: reasonOf(error) }, 'refused: a server the operator runs failed');
+  else if (logger.isLevelEnabled('debug')) logger.debug({ code: error.code, reason: reasonOf(error) }, 'request refused');
+  if (log === 'throttled-error') outOfDescriptors?.note();
 }
 
 /**

@@ -3,14 +3,14 @@
  * (`ecamo serve`'s, `ecamo verify-proxy`'s): listening and saying where, the
  * server object's errors logged rather than crashing, the refusals Node
  * leaves to listeners, the drain and the signals that start it, and the one
- * way to answer a refusal (an `x-ecamo-error` code and its status). A server
+ * way to answer and log a refusal (an `x-ecamo-error` code and its status). A server
  * outside `http/` takes these from here, not from `http/`'s request path.
  */
 import type { Logger } from '../log.js';
 
 export { drainable, type Drain } from './drain.js';
 export { listen, logServerErrors } from './listen.js';
-export { answerClientErrors, sendError } from '../http/respond.js';
+export { answerClientErrors, logRefusal, sendError } from '../http/respond.js';
 
 /**
  * SIGTERM or SIGINT, once: logs `shutting down`, closes (a drain, within its

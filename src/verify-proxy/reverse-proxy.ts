@@ -10,8 +10,8 @@ import http, { type IncomingHttpHeaders, type IncomingMessage, type ServerRespon
 import { pipeline } from 'node:stream/promises';
 import { Agent, type Dispatcher } from 'undici';
 import { EcamoError, isOutOfDescriptors, type EcamoErrorCode } from '../errors.js';
-import { outOfDescriptorsLog, reasonOf, type Logger, type ThrottledLog } from '../log.js';
-import { answerClientErrors, drainable, listen, logServerErrors, sendError } from '../server/kit.js';
+import { outOfDescriptorsLog, type Logger } from '../log.js';
+import { answerClientErrors, drainable, listen, logRefusal, logServerErrors, sendError } from '../server/kit.js';
 import type { SharedRedis } from '../state/redis.js';
 import { IdTokenError, type IdTokenVerifier } from '../verify/index.js';
 
@@ -58,9 +58,11 @@ export async function startVerifyProxy(options: VerifyProxyOptions): Promise<Run
         'access',
       );
     });
-    handle(req, res, record, options, agent, outOfDescriptors).catch((error: unknown) => {
-      options.logger.error({ err: error }, 'bug: unexpected failure');
-      refuse(res, record, new EcamoError('unknown', 'unexpected failure', { cause: error }));
+    handle(req, res, record, options, agent).catch((error: unknown) => {
+      const failure = error instanceof EcamoError ? error : new EcamoError('unknown', 'unexpected failure', { cause: error });
+      logRefusal(options.logger, failure, outOfDescriptors);
+      record.error = failure.code;
+      sendError(res, failure);
     });
   });
   answerClientErrors(server);
@@ -87,29 +89,21 @@ async function handle(
   record: ProxyRecord,
   options: VerifyProxyOptions,
   agent: Agent,
-  outOfDescriptors: ThrottledLog,
 ): Promise<void> {
   // Origin-form only: an absolute-form target would make this an open forward proxy's look-alike.
-  if (req.url === undefined || !req.url.startsWith('/')) return refuse(res, record, new EcamoError('bad-request', 'request target is not origin-form'));
-  if (!staysUnderBase(req.url)) return refuse(res, record, new EcamoError('bad-request', 'path could leave the upstream base path (dot segments, separators, empty segments, as is or decoded again)'));
+  if (req.url === undefined || !req.url.startsWith('/')) throw new EcamoError('bad-request', 'request target is not origin-form');
+  if (!staysUnderBase(req.url)) throw new EcamoError('bad-request', 'path could leave the upstream base path (dot segments, separators, empty segments, as is or decoded again)');
   let serviceOrigin: string;
   try {
     serviceOrigin = (await options.verifier.verify(req.headers.authorization)).serviceOrigin;
   } catch (error) {
-    // The replay store's own refusal (--replay-store-required while Redis is unavailable).
-    if (error instanceof EcamoError) {
-      options.logger.debug({ code: error.code, reason: reasonOf(error) }, 'refused');
-      return refuse(res, record, error);
-    }
-    if (!(error instanceof IdTokenError)) throw error;
-    options.logger.debug({ code: error.code, reason: error.message }, 'refused');
-    if (error.code === 'jwks-unavailable') options.logger.warn({ reason: error.message }, 'ecamo keys unavailable');
-    return refuse(res, record, new EcamoError(error.code, error.message, { cause: error }));
+    // An EcamoError is the replay store's own refusal (--replay-store-required while Redis is unavailable).
+    throw error instanceof IdTokenError ? new EcamoError(error.code, error.message, { cause: error }) : error;
   }
   record.service = serviceOrigin;
   const admitted = options.serviceOriginRegexps ?? [];
   if (admitted.length > 0 && !admitted.some((regexp) => regexp.test(serviceOrigin))) {
-    return refuse(res, record, new EcamoError('unallowed-service', `service ${serviceOrigin} is not admitted`));
+    throw new EcamoError('unallowed-service', `service ${serviceOrigin} is not admitted`);
   }
 
   // If the client goes away, so does the upstream request.
@@ -131,20 +125,15 @@ async function handle(
     });
   } catch (error) {
     if (controller.signal.aborted) return;
-    if (isOutOfDescriptors(error)) {
-      outOfDescriptors.note();
-      return refuse(res, record, new EcamoError('overloaded', 'out of file descriptors', { cause: error }));
-    }
-    options.logger.warn({ reason: reasonOf(error) }, 'upstream request failed');
-    return refuse(res, record, new EcamoError('upstream-request', 'upstream request failed', { cause: error }));
+    if (isOutOfDescriptors(error)) throw new EcamoError('overloaded', 'out of file descriptors', { cause: error });
+    throw new EcamoError('upstream-request', 'upstream request failed', { cause: error });
   }
   try {
     res.writeHead(answer.statusCode, withoutHopByHop(answer.headers));
   } catch (error) {
     // Node refuses header values it would not send; that is the upstream's fault, not ours.
     answer.body.on('error', () => {}).destroy();
-    options.logger.warn({ reason: reasonOf(error) }, 'upstream response headers refused');
-    return refuse(res, record, new EcamoError('upstream-response', 'upstream response headers refused', { cause: error }));
+    throw new EcamoError('upstream-response', 'upstream response headers refused', { cause: error });
   }
   try {
     await pipeline(answer.body, res);
@@ -236,9 +225,4 @@ function upstreamRequestHeaders(headers: IncomingHttpHeaders, serviceOrigin: str
   kept['x-ecamo-service'] = serviceOrigin;
   kept.via = headers.via === undefined ? VIA : `${headers.via}, ${VIA}`;
   return kept;
-}
-
-function refuse(res: ServerResponse, record: ProxyRecord, error: EcamoError): void {
-  record.error = error.code;
-  sendError(res, error);
 }

@@ -6,17 +6,16 @@
  * endpoint and camo URLs alike, fresh, revalidated and shared entries alike.
  */
 import assert from 'node:assert/strict';
-import { Writable } from 'node:stream';
 import type http from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'undici';
 import { cacheKey } from '../../src/cache/cache.js';
 import { redisKey } from '../../src/cache/redis-tier.js';
-import { createLogger } from '../../src/log.js';
 import { camoPath } from '../helpers/camo.js';
 import { CANONICAL_HOST, SERVICE_ORIGIN, startEcamo, startSource, type Answer, type Ecamo, type Source } from '../helpers/harness.js';
 import { GIF, IMAGES, largePng, paddedPng, PNG, SVG } from '../helpers/images.js';
+import { capturedLog } from '../helpers/log-lines.js';
 import { startRedisServer, type RedisServer } from '../helpers/redis-server.js';
 import { unlessInstalled } from '../helpers/programs.js';
 
@@ -47,18 +46,6 @@ const FILES: Record<string, { readonly type: string | undefined; readonly bytes:
   '/unlabelled.svg': { type: undefined, bytes: SVG },
   '/unlabelled.html': { type: undefined, bytes: HTML },
 };
-
-/** Log lines of one ecamo, parsed. */
-function logLines(): { lines: Record<string, unknown>[]; destination: Writable } {
-  const lines: Record<string, unknown>[] = [];
-  const destination = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      for (const line of chunk.toString('utf8').split('\n')) if (line !== '') lines.push(JSON.parse(line) as Record<string, unknown>);
-      done();
-    },
-  });
-  return { lines, destination };
-}
 
 async function proxied(ecamo: Ecamo, url: string, options: { method?: 'GET' | 'HEAD'; headers?: Record<string, string> } = {}): Promise<Answer> {
   return ecamo.get(await ecamo.proxyPath(url), { host: CANONICAL_HOST, ...options });
@@ -119,9 +106,9 @@ describe('the bytes of a source 200, checked before they are answered or kept', 
 
   before(async () => {
     source = await startSource(sourceHandler);
-    const log = logLines();
+    const log = capturedLog('info');
     lines = log.lines;
-    ecamo = await startEcamo({ ECAMO_TIMEOUT: '2', ECAMO_CAMO_KEY: CAMO_KEY }, { logger: createLogger('info', log.destination) });
+    ecamo = await startEcamo({ ECAMO_TIMEOUT: '2', ECAMO_CAMO_KEY: CAMO_KEY }, { logger: log.logger });
   });
 
   after(async () => {

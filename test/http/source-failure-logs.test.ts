@@ -4,15 +4,14 @@
  * reason and no stack trace, at every level.
  */
 import assert from 'node:assert/strict';
-import { Writable } from 'node:stream';
 import { after, before, test } from 'node:test';
-import { createLogger } from '../../src/log.js';
 import { CANONICAL_HOST, fetchAnswer, startEcamo, startSource, type Ecamo, type Source } from '../helpers/harness.js';
 import { paddedPng } from '../helpers/images.js';
+import { capturedLog, type LogLine } from '../helpers/log-lines.js';
 
 let source: Source;
 let ecamo: Ecamo;
-const lines: Record<string, unknown>[] = [];
+let lines: LogLine[];
 
 before(async () => {
   source = await startSource((req, res) => {
@@ -33,13 +32,9 @@ before(async () => {
         return;
     }
   });
-  const destination = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      for (const line of chunk.toString('utf8').split('\n')) if (line !== '') lines.push(JSON.parse(line) as Record<string, unknown>);
-      done();
-    },
-  });
-  ecamo = await startEcamo({ ECAMO_TIMEOUT: '1' }, { logger: createLogger('debug', destination) });
+  const log = capturedLog('debug');
+  lines = log.lines;
+  ecamo = await startEcamo({ ECAMO_TIMEOUT: '1' }, { logger: log.logger });
 });
 
 after(async () => {

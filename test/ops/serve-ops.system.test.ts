@@ -100,6 +100,10 @@ test('ECAMO_WORKERS=2 with ECAMO_ADMIN_BIND: one scrape of the primary counts th
     try {
       const failed = await fetchAnswer(`${adminUrl}/metrics`);
       assert.deepEqual([failed.status, failed.header('x-ecamo-error'), failed.body], [503, 'metrics-unavailable', 'Error: metrics-unavailable']);
+      // Logged as the registry says: one warn line with the code, no stack.
+      await served.waitFor((lines) => lines.some((line) => line.code === 'metrics-unavailable'));
+      const logged = served.lines.filter((line) => line.code === 'metrics-unavailable');
+      assert.deepEqual(logged.map((line) => [line.level, line.err]), [[40, undefined]]);
     } finally {
       process.kill(stuck, 'SIGCONT');
     }

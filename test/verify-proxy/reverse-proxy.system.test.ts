@@ -10,10 +10,11 @@ import { generateKey } from '../../src/config/generate-key.js';
 import { ArgumentError } from '../../src/cli/arguments.js';
 import { verifyProxyCommand } from '../../src/cli/verify-proxy.js';
 import { startVerifyProxy } from '../../src/verify-proxy/reverse-proxy.js';
-import { createLogger } from '../../src/log.js';
 import { signIdToken } from '../../src/tokens/id-token.js';
 import { createIdTokenVerifier } from '../../src/verify/index.js';
 import { CANONICAL_HOST, CANONICAL_ORIGIN, SERVICE_ORIGIN, startEcamo, startSource, type Ecamo, type Source } from '../helpers/harness.js';
+import { capturedLog } from '../helpers/log-lines.js';
+import { until } from '../helpers/poll.js';
 import { fetchThroughEcamo, IMAGE, runCli, spawnVerifyProxy, startDroppingListener, startFront, startJwksRelay, type Front, type JwksRelay, type VerifyProxy } from '../helpers/wire.js';
 
 let ecamo: Ecamo;
@@ -241,7 +242,7 @@ describe('startVerifyProxy (in process)', () => {
   test('upstream down: 502 upstream-request; keys unreachable: 503 jwks-unavailable', async () => {
     const jwks = JSON.parse((await ecamo.get('/.well-known/jwks.json', { host: CANONICAL_HOST })).body) as { keys: [] };
     const dropping = await startDroppingListener();
-    const logger = createLogger('silent');
+    const { logger, lines } = capturedLog('info');
     const down = await startVerifyProxy({
       upstream: new URL(`${dropping.origin}/`),
       verifier: createIdTokenVerifier({ ecamoOrigin: CANONICAL_ORIGIN, audience: 'http://img.test', keys: jwks }),
@@ -264,6 +265,12 @@ describe('startVerifyProxy (in process)', () => {
       assert.equal(unavailable.statusCode, 503);
       assert.equal(unavailable.headers['x-ecamo-error'], 'jwks-unavailable');
       await unavailable.body.dump();
+      // Servers the operator runs failed: one warn line each, with the code and no stack.
+      await until(() => lines.filter((line) => line.msg === 'access').length === 2);
+      const warnings = lines.filter((line) => line.level === 40);
+      assert.deepEqual(warnings.map((line) => line.code).sort(), ['jwks-unavailable', 'upstream-request']);
+      assert.ok(warnings.every((line) => line.err === undefined && typeof line.reason === 'string'), JSON.stringify(warnings));
+      assert.deepEqual(lines.filter((line) => line.msg !== 'access' && line.level !== 40), []);
     } finally {
       await Promise.all([down.close(), noKeys.close(), dropping.close()]);
     }
