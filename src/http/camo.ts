@@ -3,7 +3,7 @@ import { parseSourceUrl } from '../tokens/source-url.js';
 import type { App } from './app.js';
 import { admitSource, assertCanonicalHost, serveSource, type SourceRequest } from './proxy.js';
 import type { RequestRecord } from './request-record.js';
-import type { HttpRequest, HttpResponse } from './request-response.js';
+import type { Answering, HttpRequest, HttpResponse } from './request-response.js';
 
 /**
  * The service of every camo request: camo URLs name no service origin. Not an
@@ -16,14 +16,14 @@ export const CAMO_SERVICE = 'camo';
  * served by the same pipeline as the proxy endpoint. camo URLs never ask for
  * ecamo's ID token: anyone holding one can replay it, so it vouches for nobody.
  */
-export async function handleCamo(
+export function handleCamo(
   app: App,
   req: HttpRequest,
   res: HttpResponse,
   record: RequestRecord,
   digest: string,
   encodedUrl: CamoEncodedUrl,
-): Promise<void> {
+): Answering {
   assertCanonicalHost(req, app.config);
   let url: string;
   try {

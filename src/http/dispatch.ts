@@ -1,5 +1,6 @@
 import { countsTowardQuarantine, EcamoError, errorAnswer } from '../errors.js';
 import type { ThrottledLog } from '../log.js';
+import type { Quarantine } from '../quarantine/quarantine.js';
 import { traced } from '../tracing/index.js';
 import type { App } from './app.js';
 import { resolveClient, type ClientAddressOptions } from './client-address.js';
@@ -8,8 +9,8 @@ import { handleProxy } from './proxy.js';
 import { handleRedirect } from './redirect.js';
 import { newRequestRecord, urlForLog, type RequestRecord } from './request-record.js';
 import { logRefusal, sendError, sendText } from './respond.js';
-import { route } from './router.js';
-import type { HttpRequest, HttpResponse } from './request-response.js';
+import { route, type Route } from './router.js';
+import type { Answering, HttpRequest, HttpResponse } from './request-response.js';
 
 /** An ecamo `Via` entry means this request was sent by an ecamo: serving it would loop. */
 function viaEcamo(via: string | undefined): boolean {
@@ -63,7 +64,8 @@ export function requestListener(app: App, outOfDescriptors: ThrottledLog): Reque
     const record = newRequestRecord(client.text, app.quarantine?.keyOf(client));
     if (app.tracing !== undefined) record.trace = app.tracing.requestStarted(req.method, req.headers);
     app.metrics.inFlight.inc();
-    res.once('close', () => {
+    // A response emits 'close' once: `on` spares the wrapper `once` builds.
+    res.on('close', () => {
       app.metrics.inFlight.dec();
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       app.metrics.requestAnswered(record.route, res.statusCode, record.error, record.bytes);
@@ -72,18 +74,28 @@ export function requestListener(app: App, outOfDescriptors: ThrottledLog): Reque
       logAccess(app, req, res, record, seconds);
       record.trace?.end(record, res.statusCode);
     });
-    dispatch(app, req, res, record).catch(async (error: unknown) => {
-      const failure = error instanceof EcamoError ? error : new EcamoError('unknown', 'unexpected failure', { cause: error });
-      logRefusal(app.logger, failure, outOfDescriptors);
-      record.error = failure.code;
-      const quarantineKey = record.quarantineKey;
-      if (quarantineKey !== undefined && countsTowardQuarantine(failure.code)) {
-        // Counted before answering: once the client has its answer, its next request sees the count.
-        await traced(record.trace, 'quarantine count', () => countRefusal(app, quarantineKey));
-      }
-      sendError(res, failure, {}, app.errorImage?.for(req));
-    });
+    let answering: Answering;
+    try {
+      answering = dispatch(app, req, res, record);
+    } catch (error) {
+      void refuse(app, req, res, record, error, outOfDescriptors);
+      return;
+    }
+    answering?.catch((error: unknown) => refuse(app, req, res, record, error, outOfDescriptors));
   };
+}
+
+/** The answer to a request that failed: its error's status and code, counted towards quarantine when it counts. */
+async function refuse(app: App, req: HttpRequest, res: HttpResponse, record: RequestRecord, error: unknown, outOfDescriptors: ThrottledLog): Promise<void> {
+  const failure = error instanceof EcamoError ? error : new EcamoError('unknown', 'unexpected failure', { cause: error });
+  logRefusal(app.logger, failure, outOfDescriptors);
+  record.error = failure.code;
+  const quarantineKey = record.quarantineKey;
+  if (quarantineKey !== undefined && countsTowardQuarantine(failure.code)) {
+    // Counted before answering: once the client has its answer, its next request sees the count.
+    await traced(record.trace, 'quarantine count', () => countRefusal(app, quarantineKey));
+  }
+  sendError(res, failure, {}, app.errorImage?.for(req));
 }
 
 /**
@@ -101,7 +113,10 @@ export function secureRequestListener(app: App, outOfDescriptors: ThrottledLog):
   };
 }
 
-async function dispatch(app: App, req: HttpRequest, res: HttpResponse, record: RequestRecord): Promise<void> {
+/** The routes that carry credentials: what is left once fixed pages and unknown paths are answered. */
+type CredentialRoute = Extract<Route, { kind: 'redirect' | 'proxy' | 'camo' }>;
+
+function dispatch(app: App, req: HttpRequest, res: HttpResponse, record: RequestRecord): Answering {
   const target = route(req.url ?? '/');
   record.route = target.kind;
   if (req.httpVersionMajor === 2 ? req.headers.host === undefined : !hasOneHost(req)) {
@@ -110,9 +125,11 @@ async function dispatch(app: App, req: HttpRequest, res: HttpResponse, record: R
   if (req.method !== 'GET' && req.method !== 'HEAD') throw new EcamoError('method-not-allowed', `method ${req.method}`);
   switch (target.kind) {
     case 'index':
-      return sendText(res, 200, 'ecamo: authenticating image proxy\n');
+      sendText(res, 200, 'ecamo: authenticating image proxy\n');
+      return;
     case 'health':
-      return sendText(res, 200, 'ok');
+      sendText(res, 200, 'ok');
+      return;
     case 'jwks': {
       if (req.headers.host !== app.config.canonicalHost) throw new EcamoError('not-found', 'JWKS is served on the canonical origin');
       const body = app.tokens.jwksBody;
@@ -129,13 +146,29 @@ async function dispatch(app: App, req: HttpRequest, res: HttpResponse, record: R
   // Before anything of the request's credentials is parsed or verified.
   const quarantine = app.quarantine;
   const quarantineKey = record.quarantineKey;
-  if (quarantine !== undefined && quarantineKey !== undefined) {
-    const secondsLeft = await traced(record.trace, 'quarantine check', () => quarantine.secondsLeft(quarantineKey));
-    if (secondsLeft > 0) {
-      record.error = 'quarantined';
-      return sendError(res, QUARANTINED, { 'retry-after': String(secondsLeft) }, app.errorImage?.for(req));
-    }
+  if (quarantine !== undefined && quarantineKey !== undefined) return unlessQuarantined(app, req, res, record, target, quarantine, quarantineKey);
+  return handleCredentials(app, req, res, record, target);
+}
+
+async function unlessQuarantined(
+  app: App,
+  req: HttpRequest,
+  res: HttpResponse,
+  record: RequestRecord,
+  target: CredentialRoute,
+  quarantine: Quarantine,
+  quarantineKey: string,
+): Promise<void> {
+  const secondsLeft = await traced(record.trace, 'quarantine check', () => quarantine.secondsLeft(quarantineKey));
+  if (secondsLeft > 0) {
+    record.error = 'quarantined';
+    sendError(res, QUARANTINED, { 'retry-after': String(secondsLeft) }, app.errorImage?.for(req));
+    return;
   }
+  return handleCredentials(app, req, res, record, target);
+}
+
+function handleCredentials(app: App, req: HttpRequest, res: HttpResponse, record: RequestRecord, target: CredentialRoute): Answering {
   if (viaEcamo(req.headers.via)) throw new EcamoError('loop-detected', 'request came through an ecamo');
   if (target.kind === 'redirect') return handleRedirect(app, req, res, record, target.token);
   if (target.kind === 'camo') return handleCamo(app, req, res, record, target.digest, target.url);

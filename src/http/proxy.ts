@@ -1,5 +1,5 @@
 import { acceptClass, SOURCE_ACCEPT } from '../cache/accept-class.js';
-import { cacheKey, type Obtained } from '../cache/cache.js';
+import { cacheKey, type ImageCache, type Obtained, type Ticket } from '../cache/cache.js';
 import { TeeBody } from '../cache/tee.js';
 import { EcamoError, refusesAuthentication, SourceResponseError } from '../errors.js';
 import { reasonOf } from '../log.js';
@@ -18,7 +18,7 @@ import { validHeaderValue } from '../upstream/header-value.js';
 import { redirectToSource, sendError } from './respond.js';
 import { PASSED_ON_ERROR, relayHeaders, successFields } from './source-answer.js';
 import { requestScheme } from './service-origin.js';
-import type { HttpRequest, HttpResponse } from './request-response.js';
+import type { Answering, HttpRequest, HttpResponse } from './request-response.js';
 
 /**
  * What the shared pipeline fetches once a request is authenticated. Both the
@@ -49,17 +49,34 @@ export function admitSource(app: App, record: RequestRecord, source: SourceReque
 }
 
 /** `/{prefix}/v1/p/{DIGEST}?t={PROXY_TOKEN}` on the canonical origin, in the order of docs/protocol.md §7. */
-export async function handleProxy(
+export function handleProxy(
   app: App,
   req: HttpRequest,
   res: HttpResponse,
   record: RequestRecord,
   digest: string,
   proxyToken: string | undefined,
-): Promise<void> {
+): Answering {
   assertCanonicalHost(req, app.config);
   const token = proxyToken ?? '';
-  const claims = app.tokens.rememberedProxyToken(token) ?? (await traced(record.trace, 'verify proxy token', () => verifyProxyToken(app, token)));
+  const remembered = app.tokens.rememberedProxyToken(token);
+  if (remembered !== undefined) return serveClaims(app, req, res, record, { digest, token, claims: remembered });
+  return verifyThenServe(app, req, res, record, digest, token);
+}
+
+async function verifyThenServe(app: App, req: HttpRequest, res: HttpResponse, record: RequestRecord, digest: string, token: string): Promise<void> {
+  const claims = await traced(record.trace, 'verify proxy token', () => verifyProxyToken(app, token));
+  return serveClaims(app, req, res, record, { digest, token, claims });
+}
+
+/** A proxy request whose token checked out: its digest and token as they came, and the token's claims. */
+interface ProxyCredentials {
+  readonly digest: string;
+  readonly token: string;
+  readonly claims: VerifiedProxyToken;
+}
+
+function serveClaims(app: App, req: HttpRequest, res: HttpResponse, record: RequestRecord, { digest, token, claims }: ProxyCredentials): Answering {
   // A token answered from the verified-token cache comes back as the same claims object: with the
   // digest it was admitted with, neither a second SHA-384 nor another cache write is needed, and the
   // source request (with its cache key) is the one built then.
@@ -108,8 +125,11 @@ const cacheKeys = new WeakMap<SourceRequest, string>();
  * check has run before this point: a refused request learns nothing about
  * what the cache holds.
  */
-export async function serveSource(app: App, req: HttpRequest, res: HttpResponse, record: RequestRecord, sourceRequest: SourceRequest): Promise<void> {
-  if (req.headers['sec-fetch-dest'] === 'document') return redirectToSource(res, record, sourceRequest.url, 'src-fetch-dest');
+export function serveSource(app: App, req: HttpRequest, res: HttpResponse, record: RequestRecord, sourceRequest: SourceRequest): Answering {
+  if (req.headers['sec-fetch-dest'] === 'document') {
+    redirectToSource(res, record, sourceRequest.url, 'src-fetch-dest');
+    return;
+  }
 
   // The source is asked with the fixed Accept of the client's class, never the client's own: any
   // Accept a client makes up costs at most one fetch (and one kept variant) per class.
@@ -120,11 +140,13 @@ export async function serveSource(app: App, req: HttpRequest, res: HttpResponse,
   const key = cacheKeyOf(sourceRequest);
   const now = cache.now();
   const fresh = cache.fresh(key, variant, now);
-  if (fresh !== undefined) return answerFromEntry(res, record, fresh, 'hit', now);
+  if (fresh !== undefined) {
+    answerFromEntry(res, record, fresh, 'hit', now);
+    return;
+  }
   // An image not (yet) worth keeping, of which nothing is kept: as with the cache off.
   const admission = cache.admission(key, variant);
   if (admission === 'stream') return proxyFromSource(app, req, res, record, sourceRequest, accept);
-
   const ticket = cache.obtain({
     key,
     admission,
@@ -133,6 +155,18 @@ export async function serveSource(app: App, req: HttpRequest, res: HttpResponse,
     fetch: (validators) => startFetch(app, req, sourceRequest, accept, validators, record.trace),
     admit: (source) => admitResponse(app, source),
   });
+  return obtainThenAnswer(app, req, res, record, sourceRequest, { cache, ticket, accept });
+}
+
+/** A request the memory tier could not answer: its place in the cache's fetch, and the answer that comes of it. */
+async function obtainThenAnswer(
+  app: App,
+  req: HttpRequest,
+  res: HttpResponse,
+  record: RequestRecord,
+  sourceRequest: SourceRequest,
+  { cache, ticket, accept }: { readonly cache: ImageCache; readonly ticket: Ticket; readonly accept: string },
+): Promise<void> {
   const obtained: Obtained = await whileClientWaits(res, ticket.outcome, () => ticket.leave());
   switch (obtained.kind) {
     case 'entry':

@@ -37,3 +37,11 @@ export interface HttpResponse extends Pick<Writable, 'write' | 'end' | 'destroy'
   writeHead(statusCode: number, headers?: OutgoingHttpHeaders | OutgoingHttpHeader[]): this;
   setHeader(name: string, value: string): void;
 }
+
+/**
+ * What a handler returns: undefined when it answered in the tick its request
+ * arrived (an image answered from the caches, a fixed page, a refusal thrown
+ * before any wait), else the promise of its answer: an image answered from
+ * the caches builds no promise and queues no microtask.
+ */
+export type Answering = Promise<void> | undefined;

@@ -37,12 +37,13 @@ export function route(rawUrl: string): Route {
     case ENDPOINT_PATHS.jwks:
       return { kind: 'jwks' };
   }
-  const redirectToken = REDIRECT.exec(path)?.[1];
-  if (redirectToken !== undefined) return { kind: 'redirect', token: redirectToken };
+  // The proxy endpoint first: it takes most requests (the two patterns never match the same path).
   const digest = PROXY.exec(path)?.[1];
   if (digest !== undefined) {
     return { kind: 'proxy', digest, token: proxyTokenParameter(queryStart === -1 ? '' : rawUrl.slice(queryStart + 1)) };
   }
+  const redirectToken = REDIRECT.exec(path)?.[1];
+  if (redirectToken !== undefined) return { kind: 'redirect', token: redirectToken };
   const camo = camoUrlParts(path, queryStart === -1 ? undefined : rawUrl.slice(queryStart + 1));
   if (camo !== undefined) return { kind: 'camo', ...camo };
   return { kind: 'none' };

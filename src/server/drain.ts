@@ -24,12 +24,14 @@ export interface Drain {
 export function drainable(server: Server | Http2SecureServer): Drain {
   let draining = false;
   /**
-   * HTTP/1.1 responses not yet ended, and how many per connection (several
-   * when a client pipelines). A count, not a set per connection: allocated for
-   * every request, the set cost more than the rest of the bookkeeping.
+   * HTTP/1.1 responses not yet ended, by connection (several when a client
+   * pipelines). A connection's list is made with its first request and kept
+   * until the connection closes: a request adds to it and its end takes from
+   * it, so no table grows or shrinks per request, as a set of responses and a
+   * count per connection did (they were rehashed as requests came and went).
    */
-  const busy = new Set<HttpResponse>();
-  const busyPerSocket = new Map<Socket, number>();
+  const open = new Map<Socket, HttpResponse[]>();
+  let busy = 0;
   let http2Streams = 0;
   const secure = 'setSecureContext' in server;
   /** With TLS, node:http's connection bookkeeping is not there: every connection, and HTTP/2 sessions. */
@@ -38,20 +40,17 @@ export function drainable(server: Server | Http2SecureServer): Drain {
   let allEnded: (() => void) | undefined;
 
   const settle = (): void => {
-    if (draining && busy.size === 0 && http2Streams === 0) allEnded?.();
+    if (draining && busy === 0 && http2Streams === 0) allEnded?.();
   };
   const closeAfterward = (res: HttpResponse): void => {
     if (!res.headersSent) res.setHeader('connection', 'close');
   };
-  const ended = (socket: Socket, res: HttpResponse): void => {
-    busy.delete(res);
-    const left = (busyPerSocket.get(socket) ?? 1) - 1;
-    if (left !== 0) {
-      busyPerSocket.set(socket, left);
-      return;
-    }
-    busyPerSocket.delete(socket);
-    if (!draining) return;
+  const ended = (socket: Socket, responses: HttpResponse[], res: HttpResponse): void => {
+    // Order does not matter: the last takes the ended one's place.
+    const last = responses.pop();
+    if (last !== undefined && last !== res) responses[responses.indexOf(res)] = last;
+    busy--;
+    if (responses.length !== 0 || !draining) return;
     // Its head may have promised keep-alive before the drain: close before another request comes.
     if (!socket.destroyed) socket.end(() => socket.destroy());
     settle();
@@ -69,10 +68,18 @@ export function drainable(server: Server | Http2SecureServer): Drain {
       return;
     }
     const socket = req.socket;
-    busy.add(res);
-    busyPerSocket.set(socket, (busyPerSocket.get(socket) ?? 0) + 1);
+    let responses = open.get(socket);
+    if (responses === undefined) {
+      responses = [];
+      open.set(socket, responses);
+      socket.once('close', () => open.delete(socket));
+    }
+    const list = responses;
+    list.push(res);
+    busy++;
     if (draining) closeAfterward(res);
-    res.once('close', () => ended(socket, res));
+    // A response emits 'close' once: `on` spares the wrapper `once` builds.
+    res.on('close', () => ended(socket, list, res));
   });
   if (secure) {
     server.on('secureConnection', (socket: TLSSocket) => {
@@ -89,7 +96,7 @@ export function drainable(server: Server | Http2SecureServer): Drain {
   const closeIdle = (): void => {
     if (!secure) return (server).closeIdleConnections();
     for (const session of sessions) session.close();
-    for (const socket of tlsSockets) if (socket.alpnProtocol !== 'h2' && !busyPerSocket.has(socket)) socket.destroy();
+    for (const socket of tlsSockets) if (socket.alpnProtocol !== 'h2' && (open.get(socket)?.length ?? 0) === 0) socket.destroy();
   };
   const closeAll = (): void => {
     if (!secure) return (server).closeAllConnections();
@@ -107,7 +114,7 @@ export function drainable(server: Server | Http2SecureServer): Drain {
         draining = true;
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         closeIdle();
-        for (const res of busy) closeAfterward(res);
+        for (const responses of open.values()) for (const res of responses) closeAfterward(res);
         let timer: NodeJS.Timeout | undefined;
         await new Promise<void>((resolve) => {
           allEnded = resolve;
