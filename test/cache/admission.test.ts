@@ -30,6 +30,26 @@ describe('Admission', () => {
     assert.equal(admission.use('b'), true);
   });
 
+  test('a key asked for again becomes the newest: the older ones leave the window before it', () => {
+    const admission = new Admission(3, 2);
+    admission.use('a');
+    admission.use('b');
+    admission.use('a'); // a's second use: now newer than b
+    admission.use('c'); // the window holds two keys: b, the oldest, goes
+    assert.equal(admission.use('a'), true, "a's third use");
+    assert.equal(admission.use('b'), false, "b's first use again");
+    assert.equal(admission.use('b'), false);
+    assert.equal(admission.use('b'), true);
+  });
+
+  test('a long tail of keys asked for once leaves room for a key asked for twice in a row', () => {
+    const admission = new Admission(2, 1024);
+    for (let i = 0; i < 100_000; i++) assert.equal(admission.use(`tail ${i}`), false);
+    assert.deepEqual([admission.use('hot'), admission.use('hot')], [false, true]);
+    assert.equal(admission.use('tail 0'), false, 'long forgotten');
+    assert.equal(admission.use('tail 99999'), true, 'still in the window');
+  });
+
   test('with one use, every key is admitted at once', () => {
     const admission = new Admission(1, 10);
     assert.deepEqual([admission.use('a'), admission.use('b')], [true, true]);
