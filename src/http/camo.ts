@@ -1,7 +1,7 @@
 import { verifyCamoUrl, type CamoEncodedUrl } from '../tokens/camo-url.js';
 import { parseSourceUrl } from '../tokens/source-url.js';
 import type { App } from './app.js';
-import { admitSource, assertCanonicalHost, serveSource, type SourceRequest } from './proxy.js';
+import { admitSource, assertCanonicalHost, serveSource, sourceRequestOf } from './proxy.js';
 import type { RequestRecord } from './request-record.js';
 import type { Answering, HttpRequest, HttpResponse } from './request-response.js';
 
@@ -33,7 +33,7 @@ export function handleCamo(
     throw error;
   }
   app.metrics.tokenVerified('camo', 'valid');
-  const source: SourceRequest = { url: parseSourceUrl(url, 'camo URL').href, service: CAMO_SERVICE, sendToken: false };
+  const source = sourceRequestOf(parseSourceUrl(url, 'camo URL').href, CAMO_SERVICE, false);
   admitSource(app, record, source);
   return serveSource(app, req, res, record, source);
 }

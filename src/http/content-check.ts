@@ -2,7 +2,7 @@ import type { SharedTier } from '../cache/cache.js';
 import { judgeBytes, SNIFF_WINDOW_BYTES, type ContentRules } from '../content/sniff.js';
 import { EcamoError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { BodySink, SourceBody, SourceResponse } from '../upstream/fetch.js';
+import type { BodySink, SourceBody, SourceHeaders, SourceResponse } from '../upstream/fetch.js';
 import { essenceOf } from './media-type.js';
 import { urlForLog } from './request-record.js';
 
@@ -27,13 +27,28 @@ export async function checkContent(source: SourceResponse, declared: string | un
     logger.info({ source: urlForLog(source.url), declared, reason: verdict.reason }, 'source content refused');
     throw new EcamoError('unallowed-content-type', verdict.reason);
   }
-  let checked: SourceResponse = { ...source, body };
+  let headers = source.headers;
   if (verdict.type !== declared) {
     logger.info({ source: urlForLog(source.url), declared, sniffed: verdict.type }, 'source content type corrected');
-    checked = { ...checked, headers: { ...source.headers, 'content-type': verdict.type } };
+    headers = { ...source.headers, 'content-type': verdict.type };
   }
-  checkedTypes.set(checked, verdict.type);
-  return checked;
+  return new CheckedResponse(source.url, source.statusCode, headers, body, verdict.type);
+}
+
+/**
+ * A source's 200 whose bytes were judged, with the type they showed. Only
+ * checkContent makes one. (A class, not a WeakMap of the checked responses:
+ * an entry per response, its key short-lived, cost close to a microsecond of
+ * garbage collection each.)
+ */
+class CheckedResponse implements SourceResponse {
+  constructor(
+    readonly url: string,
+    readonly statusCode: number,
+    readonly headers: SourceHeaders,
+    readonly body: SourceBody,
+    readonly checkedType: string,
+  ) {}
 }
 
 /**
@@ -42,12 +57,9 @@ export async function checkContent(source: SourceResponse, declared: string | un
  * served.
  */
 export function checkedContentType(source: SourceResponse): string {
-  const type = checkedTypes.get(source);
-  if (type === undefined) throw new EcamoError('unknown', 'bug: a source response was about to be served unchecked');
-  return type;
+  if (!(source instanceof CheckedResponse)) throw new EcamoError('unknown', 'bug: a source response was about to be served unchecked');
+  return source.checkedType;
 }
-
-const checkedTypes = new WeakMap<SourceResponse, string>();
 
 /**
  * The shared tier with every entry read from it judged again, as a source's

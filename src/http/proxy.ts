@@ -32,6 +32,12 @@ export interface SourceRequest {
   readonly service: string;
   /** Present ecamo's anonymous ID token to the source. */
   readonly sendToken: boolean;
+  /** What the response cache keys it by, worked out once: a string used again keeps its hash, so a cached token's lookups hash nothing. */
+  readonly cacheKey: string;
+}
+
+export function sourceRequestOf(url: string, service: string, sendToken: boolean): SourceRequest {
+  return { url, service, sendToken, cacheKey: cacheKey(url, service, sendToken) };
 }
 
 /** The proxy endpoint and camo URLs only answer on ecamo's own origin. */
@@ -82,7 +88,7 @@ function serveClaims(app: App, req: HttpRequest, res: HttpResponse, record: Requ
   // source request (with its cache key) is the one built then.
   const admitted = admissions.get(claims);
   const source: SourceRequest =
-    admitted?.digest === digest ? admitted.source : { url: claims.url, service: claims.serviceOrigin, sendToken: claims.sendToken };
+    admitted?.digest === digest ? admitted.source : sourceRequestOf(claims.url, claims.serviceOrigin, claims.sendToken);
   admitSource(app, record, source);
   if (source !== admitted?.source) {
     assertDigestMatches(digest, claims.url);
@@ -106,18 +112,6 @@ async function verifyProxyToken(app: App, token: string): Promise<VerifiedProxyT
 const admissions = new WeakMap<VerifiedProxyToken, { readonly digest: string; readonly source: SourceRequest }>();
 
 /**
- * The cache key of a source request, worked out once per request object: a
- * string used again keeps its hash, so a cached token's lookups hash nothing.
- */
-function cacheKeyOf(source: SourceRequest): string {
-  let key = cacheKeys.get(source);
-  if (key === undefined) cacheKeys.set(source, (key = cacheKey(source.url, source.service, source.sendToken)));
-  return key;
-}
-
-const cacheKeys = new WeakMap<SourceRequest, string>();
-
-/**
  * The part every authenticated, admitted source request shares: a document
  * navigation goes to the source itself; anything else is answered from the
  * cache when it holds a fresh copy, else fetched (guarded, bounded, once for
@@ -137,7 +131,7 @@ export function serveSource(app: App, req: HttpRequest, res: HttpResponse, recor
   const accept = SOURCE_ACCEPT[variant];
   const cache = app.cache;
   if (cache === undefined) return proxyFromSource(app, req, res, record, sourceRequest, accept);
-  const key = cacheKeyOf(sourceRequest);
+  const key = sourceRequest.cacheKey;
   const now = cache.now();
   const fresh = cache.fresh(key, variant, now);
   if (fresh !== undefined) {

@@ -11,6 +11,8 @@ import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'undici';
 import { cacheKey } from '../../src/cache/cache.js';
+import { EcamoError } from '../../src/errors.js';
+import { checkedContentType } from '../../src/http/content-check.js';
 import { redisKey } from '../../src/cache/redis-tier.js';
 import { camoPath } from '../helpers/camo.js';
 import { CANONICAL_HOST, SERVICE_ORIGIN, startEcamo, startSource, type Answer, type Ecamo, type Source } from '../helpers/harness.js';
@@ -292,4 +294,11 @@ describe('shared entries (Redis) are checked as they are read', { skip: unlessIn
       await refusing.close();
     }
   });
+});
+
+test('a source response that checkContent did not make is never served: answering it is a bug', () => {
+  const unchecked = { url: 'https://source.test/a.png', statusCode: 200, headers: { 'content-type': 'image/png' }, body: { flow() {}, resume() {}, discard() {} } };
+  assert.throws(() => checkedContentType(unchecked), (error: unknown) => error instanceof EcamoError && error.code === 'unknown');
+  const lookalike = { ...unchecked, checkedType: 'image/png' };
+  assert.throws(() => checkedContentType(lookalike), EcamoError, 'the same fields on another object do not pass');
 });
