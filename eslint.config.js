@@ -115,6 +115,48 @@ const dependenciesPlugin = {
 /** The layers above tokens, upstream and config (docs/architecture.md). */
 const upperLayers = ['http/', 'cli/', 'demo/', 'verify-proxy/', 'server/'];
 
+/**
+ * Imports a process pays for in memory whether it uses them or not, each allowed (as a value) in one file
+ * at most, which start code loads with import() when the configuration asks for it; type imports are free.
+ * `group`: gitignore-style patterns; `names`: exact module names.
+ */
+const LOADED_ON_DEMAND = [
+  { file: 'src/tracing/sdk.ts', group: ['@opentelemetry/*'], message: 'OpenTelemetry is loaded only when tracing is on: import it in src/tracing/sdk.ts.' },
+  { file: 'src/state/redis.ts', names: ['ioredis'], message: 'ioredis is loaded only with a Redis configured: import it in src/state/redis.ts.' },
+  {
+    file: 'src/state/open.ts',
+    group: ['**/state/redis.js'],
+    message: 'src/state/redis.ts (and ioredis) is loaded only with a Redis configured: open it with openSharedRedis (src/state/open.ts).',
+  },
+  {
+    // verify-proxy's own process asks its upstream with undici's request().
+    file: 'src/verify-proxy/reverse-proxy.ts',
+    names: ['undici'],
+    message: "undici's index loads its fetch, WebSocket and EventSource and Node's bundled undici with them: take Agent and buildConnector from src/upstream/undici.ts.",
+  },
+  {
+    names: ['node:http', 'http'],
+    message:
+      "An ES import of node:http reads all its exports, and http.WebSocket (Node 22.5 and later) loads Node's bundled undici, 14 MiB on Node 26 (nodejs/node#59686): use process.getBuiltinModule('node:http').",
+  },
+];
+
+/** The rule for every file of src/, and for each file that may import one of them, the rule without that one. */
+function restrictedImportBlocks() {
+  const rule = (except) => {
+    const entries = LOADED_ON_DEMAND.filter((entry) => entry.file === undefined || entry.file !== except);
+    return ['error', {
+      paths: entries.flatMap(({ names = [], message }) => names.map((name) => ({ name, message, allowTypeImports: true }))),
+      patterns: entries.filter((entry) => entry.group !== undefined).map(({ group, message }) => ({ group, message, allowTypeImports: true })),
+    }];
+  };
+  const exceptions = LOADED_ON_DEMAND.map((entry) => entry.file).filter((file) => file !== undefined);
+  return [
+    { files: ['src/**/*.ts'], ignores: exceptions, rules: { '@typescript-eslint/no-restricted-imports': rule(undefined) } },
+    ...exceptions.map((file) => ({ files: [file], rules: { '@typescript-eslint/no-restricted-imports': rule(file) } })),
+  ];
+}
+
 export default tseslint.config(
   { ignores: ['**/dist/', 'node_modules/'] },
   js.configs.recommended,
@@ -199,16 +241,8 @@ export default tseslint.config(
       'layers/imports': ['error', { forbidden: upperLayers, message: 'tracing sits below http (http calls its hooks): it never imports http, cli, demo, verify-proxy or server.' }],
     },
   },
-  {
-    // Tracing off must load nothing of OpenTelemetry: only src/tracing/sdk.ts, imported when tracing is on, may import it.
-    files: ['src/**/*.ts'],
-    ignores: ['src/tracing/sdk.ts'],
-    rules: {
-      '@typescript-eslint/no-restricted-imports': ['error', {
-        patterns: [{ group: ['@opentelemetry/*'], allowTypeImports: true, message: 'OpenTelemetry is loaded only when tracing is on: import it in src/tracing/sdk.ts.' }],
-      }],
-    },
-  },
+  // Modules a process loads only when it uses them (docs/performance.md, "Where the memory goes"), each but in the one file that loads it.
+  ...restrictedImportBlocks(),
   {
     // One spelling rule for IP addresses: only src/config/ip-address.ts reads text with ipaddr.js (its arithmetic is free to use).
     files: ['src/**/*.ts'],

@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { compileOperatorRegexp } from '../config/regexp.js';
-import { parseRedisUrl } from '../state/redis.js';
+import { parseRedisUrl } from '../config/redis-url.js';
 import { runVerifyProxy } from '../verify-proxy/run.js';
 import { ArgumentError, parseHttpUrl, parseListen, parseOrigin } from './arguments.js';
 

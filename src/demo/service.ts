@@ -1,5 +1,8 @@
-import http from 'node:http';
+import type http from 'node:http';
 import type { Signer } from '../signer/index.js';
+
+// node:http through CommonJS, not an ES import: see the node:http rule in eslint.config.js.
+const nodeHttp = process.getBuiltinModule('node:http');
 
 export interface DemoImages {
   readonly publicUrl: string;
@@ -27,7 +30,7 @@ ecamo checks both tokens and redirects to its canonical origin, then fetches the
 
 /** Passes a request on to `to` with its Host intact, as a reverse proxy in front of ecamo does. */
 export function forward(req: http.IncomingMessage, res: http.ServerResponse, to: { host: string; port: number }): void {
-  const onward = http.request({ host: to.host, port: to.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
+  const onward = nodeHttp.request({ host: to.host, port: to.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
     res.writeHead(answer.statusCode ?? 502, answer.headers);
     answer.pipe(res);
   });

@@ -1,4 +1,4 @@
-import http from 'node:http';
+import type http from 'node:http';
 import { ID_TOKEN_CLAIMS, ID_TOKEN_SUBJECT } from '@ecamo/protocol';
 import { createLocalJWKSet, jwtVerify, type JSONWebKeySet } from 'jose';
 

@@ -1,4 +1,4 @@
-import http from 'node:http';
+import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { generateKey } from '../config/generate-key.js';
 import { loadConfig } from '../config/load.js';
@@ -6,6 +6,9 @@ import { startServer } from '../server/start.js';
 import { createSigner } from '../signer/index.js';
 import { demoServiceHandler, forward } from './service.js';
 import { demoSourceHandler } from './source.js';
+
+// node:http through CommonJS, not an ES import: see the node:http rule in eslint.config.js.
+const nodeHttp = process.getBuiltinModule('node:http');
 
 const LOOPBACK = '127.0.0.1';
 
@@ -42,9 +45,9 @@ export async function startDemo(options: { port: number; logLevel?: 'info' | 'wa
   const [ecamoKey, serviceKey] = await Promise.all([generateKey('ecamo-demo'), generateKey('wiki-demo')]);
 
   // Origins go into ecamo's configuration, so bind first and attach handlers after.
-  const front = http.createServer();
-  const service = http.createServer();
-  const source = http.createServer();
+  const front = nodeHttp.createServer();
+  const service = nodeHttp.createServer();
+  const source = nodeHttp.createServer();
   const frontPort = await listen(front, pick(0));
   const servicePort = await listen(service, pick(1));
   const sourcePort = await listen(source, pick(2));

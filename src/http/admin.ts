@@ -1,7 +1,10 @@
-import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { EcamoError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { logRefusal, sendError } from './respond.js';
+
+// node:http through CommonJS, not an ES import: see the node:http rule in eslint.config.js.
+const nodeHttp = process.getBuiltinModule('node:http');
 
 /** What the admin listener reports; with workers, the primary's view of all of them. */
 export interface AdminSources {
@@ -18,8 +21,8 @@ export interface AdminSources {
  * shares a port with the public listener, so scrapes and probes need no
  * Host or token, and the public port never shows metrics.
  */
-export function createAdminServer(sources: AdminSources, logger: Logger): http.Server {
-  const server = http.createServer({ requestTimeout: 10_000 }, (req, res) => {
+export function createAdminServer(sources: AdminSources, logger: Logger): Server {
+  const server = nodeHttp.createServer({ requestTimeout: 10_000 }, (req, res) => {
     answer(sources, req, res).catch((error: unknown) => {
       // Expected (a worker that does not answer in time): as the registry says. Anything else is a bug: its stack, and still a 503.
       if (error instanceof EcamoError) logRefusal(logger, error);

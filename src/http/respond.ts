@@ -1,4 +1,4 @@
-import { STATUS_CODES, ServerResponse, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import { constants as http2Constants, Http2ServerResponse, type Http2SecureServer } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -6,6 +6,9 @@ import { EcamoError, errorAnswer } from '../errors.js';
 import { reasonOf, type Logger, type ThrottledLog } from '../log.js';
 import type { RequestRecord } from './request-record.js';
 import type { HttpResponse } from './request-response.js';
+
+// node:http through CommonJS, not an ES import: see the node:http rule in eslint.config.js.
+const { STATUS_CODES, ServerResponse } = process.getBuiltinModule('node:http');
 
 /** Every redirect ecamo answers is personal and short-lived. */
 export const NO_CACHE = 'no-cache, no-store, max-age=0, must-revalidate';

@@ -5,7 +5,7 @@ import type { Config } from '../config/load.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { Quarantine } from '../quarantine/quarantine.js';
-import { SharedRedis } from '../state/redis.js';
+import { openSharedRedis } from '../state/open.js';
 import { TokenService } from '../tokens/token-service.js';
 import type { Tracing } from '../tracing/index.js';
 import { SourceFetcher } from '../upstream/fetch.js';
@@ -22,8 +22,8 @@ export interface AppHooks {
 }
 
 /** Composes the objects every request uses (http/app.ts), once at start. */
-export function createApp(config: Config, logger: Logger, metrics: Metrics, hooks: AppHooks = {}, tracing?: Tracing): App {
-  const redis = config.redis === undefined ? undefined : new SharedRedis(config.redis, logger);
+export async function createApp(config: Config, logger: Logger, metrics: Metrics, hooks: AppHooks = {}, tracing?: Tracing): Promise<App> {
+  const redis = config.redis === undefined ? undefined : await openSharedRedis(config.redis, logger);
   if (redis !== undefined) metrics.watchRedis(() => redis.available);
   const prepare = prepareAnswer(config);
   const cacheClock = hooks.cacheClock ?? Date.now;

@@ -4,7 +4,7 @@
  * and timeouts that keep a slow or hostile client from holding them, and the
  * refusals Node leaves to listeners rather than the request path (http/dispatch.ts).
  */
-import http, { type IncomingMessage } from 'node:http';
+import type { IncomingMessage, Server } from 'node:http';
 import http2, { type Http2SecureServer } from 'node:http2';
 import type { Duplex } from 'node:stream';
 import type { TlsFiles } from '../config/tls.js';
@@ -14,6 +14,9 @@ import { requestListener, secureRequestListener } from '../http/dispatch.js';
 import { answerClientErrors, sendError } from '../http/respond.js';
 import { outOfDescriptorsLog, type ThrottledLog } from '../log.js';
 import { logServerErrors } from './listen.js';
+
+// node:http through CommonJS, not an ES import: see the node:http rule in eslint.config.js.
+const nodeHttp = process.getBuiltinModule('node:http');
 
 /** Large enough for URL tokens of long source URLs, small enough to refuse junk early. */
 const MAX_HEADER_BYTES = 32 * 1024;
@@ -43,7 +46,7 @@ const MAX_CONCURRENT_STREAMS = 100;
  * whose socket node:http would otherwise drop silently). Both get the usual
  * refusal.
  */
-function answerOutsideHandler(server: http.Server | Http2SecureServer, app: App, outOfDescriptors: ThrottledLog): void {
+function answerOutsideHandler(server: Server | Http2SecureServer, app: App, outOfDescriptors: ThrottledLog): void {
   answerClientErrors(server);
   server.on('connect', (req: IncomingMessage, socket: Duplex) => {
     sendError(socket, new EcamoError('method-not-allowed', `method ${req.method}`));
@@ -51,9 +54,9 @@ function answerOutsideHandler(server: http.Server | Http2SecureServer, app: App,
   logServerErrors(server, app.logger, outOfDescriptors);
 }
 
-export function createHttpServer(app: App): http.Server {
+export function createHttpServer(app: App): Server {
   const outOfDescriptors = outOfDescriptorsLog(app.logger);
-  const server = http.createServer(HTTP1_SETTINGS, requestListener(app, outOfDescriptors));
+  const server = nodeHttp.createServer(HTTP1_SETTINGS, requestListener(app, outOfDescriptors));
   answerOutsideHandler(server, app, outOfDescriptors);
   return server;
 }

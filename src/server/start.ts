@@ -76,7 +76,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     ...(options.sourceTls === undefined ? {} : { connect: options.sourceTls }),
     ...(options.cacheClock === undefined ? {} : { cacheClock: options.cacheClock }),
   };
-  const app = createApp(config, logger, metrics, hooks, tracing);
+  const app = await createApp(config, logger, metrics, hooks, tracing);
   const server = config.tls === undefined ? createHttpServer(app) : createSecureHttpServer(app, config.tls);
   const drain = drainable(server);
   let tls = config.tls;

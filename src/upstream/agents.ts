@@ -1,4 +1,4 @@
-import { Agent, buildConnector } from 'undici';
+import { Agent, buildConnector } from './undici.js';
 import type { AddressRanges } from '../config/ip-address.js';
 import { globalOnly, guardedConnector, refusingBlocked } from './guarded-connect.js';
 import { finishingPausedResponses } from './paused-responses.js';

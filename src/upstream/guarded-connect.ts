@@ -1,6 +1,6 @@
 import dns, { type LookupAddress, type LookupOptions } from 'node:dns';
 import { isIP } from 'node:net';
-import { buildConnector } from 'undici';
+import { buildConnector } from './undici.js';
 import { parseAddress, type AddressRanges } from '../config/ip-address.js';
 import { EcamoError } from '../errors.js';
 import { isGlobalAddress } from './ip-filter.js';

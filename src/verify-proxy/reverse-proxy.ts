@@ -6,7 +6,7 @@
  * `x-ecamo-*` header, adding `x-ecamo-service: <service origin>`. Bodies
  * stream both ways; nothing is buffered.
  */
-import http, { type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import { Agent, type Dispatcher } from 'undici';
 import { EcamoError, isOutOfDescriptors, type EcamoErrorCode } from '../errors.js';
@@ -14,6 +14,9 @@ import { outOfDescriptorsLog, type Logger } from '../log.js';
 import { answerClientErrors, drainable, listen, logRefusal, logServerErrors, sendError } from '../server/kit.js';
 import type { SharedRedis } from '../state/redis.js';
 import { IdTokenError, type IdTokenVerifier } from '../verify/index.js';
+
+// node:http through CommonJS, not an ES import: see the node:http rule in eslint.config.js.
+const nodeHttp = process.getBuiltinModule('node:http');
 
 /** Meaningful for one connection only (RFC 9110 section 7.6.1), plus whatever Connection names. */
 const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authorization', 'proxy-authenticate'];
@@ -49,7 +52,7 @@ export interface RunningVerifyProxy {
 export async function startVerifyProxy(options: VerifyProxyOptions): Promise<RunningVerifyProxy> {
   const agent = new Agent();
   const outOfDescriptors = outOfDescriptorsLog(options.logger);
-  const server = http.createServer((req, res) => {
+  const server = nodeHttp.createServer((req, res) => {
     const started = process.hrtime.bigint();
     const record: ProxyRecord = {};
     res.once('close', () => {

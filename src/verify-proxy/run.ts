@@ -8,7 +8,8 @@ import { loadProcessSettings } from '../config/load.js';
 import { EcamoError } from '../errors.js';
 import { createLogger } from '../log.js';
 import { exitOnSignals } from '../server/kit.js';
-import { SharedRedis, type RedisTarget } from '../state/redis.js';
+import { openSharedRedis } from '../state/open.js';
+import type { RedisTarget, SharedRedis } from '../state/redis.js';
 import { createIdTokenVerifier, createRedisReplayStore, type RedisSetClient, type ReplayStore } from '../verify/index.js';
 import { startVerifyProxy } from './reverse-proxy.js';
 
@@ -33,7 +34,7 @@ export interface VerifyProxySettings {
 export async function runVerifyProxy(settings: VerifyProxySettings, env: Readonly<Record<string, string | undefined>>): Promise<void> {
   const { logLevel, shutdownGraceMs } = loadProcessSettings(env);
   const logger = createLogger(logLevel);
-  const redis = settings.redis === undefined ? undefined : new SharedRedis(settings.redis, logger);
+  const redis = settings.redis === undefined ? undefined : await openSharedRedis(settings.redis, logger);
   const verifier = createIdTokenVerifier({
     ...(redis === undefined ? {} : { replay: redisReplayStore(redis, settings.replayStoreRequired) }),
     ecamoOrigin: settings.ecamoOrigin,

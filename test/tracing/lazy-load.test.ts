@@ -6,37 +6,17 @@
  * them; with an endpoint set, both are (the watch sees them).
  */
 import assert from 'node:assert/strict';
-import * as moduleApi from 'node:module';
 import { describe, it } from 'node:test';
-import { MessageChannel } from 'node:worker_threads';
+import { watchResolved } from '../helpers/resolve-watch.js';
 
 const CAMO_KEY = 'camo key for the lazy-load test';
 
 const resolved: string[] = [];
 const waiters = new Set<() => void>();
-function noteResolved(url: string): void {
+watchResolved((url) => {
   resolved.push(url);
   for (const wake of waiters) wake();
-}
-
-type NextResolve = (specifier: string, context: unknown) => { url: string };
-/** Node 22.15 and later: hooks in this thread (module.register is deprecated from Node 25); @types/node 20 does not know it. */
-const { registerHooks } = moduleApi as unknown as { registerHooks?: (hooks: { resolve(specifier: string, context: unknown, next: NextResolve): { url: string } }) => unknown };
-if (registerHooks !== undefined) {
-  registerHooks({
-    resolve(specifier, context, next) {
-      const result = next(specifier, context);
-      noteResolved(result.url);
-      return result;
-    },
-  });
-} else {
-  // Node 20: hooks in the loader's thread, posting what they resolve to this one.
-  const { port1, port2 } = new MessageChannel();
-  port1.on('message', noteResolved);
-  port1.unref();
-  moduleApi.register(new URL('../helpers/resolve-log-hooks.js', import.meta.url), { data: { port: port2 }, transferList: [port2] });
-}
+});
 
 // Only now, with the hooks in place, is ecamo's code loaded: a static import of OpenTelemetry anywhere in it would be seen.
 const { CANONICAL_HOST, fetchAnswer, startEcamo, startSource } = await import('../helpers/harness.js');
