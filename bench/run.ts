@@ -44,6 +44,17 @@ const RATIOS: readonly RatioSpec[] = [
     label: 'hot images 2×64 req/s: ecamo (cache) / nginx proxy_cache', metric: 'requestsPerSecond',
     numerator: ['hot-2x64', 'ecamo'], denominator: ['hot-2x64', 'nginx'], better: 'higher', goal: 0.5,
   },
+  // The Node ceiling: how far a Node proxy with no checks gets against camo and nginx, and how much of it ecamo reaches.
+  { label: 'proxy req/s: bare Node proxy / camo', metric: 'requestsPerSecond', numerator: ['proxy', 'bare-node'], denominator: ['proxy', 'camo'], better: 'higher', reference: true },
+  {
+    label: 'proxy req/s: bare Node proxy / nginx proxy_pass', metric: 'requestsPerSecond',
+    numerator: ['proxy', 'bare-node'], denominator: ['proxy', 'nginx'], better: 'higher', reference: true,
+  },
+  { label: 'proxy req/s: ecamo / bare Node proxy', metric: 'requestsPerSecond', numerator: ['proxy', 'ecamo'], denominator: ['proxy', 'bare-node'], better: 'higher', reference: true },
+  {
+    label: 'camo URLs req/s: ecamo / bare Node proxy', metric: 'requestsPerSecond',
+    numerator: ['proxy', 'ecamo-camo'], denominator: ['proxy', 'bare-node'], better: 'higher', reference: true,
+  },
   { label: 'proxy req/s: ecamo 2 workers / 1 worker', metric: 'requestsPerSecond', numerator: ['proxy', 'ecamo-2w'], denominator: ['proxy', 'ecamo'], better: 'higher' },
 ];
 
@@ -63,7 +74,7 @@ async function main(): Promise<void> {
   if (options === undefined) return;
   const tools = findTools(ECAMO_CLI);
   const machine = await machineInfo(tools, REPO_ROOT, options.node);
-  log(`ecamo and camo run on node ${machine.ecamoNode} (${options.node}); the harness on node ${machine.node}`);
+  log(`ecamo, camo and the bare Node proxy run on node ${machine.ecamoNode} (${options.node}); the harness on node ${machine.node}`);
 
   const dir = mkdtempSync(join(os.tmpdir(), 'ecamo-bench-'));
   // nginx running as root hands requests to an unprivileged worker, which must read the images.

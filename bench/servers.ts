@@ -1,5 +1,7 @@
-/** camo and ecamo as separate processes, configured the way an operator would. */
-import { dirname } from 'node:path';
+/** camo, ecamo and the bare Node proxy as separate processes, configured the way an operator would. */
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { GeneratedKey } from '../src/config/generate-key.js';
 import { CAMO_LISTENING, CAMO_PORT_REPORTER } from '../test/helpers/server-ports.js';
 import { startChild, startOnSomePort, waitForHttp, waitForOutput, type Child } from './processes.js';
@@ -22,6 +24,30 @@ export async function startCamo(server: string, node: string, key: string): Prom
   const port = Number((await waitForOutput(child, CAMO_LISTENING))[1]);
   await waitForHttp(child, `http://127.0.0.1:${port}/`);
   return { port, child };
+}
+
+const BARE_PROXY_SCRIPT = join(dirname(fileURLToPath(import.meta.url)), 'bare-proxy.js');
+
+/**
+ * bench/bare-proxy.ts on `node` in front of the origin, on the port it binds (0) and reports. It runs with
+ * the environment and Node flags of ecamo's bin (its shebang), so that the two differ only in what their code does.
+ */
+export async function startBareProxy(node: string, ecamoCli: string, originPort: number): Promise<{ readonly port: number; readonly child: Child }> {
+  const { env, flags } = binRuntime(ecamoCli);
+  const child = startChild('bare Node proxy', node, [...flags, BARE_PROXY_SCRIPT, `http://127.0.0.1:${originPort}`], { env: { ...process.env, ...env } });
+  const port = Number((await waitForOutput(child, /bare-proxy-listening (\d+)\n/))[1]);
+  // Forwarded as nginx would: the origin's /healthz.
+  await waitForHttp(child, `http://127.0.0.1:${port}/healthz`);
+  return { port, child };
+}
+
+/** What the bin's `#!/usr/bin/env -S NAME=value node --flag` line sets: environment before `node`, flags after. */
+function binRuntime(cli: string): { readonly env: Record<string, string>; readonly flags: readonly string[] } {
+  const shebang = readFileSync(cli, 'utf8').split('\n', 1)[0]!;
+  const words = /^#!\S*env -S (.*)$/.exec(shebang)?.[1]?.trim().split(/\s+/) ?? [];
+  const at = words.indexOf('node');
+  if (at === -1) throw new Error(`${cli}: expected a "#!/usr/bin/env -S ... node ..." line, got ${shebang}`);
+  return { env: Object.fromEntries(words.slice(0, at).map((word) => [word.slice(0, word.indexOf('=')), word.slice(word.indexOf('=') + 1)])), flags: words.slice(at + 1) };
 }
 
 export interface EcamoOptions {

@@ -1,7 +1,7 @@
 /**
  * Everything measured, started side by side on 127.0.0.1: the nginx origin,
  * ecamo (one process per kind of load, its cache at the defaults, and 2
- * workers for scaling), camo and the nginx proxy, plus the request lists each
+ * workers for scaling), camo, the nginx proxy and a bare Node proxy, plus the request lists each
  * scenario drives them with, all checked once.
  */
 import { randomBytes } from 'node:crypto';
@@ -16,7 +16,7 @@ import type { ScenarioId, Options } from './options.js';
 import { camoPaths, mintedProxyPaths, nginxPaths, pageViews, sourceUrls, userCookie, writeRequests, type RequestLine } from './pools.js';
 import type { Child } from './processes.js';
 import type { Tools } from './prerequisites.js';
-import { startCamo, startEcamo } from './servers.js';
+import { startBareProxy, startCamo, startEcamo } from './servers.js';
 
 export interface Target {
   readonly id: string;
@@ -96,11 +96,12 @@ export async function buildLab(tools: Tools, options: Options, dir: string, repo
   // ecamo is its own service origin too: redirect requests then carry the right Host without tricks.
   const serviceOrigin = ecamoOrigin;
   // One process per kind of load, so that each one's memory is its own.
-  const [ecamo2, ecamoLarge, ecamoHot, camo] = await Promise.all([
+  const [ecamo2, ecamoLarge, ecamoHot, camo, bare] = await Promise.all([
     wanted('proxy') ? startEcamo({ ...ecamoCommon, name: 'ecamo-2w', serviceOrigin, workers: 2 }) : undefined,
     wanted('large') ? startEcamo({ ...ecamoCommon, name: 'ecamo-large', serviceOrigin, workers: 1 }) : undefined,
     hot ? startEcamo({ ...ecamoCommon, name: 'ecamo-hot', serviceOrigin, workers: 1 }) : undefined,
     wanted('proxy') || wanted('large') || hot ? startCamo(tools.camo, options.node, camoKey) : undefined,
+    wanted('proxy') ? startBareProxy(options.node, tools.ecamo, originPort) : undefined,
   ]);
 
   const signer = await createSigner({ origin: serviceOrigin, kid: serviceKey.kid, privateJwk: serviceKey.privateJwk });
@@ -157,6 +158,11 @@ export async function buildLab(tools: Tools, options: Options, dir: string, repo
         },
         {
           id: 'nginx', label: 'nginx proxy_pass (ceiling)', server: nginx, url: base(proxyPort),
+          requestsFile: nginxFile, warmupFile: nginxFile, expect, firstAndLast: asLines(nginxLines),
+        },
+        // What a Node proxy with no checks at all reaches here (bare-proxy.ts), on nginx's very paths: the part of nginx's rate that Node can reach.
+        {
+          id: 'bare-node', label: 'bare Node proxy (reference)', server: bare!.child, url: base(bare!.port),
           requestsFile: nginxFile, warmupFile: nginxFile, expect, firstAndLast: asLines(nginxLines),
         },
         // (d) the same paths against the 2-worker instance: its canonical host is its own address, and the tokens don't name it.
@@ -234,7 +240,7 @@ export async function buildLab(tools: Tools, options: Options, dir: string, repo
       for (const line of target.firstAndLast) await checkRequest(`${scenario.id} / ${target.label}`, target.url, line, target.expect);
     }
   }
-  const servers = [origin, ecamo, ecamo2?.child, ecamoLarge?.child, ecamoHot?.child, camo?.child, nginx].filter((child): child is Child => child !== undefined);
+  const servers = [origin, ecamo, ecamo2?.child, ecamoLarge?.child, ecamoHot?.child, camo?.child, bare?.child, nginx].filter((child): child is Child => child !== undefined);
   return { scenarios, servers };
 }
 
