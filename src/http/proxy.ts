@@ -183,7 +183,8 @@ async function whileClientWaits<T>(res: HttpResponse, pending: Promise<T>, cance
   const onClientGone = (): void => {
     if (!res.writableFinished) cancel();
   };
-  res.once('close', onClientGone);
+  // on, not once: the finally below removes it either way, and once wraps it in a closure of its own.
+  res.on('close', onClientGone);
   try {
     return await pending;
   } finally {

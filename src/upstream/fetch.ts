@@ -97,13 +97,15 @@ export class SourceFetcher {
     let url = new URL(request.url);
     const firstOrigin = url.origin;
     for (let hop = 0; ; hop++) {
+      // URL's origin getter builds a new string on every read.
+      const origin = hop === 0 ? firstOrigin : url.origin;
       const headers: Record<string, string> = { 'accept-encoding': 'identity', via: '1.1 ecamo', 'user-agent': this.#options.userAgent };
       if (request.accept !== undefined) headers.accept = request.accept;
       if (request.validators !== undefined) Object.assign(headers, request.validators);
-      if (request.authorize !== undefined && url.origin === firstOrigin) headers.authorization = await request.authorize();
+      if (request.authorize !== undefined && origin === firstOrigin) headers.authorization = await request.authorize();
 
       const exchange = new Exchange(deadline, request.trace?.hop(url, headers));
-      this.#agents.for(url).dispatch({ origin: url.origin, path: url.pathname + url.search, method: 'GET', headers }, exchange);
+      this.#agents.for(url).dispatch({ origin, path: url.pathname + url.search, method: 'GET', headers }, exchange);
       const { statusCode, headers: responseHeaders } = await exchange.started;
       const location = redirectLocation(statusCode, responseHeaders);
       if (location === undefined || hop >= this.#options.maxRedirects) {
