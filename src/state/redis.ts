@@ -28,7 +28,6 @@
  *   Every command sent on it counts towards opening the circuit.
  * Keys of ecamo live under `ecamo:` (`ecamo:q:` quarantine, `ecamo:c:` cache).
  */
-import { once } from 'node:events';
 import { Redis, type RedisOptions } from 'ioredis';
 import type { RedisTarget } from '../config/redis-url.js';
 import { reasonOf, ThrottledLog, type Logger } from '../log.js';
@@ -200,7 +199,8 @@ export class SharedRedis {
       this.client.disconnect();
       return;
     }
-    const ended = once(this.client, 'end');
+    // Not events.once: it rejects on 'error', and a connection that fails in its handshake emits one while it closes.
+    const ended = new Promise((resolve) => this.client.once('end', resolve));
     if (this.client.status === 'ready') {
       // A failing quit must not hold the shutdown: disconnect instead.
       await this.client.quit().catch(() => this.client.disconnect());

@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, mock, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ConfigError } from '../../src/config/errors.js';
 import { createLogger } from '../../src/log.js';
 import { DEFAULT_REDIS_TIMINGS, parseRedisUrl, SharedRedis } from '../../src/state/redis.js';
 import { startEcamo } from '../helpers/harness.js';
 import { until } from '../helpers/poll.js';
+import { startDroppingListener } from '../helpers/wire.js';
 import { startRedisServer, type RedisServer } from '../helpers/redis-server.js';
 import { unlessInstalled } from '../helpers/programs.js';
 
@@ -126,5 +128,26 @@ describe('SharedRedis against a real redis-server', { skip: unlessInstalled('red
     await until(() => shared.available);
     await ecamo.close();
     assert.equal(shared.client.status, 'end');
+  });
+});
+
+describe('SharedRedis against a peer that hangs up during the handshake', () => {
+  test('close() resolves whenever it is called: while connecting, in the handshake, between attempts', async () => {
+    // A real TCP peer on loopback that drops each connection as it opens: ioredis's
+    // handshake fails ("Stream isn't writeable") and the client emits 'error' while closing.
+    const peer = await startDroppingListener();
+    const statuses = new Set<string>();
+    try {
+      for (let waitMs = 0; waitMs < 30; waitMs++) {
+        const shared = new SharedRedis(parseRedisUrl('ECAMO_REDIS_URL', peer.origin.replace('http:', 'redis:')), createLogger('silent'));
+        await sleep(waitMs);
+        statuses.add(shared.client.status);
+        await shared.close();
+        assert.equal(shared.available, false);
+      }
+    } finally {
+      await peer.close();
+    }
+    assert.ok(statuses.has('connect') || statuses.has('connecting'), `closed in ${[...statuses].join(', ')}`);
   });
 });
