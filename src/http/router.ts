@@ -11,9 +11,18 @@ export type Route =
   | { readonly kind: 'camo'; readonly digest: string; readonly url: CamoEncodedUrl }
   | { readonly kind: 'none' };
 
-// {any-prefix} is one segment and deliberately not compared with ECAMO_PREFIX.
-const REDIRECT = new RegExp(`^/[^/]+${ENDPOINT_PATHS.redirect}([^/]+)$`);
-const PROXY = new RegExp(`^/[^/]+${ENDPOINT_PATHS.proxy}([^/]+)$`);
+/**
+ * The last segment of `/{any-prefix}{endpoint}{segment}` when the path is
+ * exactly that, else undefined: what `^/[^/]+${endpoint}([^/]+)$` captures,
+ * without the regexp's match array on every request. {any-prefix} is one
+ * segment and deliberately not compared with ECAMO_PREFIX.
+ */
+function endpointSegment(path: string, endpoint: string): string | undefined {
+  const prefixEnd = path.indexOf('/', 1);
+  if (!path.startsWith('/') || prefixEnd <= 1 || !path.startsWith(endpoint, prefixEnd)) return undefined;
+  const start = prefixEnd + endpoint.length;
+  return start < path.length && !path.includes('/', start) ? path.slice(start) : undefined;
+}
 
 /**
  * The `t` parameter, as URLSearchParams reads it (the first one, decoded).
@@ -38,11 +47,11 @@ export function route(rawUrl: string): Route {
       return { kind: 'jwks' };
   }
   // The proxy endpoint first: it takes most requests (the two patterns never match the same path).
-  const digest = PROXY.exec(path)?.[1];
+  const digest = endpointSegment(path, ENDPOINT_PATHS.proxy);
   if (digest !== undefined) {
     return { kind: 'proxy', digest, token: proxyTokenParameter(queryStart === -1 ? '' : rawUrl.slice(queryStart + 1)) };
   }
-  const redirectToken = REDIRECT.exec(path)?.[1];
+  const redirectToken = endpointSegment(path, ENDPOINT_PATHS.redirect);
   if (redirectToken !== undefined) return { kind: 'redirect', token: redirectToken };
   const camo = camoUrlParts(path, queryStart === -1 ? undefined : rawUrl.slice(queryStart + 1));
   if (camo !== undefined) return { kind: 'camo', ...camo };

@@ -151,6 +151,24 @@ describe('route', () => {
     ]);
   });
 
+  test('the redirect and proxy paths are exactly what /{one segment}/v1/r|p/{one segment} matches, over every path of up to six pieces', () => {
+    const pieces = ['/', 'a', 'v1', '/v1', '/r/', '/p/', 'r', 'p', '.'];
+    const redirect = /^\/[^/]+\/v1\/r\/([^/]+)$/;
+    const proxy = /^\/[^/]+\/v1\/p\/([^/]+)$/;
+    let paths = [''];
+    for (let length = 1; length <= 6; length++) {
+      paths = paths.flatMap((path) => pieces.map((piece) => path + piece));
+      for (const path of paths) {
+        const routed = route(path);
+        const token = redirect.exec(path)?.[1];
+        const digest = proxy.exec(path)?.[1];
+        if (token !== undefined) assert.deepEqual(routed, { kind: 'redirect', token }, path);
+        else if (digest !== undefined) assert.deepEqual(routed, { kind: 'proxy', digest, token: undefined }, path);
+        else assert.ok(routed.kind !== 'redirect' && routed.kind !== 'proxy', path);
+      }
+    }
+  });
+
   test('overlong targets are routed like short ones, in time linear in their length', () => {
     const token = 'A'.repeat(1024 * 1024);
     assert.deepEqual(route(`/ecamo/v1/r/${token}`), { kind: 'redirect', token });
