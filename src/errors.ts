@@ -198,6 +198,11 @@ export class SourceResponseError extends EcamoError {
   }
 }
 
+/** What a request path caught, as the refusal to answer: an EcamoError as it is; anything else is a bug, `unknown`, with it as its cause (logRefusal logs that cause's stack). */
+export function asRefusal(error: unknown): EcamoError {
+  return error instanceof EcamoError ? error : new EcamoError('unknown', 'unexpected failure', { cause: error });
+}
+
 /** The nearest EcamoError in a chain of causes (undici and net may wrap what a connector raised). */
 export function findEcamoError(error: unknown): EcamoError | undefined {
   for (let current = error; current instanceof Error; current = current.cause) {

@@ -1,4 +1,4 @@
-import { countsTowardQuarantine, EcamoError, errorAnswer } from '../errors.js';
+import { asRefusal, countsTowardQuarantine, EcamoError, errorAnswer } from '../errors.js';
 import type { ThrottledLog } from '../log.js';
 import type { Quarantine } from '../quarantine/quarantine.js';
 import { traced } from '../tracing/index.js';
@@ -87,7 +87,7 @@ export function requestListener(app: App, outOfDescriptors: ThrottledLog): Reque
 
 /** The answer to a request that failed: its error's status and code, counted towards quarantine when it counts. */
 async function refuse(app: App, req: HttpRequest, res: HttpResponse, record: RequestRecord, error: unknown, outOfDescriptors: ThrottledLog): Promise<void> {
-  const failure = error instanceof EcamoError ? error : new EcamoError('unknown', 'unexpected failure', { cause: error });
+  const failure = asRefusal(error);
   logRefusal(app.logger, failure, outOfDescriptors);
   record.error = failure.code;
   const quarantineKey = record.quarantineKey;

@@ -9,7 +9,7 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import { Agent, type Dispatcher } from 'undici';
-import { EcamoError, isOutOfDescriptors, type EcamoErrorCode } from '../errors.js';
+import { asRefusal, EcamoError, isOutOfDescriptors, type EcamoErrorCode } from '../errors.js';
 import { outOfDescriptorsLog, type Logger } from '../log.js';
 import { answerClientErrors, drainable, listen, logRefusal, logServerErrors, sendError } from '../server/kit.js';
 import type { SharedRedis } from '../state/redis.js';
@@ -62,7 +62,7 @@ export async function startVerifyProxy(options: VerifyProxyOptions): Promise<Run
       );
     });
     handle(req, res, record, options, agent).catch((error: unknown) => {
-      const failure = error instanceof EcamoError ? error : new EcamoError('unknown', 'unexpected failure', { cause: error });
+      const failure = asRefusal(error);
       logRefusal(options.logger, failure, outOfDescriptors);
       record.error = failure.code;
       sendError(res, failure);
