@@ -9,6 +9,7 @@ import { loadConfig } from '../../src/config/load.js';
 import { generateKey } from '../../src/config/generate-key.js';
 import { signProxyToken } from '../../src/tokens/proxy-token.js';
 import { urlDigest } from '../../src/tokens/digest.js';
+import { spawnChild } from '../helpers/children.js';
 import { paddedPng, PNG } from '../helpers/images.js';
 
 const CLI = new URL('../../src/cli/main.js', import.meta.url).pathname;
@@ -61,7 +62,7 @@ async function keys() {
 
 async function serve(env: Record<string, string>): Promise<Served> {
   // Port 0: the system picks a free port, which ecamo logs (workers share it).
-  const child = spawn(process.execPath, [CLI, 'serve'], {
+  const child = spawnChild(process.execPath, [CLI, 'serve'], {
     env: { PATH: process.env.PATH, ECAMO_BIND: '127.0.0.1:0', ECAMO_CANONICAL_HOST: CANONICAL_HOST, ECAMO_INSECURE: 'true', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -7,6 +6,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { ConfigError } from '../../src/config/errors.js';
 import { loadConfig } from '../../src/config/load.js';
+import { spawnChild } from '../helpers/children.js';
 import { GIF, paddedPng, SVG } from '../helpers/images.js';
 import { SERVICE, ecamoKey, env, keysOf, p384, secondKey, serviceKey } from './fixture.js';
 
@@ -220,7 +220,7 @@ describe('loadConfig: a wrong value throws a ConfigError naming the variable', (
 describe('ecamo serve with a wrong configuration', () => {
   /** Runs the CLI with only PATH and `variables` in its environment. */
   async function serve(variables: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
-    const child = spawn(process.execPath, [CLI, 'serve'], { env: { PATH: process.env.PATH, ...variables }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawnChild(process.execPath, [CLI, 'serve'], { env: { PATH: process.env.PATH, ...variables }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -12,6 +12,7 @@ import { generateKey } from '../../src/config/generate-key.js';
 import { loadConfig } from '../../src/config/load.js';
 import { startServer, type RunningServer } from '../../src/server/start.js';
 import { createSigner, type Signer } from '../../src/signer/index.js';
+import { spawnChild } from '../helpers/children.js';
 import { GIF } from '../helpers/images.js';
 import { unlessInstalled } from '../helpers/programs.js';
 
@@ -74,7 +75,7 @@ http {
 }
 `,
   );
-  nginx = spawn(NGINX, ['-p', dir, '-c', join(dir, 'nginx.conf')], { stdio: 'ignore' });
+  nginx = spawnChild(NGINX, ['-p', dir, '-c', join(dir, 'nginx.conf')], { stdio: 'ignore', detached: true });
   toNginx = new Agent({ connect: { socketPath: join(dir, 'wiki.sock') } });
   for (let attempt = 0; ; attempt++) {
     try {

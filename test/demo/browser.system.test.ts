@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { after, before, test } from 'node:test';
 import { chromium, type Browser } from 'playwright-core';
+import { spawnChild } from '../helpers/children.js';
 import { unlessInstalled } from '../helpers/programs.js';
 
 const skip = unlessInstalled('chromium');
@@ -32,7 +33,7 @@ let output = '';
 
 before(async () => {
   if (skip !== false) return;
-  demo = spawn(process.execPath, [CLI, 'demo', '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  demo = spawnChild(process.execPath, [CLI, 'demo', '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
   demo.stdout!.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
   demo.stderr!.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
   while (!/Open (http:\/\/\S+)/.test(output)) {

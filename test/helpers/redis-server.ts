@@ -8,9 +8,10 @@
  * `pause()` and `resume()` stop and continue it (SIGSTOP, SIGCONT): a Redis
  * that keeps its connections but answers nothing, as an overloaded one.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import type { SharedRedis } from '../../src/state/redis.js';
+import { spawnChild } from './children.js';
 import { onSomePort, PORT_TAKEN, saysPortTaken } from './server-ports.js';
 
 const HOST = '127.0.0.1';
@@ -36,7 +37,7 @@ export interface RedisServer {
 type Outcome = { readonly ready: true } | { readonly ready: false; readonly portTaken: boolean; readonly output: string };
 
 function launch(port: number): { child: ChildProcess; outcome: Promise<Outcome> } {
-  const child = spawn(
+  const child = spawnChild(
     'redis-server',
     ['--port', String(port), '--bind', HOST, '--save', '', '--appendonly', 'no', '--protected-mode', 'yes', '--daemonize', 'no', '--loglevel', 'notice'],
     { stdio: ['ignore', 'pipe', 'pipe'] },

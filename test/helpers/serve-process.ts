@@ -2,13 +2,14 @@
  * `ecamo serve` as a child process in a process group of its own, its JSON
  * log lines parsed as they come.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import http from 'node:http';
 import { generateKey } from '../../src/config/generate-key.js';
 import { loadConfig } from '../../src/config/load.js';
 import { urlDigest } from '../../src/tokens/digest.js';
 import { signProxyToken } from '../../src/tokens/proxy-token.js';
+import { spawnChild } from './children.js';
 import { CLI } from './wire.js';
 
 export type LogLine = Record<string, unknown>;
@@ -56,10 +57,10 @@ export function spawnServe(env: Record<string, string>, options: { shell?: strin
   const stdio: ['ignore', 'pipe', 'pipe'] = ['ignore', 'pipe', 'pipe'];
   const child =
     options.shell !== undefined
-      ? spawn('sh', ['-c', `${options.shell}; exec "$0" "$1" serve`, process.execPath, CLI], { env: fullEnv, stdio, detached: true })
+      ? spawnChild('sh', ['-c', `${options.shell}; exec "$0" "$1" serve`, process.execPath, CLI], { env: fullEnv, stdio, detached: true })
       : options.bin === true
-        ? spawn(CLI, ['serve'], { env: fullEnv, stdio, detached: true })
-        : spawn(process.execPath, options.script === undefined ? [CLI, 'serve'] : [options.script], { env: fullEnv, stdio, detached: true });
+        ? spawnChild(CLI, ['serve'], { env: fullEnv, stdio, detached: true })
+        : spawnChild(process.execPath, options.script === undefined ? [CLI, 'serve'] : [options.script], { env: fullEnv, stdio, detached: true });
   const lines: LogLine[] = [];
   let stderr = '';
   let buffered = '';

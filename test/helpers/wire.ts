@@ -4,11 +4,12 @@
  * with Host = its canonical host, which nothing resolves in tests), and the
  * CLI run as a child process.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import { request } from 'undici';
+import { spawnChild } from './children.js';
 import { CANONICAL_HOST, fetchAnswer, startSource, type Answer, type Ecamo, type Source } from './harness.js';
 import { PNG } from './images.js';
 
@@ -157,7 +158,7 @@ export interface CliResult {
 
 /** Runs `ecamo ARGS` to completion with exactly `env` (plus PATH), `input` on stdin. */
 export async function runCli(args: readonly string[], env: Record<string, string> = {}, input = ''): Promise<CliResult> {
-  const child = spawn(process.execPath, [CLI, ...args], { env: { PATH: process.env.PATH, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawnChild(process.execPath, [CLI, ...args], { env: { PATH: process.env.PATH, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
   child.stdin.end(input);
   let stdout = '';
   let stderr = '';
@@ -205,7 +206,7 @@ export async function spawnListening(
   ready: RegExp,
   options: { command?: string; cwd?: string } = {},
 ): Promise<Listening> {
-  const child = spawn(options.command ?? process.execPath, argv, {
+  const child = spawnChild(options.command ?? process.execPath, argv, {
     env: { PATH: process.env.PATH, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,

@@ -7,13 +7,14 @@
  * by bytes and access-log lines cut long URLs, this run peaked at 312 MB.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { Agent, request } from 'undici';
 import { generateKey } from '../../src/config/generate-key.js';
 import { createSigner, type Signer } from '../../src/signer/index.js';
+import { spawnChild } from '../helpers/children.js';
 
 const CLI = new URL('../../src/cli/main.js', import.meta.url).pathname;
 const SERVICE_ORIGIN = 'http://wiki.test';
@@ -33,7 +34,7 @@ const agent = new Agent({ connections: CONCURRENCY, pipelining: 1, maxHeaderSize
 before(async () => {
   const [ecamoKey, serviceKey] = await Promise.all([generateKey('e1'), generateKey('svc')]);
   // The bin itself, shebang included (MALLOC_ARENA_MAX, semi-space size): RSS as deployed.
-  child = spawn(CLI, ['serve'], {
+  child = spawnChild(CLI, ['serve'], {
     env: {
       PATH: process.env.PATH,
       // What ecamo keeps must fit a 64 MB old space (more would end it out of memory). The cap also

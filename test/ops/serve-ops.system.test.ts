@@ -3,7 +3,7 @@
  * scrape for the whole process group), SIGHUP while serving.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { copyFile, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -12,6 +12,7 @@ import { test } from 'node:test';
 import tls from 'node:tls';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { generateKey } from '../../src/config/generate-key.js';
+import { spawnChild } from '../helpers/children.js';
 import { fetchAnswer } from '../helpers/harness.js';
 import { count } from '../helpers/prometheus.js';
 import { getOnNewConnection } from '../helpers/serve-process.js';
@@ -29,7 +30,7 @@ interface ServeProcess {
 
 /** `ecamo serve` with exactly `env` (plus PATH), its JSON log lines collected. */
 function spawnServe(env: Record<string, string>): ServeProcess {
-  const child = spawn(process.execPath, [CLI, 'serve'], { env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawnChild(process.execPath, [CLI, 'serve'], { env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: Record<string, unknown>[] = [];
   let buffered = '';
   let stderr = '';

@@ -3,11 +3,12 @@
  * counted by the primary, though the kernel spreads the client's connections.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import http from 'node:http';
 import { after, before, test } from 'node:test';
 import { generateKey } from '../../src/config/generate-key.js';
+import { spawnChild } from '../helpers/children.js';
 import { CLI } from '../helpers/wire.js';
 
 const CLIENT = '127.0.0.20';
@@ -18,7 +19,7 @@ const lines: Record<string, unknown>[] = [];
 
 before(async () => {
   const [ecamoKey, serviceKey] = await Promise.all([generateKey('ecamo-1'), generateKey('svc-1')]);
-  child = spawn(process.execPath, [CLI, 'serve'], {
+  child = spawnChild(process.execPath, [CLI, 'serve'], {
     env: {
       PATH: process.env.PATH,
       ECAMO_BIND: '127.0.0.1:0',
