@@ -4,10 +4,11 @@ import { TeeBody } from '../cache/tee.js';
 import { EcamoError, refusesAuthentication, SourceResponseError } from '../errors.js';
 import { reasonOf } from '../log.js';
 import { assertDigestMatches } from '../tokens/digest.js';
+import type { NowOrLater } from '../tokens/jws.js';
 import type { VerifiedProxyToken } from '../tokens/proxy-token.js';
 import type { SourceBody, SourceFetch, SourceHeaders, SourceResponse, SourceValidators } from '../upstream/fetch.js';
 import { assertSourceAllowed } from '../upstream/url-policy.js';
-import { traced, type RequestTrace } from '../tracing/index.js';
+import { type RequestTrace } from '../tracing/index.js';
 import type { App } from './app.js';
 import { answerFromEntry } from './cached-answer.js';
 import { checkContent, checkedContentType } from './content-check.js';
@@ -67,11 +68,11 @@ export function handleProxy(
   const token = proxyToken ?? '';
   const remembered = app.tokens.rememberedProxyToken(token);
   if (remembered !== undefined) return serveClaims(app, req, res, record, { digest, token, claims: remembered });
-  return verifyThenServe(app, req, res, record, digest, token);
-}
-
-async function verifyThenServe(app: App, req: HttpRequest, res: HttpResponse, record: RequestRecord, digest: string, token: string): Promise<void> {
-  const claims = await traced(record.trace, 'verify proxy token', () => verifyProxyToken(app, token));
+  // An HS256 token is verified at once, and its request goes on in this tick; an ES256 one, or any token
+  // while the request is traced (its span is a step of its own), when its verification ends.
+  const trace = record.trace;
+  const claims = trace === undefined ? verifyProxyToken(app, token) : trace.step('verify proxy token', async () => verifyProxyToken(app, token));
+  if (claims instanceof Promise) return claims.then((verified) => serveClaims(app, req, res, record, { digest, token, claims: verified }));
   return serveClaims(app, req, res, record, { digest, token, claims });
 }
 
@@ -99,13 +100,18 @@ function serveClaims(app: App, req: HttpRequest, res: HttpResponse, record: Requ
 }
 
 /** A proxy token not seen before. Only ecamo mints these, so any defect in one is an authentication failure. */
-async function verifyProxyToken(app: App, token: string): Promise<VerifiedProxyToken> {
+function verifyProxyToken(app: App, token: string): NowOrLater<VerifiedProxyToken> {
   try {
-    return await app.tokens.verifyProxyToken(token);
+    const claims = app.tokens.verifyProxyToken(token);
+    return claims instanceof Promise ? claims.catch(throwAsAuthenticationFailure) : claims;
   } catch (error) {
-    if (error instanceof EcamoError && !refusesAuthentication(error.code)) throw new EcamoError('invalid-token', error.message, { cause: error });
-    throw error;
+    return throwAsAuthenticationFailure(error);
   }
+}
+
+function throwAsAuthenticationFailure(error: unknown): never {
+  if (error instanceof EcamoError && !refusesAuthentication(error.code)) throw new EcamoError('invalid-token', error.message, { cause: error });
+  throw error;
 }
 
 /** The digest each verified token's claims were admitted with, and the source request they made (see handleProxy). */

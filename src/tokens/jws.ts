@@ -101,7 +101,30 @@ export async function verifyEs256Jwt<Required extends TimeClaim = never>(
   rules: ClaimRules<Required>,
   signatureRules: SignatureRules = {},
 ): Promise<VerifiedPayload<Required>> {
-  const payload = await verifyJwsSignature(token, resolveKey, signatureRules);
+  return verifyJwt(token, resolveKey, rules, signatureRules);
+}
+
+/**
+ * What a verification gives: at once for an HS256 MAC, checked on the event
+ * loop; later for an ES256 signature, checked on libuv's thread pool. A
+ * refusal is thrown at once in the first case, a rejection in the second.
+ * Verified at once, a proxy token costs no promise and no turn of the
+ * microtask queue between it and its request (docs/performance.md).
+ */
+export type NowOrLater<T> = T | Promise<T>;
+
+/** verifyEs256Jwt, with an HS256 token's verdict given at once (NowOrLater). */
+export function verifyJwt<Required extends TimeClaim = never>(
+  token: string,
+  resolveKey: KeyResolver,
+  rules: ClaimRules<Required>,
+  signatureRules: SignatureRules = {},
+): NowOrLater<VerifiedPayload<Required>> {
+  const signed = verifyJwsSignature(token, resolveKey, signatureRules);
+  return signed instanceof Promise ? signed.then((payload) => withClaimsChecked(payload, rules)) : withClaimsChecked(signed, rules);
+}
+
+function withClaimsChecked<Required extends TimeClaim>(payload: JwtPayload, rules: ClaimRules<Required>): VerifiedPayload<Required> {
   checkClaims(payload, rules, Math.floor(Date.now() / 1000));
   // checkClaims refused a token whose required time claims are missing or not numbers.
   return payload as VerifiedPayload<Required>;
@@ -124,11 +147,12 @@ export interface TokenVerification<Claims, Required extends TimeClaim = never> {
   read(payload: VerifiedPayload<Required>): Claims;
 }
 
-export async function verifyToken<Claims, Required extends TimeClaim = never>(
+export function verifyToken<Claims, Required extends TimeClaim = never>(
   token: string,
   verification: TokenVerification<Claims, Required>,
-): Promise<Claims> {
-  return verification.read(await verifyEs256Jwt(token, verification.resolveKey, verification.claimRules, verification.signatureRules));
+): NowOrLater<Claims> {
+  const verified = verifyJwt(token, verification.resolveKey, verification.claimRules, verification.signatureRules);
+  return verified instanceof Promise ? verified.then((payload) => verification.read(payload)) : verification.read(verified);
 }
 
 /** Service keys are named `"<service origin> <kid>"` (ECAMO_SERVICE_PUBLIC_KEYS): a service signs only for its own origin. */
@@ -138,17 +162,17 @@ export function serviceKeyName(serviceOrigin: string, kid: string): string {
 
 /**
  * The first half of verifyEs256Jwt: the compact serialisation, the header,
- * the key and the signature, refused with the codes listed there. Resolves
- * with the payload, whose claims are not checked yet.
+ * the key and the signature, refused with the codes listed there. Gives the
+ * payload, whose claims are not checked yet (at once for an HS256 token:
+ * NowOrLater).
  */
-export async function verifyJwsSignature(token: string, resolveKey: KeyResolver, signatureRules: SignatureRules = {}): Promise<JwtPayload> {
+export function verifyJwsSignature(token: string, resolveKey: KeyResolver, signatureRules: SignatureRules = {}): NowOrLater<JwtPayload> {
   const firstDot = token.indexOf('.');
   const secondDot = token.indexOf('.', firstDot + 1);
   if (firstDot === -1 || secondDot === -1 || token.indexOf('.', secondDot + 1) !== -1) {
     throw new EcamoError('token-deserialization', 'not a compact JWS');
   }
-  const header = decodeJsonObject(token.slice(0, firstDot), 'header');
-  checkCrit(header);
+  const header = headerOf(token.slice(0, firstDot));
   if (typeof header.alg !== 'string') throw new EcamoError('token-deserialization', 'header has no alg');
   const resolveMacKey = header.alg === 'HS256' ? signatureRules.resolveMacKey : undefined;
   if (header.alg !== 'ES256' && resolveMacKey === undefined) throw new EcamoError('invalid-token', `alg ${header.alg} is not allowed`);
@@ -164,9 +188,40 @@ export async function verifyJwsSignature(token: string, resolveKey: KeyResolver,
   const payload = decodeJsonObject(token.slice(firstDot + 1, secondDot), 'payload') as JwtPayload;
   // The signature covers the exact bytes of header and payload as sent: any other spelling of them fails here.
   const signingInput = token.slice(0, secondDot);
-  const valid = key instanceof KeyObject ? macMatches(signingInput, key, signature) : await verifyOnThreadPool(signingInput, keyObjectOf(key), signature);
-  if (!valid) throw new EcamoError('invalid-token', SIGNATURE_DOES_NOT_VERIFY);
-  return payload;
+  if (key instanceof KeyObject) {
+    if (!macMatches(signingInput, key, signature)) throw new EcamoError('invalid-token', SIGNATURE_DOES_NOT_VERIFY);
+    return payload;
+  }
+  return verifyOnThreadPool(signingInput, keyObjectOf(key), signature).then((valid) => {
+    if (!valid) throw new EcamoError('invalid-token', SIGNATURE_DOES_NOT_VERIFY);
+    return payload;
+  });
+}
+
+/** Header segments recently decoded and checked, up to RECENT_HEADERS of them, each at most RECENT_HEADER_LENGTH long. */
+const recentHeaders = new Map<string, Readonly<Record<string, unknown>>>();
+const RECENT_HEADERS = 64;
+const RECENT_HEADER_LENGTH = 256;
+
+/**
+ * The header of a token, decoded and its `crit` checked (refusing as
+ * verifyEs256Jwt says). A signer sends the same header on every token of a
+ * key (`{"alg":"HS256","kid":...}` on every proxy token), so the last few
+ * are remembered by their exact segment: what is decoded from a string
+ * depends on that string alone, and a segment spelled in any other way is
+ * another key here, decoded and checked on its own. Headers that fail are
+ * not kept; a stream of distinct headers only empties the table.
+ */
+function headerOf(segment: string): Readonly<Record<string, unknown>> {
+  const recent = recentHeaders.get(segment);
+  if (recent !== undefined) return recent;
+  const header = decodeJsonObject(segment, 'header');
+  checkCrit(header);
+  if (segment.length <= RECENT_HEADER_LENGTH) {
+    if (recentHeaders.size >= RECENT_HEADERS) recentHeaders.clear();
+    recentHeaders.set(segment, Object.freeze(header));
+  }
+  return header;
 }
 
 /**
@@ -230,7 +285,7 @@ function decodeJsonObject(segment: string, part: 'header' | 'payload'): Record<s
  * `b64: true`, which jose lets through as a no-op. The checks run in jose's
  * order, so that both name the same class of error.
  */
-function checkCrit(header: Record<string, unknown>): void {
+function checkCrit(header: Readonly<Record<string, unknown>>): void {
   const crit = header.crit;
   if (crit === undefined) return;
   if (!Array.isArray(crit) || crit.length === 0 || crit.some((name) => typeof name !== 'string' || name === '')) {

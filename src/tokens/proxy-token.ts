@@ -71,6 +71,6 @@ export function proxyTokenVerification(keys: Pick<EcamoKeys, 'verification' | 'p
   };
 }
 
-export function verifyProxyToken(token: string, keys: Pick<EcamoKeys, 'verification' | 'proxyTokenMacKeys'>): Promise<VerifiedProxyToken> {
+export async function verifyProxyToken(token: string, keys: Pick<EcamoKeys, 'verification' | 'proxyTokenMacKeys'>): Promise<VerifiedProxyToken> {
   return verifyToken(token, proxyTokenVerification(keys));
 }

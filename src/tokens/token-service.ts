@@ -3,7 +3,8 @@ import type { Config } from '../config/load.js';
 import type { Metrics, TokenKind } from '../metrics.js';
 import { verifyAuthCookie } from './auth-cookie.js';
 import { signIdToken } from './id-token.js';
-import { signProxyToken, verifyProxyToken, type ProxyTokenClaims, type VerifiedProxyToken } from './proxy-token.js';
+import { verifyToken, type NowOrLater, type TokenVerification } from './jws.js';
+import { proxyTokenVerification, signProxyToken, type ProxyTokenClaims, type VerifiedProxyToken } from './proxy-token.js';
 import { verifyUrlToken, type UrlTokenClaims } from './url-token.js';
 import { VerifiedCache, type VerifiedCacheLimits, type VerifiedCacheStats } from './verified-cache.js';
 
@@ -41,16 +42,29 @@ export type TokenCacheStats = {
   readonly issuedProxyTokens: VerifiedCacheStats;
 };
 
-/** Counts a verification that reached the signature, by outcome. */
-async function counted<T>(metrics: Metrics, kind: TokenKind, verifying: Promise<T>): Promise<T> {
+/** Counts a verification, by outcome, when it has one (at once or later: NowOrLater). */
+function counted<T>(metrics: Metrics, kind: TokenKind, verify: () => NowOrLater<T>): NowOrLater<T> {
+  let verifying: NowOrLater<T>;
   try {
-    const result = await verifying;
-    metrics.tokenVerified(kind, 'valid');
-    return result;
+    verifying = verify();
   } catch (error) {
     metrics.tokenVerified(kind, 'invalid');
     throw error;
   }
+  if (!(verifying instanceof Promise)) {
+    metrics.tokenVerified(kind, 'valid');
+    return verifying;
+  }
+  return verifying.then(
+    (result) => {
+      metrics.tokenVerified(kind, 'valid');
+      return result;
+    },
+    (error: unknown) => {
+      metrics.tokenVerified(kind, 'invalid');
+      throw error;
+    },
+  );
 }
 
 /**
@@ -69,6 +83,8 @@ export class TokenService {
   readonly #config: Config;
   readonly #metrics: Metrics;
   #keys: KeySet;
+  /** The rules of proxy tokens under `#keys`, made when the keys are. */
+  #proxyTokenVerification: TokenVerification<VerifiedProxyToken, 'exp'>;
   #jwksBody: string;
   readonly #urlTokens = new VerifiedCache<UrlTokenClaims>(URL_TOKENS, (claims) => claims.url.length + NUMBER_BYTES);
   readonly #authCookies = new VerifiedCache<number>(AUTH_COOKIES, () => NUMBER_BYTES);
@@ -81,6 +97,7 @@ export class TokenService {
     this.#config = config;
     this.#metrics = metrics;
     this.#keys = { serviceKeys: config.serviceKeys, ecamoKeys: config.ecamoKeys };
+    this.#proxyTokenVerification = proxyTokenVerification(config.ecamoKeys);
     this.#jwksBody = jwksBodyOf(this.#keys);
   }
 
@@ -104,6 +121,7 @@ export class TokenService {
    */
   replaceKeys(keys: KeySet): void {
     this.#keys = keys;
+    this.#proxyTokenVerification = proxyTokenVerification(keys.ecamoKeys);
     this.#jwksBody = jwksBodyOf(keys);
     this.#urlTokens.clear();
     this.#authCookies.clear();
@@ -117,9 +135,7 @@ export class TokenService {
     this.#metrics.cacheLookup('url', cached !== undefined);
     if (cached !== undefined) return cached;
     const keys = this.#keys;
-    const claims = await counted(this.#metrics, 'url', verifyUrlToken(token, serviceOrigin, keys.serviceKeys));
-    this.#verifiedUnder.set(claims, keys);
-    return claims;
+    return this.#verifiedWith(await counted(this.#metrics, 'url', () => verifyUrlToken(token, serviceOrigin, keys.serviceKeys)), keys);
   }
 
   /** The request this URL token came with was admitted (its cookie verified). */
@@ -134,7 +150,7 @@ export class TokenService {
     this.#metrics.cacheLookup('cookie', hit);
     if (hit) return;
     const keys = this.#keys;
-    const exp = await counted(this.#metrics, 'cookie', verifyAuthCookie(token, serviceOrigin, canonicalOrigin, keys.serviceKeys));
+    const exp = await counted(this.#metrics, 'cookie', () => verifyAuthCookie(token, serviceOrigin, canonicalOrigin, keys.serviceKeys));
     if (keys === this.#keys) this.#authCookies.set(key, exp, exp * 1000);
   }
 
@@ -161,10 +177,20 @@ export class TokenService {
     return cached;
   }
 
-  /** Verifies a proxy token now (look in rememberedProxyToken first). */
-  async verifyProxyToken(token: string): Promise<VerifiedProxyToken> {
+  /**
+   * Verifies a proxy token (look in rememberedProxyToken first): an HS256
+   * one at once, refused with a throw; an ES256 one later (NowOrLater).
+   */
+  verifyProxyToken(token: string): NowOrLater<VerifiedProxyToken> {
     const keys = this.#keys;
-    const claims = await counted(this.#metrics, 'proxy', verifyProxyToken(token, keys.ecamoKeys));
+    const verification = this.#proxyTokenVerification;
+    const verifying = counted(this.#metrics, 'proxy', () => verifyToken(token, verification));
+    if (verifying instanceof Promise) return verifying.then((claims) => this.#verifiedWith(claims, keys));
+    return this.#verifiedWith(verifying, keys);
+  }
+
+  /** `claims`, noted as verified under `keys` (see `replaceKeys`). */
+  #verifiedWith<Claims extends UrlTokenClaims | VerifiedProxyToken>(claims: Claims, keys: KeySet): Claims {
     this.#verifiedUnder.set(claims, keys);
     return claims;
   }

@@ -26,6 +26,6 @@ export function urlTokenVerification(serviceOrigin: string, serviceKeys: Readonl
   };
 }
 
-export function verifyUrlToken(token: string, serviceOrigin: string, serviceKeys: ReadonlyMap<string, CryptoKey>): Promise<UrlTokenClaims> {
+export async function verifyUrlToken(token: string, serviceOrigin: string, serviceKeys: ReadonlyMap<string, CryptoKey>): Promise<UrlTokenClaims> {
   return verifyToken(token, urlTokenVerification(serviceOrigin, serviceKeys));
 }

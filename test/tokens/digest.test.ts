@@ -84,6 +84,23 @@ describe('decodeStrictBase64url', () => {
   });
 });
 
+describe('decodeStrictBase64url against re-encoding', () => {
+  it('decodes exactly the texts that its bytes re-encode to: every last character after every length of 0 to 8 characters', () => {
+    const reEncoded = (text: string): Buffer | undefined => {
+      if (!/^[A-Za-z0-9_-]*$/.test(text)) return undefined;
+      const bytes = Buffer.from(text, 'base64url');
+      return bytes.toString('base64url') === text ? bytes : undefined;
+    };
+    for (let length = 0; length <= 8; length++) {
+      const prefix = Array.from({ length }, (_, i) => ALPHABET.charAt((i * 37 + 11) % 64)).join('');
+      for (const last of `${ALPHABET}=+/. \u00ff`) {
+        const text = `${prefix}${last}`;
+        assert.deepEqual(decodeStrictBase64url(text), reEncoded(text), JSON.stringify(text));
+      }
+    }
+  });
+});
+
 describe('assertDigestMatches', () => {
   it('accepts the digest of the URL (docs/protocol.md §5 vector)', () => {
     assert.doesNotThrow(() => assertDigestMatches(VECTOR_DIGEST, VECTOR_URL));

@@ -9,8 +9,8 @@ import assert from 'node:assert/strict';
 import { afterEach, before, beforeEach, describe, mock, test } from 'node:test';
 import { generateKeyPair } from 'jose';
 import { EcamoError } from '../../src/errors.js';
-import { CLOCK_TOLERANCE_SECONDS, verifyEs256Jwt, type ClaimRules, type TimeClaim } from '../../src/tokens/jws.js';
-import { FORGERIES, genuine, type TokenCode } from '../helpers/forgeries.js';
+import { CLOCK_TOLERANCE_SECONDS, verifyEs256Jwt, verifyJwt, type ClaimRules, type TimeClaim } from '../../src/tokens/jws.js';
+import { FORGERIES, genuine, sign, withSpareBit, type TokenCode } from '../helpers/forgeries.js';
 import { b64u, es256, jsonPart, jws } from '../helpers/hostile.js';
 import { CANONICAL, SERVICE, jwsSubjects, type JwsSubject } from '../helpers/jws-subjects.js';
 
@@ -167,6 +167,50 @@ describe('verifyEs256Jwt', () => {
     assert.deepEqual(asked, [cookie.kid]);
     const { publicKey: p384 } = await generateKeyPair('ES384');
     await assertRefusedWith(verifyEs256Jwt(token, () => p384, cookie.rules), 'invalid-token', 'P-384 key');
+  });
+
+  test('verifyJwt: an HS256 verdict comes at once (claims, or a throw), an ES256 one as a promise', async () => {
+    const [hs256, es256Proxy] = subjects.filter((subject) => subject.name.startsWith('proxy token')) as [JwsSubject, JwsSubject];
+    const verifyNow = (token: string): unknown => verifyJwt(token, () => es256Proxy.publicKey, proxy.rules, proxy.signatureRules);
+    const claims = verifyNow(genuine(hs256));
+    assert.ok(!(claims instanceof Promise));
+    assert.deepEqual(claims, hs256.claims());
+    const forged = genuine(hs256, {}, { exp: NOW - 3600 });
+    assert.throws(() => verifyNow(`${forged.slice(0, -2)}AA`), (error: unknown) => error instanceof EcamoError && error.code === 'invalid-token');
+    assert.throws(() => verifyNow(forged.replace(/\.[^.]*\./, `.${jsonPart({ ...hs256.claims(), exp: NOW - 3600, x: 1 })}.`)), EcamoError);
+    assert.throws(() => verifyNow(genuine(hs256, {}, { exp: NOW - 3600 })), (error: unknown) => error instanceof EcamoError && error.code === 'jwt');
+    const later = verifyNow(genuine(es256Proxy));
+    assert.ok(later instanceof Promise);
+    assert.deepEqual(await later, es256Proxy.claims());
+    await assertRefusedWith(verifyNow(genuine(es256Proxy, {}, { exp: NOW - 3600 })) as Promise<unknown>, 'jwt', 'ES256, expired');
+  });
+
+  test('a header decoded before is no shortcut for any other spelling of it, and one refused is refused every time', async () => {
+    const token = genuine(proxy);
+    const [header = '', payload = ''] = token.split('.');
+    assert.deepEqual(await proxy.verify(token), proxy.claims());
+    assert.deepEqual(await proxy.verify(token), proxy.claims(), 'the same header again');
+    const signedOver = (headerSegment: string): string => `${headerSegment}.${payload}.${b64u(sign(proxy, `${headerSegment}.${payload}`))}`;
+    // The remembered header respelled: each of these bytes is refused as it was before any header was remembered.
+    const respellings: readonly [string, TokenCode][] = [
+      [`${header}=`, 'token-deserialization'],
+      [header.length % 4 === 0 ? `${header}AA` : withSpareBit(header), 'token-deserialization'],
+      [` ${header}`, 'token-deserialization'],
+      [b64u(JSON.stringify({ alg: 'HS256', kid: proxy.kid }, null, 1)), 'invalid-token'],
+    ];
+    for (const [respelled, code] of respellings) {
+      for (const round of [1, 2]) await assertRefusedWith(proxy.verify(`${respelled}.${payload}.${token.split('.')[2]}`), code, `${respelled}, round ${round}`);
+    }
+    // Signed over the respelled header (a MAC key's holder), the canonical spellings verify; the rest are still refused.
+    await assertRefusedWith(proxy.verify(signedOver(`${header}=`)), 'token-deserialization', 'padded, signed');
+    const critical = jsonPart({ alg: 'HS256', kid: proxy.kid, crit: ['x'] });
+    for (const round of [1, 2]) await assertRefusedWith(proxy.verify(signedOver(critical)), 'invalid-token', `crit, round ${round}`);
+    // More distinct headers than are remembered: each is judged on its own, and the genuine one still verifies after them.
+    for (let i = 0; i < 100; i++) {
+      const other = jsonPart({ alg: 'HS256', kid: `${proxy.kid}-${i}` });
+      await assertRefusedWith(proxy.verify(signedOver(other)), 'unknown-key', `kid ${i}`);
+    }
+    assert.deepEqual(await proxy.verify(token), proxy.claims(), 'after the others');
   });
 
   test('the signature covers the exact header bytes: the same header spelled with other whitespace fails', async () => {

@@ -167,9 +167,11 @@ describe('proxy tokens: byte for byte', () => {
     const tokens = new TokenService(config, new Metrics());
     const token = await tokens.issueProxyToken(CLAIMS);
     const all = variants(token);
-    for (const variant of Object.values(all)) await refused(tokens.verifyProxyToken(variant), ['invalid-token', 'token-deserialization', 'jwt']);
+    // An HS256 verdict comes at once: a refusal is thrown, taken here as a rejection.
+    const verify = async (variant: string): Promise<unknown> => tokens.verifyProxyToken(variant);
+    for (const variant of Object.values(all)) await refused(verify(variant), ['invalid-token', 'token-deserialization', 'jwt']);
     assert.equal((await tokens.verifyProxyToken(token)).url, CLAIMS.url);
-    for (const variant of Object.values(all)) await refused(tokens.verifyProxyToken(variant), ['invalid-token', 'token-deserialization', 'jwt']);
+    for (const variant of Object.values(all)) await refused(verify(variant), ['invalid-token', 'token-deserialization', 'jwt']);
   });
 });
 

@@ -11,6 +11,7 @@ import { loadEcamoKeys, loadServicePublicKeys, type KeySet } from '../../src/con
 import { loadConfig } from '../../src/config/load.js';
 import { EcamoError, type EcamoErrorCode } from '../../src/errors.js';
 import { Metrics, type TokenKind } from '../../src/metrics.js';
+import { signProxyToken } from '../../src/tokens/proxy-token.js';
 import { TokenService } from '../../src/tokens/token-service.js';
 import { ecamoKey, secondKey, serviceKey } from '../config/fixture.js';
 import { es256, jws } from '../helpers/hostile.js';
@@ -52,10 +53,9 @@ async function verifications(metrics: Metrics, kind: TokenKind): Promise<number>
   return values.filter((value) => value.labels.kind === kind).reduce((sum, value) => sum + value.value, 0);
 }
 
-/** A proxy token as handleProxy takes it: from the cache of remembered tokens, else verified now. */
-function presentProxyToken(service: TokenService, token: string): Promise<unknown> {
-  const remembered = service.rememberedProxyToken(token);
-  return remembered === undefined ? service.verifyProxyToken(token) : Promise.resolve(remembered);
+/** A proxy token as handleProxy takes it: from the cache of remembered tokens, else verified now (a refusal as a rejection). */
+async function presentProxyToken(service: TokenService, token: string): Promise<unknown> {
+  return service.rememberedProxyToken(token) ?? service.verifyProxyToken(token);
 }
 
 async function assertRefused(verifying: Promise<unknown>, code: EcamoErrorCode, label: string): Promise<void> {
@@ -99,6 +99,31 @@ describe('TokenService caches', () => {
     mock.timers.setTime((T + 60) * 1000 + 1);
     await service.verifyUrlToken(token, S1);
     assert.equal(await verifications(metrics, 'url'), 2, 'the URL token is verified again once past its exp');
+  });
+
+  test('an HS256 proxy token is verified at once (claims, or a throw), an ES256 one later; each counted by its outcome', async () => {
+    const { service, metrics } = await newService();
+    const claims = { url: IMAGE, serviceOrigin: S1, sendToken: false };
+    const outcomes = async (): Promise<Record<string, number>> => {
+      const { values } = await metrics.tokenVerifications.get();
+      return Object.fromEntries(values.filter((value) => value.labels.kind === 'proxy').map((value) => [String(value.labels.outcome), value.value]));
+    };
+    const hs256 = await service.issueProxyToken(claims);
+    const now = service.verifyProxyToken(hs256);
+    assert.ok(!(now instanceof Promise));
+    assert.deepEqual(now, { ...claims, exp: T + 45 });
+    // One more character of MAC: 33 bytes.
+    assert.throws(() => service.verifyProxyToken(`${hs256}A`), (error: unknown) => error instanceof EcamoError && error.code === 'invalid-token');
+    assert.deepEqual(await outcomes(), { valid: 1, invalid: 1 });
+    const es256Token = await signProxyToken(claims, service.keys.ecamoKeys.signing, 45, 'ES256');
+    const later = service.verifyProxyToken(es256Token);
+    assert.ok(later instanceof Promise);
+    assert.deepEqual(await later, { ...claims, exp: T + 45 });
+    const forged = `${es256Token.slice(0, -2)}${es256Token.endsWith('AA') ? 'AQ' : 'AA'}`;
+    const refusal = service.verifyProxyToken(forged);
+    assert.ok(refusal instanceof Promise, 'a forged ES256 signature is refused later, from the thread pool');
+    await assertRefused(refusal, 'invalid-token', 'forged ES256 signature');
+    assert.deepEqual(await outcomes(), { valid: 2, invalid: 2 });
   });
 
   test('a verified token is cached for its kind only: another kind verifies it from scratch', async () => {
