@@ -93,8 +93,7 @@ function serveClaims(app: App, req: HttpRequest, res: HttpResponse, record: Requ
   admitSource(app, record, source);
   if (source !== admitted?.source) {
     assertDigestMatches(digest, claims.url);
-    app.tokens.rememberProxyToken(token, claims);
-    admissions.set(claims, { digest, source });
+    if (app.tokens.rememberProxyToken(token, claims)) admissions.set(claims, { digest, source });
   }
   return serveSource(app, req, res, record, source);
 }

@@ -4,6 +4,7 @@ import type { Metrics, TokenKind } from '../metrics.js';
 import { verifyAuthCookie } from './auth-cookie.js';
 import { signIdToken } from './id-token.js';
 import { verifyToken, type NowOrLater, type TokenVerification } from './jws.js';
+import { Sightings } from './sightings.js';
 import { proxyTokenVerification, signProxyToken, type ProxyTokenClaims, type VerifiedProxyToken } from './proxy-token.js';
 import { verifyUrlToken, type UrlTokenClaims } from './url-token.js';
 import { VerifiedCache, type VerifiedCacheLimits, type VerifiedCacheStats } from './verified-cache.js';
@@ -30,6 +31,14 @@ const URL_TOKENS: VerifiedCacheLimits = { maxBytes: 8 * MIB, maxEntryBytes: MAX_
 const AUTH_COOKIES: VerifiedCacheLimits = { maxBytes: 2 * MIB, maxEntryBytes: MAX_ENTRY_BYTES, maxTtlMs: MAX_CACHE_TTL_MS };
 const PROXY_TOKENS: VerifiedCacheLimits = { maxBytes: 8 * MIB, maxEntryBytes: MAX_ENTRY_BYTES, maxTtlMs: MAX_CACHE_TTL_MS };
 const ISSUED_PROXY_TOKENS: VerifiedCacheLimits = { maxBytes: 4 * MIB, maxEntryBytes: MAX_ENTRY_BYTES, maxTtlMs: MAX_CACHE_TTL_MS };
+
+/**
+ * Proxy tokens whose first admission is remembered (64 KiB of fingerprints):
+ * more than the proxy-token cache holds at typical sizes (8 MiB at about 600
+ * bytes an entry, some 13,000), so a token asked for again before it would
+ * have been evicted is mostly remembered at its second request.
+ */
+const PROXY_TOKEN_SIGHTINGS = 16_384;
 
 /** A number's size in a cache entry. */
 const NUMBER_BYTES = 8;
@@ -89,6 +98,7 @@ export class TokenService {
   readonly #urlTokens = new VerifiedCache<UrlTokenClaims>(URL_TOKENS, (claims) => claims.url.length + NUMBER_BYTES);
   readonly #authCookies = new VerifiedCache<number>(AUTH_COOKIES, () => NUMBER_BYTES);
   readonly #proxyTokens = new VerifiedCache<VerifiedProxyToken>(PROXY_TOKENS, (claims) => claims.url.length + claims.serviceOrigin.length + NUMBER_BYTES);
+  readonly #proxyTokenSightings = new Sightings(PROXY_TOKEN_SIGHTINGS);
   readonly #issuedProxyTokens = new VerifiedCache<string>(ISSUED_PROXY_TOKENS, (token) => token.length);
   /** The key set the claims of each fresh verification were checked with (see `replaceKeys`). */
   readonly #verifiedUnder = new WeakMap<UrlTokenClaims | VerifiedProxyToken, KeySet>();
@@ -195,10 +205,15 @@ export class TokenService {
     return claims;
   }
 
-  /** The request this proxy token came with was admitted (policy and digest passed). */
-  rememberProxyToken(token: string, claims: VerifiedProxyToken): void {
-    if (this.#verifiedUnder.get(claims) !== this.#keys) return;
+  /**
+   * The request this proxy token came with was admitted (policy and digest
+   * passed). It is remembered from its second admitted request on (Sightings:
+   * most tokens of a long tail are asked for once); true when it is now.
+   */
+  rememberProxyToken(token: string, claims: VerifiedProxyToken): boolean {
+    if (this.#verifiedUnder.get(claims) !== this.#keys || !this.#proxyTokenSightings.seenBefore(token)) return false;
     this.#proxyTokens.set(token, claims, claims.exp * 1000);
+    return true;
   }
 
   signIdToken(claims: { canonicalOrigin: string; sourceOrigin: string; serviceOrigin: string }): Promise<string> {

@@ -58,6 +58,12 @@ async function presentProxyToken(service: TokenService, token: string): Promise<
   return service.rememberedProxyToken(token) ?? service.verifyProxyToken(token);
 }
 
+/** A proxy token admitted twice, as handleProxy does it: verified, then remembered, the first time only noted. */
+async function admitTwice(service: TokenService, token: string): Promise<void> {
+  assert.equal(service.rememberProxyToken(token, await service.verifyProxyToken(token)), false, 'noted at its first admission');
+  assert.equal(service.rememberProxyToken(token, await service.verifyProxyToken(token)), true, 'remembered at its second');
+}
+
 async function assertRefused(verifying: Promise<unknown>, code: EcamoErrorCode, label: string): Promise<void> {
   await assert.rejects(verifying, (error: unknown) => error instanceof EcamoError && error.code === code, label);
 }
@@ -87,18 +93,33 @@ describe('TokenService caches', () => {
     const token = urlToken({ exp: T + 60 });
     service.rememberUrlToken(token, S1, await service.verifyUrlToken(token, S1));
     const proxyToken = await service.issueProxyToken({ url: IMAGE, serviceOrigin: S1, sendToken: false });
-    service.rememberProxyToken(proxyToken, await service.verifyProxyToken(proxyToken));
+    await admitTwice(service, proxyToken);
     const proxyExp = T + 45; // the default ECAMO_TOKEN_LIFETIME
     mock.timers.setTime((proxyExp - 1) * 1000);
     await service.verifyUrlToken(token, S1);
     await presentProxyToken(service, proxyToken);
-    assert.deepEqual([await verifications(metrics, 'url'), await verifications(metrics, 'proxy')], [1, 1], 'both were cache hits');
+    // The proxy token was verified at each of its two admissions.
+    assert.deepEqual([await verifications(metrics, 'url'), await verifications(metrics, 'proxy')], [1, 2], 'both were cache hits');
     mock.timers.setTime(proxyExp * 1000 + 1);
     await presentProxyToken(service, proxyToken);
-    assert.equal(await verifications(metrics, 'proxy'), 2, 'the proxy token is verified again once past its exp');
+    assert.equal(await verifications(metrics, 'proxy'), 3, 'the proxy token is verified again once past its exp');
     mock.timers.setTime((T + 60) * 1000 + 1);
     await service.verifyUrlToken(token, S1);
     assert.equal(await verifications(metrics, 'url'), 2, 'the URL token is verified again once past its exp');
+  });
+
+  test('a proxy token is remembered from its second admitted request, not its first', async () => {
+    const { service, metrics } = await newService();
+    const first = await service.issueProxyToken({ url: IMAGE, serviceOrigin: S1, sendToken: false });
+    const second = await service.issueProxyToken({ url: `${IMAGE}?2`, serviceOrigin: S1, sendToken: false });
+    assert.equal(service.rememberProxyToken(first, await service.verifyProxyToken(first)), false);
+    assert.equal(service.rememberProxyToken(second, await service.verifyProxyToken(second)), false);
+    assert.equal(service.cacheStats().proxyTokens.entries, 0, 'nothing kept of a first admission');
+    assert.equal(service.rememberedProxyToken(first), undefined);
+    assert.equal(service.rememberProxyToken(first, await service.verifyProxyToken(first)), true);
+    assert.deepEqual(service.rememberedProxyToken(first), { url: IMAGE, serviceOrigin: S1, sendToken: false, exp: T + 45 });
+    assert.equal(service.rememberedProxyToken(second), undefined, 'the other token was admitted once');
+    assert.equal(await verifications(metrics, 'proxy'), 3);
   });
 
   test('an HS256 proxy token is verified at once (claims, or a throw), an ES256 one later; each counted by its outcome', async () => {
@@ -137,7 +158,7 @@ describe('TokenService caches', () => {
     await service.verifyAuthCookie(cookieOnly, S1, C1);
     await assertRefused(service.verifyUrlToken(cookieOnly, S1), 'missing-claim', 'a cached cookie as a URL token');
     const proxyToken = await service.issueProxyToken({ url: IMAGE, serviceOrigin: S1, sendToken: false });
-    service.rememberProxyToken(proxyToken, await service.verifyProxyToken(proxyToken));
+    await admitTwice(service, proxyToken);
     await assertRefused(service.verifyUrlToken(proxyToken, S1), 'invalid-token', 'a cached proxy token (HS256) as a URL token');
     await assertRefused(service.verifyAuthCookie(proxyToken, S1, C1), 'invalid-token', 'a cached proxy token (HS256) as a cookie');
     await assertRefused(presentProxyToken(service, both), 'unknown-key', 'a cached URL token as a proxy token');
@@ -163,7 +184,7 @@ describe('TokenService caches', () => {
     await service.verifyAuthCookie(cookieToken, S1, C1);
     const request = { url: IMAGE, serviceOrigin: S1, sendToken: false };
     const proxyToken = await service.issueProxyToken(request);
-    service.rememberProxyToken(proxyToken, await service.verifyProxyToken(proxyToken));
+    await admitTwice(service, proxyToken);
 
     service.replaceKeys(await rotatedKeys());
     await assertRefused(service.verifyUrlToken(token, S1), 'unknown-key', 'URL token');
@@ -190,10 +211,11 @@ describe('TokenService caches', () => {
     const token = urlToken();
     const claims = await service.verifyUrlToken(token, S1);
     const proxyToken = await service.issueProxyToken({ url: IMAGE, serviceOrigin: S1, sendToken: false });
+    assert.equal(service.rememberProxyToken(proxyToken, await service.verifyProxyToken(proxyToken)), false, 'noted at its first admission');
     const proxyClaims = await service.verifyProxyToken(proxyToken);
     service.replaceKeys(rotated);
     service.rememberUrlToken(token, S1, claims);
-    service.rememberProxyToken(proxyToken, proxyClaims);
+    assert.equal(service.rememberProxyToken(proxyToken, proxyClaims), false, 'a second admission, of claims verified under the old keys');
     await assertRefused(service.verifyUrlToken(token, S1), 'unknown-key', 'URL token remembered across the reload');
     await assertRefused(presentProxyToken(service, proxyToken), 'unknown-key', 'proxy token remembered across the reload');
   });
