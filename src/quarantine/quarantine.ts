@@ -30,7 +30,11 @@ import type { Address } from '../config/ip-address.js';
 import type { SharedRedis } from '../state/redis.js';
 import { PrimaryCounter } from './cluster.js';
 
-/** Bound on the local memory of quarantined addresses; the oldest are forgotten first (Redis still knows them). */
+/**
+ * Bound on a process's memory of quarantined clients. A forgotten client is still quarantined by
+ * the limiter in one instance (memory or Redis), but not by a worker without Redis, which knows
+ * only what the primary announced (docs/operations.md, Quarantine).
+ */
 const MAX_REMEMBERED = 100_000;
 
 /** A request's client as http/client-address.ts resolves it. */
@@ -62,6 +66,45 @@ function limiterOf(counter: LocalCounter): RateLimiterMemory | RateLimiterRedis 
   return counter.shared?.redis.available === true ? counter.shared.limiter : counter.memory;
 }
 
+/**
+ * The clients this process knows to be quarantined, each until its period ends: at most `bound`,
+ * and once full the oldest tenth (the longest since they were remembered) is forgotten at once.
+ */
+export class QuarantinedClients {
+  /** client key → end of its quarantine (ms since the epoch), the longest remembered first. */
+  readonly #until = new Map<string, number>();
+  readonly #bound: number;
+
+  constructor(bound = MAX_REMEMBERED) {
+    this.#bound = bound;
+  }
+
+  /** Milliseconds of `key`'s quarantine left; 0 when none is remembered (an ended one is forgotten). */
+  msLeft(key: string): number {
+    const until = this.#until.get(key);
+    if (until === undefined) return 0;
+    const left = until - Date.now();
+    if (left > 0) return left;
+    this.#until.delete(key);
+    return 0;
+  }
+
+  remember(key: string, msLeft: number): void {
+    this.#until.delete(key);
+    if (this.#until.size >= this.#bound) {
+      // Maps iterate in insertion order, the oldest first; the oldest tenth goes at once. An iterator
+      // steps over every entry deleted since the Map's last rehash: one key at a time, a full memory
+      // cost 30-50 µs per client remembered, under the flood of addresses that fills it.
+      let forgetting = Math.ceil(this.#bound / 10);
+      for (const oldest of this.#until.keys()) {
+        this.#until.delete(oldest);
+        if (--forgetting === 0) break;
+      }
+    }
+    this.#until.set(key, Date.now() + msLeft);
+  }
+}
+
 export class Quarantine {
   /** Where refusals are counted: a limiter here (memory, or Redis), or the primary process (workers without Redis). */
   readonly #counter:
@@ -69,8 +112,7 @@ export class Quarantine {
     | { readonly primary: PrimaryCounter };
   /** A key is quarantined once its count exceeds this (the limiter blocks on exceeding its points). */
   readonly #points: number;
-  /** client key → end of its quarantine (ms since the epoch). */
-  readonly #quarantinedUntil = new Map<string, number>();
+  readonly #remembered = new QuarantinedClients();
   readonly #ipv6PrefixBits: number;
 
   /** `countInPrimary`: this is a cluster worker, and the primary runs countForWorkers (./cluster.ts); ignored with Redis. */
@@ -81,7 +123,7 @@ export class Quarantine {
     this.#ipv6PrefixBits = settings.ipv6PrefixBits;
     const options = { points: this.#points, duration: settings.windowSeconds, blockDuration: settings.periodSeconds };
     if (redis === undefined && countInPrimary) {
-      this.#counter = { primary: new PrimaryCounter((address, msLeft) => this.#remember(address, msLeft)) };
+      this.#counter = { primary: new PrimaryCounter((address, msLeft) => this.#remembered.remember(address, msLeft)) };
       return;
     }
     const memory = new RateLimiterMemory(options);
@@ -104,12 +146,8 @@ export class Quarantine {
 
   /** Whole seconds of quarantine left for the client `key` (rounded up), 0 when it is not quarantined. Never rejects. */
   async secondsLeft(key: string): Promise<number> {
-    const until = this.#quarantinedUntil.get(key);
-    if (until !== undefined) {
-      const left = until - Date.now();
-      if (left > 0) return Math.ceil(left / 1000);
-      this.#quarantinedUntil.delete(key);
-    }
+    const left = this.#remembered.msLeft(key);
+    if (left > 0) return Math.ceil(left / 1000);
     // The primary announces every quarantine: what this process remembers is all there is.
     if ('primary' in this.#counter) return 0;
     let state: RateLimiterRes | null;
@@ -120,7 +158,7 @@ export class Quarantine {
       return 0;
     }
     if (state === null || state.consumedPoints <= this.#points || state.msBeforeNext <= 0) return 0;
-    this.#remember(key, state.msBeforeNext);
+    this.#remembered.remember(key, state.msBeforeNext);
     return Math.ceil(state.msBeforeNext / 1000);
   }
 
@@ -128,7 +166,7 @@ export class Quarantine {
   async recordFailure(key: string): Promise<boolean> {
     if ('primary' in this.#counter) {
       const { tripped, msLeft } = await this.#counter.primary.count(key);
-      if (msLeft > 0) this.#remember(key, msLeft);
+      if (msLeft > 0) this.#remembered.remember(key, msLeft);
       return tripped;
     }
     try {
@@ -136,23 +174,8 @@ export class Quarantine {
       return false;
     } catch (rejection) {
       if (!(rejection instanceof RateLimiterRes)) return false;
-      this.#remember(key, rejection.msBeforeNext);
+      this.#remembered.remember(key, rejection.msBeforeNext);
       return rejection.consumedPoints === this.#points + 1;
     }
-  }
-
-  #remember(key: string, msLeft: number): void {
-    this.#quarantinedUntil.delete(key);
-    if (this.#quarantinedUntil.size >= MAX_REMEMBERED) {
-      // Maps iterate in insertion order, the oldest first; the oldest tenth goes at once. An iterator
-      // steps over every entry deleted since the Map's last rehash: one key at a time, a full memory
-      // cost 30-50 µs per client remembered, under the flood of addresses that fills it.
-      let forgetting = MAX_REMEMBERED / 10;
-      for (const oldest of this.#quarantinedUntil.keys()) {
-        this.#quarantinedUntil.delete(oldest);
-        if (--forgetting === 0) break;
-      }
-    }
-    this.#quarantinedUntil.set(key, Date.now() + msLeft);
   }
 }
