@@ -22,6 +22,8 @@ export class TeeBody implements SourceBody {
   #sink: BodySink | undefined;
   #started = false;
   #clientGone = false;
+  /** `kept` resolved with the body: its chunks (or the one chunk that is the body) are the cache's. */
+  #keptWhole = false;
 
   constructor(
     private readonly source: SourceBody,
@@ -48,6 +50,11 @@ export class TeeBody implements SourceBody {
 
   discard(): void {
     this.#withoutClient(this.othersWait());
+  }
+
+  /** Passed on only for a chunk the copy does not hold: one kept (or the copy itself, when it is one chunk) must outlive the client's write. */
+  spent(chunk: Buffer): void {
+    if (this.#chunks === undefined && !this.#keptWhole) this.source.spent(chunk);
   }
 
   /**
@@ -91,6 +98,7 @@ export class TeeBody implements SourceBody {
       end: () => {
         const chunks = this.#chunks;
         this.#chunks = undefined;
+        this.#keptWhole = chunks !== undefined;
         this.#resolve(chunks === undefined ? undefined : chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, this.#length));
         this.#sink?.end();
       },

@@ -157,6 +157,11 @@ class WindowedBody implements SourceBody {
     if (this.#sink !== undefined) this.source.resume();
   }
 
+  /** The window (a view of the first chunk, or a copy) was judged before any chunk flowed: nothing here holds a chunk once it is written. */
+  spent(chunk: Buffer): void {
+    this.source.spent(chunk);
+  }
+
   discard(): void {
     if (this.#discarded) return;
     this.#discarded = true;

@@ -36,7 +36,10 @@ export function streamBody(
       const room = limit - record.bytes;
       if (chunk.length <= room) {
         record.bytes += chunk.length;
-        return res.write(chunk);
+        // Once written, its memory can be freed at once rather than at a collection (upstream/socket-reads.ts).
+        return res.write(chunk, (error) => {
+          if (error == null) body.spent(chunk);
+        });
       }
       record.bytes = limit;
       settle();

@@ -1,6 +1,7 @@
 import type { Dispatcher } from 'undici';
 import { EcamoError, findEcamoError, isOutOfDescriptors } from '../errors.js';
 import { AbandonedError, type Deadline } from './deadline.js';
+import { SocketReads } from './socket-reads.js';
 
 export type SourceHeaders = Record<string, string | string[] | undefined>;
 
@@ -18,6 +19,12 @@ export interface SourceBody {
   resume(): void;
   /** Stops the transfer; nothing is reported to any sink afterwards. */
   discard(): void;
+  /**
+   * The sink's `chunk` has been written out and nothing holds it any more:
+   * its memory may be freed now (upstream/socket-reads.ts). A chunk never
+   * reported is left to the garbage collector.
+   */
+  spent(chunk: Buffer): void;
 }
 
 /** Told how one exchange went (a client span of src/tracing/). */
@@ -44,11 +51,15 @@ export class Exchange implements Dispatcher.DispatchHandler, SourceBody {
   /** How the transfer ended while it still waited for a sink: told to the sink when it comes. */
   #endedEarly: { readonly error: EcamoError | undefined } | undefined;
   #bytes = 0;
+  /** Undefined where reads cannot be freed early: over TLS, and on Node 20 (upstream/socket-reads.ts). */
+  readonly #reads: SocketReads | undefined;
 
   constructor(
     private readonly deadline: Deadline,
+    overTls: boolean,
     private readonly observer?: ExchangeObserver,
   ) {
+    this.#reads = SocketReads.of({ overTls });
     this.started = new Promise((resolve, reject) => {
       this.#resolveStart = resolve;
       this.#rejectStart = reject;
@@ -79,13 +90,17 @@ export class Exchange implements Dispatcher.DispatchHandler, SourceBody {
     // connection, flushing the body it had paused in. No more bytes can come: let it finish the response.
     if (chunk.length === 0) return controller.resume();
     this.#bytes += chunk.length;
-    if (this.#sink?.data(chunk) === false) controller.pause();
+    const sink = this.#sink;
+    if (sink === undefined) return;
+    this.#reads?.handedOut(chunk);
+    if (!sink.data(chunk)) controller.pause();
   }
 
   onResponseEnd(): void {
     if (this.#state === 'head') this.#endedEarly = { error: undefined };
     const sink = this.#sink;
     if (sink === undefined) return;
+    this.#reads?.ended();
     this.#finish();
     sink.end();
   }
@@ -136,6 +151,10 @@ export class Exchange implements Dispatcher.DispatchHandler, SourceBody {
     const reason = new AbandonedError('body not wanted');
     this.#finish(reason);
     this.#controller?.abort(reason);
+  }
+
+  spent(chunk: Buffer): void {
+    this.#reads?.spent(chunk);
   }
 
   /** Drops a redirect's body; the fetch, and its deadline, go on with the next hop. */

@@ -104,7 +104,7 @@ export class SourceFetcher {
       if (request.validators !== undefined) Object.assign(headers, request.validators);
       if (request.authorize !== undefined && origin === firstOrigin) headers.authorization = await request.authorize();
 
-      const exchange = new Exchange(deadline, request.trace?.hop(url, headers));
+      const exchange = new Exchange(deadline, url.protocol === 'https:', request.trace?.hop(url, headers));
       this.#agents.for(url).dispatch({ origin, path: url.pathname + url.search, method: 'GET', headers }, exchange);
       const { statusCode, headers: responseHeaders } = await exchange.started;
       const location = redirectLocation(statusCode, responseHeaders);

@@ -77,6 +77,8 @@ export interface StartEcamoOptions {
   readonly logger?: Logger;
   /** The response cache's clock (test/cache/fixture.ts: movableClock); default Date.now. */
   readonly cacheClock?: () => number;
+  /** The CA ecamo trusts for TLS sources (default: the h2 transport's certificate when the transport is h2, else none). */
+  readonly sourceCa?: Buffer;
 }
 
 /**
@@ -105,7 +107,7 @@ export async function startEcamo(env: Record<string, string> = {}, options: Star
     logger: options.logger ?? createLogger('silent'),
     listen: { host: '127.0.0.1', port: 0 },
     ...(options.cacheClock === undefined ? {} : { cacheClock: options.cacheClock }),
-    ...(TRANSPORT === 'h2' ? { sourceTls: { ca: transportCertificate().cert } } : {}),
+    ...(options.sourceCa !== undefined ? { sourceTls: { ca: options.sourceCa } } : TRANSPORT === 'h2' ? { sourceTls: { ca: transportCertificate().cert } } : {}),
   });
   const signer = await createSigner({ origin: SERVICE_ORIGIN, kid: serviceKey.kid, privateJwk: serviceKey.privateJwk });
   // The cookie follows the mode (secure mode: https canonical origin, `__Host-` name with Secure).

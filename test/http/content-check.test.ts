@@ -297,7 +297,7 @@ describe('shared entries (Redis) are checked as they are read', { skip: unlessIn
 });
 
 test('a source response that checkContent did not make is never served: answering it is a bug', () => {
-  const unchecked = { url: 'https://source.test/a.png', statusCode: 200, headers: { 'content-type': 'image/png' }, body: { flow() {}, resume() {}, discard() {} } };
+  const unchecked = { url: 'https://source.test/a.png', statusCode: 200, headers: { 'content-type': 'image/png' }, body: { flow() {}, resume() {}, discard() {}, spent() {} } };
   assert.throws(() => checkedContentType(unchecked), (error: unknown) => error instanceof EcamoError && error.code === 'unknown');
   const lookalike = { ...unchecked, checkedType: 'image/png' };
   assert.throws(() => checkedContentType(lookalike), EcamoError, 'the same fields on another object do not pass');
