@@ -7,8 +7,8 @@
  */
 import cluster from 'node:cluster';
 import { randomUUID } from 'node:crypto';
-import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
 import type { QuarantineSettings } from '../config/load.js';
+import { RefusalCounts, rulesOf } from './refusal-counts.js';
 
 const CHANNEL = 'ecamo-quarantine';
 /** A refusal the primary has not acknowledged by then is not counted (the request is answered regardless). */
@@ -25,28 +25,18 @@ function isQuarantineMessage(message: unknown): message is QuarantineMessage {
 
 /** In the primary: counts the workers' refusals and announces quarantines to all of them. */
 export function countForWorkers(settings: QuarantineSettings): void {
-  const points = settings.failures - 1;
-  const limiter = new RateLimiterMemory({ points, duration: settings.windowSeconds, blockDuration: settings.periodSeconds });
+  const counts = new RefusalCounts(rulesOf(settings));
   cluster.on('message', (worker, message: unknown) => {
     if (!isQuarantineMessage(message) || message.type !== 'failure') return;
-    const reply = (tripped: boolean, msLeft: number): void => {
-      if (worker.isConnected()) worker.send({ channel: CHANNEL, type: 'counted', id: message.id, tripped, msLeft } satisfies QuarantineMessage);
-    };
-    limiter.consume(message.address).then(
-      () => reply(false, 0),
-      (rejection: unknown) => {
-        // Rejected: the address is quarantined (this refusal tripped it, or it was in flight meanwhile).
-        if (!(rejection instanceof RateLimiterRes)) return reply(false, 0);
-        const tripped = rejection.consumedPoints === points + 1;
-        if (tripped) {
-          const announcement: QuarantineMessage = { channel: CHANNEL, type: 'quarantined', address: message.address, msLeft: rejection.msBeforeNext };
-          for (const other of Object.values(cluster.workers ?? {})) {
-            if (other !== undefined && other !== worker && other.isConnected()) other.send(announcement);
-          }
-        }
-        reply(tripped, rejection.msBeforeNext);
-      },
-    );
+    // msLeft above 0 without tripping: the address was quarantined by a refusal in flight meanwhile.
+    const { tripped, msLeft } = counts.count(message.address);
+    if (tripped) {
+      const announcement: QuarantineMessage = { channel: CHANNEL, type: 'quarantined', address: message.address, msLeft };
+      for (const other of Object.values(cluster.workers ?? {})) {
+        if (other !== undefined && other !== worker && other.isConnected()) other.send(announcement);
+      }
+    }
+    if (worker.isConnected()) worker.send({ channel: CHANNEL, type: 'counted', id: message.id, tripped, msLeft } satisfies QuarantineMessage);
   });
 }
 

@@ -6,12 +6,12 @@
  * A flood of forgeries then costs a map lookup per request instead of a
  * signature check, and cannot probe keys.
  *
- * Counters are rate-limiter-flexible limiters: in Redis when ECAMO_REDIS_URL
- * is set (all instances see the same counts), with an in-memory limiter as
- * its insurance, used whenever Redis is unavailable (disconnected, or not
- * answering: ../state/redis.ts) or a command fails; in the
- * primary process for the workers of one `ecamo serve` without Redis
- * (./cluster.ts); in memory otherwise. Addresses known to be quarantined are
+ * Refusals are counted in Redis when ECAMO_REDIS_URL is set (all instances
+ * see the same counts: rate-limiter-flexible's RateLimiterRedis), with this
+ * process's memory (./refusal-counts.ts) as its insurance, used whenever Redis
+ * is unavailable (disconnected, or not answering: ../state/redis.ts) or a
+ * command fails; in the primary process for the workers of one `ecamo serve`
+ * without Redis (./cluster.ts); in memory otherwise. Addresses known to be quarantined are
  * also remembered locally until their period ends, so a flood does not cost
  * a Redis round trip per request either.
  *
@@ -24,11 +24,12 @@
  * everyone behind that proxy.
  */
 import ipaddr from 'ipaddr.js';
-import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
+import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import type { QuarantineSettings } from '../config/load.js';
 import type { Address } from '../config/ip-address.js';
 import type { SharedRedis } from '../state/redis.js';
 import { PrimaryCounter } from './cluster.js';
+import { RefusalCounts, rulesOf, type Counted } from './refusal-counts.js';
 
 /**
  * Bound on a process's memory of quarantined clients. A forgotten client is still quarantined by
@@ -51,19 +52,14 @@ function ipv6Network(address: ipaddr.IPv6, bits: number): string {
   return `${ipaddr.fromByteArray(bytes.map((byte, i) => byte & (mask[i] ?? 0))).toString()}/${bits}`;
 }
 
-/** Counting in this process: in memory, or in Redis with memory as its insurance. */
-interface LocalCounter {
-  readonly memory: RateLimiterMemory;
-  readonly shared?: { readonly limiter: RateLimiterRedis; readonly redis: SharedRedis };
-}
-
 /**
- * Redis's limiter while Redis is available; this process's memory (also the
- * Redis limiter's insurance against a failing command) while it is not, so
- * that no request waits on a Redis known not to answer.
+ * Counting in this process: in memory, or in Redis while Redis is available
+ * with memory as its insurance against a failing command. While Redis is not
+ * available memory counts alone, so that no request waits on a Redis known not to answer.
  */
-function limiterOf(counter: LocalCounter): RateLimiterMemory | RateLimiterRedis {
-  return counter.shared?.redis.available === true ? counter.shared.limiter : counter.memory;
+interface LocalCounter {
+  readonly memory: RefusalCounts;
+  readonly shared?: { readonly limiter: RateLimiterRedis; readonly redis: SharedRedis };
 }
 
 /**
@@ -121,19 +117,16 @@ export class Quarantine {
     // The limiter blocks on the consume that exceeds `points`: the failures-th refusal trips it.
     this.#points = settings.failures - 1;
     this.#ipv6PrefixBits = settings.ipv6PrefixBits;
-    const options = { points: this.#points, duration: settings.windowSeconds, blockDuration: settings.periodSeconds };
     if (redis === undefined && countInPrimary) {
       this.#counter = { primary: new PrimaryCounter((address, msLeft) => this.#remembered.remember(address, msLeft)) };
       return;
     }
-    const memory = new RateLimiterMemory(options);
+    const memory = new RefusalCounts(rulesOf(settings));
+    const options = { points: this.#points, duration: settings.windowSeconds, blockDuration: settings.periodSeconds };
     this.#counter =
       redis === undefined
         ? { memory }
-        : {
-            memory,
-            shared: { redis, limiter: new RateLimiterRedis({ ...options, storeClient: redis.client, keyPrefix: 'ecamo:q', rejectIfRedisNotReady: true, insuranceLimiter: memory }) },
-          };
+        : { memory, shared: { redis, limiter: new RateLimiterRedis({ ...options, storeClient: redis.client, keyPrefix: 'ecamo:q', rejectIfRedisNotReady: true }) } };
   }
 
   /** What `client`'s refusals are counted under (see the module comment); undefined: not counted, never quarantined. */
@@ -150,16 +143,10 @@ export class Quarantine {
     if (left > 0) return Math.ceil(left / 1000);
     // The primary announces every quarantine: what this process remembers is all there is.
     if ('primary' in this.#counter) return 0;
-    let state: RateLimiterRes | null;
-    try {
-      state = await limiterOf(this.#counter).get(key);
-    } catch {
-      // Both Redis and the in-memory insurance failed: serve rather than fail the request.
-      return 0;
-    }
-    if (state === null || state.consumedPoints <= this.#points || state.msBeforeNext <= 0) return 0;
-    this.#remembered.remember(key, state.msBeforeNext);
-    return Math.ceil(state.msBeforeNext / 1000);
+    const counted = await this.#countedMsLeft(this.#counter, key);
+    if (counted <= 0) return 0;
+    this.#remembered.remember(key, counted);
+    return Math.ceil(counted / 1000);
   }
 
   /** Counts one refused credential of the client `key` (keyOf); true when it is this one that tripped the quarantine. Never rejects. */
@@ -169,13 +156,34 @@ export class Quarantine {
       if (msLeft > 0) this.#remembered.remember(key, msLeft);
       return tripped;
     }
-    try {
-      await limiterOf(this.#counter).consume(key);
-      return false;
-    } catch (rejection) {
-      if (!(rejection instanceof RateLimiterRes)) return false;
-      this.#remembered.remember(key, rejection.msBeforeNext);
-      return rejection.consumedPoints === this.#points + 1;
+    const { tripped, msLeft } = await this.#count(this.#counter, key);
+    if (msLeft > 0) this.#remembered.remember(key, msLeft);
+    return tripped;
+  }
+
+  async #countedMsLeft(counter: LocalCounter, key: string): Promise<number> {
+    if (counter.shared?.redis.available === true) {
+      try {
+        const state = await counter.shared.limiter.get(key);
+        return state === null || state.consumedPoints <= this.#points ? 0 : state.msBeforeNext;
+      } catch {
+        // The command failed: memory answers, as Redis's insurance.
+      }
     }
+    return counter.memory.msLeft(key);
+  }
+
+  async #count(counter: LocalCounter, key: string): Promise<Counted> {
+    if (counter.shared?.redis.available === true) {
+      try {
+        await counter.shared.limiter.consume(key);
+        return { tripped: false, msLeft: 0 };
+      } catch (rejection) {
+        // Rejected: the client is quarantined (this refusal tripped it, or it already was).
+        if (rejection instanceof RateLimiterRes) return { tripped: rejection.consumedPoints === this.#points + 1, msLeft: rejection.msBeforeNext };
+        // Otherwise the command failed: memory counts, as Redis's insurance.
+      }
+    }
+    return counter.memory.count(key);
   }
 }
