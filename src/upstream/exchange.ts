@@ -51,7 +51,7 @@ export class Exchange implements Dispatcher.DispatchHandler, SourceBody {
   /** How the transfer ended while it still waited for a sink: told to the sink when it comes. */
   #endedEarly: { readonly error: EcamoError | undefined } | undefined;
   #bytes = 0;
-  /** Undefined where reads cannot be freed early: over TLS, and on Node 20 (upstream/socket-reads.ts). */
+  /** Undefined over TLS, whose reads cannot be freed early (upstream/socket-reads.ts). */
   readonly #reads: SocketReads | undefined;
 
   constructor(

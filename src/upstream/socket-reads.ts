@@ -27,21 +27,40 @@
  * Never detached: a read as large as Node's Buffer pool, since
  * `Readable.read()` joins small buffered reads into a slice of the pool,
  * which other Buffers of the process share (Node 26 also marks the pool not
- * detachable); and on Node 20, whose V8 has no `transfer`, nothing. The bookkeeping is for the pieces of one response:
+ * detachable; detaching Node 20's silenced the process's stdout). The bookkeeping is for the pieces of one response:
  * pieces never reported spent (a client gone, a body cut at the limit) leave
  * their read to the collector, as before.
  */
+import v8 from 'node:v8';
+import vm from 'node:vm';
+
 type Transfer = (this: ArrayBuffer, newLength: number) => ArrayBuffer;
 
-const transfer = (ArrayBuffer.prototype as { transfer?: Transfer }).transfer;
+const transfer = (ArrayBuffer.prototype as { transfer?: Transfer }).transfer ?? stagedTransfer();
+
+/** Whether this Node frees socket reads early (Node 20 too, through stagedTransfer). */
+export const FREES_READS = transfer !== undefined;
+
+/**
+ * Node 20's V8 (11.3) has `transfer` only behind `--harmony-rab-gsab-transfer`, a flag later Nodes
+ * refuse on the command line (Node 26 does), so that the bin's shebang cannot carry it. Set at run time, a
+ * harmony flag applies to the contexts made after it: `transfer` is taken from a new one, and
+ * detaches this realm's ArrayBuffers alike (a builtin checks what its receiver is, not where it was
+ * made). Costs Node 20 the context, 2 MiB; serves three times the 1 MiB downloads
+ * (docs/performance.md, Where the memory goes).
+ */
+function stagedTransfer(): Transfer | undefined {
+  v8.setFlagsFromString('--harmony-rab-gsab-transfer');
+  return vm.runInNewContext('ArrayBuffer.prototype.transfer') as Transfer | undefined;
+}
 
 /** The size of the ArrayBuffer under the Buffer pool (Node 26: 64 KiB and its alignment slack). */
 const POOL_BYTES = Buffer.allocUnsafe(1).buffer.byteLength;
 
 export class SocketReads {
-  /** The bookkeeping for one response from a connection, when its reads can be freed (not over TLS, not on Node 20). */
+  /** The bookkeeping for one response from a connection, when its reads can be freed (not over TLS). */
   static of(connection: { readonly overTls: boolean }): SocketReads | undefined {
-    return connection.overTls || transfer === undefined ? undefined : new SocketReads();
+    return connection.overTls || !FREES_READS ? undefined : new SocketReads();
   }
 
   /** The read the parser is in: more pieces of it may come. */
