@@ -22,17 +22,24 @@
  * of its own. Over TLS, Node 26 decrypts successive reads into one 64 KiB
  * ArrayBuffer and goes on filling it after the reads it has handed over:
  * detaching it made the next read throw in Node's own callback (an uncaught
- * exception); test/upstream/socket-reads.test.ts streams from both kinds.
+ * exception); test/upstream/socket-reads.test.ts streams from both kinds, so
+ * a Node that came to reuse plain reads the same way fails it.
  *
- * Never detached: a read as large as Node's Buffer pool, since
- * `Readable.read()` joins small buffered reads into a slice of the pool,
- * which other Buffers of the process share (Node 26 also marks the pool not
- * detachable; detaching Node 20's silenced the process's stdout). The bookkeeping is for the pieces of one response:
- * pieces never reported spent (a client gone, a body cut at the limit) leave
- * their read to the collector, as before.
+ * Never detached: Node's Buffer pool, since `Readable.read()` joins small
+ * buffered reads into a slice of it, which other Buffers of the process
+ * share (detaching Node 20's silenced the process's stdout). From Node 24, V8
+ * refuses to detach it, as every ArrayBuffer Node marks untransferable; on
+ * Node 20 and 22 a read as large as the pool is left alone instead, since it
+ * may be the pool (a guard by size on those only: Node 24's pool is 64 KiB,
+ * the size of most reads).
+ *
+ * The bookkeeping is for the pieces of one response: pieces never reported
+ * spent (a client gone, a body cut at the limit) leave their read to the
+ * collector, as before.
  */
 import v8 from 'node:v8';
 import vm from 'node:vm';
+import { markAsUntransferable } from 'node:worker_threads';
 
 type Transfer = (this: ArrayBuffer, newLength: number) => ArrayBuffer;
 
@@ -54,8 +61,24 @@ function stagedTransfer(): Transfer | undefined {
   return vm.runInNewContext('ArrayBuffer.prototype.transfer') as Transfer | undefined;
 }
 
-/** The size of the ArrayBuffer under the Buffer pool (Node 26: 64 KiB and its alignment slack). */
-const POOL_BYTES = Buffer.allocUnsafe(1).buffer.byteLength;
+/**
+ * Where V8 would detach Node's Buffer pool (Node 20 and 22), the size of the ArrayBuffer under it:
+ * a read that large is left alone. Probed on an ArrayBuffer of its own marked as Node marks the pool.
+ */
+const UNGUARDED_POOL_BYTES = ((): number | undefined => {
+  if (transfer === undefined) return undefined;
+  const probe = new ArrayBuffer(0);
+  markAsUntransferable(probe);
+  try {
+    transfer.call(probe, 0);
+    return Buffer.allocUnsafe(1).buffer.byteLength;
+  } catch {
+    return undefined;
+  }
+})();
+
+/** Whether a read as large as the Buffer pool is left to the collector (Node 20 and 22). */
+export const SPARES_POOL_SIZED_READS = UNGUARDED_POOL_BYTES !== undefined;
 
 export class SocketReads {
   /** The bookkeeping for one response from a connection, when its reads can be freed (not over TLS). */
@@ -105,10 +128,10 @@ export class SocketReads {
 }
 
 function free(read: ArrayBufferLike): void {
-  if (transfer === undefined || !(read instanceof ArrayBuffer) || read.byteLength === POOL_BYTES) return;
+  if (transfer === undefined || !(read instanceof ArrayBuffer) || read.byteLength === UNGUARDED_POOL_BYTES) return;
   try {
     transfer.call(read, 0);
   } catch {
-    // Not detachable (as Node 26 marks its Buffer pool): left to the collector.
+    // Not detachable (as Node 24 and later mark the Buffer pool): left to the collector.
   }
 }
