@@ -113,6 +113,11 @@ export async function verifyEs256Jwt<Required extends TimeClaim = never>(
  */
 export type NowOrLater<T> = T | Promise<T>;
 
+/** `next` of what `value` gives: at once when `value` is there now, in a promise when it comes later. */
+export function andThen<T, U>(value: NowOrLater<T>, next: (given: T) => U): U | Promise<U> {
+  return value instanceof Promise ? value.then(next) : next(value);
+}
+
 /** verifyEs256Jwt, with an HS256 token's verdict given at once (NowOrLater). */
 export function verifyJwt<Required extends TimeClaim = never>(
   token: string,
@@ -121,7 +126,7 @@ export function verifyJwt<Required extends TimeClaim = never>(
   signatureRules: SignatureRules = {},
 ): NowOrLater<VerifiedPayload<Required>> {
   const signed = verifyJwsSignature(token, resolveKey, signatureRules);
-  return signed instanceof Promise ? signed.then((payload) => withClaimsChecked(payload, rules)) : withClaimsChecked(signed, rules);
+  return andThen(signed, (payload) => withClaimsChecked(payload, rules));
 }
 
 function withClaimsChecked<Required extends TimeClaim>(payload: JwtPayload, rules: ClaimRules<Required>): VerifiedPayload<Required> {
@@ -152,7 +157,7 @@ export function verifyToken<Claims, Required extends TimeClaim = never>(
   verification: TokenVerification<Claims, Required>,
 ): NowOrLater<Claims> {
   const verified = verifyJwt(token, verification.resolveKey, verification.claimRules, verification.signatureRules);
-  return verified instanceof Promise ? verified.then((payload) => verification.read(payload)) : verification.read(verified);
+  return andThen(verified, (payload) => verification.read(payload));
 }
 
 /** Service keys are named `"<service origin> <kid>"` (ECAMO_SERVICE_PUBLIC_KEYS): a service signs only for its own origin. */

@@ -3,7 +3,7 @@ import type { Config } from '../config/load.js';
 import type { Metrics, TokenKind } from '../metrics.js';
 import { verifyAuthCookie } from './auth-cookie.js';
 import { signIdToken } from './id-token.js';
-import { verifyToken, type NowOrLater, type TokenVerification } from './jws.js';
+import { andThen, verifyToken, type NowOrLater, type TokenVerification } from './jws.js';
 import { Sightings } from './sightings.js';
 import { proxyTokenVerification, signProxyToken, type ProxyTokenClaims, type VerifiedProxyToken } from './proxy-token.js';
 import { verifyUrlToken, type UrlTokenClaims } from './url-token.js';
@@ -195,8 +195,7 @@ export class TokenService {
     const keys = this.#keys;
     const verification = this.#proxyTokenVerification;
     const verifying = counted(this.#metrics, 'proxy', () => verifyToken(token, verification));
-    if (verifying instanceof Promise) return verifying.then((claims) => this.#verifiedWith(claims, keys));
-    return this.#verifiedWith(verifying, keys);
+    return andThen(verifying, (claims) => this.#verifiedWith(claims, keys));
   }
 
   /** `claims`, noted as verified under `keys` (see `replaceKeys`). */
