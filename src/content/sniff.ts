@@ -44,13 +44,28 @@ const SVG = 'image/svg+xml';
 
 /** The verdict on a body's first bytes (at most SNIFF_WINDOW_BYTES of them; fewer when that is all the body is). */
 export async function judgeBytes(bytes: Buffer, rules: ContentRules): Promise<Verdict> {
+  return judgeBytesAtOnce(bytes, rules) ?? judgeSniffed(bytes, (await fileTypeFromBuffer(bytes))?.mime, rules);
+}
+
+/**
+ * judgeBytes' verdict when it needs no file-type: an empty body, a common
+ * image told by its signature (signatures.ts), or UTF-16 text. Undefined when
+ * only file-type can tell, which is asynchronous: a body answered in the tick
+ * its window came waits for no promise (docs/performance.md, issue 21).
+ */
+export function judgeBytesAtOnce(bytes: Buffer, rules: ContentRules): Verdict | undefined {
   if (bytes.length === 0) return { ok: false, reason: 'empty body' };
-  // A parser per call: file-type's keeps the bytes it reads on itself. UTF-16 text is no format of its
-  // own to file-type, which may find an MPEG frame in it.
-  const sniffed = hasUtf16Mark(bytes) ? undefined : (imageTypeBySignature(bytes) ?? (await fileTypeFromBuffer(bytes))?.mime);
+  // UTF-16 text is no format of its own to file-type, which may find an MPEG frame in it.
+  if (hasUtf16Mark(bytes)) return judgeSniffed(bytes, undefined, rules);
+  const signed = imageTypeBySignature(bytes);
+  return signed === undefined ? undefined : judgeSniffed(bytes, signed, rules);
+}
+
+/** The verdict once what the bytes are is known: `sniffed`, a binary format's type, or undefined for text (or unknown). */
+function judgeSniffed(bytes: Buffer, sniffed: string | undefined, rules: ContentRules): Verdict {
   // file-type names an XML declaration application/xml (an SVG may start with one), and does not read text at all.
   if (sniffed !== undefined && sniffed !== 'application/xml') {
-    const type = [sniffed, ...(ALIASES[sniffed] ?? [])].find((name) => rules.contentTypeAllowed.has(name));
+    const type = allowedName(sniffed, rules);
     return type === undefined ? { ok: false, reason: `sniffed ${sniffed}` } : { ok: true, type };
   }
   const text = asText(bytes);
@@ -59,6 +74,12 @@ export async function judgeBytes(bytes: Buffer, rules: ContentRules): Promise<Ve
     return rules.contentTypeAllowed.has(SVG) ? { ok: true, type: SVG } : { ok: false, reason: 'sniffed image/svg+xml' };
   }
   return { ok: false, reason: text === undefined ? 'unknown binary' : `sniffed ${textKind(text)}` };
+}
+
+/** The first of a sniffed type's names (itself, then its aliases) that the allow-list has. */
+function allowedName(sniffed: string, rules: ContentRules): string | undefined {
+  if (rules.contentTypeAllowed.has(sniffed)) return sniffed;
+  return ALIASES[sniffed]?.find((name) => rules.contentTypeAllowed.has(name));
 }
 
 function hasUtf16Mark(bytes: Buffer): boolean {

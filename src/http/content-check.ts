@@ -1,5 +1,5 @@
 import type { SharedTier } from '../cache/cache.js';
-import { judgeBytes, SNIFF_WINDOW_BYTES, type ContentRules } from '../content/sniff.js';
+import { judgeBytes, judgeBytesAtOnce, SNIFF_WINDOW_BYTES, type ContentRules, type Verdict } from '../content/sniff.js';
 import { EcamoError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { BodySink, SourceBody, SourceHeaders, SourceResponse } from '../upstream/fetch.js';
@@ -19,20 +19,59 @@ import { urlForLog } from './request-record.js';
  * A source that fails or stalls inside the window rejects with its error
  * (502, or 504 at ECAMO_TIMEOUT).
  */
-export async function checkContent(source: SourceResponse, declared: string | undefined, rules: ContentRules, logger: Logger): Promise<SourceResponse> {
-  const body = new WindowedBody(source.body, SNIFF_WINDOW_BYTES);
-  const verdict = await judgeBytes(await body.window, rules);
+export function checkContent(source: SourceResponse, declared: string | undefined, rules: ContentRules, logger: Logger): Promise<SourceResponse> {
+  return new Promise((resolve, reject) => checkContentThen(source, declared, rules, logger, { checked: resolve, refused: reject }));
+}
+
+/** Told how a check of a source's bytes came out: exactly one of the two, once. */
+export interface ContentWatcher {
+  /** The response to serve, under the type its bytes showed. */
+  checked(response: SourceResponse): void;
+  /** The client's error (or file-type's failure); the body was let go. */
+  refused(error: unknown): void;
+}
+
+/**
+ * checkContent told by callbacks: in the tick the window arrives when the
+ * bytes' signature tells them (judgeBytesAtOnce), later only for what
+ * file-type must read. The path the long tail takes, where a promise per
+ * step was a measurable share of a request's CPU (docs/performance.md).
+ */
+export function checkContentThen(source: SourceResponse, declared: string | undefined, rules: ContentRules, logger: Logger, watcher: ContentWatcher): void {
+  new WindowedBody(source.body, SNIFF_WINDOW_BYTES, (body, window) => {
+    if (window instanceof EcamoError) {
+      body.discard();
+      watcher.refused(window);
+      return;
+    }
+    const verdict = judgeBytesAtOnce(window, rules);
+    if (verdict !== undefined) {
+      tell(watcher, source, body, declared, verdict, logger);
+      return;
+    }
+    judgeBytes(window, rules).then(
+      (later) => tell(watcher, source, body, declared, later, logger),
+      (error: unknown) => {
+        body.discard();
+        watcher.refused(error);
+      },
+    );
+  });
+}
+
+function tell(watcher: ContentWatcher, source: SourceResponse, body: SourceBody, declared: string | undefined, verdict: Verdict, logger: Logger): void {
   if (!verdict.ok) {
     body.discard();
     logger.info({ source: urlForLog(source.url), declared, reason: verdict.reason }, 'source content refused');
-    throw new EcamoError('unallowed-content-type', verdict.reason);
+    watcher.refused(new EcamoError('unallowed-content-type', verdict.reason));
+    return;
   }
   let headers = source.headers;
   if (verdict.type !== declared) {
     logger.info({ source: urlForLog(source.url), declared, sniffed: verdict.type }, 'source content type corrected');
     headers = { ...source.headers, 'content-type': verdict.type };
   }
-  return new CheckedResponse(source.url, source.statusCode, headers, body, verdict.type);
+  watcher.checked(new CheckedResponse(source.url, source.statusCode, headers, body, verdict.type));
 }
 
 /**
@@ -91,13 +130,18 @@ export function checkedSharedTier(shared: SharedTier, rules: ContentRules, logge
  * flows straight through.
  */
 class WindowedBody implements SourceBody {
-  /** The held bytes as one buffer: a view of the first chunk when it holds the window, else a copy of the window only. */
-  readonly window: Promise<Buffer>;
-  #resolveWindow!: (bytes: Buffer) => void;
-  #rejectWindow!: (error: EcamoError) => void;
   #held: Buffer[] = [];
   #heldBytes = 0;
-  #windowRead = false;
+  /**
+   * Told once: the held bytes as one buffer (a view of the first chunk when it holds the window,
+   * else a copy of the window only), or the source's failure within it. It may give the body its
+   * sink at once, from inside the source's own callback (see #heldSink).
+   */
+  #onWindow: ((body: WindowedBody, window: Buffer | EcamoError) => void) | undefined;
+  /** Set while the source's `data` is being told: a sink given then is answered through its return value. */
+  #delivering = false;
+  /** What a sink given during #delivering said of the held chunks: whether the source may go on. */
+  #wantsMore = true;
   #sink: BodySink | undefined;
   /** How the source ended while nothing flowed yet: told to the sink when it comes. */
   #ended: { readonly error: EcamoError | undefined } | undefined;
@@ -106,20 +150,29 @@ class WindowedBody implements SourceBody {
   constructor(
     private readonly source: SourceBody,
     private readonly windowBytes: number,
+    onWindow: (body: WindowedBody, window: Buffer | EcamoError) => void,
   ) {
-    this.window = new Promise((resolve, reject) => {
-      this.#resolveWindow = resolve;
-      this.#rejectWindow = reject;
-    });
-    source.flow({
+    this.#onWindow = onWindow;
+    source.flow(this.#heldSink());
+  }
+
+  /** What the source flows into: held until the window is read, then straight to the sink once there is one. */
+  #heldSink(): BodySink {
+    return {
       data: (chunk) => {
         if (this.#sink !== undefined) return this.#sink.data(chunk);
         this.#held.push(chunk);
         this.#heldBytes += chunk.length;
-        if (this.#heldBytes < windowBytes) return true;
-        this.#readWindow();
-        // The window is read and nobody writes the rest anywhere yet: the source waits.
-        return false;
+        if (this.#heldBytes < this.windowBytes) return true;
+        this.#delivering = true;
+        this.#wantsMore = false;
+        try {
+          this.#readWindow();
+        } finally {
+          this.#delivering = false;
+        }
+        // Unless the window's verdict gave the body a sink that wants more, the source waits.
+        return this.#wantsMore;
       },
       end: () => {
         if (this.#sink !== undefined) return this.#sink.end();
@@ -129,9 +182,11 @@ class WindowedBody implements SourceBody {
       error: (error) => {
         if (this.#sink !== undefined) return this.#sink.error(error);
         this.#ended = { error };
-        if (!this.#windowRead) this.#rejectWindow(error);
+        const onWindow = this.#onWindow;
+        this.#onWindow = undefined;
+        onWindow?.(this, error);
       },
-    });
+    };
   }
 
   flow(sink: BodySink): void {
@@ -150,7 +205,8 @@ class WindowedBody implements SourceBody {
       else sink.error(this.#ended.error);
       return;
     }
-    if (wantsMore) this.source.resume();
+    if (this.#delivering) this.#wantsMore = wantsMore;
+    else if (wantsMore) this.source.resume();
   }
 
   resume(): void {
@@ -171,13 +227,14 @@ class WindowedBody implements SourceBody {
   }
 
   #readWindow(): void {
-    if (this.#windowRead) return;
-    this.#windowRead = true;
+    const onWindow = this.#onWindow;
+    if (onWindow === undefined) return;
+    this.#onWindow = undefined;
     const first = this.#held[0];
     const window =
       first === undefined ? Buffer.alloc(0)
       : first.length >= this.windowBytes || this.#held.length === 1 ? first.subarray(0, this.windowBytes)
       : Buffer.concat(this.#held, Math.min(this.#heldBytes, this.windowBytes));
-    this.#resolveWindow(window);
+    onWindow(this, window);
   }
 }

@@ -6,15 +6,15 @@ import { reasonOf } from '../log.js';
 import { assertDigestMatches } from '../tokens/digest.js';
 import type { NowOrLater } from '../tokens/jws.js';
 import type { VerifiedProxyToken } from '../tokens/proxy-token.js';
-import type { SourceBody, SourceFetch, SourceHeaders, SourceResponse, SourceValidators } from '../upstream/fetch.js';
+import type { Abandonable, FetchWatcher, SourceBody, SourceFetch, SourceHeaders, SourceRequest as FetchRequest, SourceResponse, SourceValidators } from '../upstream/fetch.js';
 import { assertSourceAllowed } from '../upstream/url-policy.js';
 import { type RequestTrace } from '../tracing/index.js';
 import type { App } from './app.js';
 import { answerFromEntry } from './cached-answer.js';
-import { checkContent, checkedContentType } from './content-check.js';
+import { checkContent, checkContentThen, checkedContentType, type ContentWatcher } from './content-check.js';
 import { essenceOf } from './media-type.js';
 import { urlForLog, type RequestRecord } from './request-record.js';
-import { streamBody } from './stream-body.js';
+import { BodyStream } from './stream-body.js';
 import { validHeaderValue } from '../upstream/header-value.js';
 import { redirectToSource, sendError } from './respond.js';
 import { PASSED_ON_ERROR, relayHeaders, successFields } from './source-answer.js';
@@ -151,7 +151,7 @@ export function serveSource(app: App, req: HttpRequest, res: HttpResponse, recor
     admission,
     query: { url: sourceRequest.url, variant, sendToken: sourceRequest.sendToken },
     trace: record.trace,
-    fetch: (validators) => startFetch(app, req, sourceRequest, accept, validators, record.trace),
+    fetch: (validators) => startFetch(app, fetchRequestOf(app, req, sourceRequest, accept, validators, record.trace)),
     admit: (source) => admitResponse(app, source),
   });
   return obtainThenAnswer(app, req, res, record, sourceRequest, { cache, ticket, accept });
@@ -172,7 +172,8 @@ async function obtainThenAnswer(
       record.sourceStatus = obtained.status === 'hit' ? undefined : obtained.status === 'revalidated' ? 304 : 200;
       return answerFromEntry(res, record, obtained.entry, obtained.status, cache.now());
     case 'stream':
-      return answerFromSource(app, req, res, record, sourceRequest.url, obtained.source, obtained.body, obtained.status);
+      answerFromSource(app, req, res, record, sourceRequest.url, obtained.source, obtained.body, obtained.status);
+      return;
     case 'source-error':
       return sendSourceError(app, res, record, sourceRequest.url, obtained.statusCode, obtained.headers);
     case 'pass':
@@ -197,29 +198,10 @@ async function whileClientWaits<T>(res: HttpResponse, pending: Promise<T>, cance
   }
 }
 
-/** One source fetch, counted in the metrics when it answers. */
-function startFetch(
-  app: App,
-  req: HttpRequest,
-  sourceRequest: SourceRequest,
-  accept: string,
-  validators: SourceValidators | undefined,
-  trace: RequestTrace | undefined,
-): SourceFetch {
-  const { config, tokens } = app;
-  // Worked out only for a source that gets the ID token: parsing the URL for its origin costs every other request too.
-  const authorize = sourceRequest.sendToken
-    ? async (): Promise<string> => {
-        const idToken = await tokens.signIdToken({
-          canonicalOrigin: `${requestScheme(req, config)}://${config.canonicalHost}`,
-          sourceOrigin: new URL(sourceRequest.url).origin,
-          serviceOrigin: sourceRequest.service,
-        });
-        return `Bearer ${idToken}`;
-      }
-    : undefined;
+/** One source fetch, counted in the metrics when it answers: the cache's (its flights wait on promises). */
+function startFetch(app: App, request: FetchRequest): SourceFetch {
   const fetchStarted = process.hrtime.bigint();
-  const fetching = app.fetcher.fetch({ url: sourceRequest.url, accept, authorize, timeoutMs: config.timeoutMs, validators, trace });
+  const fetching = app.fetcher.fetch(request);
   const response = fetching.response.then(
     (source) => {
       app.metrics.sourceAnswered(source.statusCode, secondsSince(fetchStarted));
@@ -233,8 +215,32 @@ function startFetch(
   return { response, cancel: () => fetching.cancel() };
 }
 
+/** What the fetcher is asked for one source request. */
+function fetchRequestOf(
+  app: App,
+  req: HttpRequest,
+  sourceRequest: SourceRequest,
+  accept: string,
+  validators: SourceValidators | undefined,
+  trace: RequestTrace | undefined,
+): FetchRequest {
+  const { config, tokens } = app;
+  // Worked out only for a source that gets the ID token: parsing the URL for its origin costs every other request too.
+  const authorize = sourceRequest.sendToken
+    ? async (): Promise<string> => {
+        const idToken = await tokens.signIdToken({
+          canonicalOrigin: `${requestScheme(req, config)}://${config.canonicalHost}`,
+          sourceOrigin: new URL(sourceRequest.url).origin,
+          serviceOrigin: sourceRequest.service,
+        });
+        return `Bearer ${idToken}`;
+      }
+    : undefined;
+  return { url: sourceRequest.url, accept, authorize, timeoutMs: config.timeoutMs, validators, trace };
+}
+
 /** Straight from the source to the client, nothing kept: the cache is off, or another request's answer could not be shared. */
-async function proxyFromSource(
+function proxyFromSource(
   app: App,
   req: HttpRequest,
   res: HttpResponse,
@@ -242,14 +248,102 @@ async function proxyFromSource(
   sourceRequest: SourceRequest,
   accept: string,
 ): Promise<void> {
-  const fetching = startFetch(app, req, sourceRequest, accept, undefined, record.trace);
-  const source = await whileClientWaits(res, fetching.response, () => fetching.cancel());
-  if (source.statusCode !== 200) {
-    source.body.discard();
-    return sendSourceError(app, res, record, sourceRequest.url, source.statusCode, source.headers);
+  return new Promise((resolve, reject) => {
+    new StreamedAnswer(app, req, res, record, sourceRequest.url, resolve, reject).start(fetchRequestOf(app, req, sourceRequest, accept, undefined, record.trace));
+  });
+}
+
+/**
+ * proxyFromSource's steps as one object, driven by the fetch's and the
+ * byte check's callbacks from the source's head to the answer's: the
+ * common case (one hop, an image its signature tells) runs in the tick
+ * its first bytes arrive, with one promise for the whole request (the
+ * handler's) and one 'close' listener on the response (docs/performance.md,
+ * issue 21). A client that leaves stops the fetch at any step.
+ */
+class StreamedAnswer implements FetchWatcher, ContentWatcher {
+  readonly #started = process.hrtime.bigint();
+  #fetching: Abandonable | undefined;
+  #stream: BodyStream | undefined;
+  #gone = false;
+  // 'close' also follows a complete response: nothing to stop then.
+  readonly #onClose = (): void => {
+    if (!this.res.writableFinished) this.#clientGone();
+  };
+
+  constructor(
+    private readonly app: App,
+    private readonly req: HttpRequest,
+    private readonly res: HttpResponse,
+    private readonly record: RequestRecord,
+    private readonly url: string,
+    private readonly resolve: () => void,
+    private readonly reject: (error: unknown) => void,
+  ) {}
+
+  start(request: FetchRequest): void {
+    // on, not once: a response closes once, and once wraps the listener in a closure of its own.
+    this.res.on('close', this.#onClose);
+    this.#fetching = this.app.fetcher.start(request, this);
   }
-  const admitted = await whileClientWaits(res, admitResponse(app, source), () => fetching.cancel());
-  answerFromSource(app, req, res, record, sourceRequest.url, admitted, admitted.body, 'bypass');
+
+  answered(source: SourceResponse): void {
+    const app = this.app;
+    app.metrics.sourceAnswered(source.statusCode, secondsSince(this.#started));
+    if (this.#gone) {
+      source.body.discard();
+      return;
+    }
+    if (source.statusCode !== 200) {
+      source.body.discard();
+      this.#settle(() => sendSourceError(app, this.res, this.record, this.url, source.statusCode, source.headers));
+      return;
+    }
+    let declared: string | undefined;
+    try {
+      declared = admitHead(app, source);
+    } catch (error) {
+      source.body.discard();
+      this.reject(error);
+      return;
+    }
+    checkContentThen(source, declared, app.config, app.logger, this);
+  }
+
+  failed(error: EcamoError): void {
+    this.app.metrics.sourceAnswered('error', secondsSince(this.#started));
+    this.reject(error);
+  }
+
+  checked(response: SourceResponse): void {
+    if (this.#gone) {
+      response.body.discard();
+      return;
+    }
+    this.#settle(() => {
+      this.#stream = answerFromSource(this.app, this.req, this.res, this.record, this.url, response, response.body, 'bypass', { watchClient: false });
+    });
+  }
+
+  refused(error: unknown): void {
+    this.reject(error);
+  }
+
+  /** The last step: the answer's promise settles as it returns or throws. */
+  #settle(answer: () => void): void {
+    try {
+      answer();
+      this.resolve();
+    } catch (error) {
+      this.reject(error);
+    }
+  }
+
+  #clientGone(): void {
+    this.#gone = true;
+    if (this.#stream !== undefined) this.#stream.clientGone();
+    else this.#fetching?.abandon();
+  }
 }
 
 function secondsSince(start: bigint): number {
@@ -263,21 +357,26 @@ function secondsSince(start: bigint): number {
  * show; throws the client's error otherwise, the body let go.
  */
 async function admitResponse(app: App, source: SourceResponse): Promise<SourceResponse> {
-  const { config } = app;
   try {
-    const length = declaredLength(source);
-    if (length !== undefined && length > config.maxLength) throw new EcamoError('source-response-too-large', `source declares ${length} bytes`);
-    const label = source.headers['content-type'];
-    const declared = essenceOf(validHeaderValue(source.headers, 'content-type'));
-    const unlabelled = label === undefined && config.sniffUnlabelled;
-    if (!unlabelled && (declared === undefined || !config.contentTypeAllowed.has(declared))) {
-      throw new EcamoError('unallowed-content-type', `source content-type ${String(label)}`);
-    }
-    return await checkContent(source, declared, config, app.logger);
+    return await checkContent(source, admitHead(app, source), app.config, app.logger);
   } catch (error) {
     source.body.discard();
     throw error;
   }
+}
+
+/** The checks of admitResponse that its head alone answers; the essence of its declared type. */
+function admitHead(app: App, source: SourceResponse): string | undefined {
+  const { config } = app;
+  const length = declaredLength(source);
+  if (length !== undefined && length > config.maxLength) throw new EcamoError('source-response-too-large', `source declares ${length} bytes`);
+  const label = source.headers['content-type'];
+  const declared = essenceOf(validHeaderValue(source.headers, 'content-type'));
+  const unlabelled = label === undefined && config.sniffUnlabelled;
+  if (!unlabelled && (declared === undefined || !config.contentTypeAllowed.has(declared))) {
+    throw new EcamoError('unallowed-content-type', `source content-type ${String(label)}`);
+  }
+  return declared;
 }
 
 function declaredLength(source: SourceResponse): number | undefined {
@@ -295,7 +394,8 @@ function answerFromSource(
   source: SourceResponse,
   body: SourceBody,
   cacheStatus: 'miss' | 'bypass',
-): void {
+  { watchClient }: { readonly watchClient: boolean } = { watchClient: true },
+): BodyStream | undefined {
   const { config } = app;
   record.action = 'proxy-source';
   record.sourceStatus = source.statusCode;
@@ -323,13 +423,15 @@ function answerFromSource(
     if (body instanceof TeeBody) body.keepWithoutClient();
     else body.discard();
     res.end();
-    return;
+    return undefined;
   }
 
-  streamBody(body, res, config.maxLength, record, (error) => {
+  const stream = new BodyStream(body, res, config.maxLength, record, (error) => {
     // An expected failure of someone else's server: what and why, in one line; stacks are for bugs.
     app.logger.warn({ source: urlForLog(url), code: error.code, reason: reasonOf(error) }, 'source stream failed');
   });
+  stream.start({ watchClient });
+  return stream;
 }
 
 /**

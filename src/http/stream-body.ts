@@ -1,5 +1,5 @@
 import type { EcamoError } from '../errors.js';
-import type { SourceBody } from '../upstream/fetch.js';
+import type { BodySink, SourceBody } from '../upstream/fetch.js';
 import type { RequestRecord } from './request-record.js';
 import { abortResponse } from './respond.js';
 import type { HttpResponse } from './request-response.js';
@@ -19,43 +19,76 @@ export function streamBody(
   record: RequestRecord,
   onSourceError: (error: EcamoError) => void,
 ): void {
-  // The transfer is over (one way or another): stop listening to the client.
-  const settle = (): void => {
-    res.off('drain', onDrain).off('close', onClose);
-  };
-  const onDrain = (): void => body.resume();
-  // 'close' after a complete response comes once settled, with the listener gone.
-  const onClose = (): void => {
-    settle();
-    body.discard();
-  };
-  res.on('drain', onDrain).once('close', onClose);
+  new BodyStream(body, res, limit, record, onSourceError).start({ watchClient: true });
+}
 
-  body.flow({
-    data(chunk) {
-      const room = limit - record.bytes;
-      if (chunk.length <= room) {
-        record.bytes += chunk.length;
-        // Once written, its memory can be freed at once rather than at a collection (upstream/socket-reads.ts).
-        return res.write(chunk, (error) => {
-          if (error == null) body.spent(chunk);
-        });
-      }
-      record.bytes = limit;
-      settle();
-      body.discard();
-      if (room > 0) res.write(chunk.subarray(0, room), () => abortResponse(res));
-      else abortResponse(res);
-      return false;
-    },
-    end() {
-      settle();
-      res.end();
-    },
-    error(error) {
-      settle();
-      onSourceError(error);
-      abortResponse(res);
-    },
-  });
+/**
+ * streamBody as an object, for an answer that already watches its client
+ * for the whole request (http/proxy.ts): it calls `clientGone` itself, and
+ * the response carries one 'close' listener instead of one per step.
+ */
+export class BodyStream implements BodySink {
+  #watchesClient = false;
+  readonly #onDrain = (): void => this.body.resume();
+  // 'close' after a complete response comes once settled, with the listener gone.
+  readonly #onClose = (): void => this.clientGone();
+
+  constructor(
+    private readonly body: SourceBody,
+    private readonly res: HttpResponse,
+    private readonly limit: number,
+    private readonly record: RequestRecord,
+    private readonly onSourceError: (error: EcamoError) => void,
+  ) {}
+
+  /** `watchClient`: listen for the client leaving here (else the caller calls clientGone). */
+  start({ watchClient }: { readonly watchClient: boolean }): void {
+    this.res.on('drain', this.#onDrain);
+    if (watchClient) {
+      this.#watchesClient = true;
+      this.res.once('close', this.#onClose);
+    }
+    this.body.flow(this);
+  }
+
+  /** The client went away before the answer was complete: the source is not read on. */
+  clientGone(): void {
+    this.#settle();
+    this.body.discard();
+  }
+
+  data(chunk: Buffer): boolean {
+    const { body, res, record } = this;
+    const room = this.limit - record.bytes;
+    if (chunk.length <= room) {
+      record.bytes += chunk.length;
+      // Once written, its memory can be freed at once rather than at a collection (upstream/socket-reads.ts).
+      return res.write(chunk, (error) => {
+        if (error == null) body.spent(chunk);
+      });
+    }
+    record.bytes = this.limit;
+    this.#settle();
+    body.discard();
+    if (room > 0) res.write(chunk.subarray(0, room), () => abortResponse(res));
+    else abortResponse(res);
+    return false;
+  }
+
+  end(): void {
+    this.#settle();
+    this.res.end();
+  }
+
+  error(error: EcamoError): void {
+    this.#settle();
+    this.onSourceError(error);
+    abortResponse(this.res);
+  }
+
+  /** The transfer is over (one way or another): stop listening to the client. */
+  #settle(): void {
+    this.res.off('drain', this.#onDrain);
+    if (this.#watchesClient) this.res.off('close', this.#onClose);
+  }
 }

@@ -34,15 +34,19 @@ export interface ExchangeObserver {
   ended(bytes: number, error: unknown): void;
 }
 
+/** Told how an exchange's head came, once: its status and headers, or the failure that came instead. */
+export interface HeadWatcher {
+  /** Called from undici's own callback: the body may be given its sink (or discarded, or the exchange skipped) at once. */
+  head(exchange: Exchange, statusCode: number, headers: SourceHeaders): void;
+  failed(error: unknown): void;
+}
+
 /**
  * One request/response with a source, as an undici dispatch handler. The
  * connection is paused from the response head until the body is given a
  * sink (or discarded), so nothing is read that nobody will write.
  */
 export class Exchange implements Dispatcher.DispatchHandler, SourceBody {
-  readonly started: Promise<{ statusCode: number; headers: SourceHeaders }>;
-  #resolveStart!: (head: { statusCode: number; headers: SourceHeaders }) => void;
-  #rejectStart!: (error: unknown) => void;
   #controller: Dispatcher.DispatchController | undefined;
   #pendingStop: Error | undefined;
   /** Where the body goes: set exactly while #state is 'flowing'. */
@@ -57,13 +61,10 @@ export class Exchange implements Dispatcher.DispatchHandler, SourceBody {
   constructor(
     private readonly deadline: Deadline,
     overTls: boolean,
+    private readonly watcher: HeadWatcher,
     private readonly observer?: ExchangeObserver,
   ) {
     this.#reads = SocketReads.of({ overTls });
-    this.started = new Promise((resolve, reject) => {
-      this.#resolveStart = resolve;
-      this.#rejectStart = reject;
-    });
     deadline.govern(this);
   }
 
@@ -81,8 +82,9 @@ export class Exchange implements Dispatcher.DispatchHandler, SourceBody {
     if (statusCode < 200) return; // 1xx: the real head follows
     this.#state = 'head';
     this.observer?.answered(statusCode);
-    controller.pause();
-    this.#resolveStart({ statusCode, headers });
+    this.watcher.head(this, statusCode, headers);
+    // No sink yet: the body waits for one. (undici reads the pause when this callback returns.)
+    if (this.#waitsForSink()) controller.pause();
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
@@ -110,7 +112,7 @@ export class Exchange implements Dispatcher.DispatchHandler, SourceBody {
     if (state === 'done') return;
     if (state === 'connecting') {
       this.#finish(sourceError(error));
-      this.#rejectStart(error);
+      this.watcher.failed(error);
       return;
     }
     if (error instanceof AbandonedError) {
@@ -162,6 +164,11 @@ export class Exchange implements Dispatcher.DispatchHandler, SourceBody {
     this.#state = 'done';
     this.observer?.ended(0, undefined);
     this.#controller?.abort(new AbandonedError('redirect followed'));
+  }
+
+  /** Read through a method: the watcher changes #state, which the compiler cannot see. */
+  #waitsForSink(): boolean {
+    return this.#state === 'head';
   }
 
   #finish(error?: unknown): void {

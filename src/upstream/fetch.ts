@@ -1,7 +1,8 @@
 import type { AddressRanges } from '../config/ip-address.js';
 import { SourceAgents } from './agents.js';
 import { Deadline } from './deadline.js';
-import { Exchange, sourceError, type ExchangeObserver, type SourceBody, type SourceHeaders } from './exchange.js';
+import { Exchange, sourceError, type ExchangeObserver, type HeadWatcher, type SourceBody, type SourceHeaders } from './exchange.js';
+import type { EcamoError } from '../errors.js';
 import { nextHop, redirectLocation } from './redirects.js';
 import type { SourcePolicy, UrlMatcher } from './url-policy.js';
 
@@ -48,6 +49,17 @@ export interface SourceFetch {
   cancel(): void;
 }
 
+/** Told how a fetch went, once: the last hop's head (its body waiting for a sink), or the client's error. */
+export interface FetchWatcher {
+  answered(response: SourceResponse): void;
+  failed(error: EcamoError): void;
+}
+
+/** A fetch under way, to abandon (the client went away): nothing is told of it afterwards but a failure before its head. */
+export interface Abandonable {
+  abandon(): void;
+}
+
 /** The allow/block lists apply to every hop, as does the private-address rule. */
 export interface FetcherOptions extends SourcePolicy {
   readonly maxRedirects: number;
@@ -81,39 +93,103 @@ export class SourceFetcher {
   }
 
   fetch(request: SourceRequest): SourceFetch {
-    const deadline = new Deadline(request.timeoutMs);
-    const response = this.#follow(request, deadline).catch((error: unknown) => {
-      deadline.clear();
-      throw sourceError(error);
+    let fetching!: Abandonable;
+    const response = new Promise<SourceResponse>((resolve, reject) => {
+      fetching = this.start(request, { answered: resolve, failed: reject });
     });
-    return { response, cancel: () => deadline.abandon() };
+    return { response, cancel: () => fetching.abandon() };
+  }
+
+  /**
+   * fetch told by callbacks: the head of the last hop comes from inside
+   * undici's own callback, with no promise on the way unless a hop waits
+   * for its ID token (docs/performance.md, issue 21).
+   */
+  start(request: SourceRequest, watcher: FetchWatcher): Abandonable {
+    const deadline = new Deadline(request.timeoutMs);
+    let hops: Hops;
+    try {
+      hops = new Hops(this.#agents, this.#options, request, deadline, watcher);
+    } catch (error) {
+      deadline.clear();
+      watcher.failed(sourceError(error));
+      return deadline;
+    }
+    hops.send();
+    return deadline;
   }
 
   async close(): Promise<void> {
     await this.#agents.close();
   }
-
-  async #follow(request: SourceRequest, deadline: Deadline): Promise<SourceResponse> {
-    let url = new URL(request.url);
-    const firstOrigin = url.origin;
-    for (let hop = 0; ; hop++) {
-      // URL's origin getter builds a new string on every read.
-      const origin = hop === 0 ? firstOrigin : url.origin;
-      const headers: Record<string, string> = { 'accept-encoding': 'identity', via: '1.1 ecamo', 'user-agent': this.#options.userAgent };
-      if (request.accept !== undefined) headers.accept = request.accept;
-      if (request.validators !== undefined) Object.assign(headers, request.validators);
-      if (request.authorize !== undefined && origin === firstOrigin) headers.authorization = await request.authorize();
-
-      const exchange = new Exchange(deadline, url.protocol === 'https:', request.trace?.hop(url, headers));
-      this.#agents.for(url).dispatch({ origin, path: url.pathname + url.search, method: 'GET', headers }, exchange);
-      const { statusCode, headers: responseHeaders } = await exchange.started;
-      const location = redirectLocation(statusCode, responseHeaders);
-      if (location === undefined || hop >= this.#options.maxRedirects) {
-        return { url: url.href, statusCode, headers: responseHeaders, body: exchange };
-      }
-      exchange.skip();
-      url = nextHop(url, location, this.#options);
-    }
-  }
 }
 
+/** The hops of one fetch, each re-checked: the redirects it follows, up to the last, whose head is the answer. */
+class Hops implements HeadWatcher {
+  #url: URL;
+  readonly #firstOrigin: string;
+  #hop = 0;
+
+  constructor(
+    private readonly agents: SourceAgents,
+    private readonly options: FetcherOptions,
+    private readonly request: SourceRequest,
+    private readonly deadline: Deadline,
+    private readonly watcher: FetchWatcher,
+  ) {
+    this.#url = new URL(request.url);
+    this.#firstOrigin = this.#url.origin;
+  }
+
+  send(): void {
+    const request = this.request;
+    // URL's origin getter builds a new string on every read.
+    const origin = this.#hop === 0 ? this.#firstOrigin : this.#url.origin;
+    const headers: Record<string, string> = { 'accept-encoding': 'identity', via: '1.1 ecamo', 'user-agent': this.options.userAgent };
+    if (request.accept !== undefined) headers.accept = request.accept;
+    if (request.validators !== undefined) Object.assign(headers, request.validators);
+    if (request.authorize === undefined || origin !== this.#firstOrigin) {
+      this.#dispatch(origin, headers);
+      return;
+    }
+    request.authorize().then(
+      (authorization) => {
+        headers.authorization = authorization;
+        this.#dispatch(origin, headers);
+      },
+      (error: unknown) => this.failed(error),
+    );
+  }
+
+  #dispatch(origin: string, headers: Record<string, string>): void {
+    try {
+      const url = this.#url;
+      const exchange = new Exchange(this.deadline, url.protocol === 'https:', this, this.request.trace?.hop(url, headers));
+      this.agents.for(url).dispatch({ origin, path: url.pathname + url.search, method: 'GET', headers }, exchange);
+    } catch (error) {
+      this.failed(error);
+    }
+  }
+
+  head(exchange: Exchange, statusCode: number, headers: SourceHeaders): void {
+    const location = redirectLocation(statusCode, headers);
+    if (location === undefined || this.#hop >= this.options.maxRedirects) {
+      this.watcher.answered({ url: this.#url.href, statusCode, headers, body: exchange });
+      return;
+    }
+    exchange.skip();
+    try {
+      this.#url = nextHop(this.#url, location, this.options);
+    } catch (error) {
+      this.failed(error);
+      return;
+    }
+    this.#hop++;
+    this.send();
+  }
+
+  failed(error: unknown): void {
+    this.deadline.clear();
+    this.watcher.failed(sourceError(error));
+  }
+}

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { DEFAULT_CONTENT_TYPES } from '../../src/config/load.js';
-import { judgeBytes, type ContentRules } from '../../src/content/sniff.js';
-import { APNG, AVIF, GIF, IMAGES, JPEG, largePng, PNG, SVG, WEBP } from '../helpers/images.js';
+import { judgeBytes, judgeBytesAtOnce, type ContentRules } from '../../src/content/sniff.js';
+import { APNG, AVIF, BMP, GIF, IMAGES, JPEG, largePng, PNG, SVG, TIFF, WEBP } from '../helpers/images.js';
 
 const RULES: ContentRules = { contentTypeAllowed: new Set(DEFAULT_CONTENT_TYPES), svg: 'sandbox' };
 
@@ -73,5 +73,28 @@ describe('judging bytes by what they are', () => {
     const refuse: ContentRules = { ...RULES, svg: 'refuse' };
     assert.deepEqual(await judgeBytes(SVG, refuse), { ok: false, reason: 'sniffed image/svg+xml, refused (ECAMO_SVG=refuse)' });
     for (const bytes of [PNG, GIF, JPEG, WEBP, AVIF]) assert.equal((await judgeBytes(bytes, refuse)).ok, true);
+  });
+});
+
+describe('judging bytes at once, without file-type', () => {
+  it('gives the common images, an empty body and UTF-16 text the very verdict judgeBytes gives', async () => {
+    const onlyJpg: ContentRules = { contentTypeAllowed: new Set(['image/jpg']), svg: 'sandbox' };
+    const cases: [Buffer, ContentRules][] = [
+      [PNG, RULES], [APNG, RULES], [GIF, RULES], [JPEG, RULES], [WEBP, RULES], [AVIF, RULES], [largePng(10_000).subarray(0, 4100), RULES],
+      [JPEG, onlyJpg], [PNG, onlyJpg], [Buffer.alloc(0), RULES],
+      [utf16('<svg xmlns="http://www.w3.org/2000/svg"/>', 'le'), RULES], [utf16('<html></html>', 'be'), RULES],
+    ];
+    for (const [bytes, rules] of cases) {
+      const now = judgeBytesAtOnce(bytes, rules);
+      assert.notEqual(now, undefined, bytes.subarray(0, 8).toString('hex'));
+      assert.deepEqual(now, await judgeBytes(bytes, rules), bytes.subarray(0, 8).toString('hex'));
+    }
+  });
+
+  it('leaves to file-type (and so to judgeBytes) what no signature of its own tells', async () => {
+    for (const bytes of [BMP, TIFF, SVG, Buffer.from('<!DOCTYPE html><html>'), Buffer.from('%PDF-1.7\n', 'latin1')]) {
+      assert.equal(judgeBytesAtOnce(bytes, RULES), undefined, bytes.subarray(0, 8).toString('hex'));
+    }
+    assert.deepEqual(await judgeBytes(BMP, RULES), { ok: true, type: 'image/bmp' });
   });
 });

@@ -12,7 +12,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'undici';
 import { cacheKey } from '../../src/cache/cache.js';
 import { EcamoError } from '../../src/errors.js';
-import { checkedContentType } from '../../src/http/content-check.js';
+import { checkContentThen, checkedContentType, type ContentWatcher } from '../../src/http/content-check.js';
+import { SourceFetcher, type SourceResponse } from '../../src/upstream/fetch.js';
+import { DEFAULT_CONTENT_TYPES } from '../../src/config/load.js';
+import { createLogger } from '../../src/log.js';
 import { redisKey } from '../../src/cache/redis-tier.js';
 import { camoPath } from '../helpers/camo.js';
 import { CANONICAL_HOST, SERVICE_ORIGIN, startEcamo, startSource, type Answer, type Ecamo, type Source } from '../helpers/harness.js';
@@ -301,4 +304,81 @@ test('a source response that checkContent did not make is never served: answerin
   assert.throws(() => checkedContentType(unchecked), (error: unknown) => error instanceof EcamoError && error.code === 'unknown');
   const lookalike = { ...unchecked, checkedType: 'image/png' };
   assert.throws(() => checkedContentType(lookalike), EcamoError, 'the same fields on another object do not pass');
+});
+
+/**
+ * checkContentThen, the callback form the proxy's streamed answers use
+ * (http/proxy.ts): the bytes its watcher is given a sink for are the whole
+ * body, whether the verdict came in the tick the window did (a signature) or
+ * from file-type, and a sink given from inside the verdict is held to its
+ * backpressure as any other.
+ */
+describe('the byte check told by callbacks', () => {
+  const BMP_BODY = IMAGES['image/bmp']!;
+  const bodies: Record<string, Buffer> = { '/small.png': PNG, '/window.png': paddedPng(4100), '/large.png': LARGE, '/small.bmp': BMP_BODY, '/page.png': HTML };
+  let plain: Source;
+  let fetcher: SourceFetcher;
+  const rules = { contentTypeAllowed: new Set(DEFAULT_CONTENT_TYPES), svg: 'sandbox' as const };
+  const quiet = createLogger('silent');
+
+  before(async () => {
+    plain = await startSource((req, res) => {
+      const bytes = bodies[req.url ?? ''];
+      if (bytes === undefined) res.writeHead(404).end();
+      else res.writeHead(200, { 'content-type': 'image/png', 'content-length': bytes.length }).end(bytes);
+    });
+    fetcher = new SourceFetcher({ maxRedirects: 0, sourceAllowedRegexp: undefined, sourceBlockedRegexp: undefined, privateSourceAllowedRegexp: /^http:\/\/127\.0\.0\.1:\d+\//, userAgent: 'ecamo-test' });
+  });
+  after(async () => {
+    await fetcher.close();
+    await plain.close();
+  });
+
+  /** Fetches `path`, checks it, and flows what passes into a sink that takes `pauseAt` chunks before it waits (then resumes). */
+  function checkedBody(path: string, pauseAt = Infinity): Promise<{ type: string; bytes: Buffer } | { refused: unknown }> {
+    return new Promise((resolve, reject) => {
+      fetcher.start(
+        { url: `${plain.origin}${path}`, accept: undefined, authorize: undefined, timeoutMs: 10_000 },
+        {
+          failed: reject,
+          answered: (source: SourceResponse) => {
+            const watcher: ContentWatcher = {
+              refused: (error) => resolve({ refused: error }),
+              checked: (response) => {
+                const chunks: Buffer[] = [];
+                response.body.flow({
+                  data(chunk) {
+                    chunks.push(chunk);
+                    if (chunks.length !== pauseAt) return true;
+                    setImmediate(() => response.body.resume());
+                    return false;
+                  },
+                  end: () => resolve({ type: checkedContentType(response), bytes: Buffer.concat(chunks) }),
+                  error: reject,
+                });
+              },
+            };
+            checkContentThen(source, 'image/png', rules, quiet, watcher);
+          },
+        },
+      );
+    });
+  }
+
+  test('the whole body flows to a sink given from inside the verdict, shorter than the window, as long, or longer', async () => {
+    for (const path of ['/small.png', '/window.png', '/large.png']) {
+      assert.deepEqual(await checkedBody(path), { type: 'image/png', bytes: bodies[path] }, path);
+    }
+  });
+
+  test('a sink that waits at its first chunk, the held window, has the source resumed when it asks', async () => {
+    assert.deepEqual(await checkedBody('/large.png', 1), { type: 'image/png', bytes: LARGE });
+    assert.deepEqual(await checkedBody('/large.png', 2), { type: 'image/png', bytes: LARGE });
+  });
+
+  test('bytes only file-type tells are checked later, and flow whole; what is no image is refused', async () => {
+    assert.deepEqual(await checkedBody('/small.bmp'), { type: 'image/bmp', bytes: BMP_BODY });
+    const refused = await checkedBody('/page.png');
+    assert.ok('refused' in refused && refused.refused instanceof EcamoError && refused.refused.code === 'unallowed-content-type');
+  });
 });

@@ -272,3 +272,48 @@ describe('the deadline and the client leaving', () => {
     assert.equal(await closed, false);
   });
 });
+
+/**
+ * SourceFetcher.start, the callback form under fetch (and the proxy's streamed answers): the last
+ * hop's head comes from inside undici's callback, and a body given its sink there is not paused.
+ */
+describe('a fetch told by callbacks', () => {
+  /** Starts a fetch; resolves with how it was told, and the body's bytes when a sink was given from inside `answered`. */
+  function started(url: string): Promise<{ told: string[]; bytes?: string }> {
+    const told: string[] = [];
+    return new Promise((resolve) => {
+      fetcher.start(request(url), {
+        answered(response) {
+          told.push(`answered ${response.statusCode} ${response.url}`);
+          const chunks: Buffer[] = [];
+          response.body.flow({
+            data: (chunk) => chunks.push(chunk) > 0,
+            end: () => resolve({ told, bytes: Buffer.concat(chunks).toString('latin1') }),
+            error: (error) => resolve({ told: [...told, `body ${error.code}`] }),
+          });
+        },
+        failed(error) {
+          told.push(`failed ${error.code} ${error.status}`);
+          // Anything told after the failure would be a second answer to the same request.
+          setImmediate(() => resolve({ told }));
+        },
+      });
+    });
+  }
+
+  test('the last hop answers once, its body flowing whole to a sink given in the same callback', async () => {
+    const body = 'x'.repeat(200_000);
+    routes.set('/hop', (_req, res) => void res.writeHead(302, { location: '/landed' }).end());
+    routes.set('/landed', (_req, res) => void res.writeHead(200, { 'content-type': 'image/png' }).end(body));
+    assert.deepEqual(await started(`${first.origin}/hop`), { told: [`answered 200 ${first.origin}/landed`], bytes: body });
+  });
+
+  test('a failure before any head is told once, as the client sees it: a refused redirect, a source that is not there', async () => {
+    routes.set('/to-ftp', (_req, res) => void res.writeHead(302, { location: 'ftp://127.0.0.1/x' }).end());
+    assert.deepEqual(await started(`${first.origin}/to-ftp`), { told: ['failed unallowed-source 403'] });
+    const gone = await startSource((_req, res) => void res.end());
+    const origin = gone.origin;
+    await gone.close();
+    assert.deepEqual(await started(`${origin}/x.png`), { told: ['failed source-request 502'] });
+  });
+});
