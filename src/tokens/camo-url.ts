@@ -5,9 +5,10 @@
  * characters), or both go-camo's unpadded base64url (27 digest characters);
  * the query form takes either digest encoding.
  */
-import { createHmac, timingSafeEqual, type KeyObject } from 'node:crypto';
+import { timingSafeEqual, type KeyObject } from 'node:crypto';
 import { EcamoError } from '../errors.js';
 import { decodeStrictBase64url } from './digest.js';
+import { hmacOf } from './hmac.js';
 
 /** Where a camo URL keeps its source URL: as a path segment, or in `url` query parameters (all of them, to refuse repeats). */
 export type CamoEncodedUrl =
@@ -72,9 +73,9 @@ export function decodeCamoUrl(digestText: string, encodedUrl: CamoEncodedUrl): D
 export function matchingCamoKey(keys: readonly KeyObject[], decoded: DecodedCamoUrl): number | undefined {
   // Every key is tried, so the time taken does not tell which one matched or how close a guess came.
   let matched: number | undefined;
-  for (const [index, key] of keys.entries()) {
-    const expected = createHmac('sha1', key).update(decoded.urlBytes).digest();
-    if (timingSafeEqual(expected, decoded.digest)) matched ??= index;
+  for (let index = 0; index < keys.length; index++) {
+    const key = keys[index];
+    if (key !== undefined && timingSafeEqual(hmacOf('sha1', key).digest(decoded.urlBytes), decoded.digest)) matched ??= index;
   }
   return matched;
 }

@@ -1,8 +1,9 @@
-import { createHmac, KeyObject, timingSafeEqual, verify as verifySignature } from 'node:crypto';
+import { KeyObject, timingSafeEqual, verify as verifySignature } from 'node:crypto';
 import { TextDecoder } from 'node:util';
 import type { CryptoKey } from 'jose';
 import { EcamoError } from '../errors.js';
 import { decodeStrictBase64url } from './digest.js';
+import { hmacOf } from './hmac.js';
 
 /**
  * Clock leeway for exp/nbf. Seconds, not minutes: a token's lifetime is
@@ -235,7 +236,7 @@ function headerOf(segment: string): Readonly<Record<string, unknown>> {
  * would cost more than the MAC itself.
  */
 function macMatches(signingInput: string, key: KeyObject, mac: Buffer): boolean {
-  return timingSafeEqual(createHmac('sha256', key).update(signingInput, 'latin1').digest(), mac);
+  return timingSafeEqual(hmacOf('sha256', key).digest(signingInput), mac);
 }
 
 const keyObjects = new WeakMap<CryptoKey, KeyObject>();

@@ -1,8 +1,8 @@
-import { createHmac } from 'node:crypto';
 import { SignJWT } from 'jose';
 import { EcamoError } from '../errors.js';
 import type { EcamoKeys, SigningKey } from '../config/keys.js';
 import { MAX_PROXY_TOKEN_LIFETIME_SECONDS, type ProxyTokenAlg } from '../config/load.js';
+import { hmacOf } from './hmac.js';
 import { verifyToken, type TokenVerification } from './jws.js';
 import { parseSourceUrl } from './source-url.js';
 
@@ -40,7 +40,7 @@ export async function signProxyToken(
   if (alg === 'ES256') return new SignJWT(payload).setProtectedHeader({ alg, kid: key.kid }).sign(key.privateKey);
   // The header and payload as jose would serialise them; the MAC through node:crypto, synchronously.
   const signingInput = `${base64urlJson({ alg, kid: key.kid })}.${base64urlJson(payload)}`;
-  return `${signingInput}.${createHmac('sha256', key.proxyTokenMacKey).update(signingInput, 'latin1').digest('base64url')}`;
+  return `${signingInput}.${hmacOf('sha256', key.proxyTokenMacKey).digest(signingInput).toString('base64url')}`;
 }
 
 function base64urlJson(value: object): string {
