@@ -100,8 +100,6 @@ export class TokenService {
   readonly #proxyTokens = new VerifiedCache<VerifiedProxyToken>(PROXY_TOKENS, (claims) => claims.url.length + claims.serviceOrigin.length + NUMBER_BYTES);
   readonly #proxyTokenSightings = new Sightings(PROXY_TOKEN_SIGHTINGS);
   readonly #issuedProxyTokens = new VerifiedCache<string>(ISSUED_PROXY_TOKENS, (token) => token.length);
-  /** The key set the claims of each fresh verification were checked with (see `replaceKeys`). */
-  readonly #verifiedUnder = new WeakMap<UrlTokenClaims | VerifiedProxyToken, KeySet>();
 
   constructor(config: Config, metrics: Metrics) {
     this.#config = config;
@@ -150,7 +148,7 @@ export class TokenService {
 
   /** The request this URL token came with was admitted (its cookie verified). */
   rememberUrlToken(token: string, serviceOrigin: string, claims: UrlTokenClaims): void {
-    if (this.#verifiedUnder.get(claims) !== this.#keys) return;
+    if (verifiedUnder(claims) !== this.#keys) return;
     this.#urlTokens.set(urlTokenKey(token, serviceOrigin), claims, claims.exp === undefined ? undefined : claims.exp * 1000);
   }
 
@@ -200,7 +198,7 @@ export class TokenService {
 
   /** `claims`, noted as verified under `keys` (see `replaceKeys`). */
   #verifiedWith<Claims extends UrlTokenClaims | VerifiedProxyToken>(claims: Claims, keys: KeySet): Claims {
-    this.#verifiedUnder.set(claims, keys);
+    Object.defineProperty(claims, VERIFIED_UNDER, { value: keys });
     return claims;
   }
 
@@ -210,7 +208,7 @@ export class TokenService {
    * most tokens of a long tail are asked for once); true when it is now.
    */
   rememberProxyToken(token: string, claims: VerifiedProxyToken): boolean {
-    if (this.#verifiedUnder.get(claims) !== this.#keys || !this.#proxyTokenSightings.seenBefore(token)) return false;
+    if (verifiedUnder(claims) !== this.#keys || !this.#proxyTokenSightings.seenBefore(token)) return false;
     this.#proxyTokens.set(token, claims, claims.exp * 1000);
     return true;
   }
@@ -227,6 +225,18 @@ export class TokenService {
       issuedProxyTokens: this.#issuedProxyTokens.stats(),
     };
   }
+}
+
+/**
+ * The key set fresh claims were verified under (see `replaceKeys`), kept on the claims object as a
+ * property that is neither enumerated nor compared (a claims object is the verifier's own, made
+ * per verification): a `WeakMap` entry per verified token, with a short-lived key, cost about ten
+ * times as much CPU, most of it in garbage collection (docs/performance.md).
+ */
+const VERIFIED_UNDER = Symbol('verified under');
+
+function verifiedUnder(claims: object): KeySet | undefined {
+  return (claims as { readonly [VERIFIED_UNDER]?: KeySet })[VERIFIED_UNDER];
 }
 
 /** Keyed by the exact token string, and by the origin it was verified for. */
