@@ -129,13 +129,13 @@ export function checkedSharedTier(shared: SharedTier, rules: ContentRules, logge
  * body is given a sink; the source is paused meanwhile. What comes after
  * flows straight through.
  */
-class WindowedBody implements SourceBody {
+class WindowedBody implements SourceBody, BodySink {
   #held: Buffer[] = [];
   #heldBytes = 0;
   /**
    * Told once: the held bytes as one buffer (a view of the first chunk when it holds the window,
    * else a copy of the window only), or the source's failure within it. It may give the body its
-   * sink at once, from inside the source's own callback (see #heldSink).
+   * sink at once, from inside the source's own callback (see data).
    */
   #onWindow: ((body: WindowedBody, window: Buffer | EcamoError) => void) | undefined;
   /** Set while the source's `data` is being told: a sink given then is answered through its return value. */
@@ -153,40 +153,39 @@ class WindowedBody implements SourceBody {
     onWindow: (body: WindowedBody, window: Buffer | EcamoError) => void,
   ) {
     this.#onWindow = onWindow;
-    source.flow(this.#heldSink());
+    source.flow(this);
   }
 
-  /** What the source flows into: held until the window is read, then straight to the sink once there is one. */
-  #heldSink(): BodySink {
-    return {
-      data: (chunk) => {
-        if (this.#sink !== undefined) return this.#sink.data(chunk);
-        this.#held.push(chunk);
-        this.#heldBytes += chunk.length;
-        if (this.#heldBytes < this.windowBytes) return true;
-        this.#delivering = true;
-        this.#wantsMore = false;
-        try {
-          this.#readWindow();
-        } finally {
-          this.#delivering = false;
-        }
-        // Unless the window's verdict gave the body a sink that wants more, the source waits.
-        return this.#wantsMore;
-      },
-      end: () => {
-        if (this.#sink !== undefined) return this.#sink.end();
-        this.#ended = { error: undefined };
-        this.#readWindow();
-      },
-      error: (error) => {
-        if (this.#sink !== undefined) return this.#sink.error(error);
-        this.#ended = { error };
-        const onWindow = this.#onWindow;
-        this.#onWindow = undefined;
-        onWindow?.(this, error);
-      },
-    };
+  // The source flows into the body itself: held until the window is read, then straight to the sink once there is one.
+
+  data(chunk: Buffer): boolean {
+    if (this.#sink !== undefined) return this.#sink.data(chunk);
+    this.#held.push(chunk);
+    this.#heldBytes += chunk.length;
+    if (this.#heldBytes < this.windowBytes) return true;
+    this.#delivering = true;
+    this.#wantsMore = false;
+    try {
+      this.#readWindow();
+    } finally {
+      this.#delivering = false;
+    }
+    // Unless the window's verdict gave the body a sink that wants more, the source waits.
+    return this.#wantsMore;
+  }
+
+  end(): void {
+    if (this.#sink !== undefined) return this.#sink.end();
+    this.#ended = { error: undefined };
+    this.#readWindow();
+  }
+
+  error(error: EcamoError): void {
+    if (this.#sink !== undefined) return this.#sink.error(error);
+    this.#ended = { error };
+    const onWindow = this.#onWindow;
+    this.#onWindow = undefined;
+    onWindow?.(this, error);
   }
 
   flow(sink: BodySink): void {

@@ -289,11 +289,8 @@ class StreamedAnswer implements FetchWatcher, ContentWatcher {
 
   answered(source: SourceResponse): void {
     const app = this.app;
+    // No head comes once the client has left: the fetch was abandoned, its exchange aborted.
     app.metrics.sourceAnswered(source.statusCode, secondsSince(this.#started));
-    if (this.#gone) {
-      source.body.discard();
-      return;
-    }
     if (source.statusCode !== 200) {
       source.body.discard();
       this.#settle(() => sendSourceError(app, this.res, this.record, this.url, source.statusCode, source.headers));
@@ -316,6 +313,7 @@ class StreamedAnswer implements FetchWatcher, ContentWatcher {
   }
 
   checked(response: SourceResponse): void {
+    // A verdict file-type gave after the client left (the fetch abandoned meanwhile).
     if (this.#gone) {
       response.body.discard();
       return;

@@ -28,10 +28,9 @@ export function streamBody(
  * the response carries one 'close' listener instead of one per step.
  */
 export class BodyStream implements BodySink {
-  #watchesClient = false;
   readonly #onDrain = (): void => this.body.resume();
-  // 'close' after a complete response comes once settled, with the listener gone.
-  readonly #onClose = (): void => this.clientGone();
+  /** Set when this stream listens for the client leaving itself. */
+  #onClose: (() => void) | undefined;
 
   constructor(
     private readonly body: SourceBody,
@@ -45,7 +44,8 @@ export class BodyStream implements BodySink {
   start({ watchClient }: { readonly watchClient: boolean }): void {
     this.res.on('drain', this.#onDrain);
     if (watchClient) {
-      this.#watchesClient = true;
+      // 'close' after a complete response comes once settled, with the listener gone.
+      this.#onClose = (): void => this.clientGone();
       this.res.once('close', this.#onClose);
     }
     this.body.flow(this);
@@ -89,6 +89,6 @@ export class BodyStream implements BodySink {
   /** The transfer is over (one way or another): stop listening to the client. */
   #settle(): void {
     this.res.off('drain', this.#onDrain);
-    if (this.#watchesClient) this.res.off('close', this.#onClose);
+    if (this.#onClose !== undefined) this.res.off('close', this.#onClose);
   }
 }

@@ -315,5 +315,6 @@ describe('a fetch told by callbacks', () => {
     const origin = gone.origin;
     await gone.close();
     assert.deepEqual(await started(`${origin}/x.png`), { told: ['failed source-request 502'] });
+    assert.deepEqual(await started('not a URL'), { told: ['failed source-request 502'] });
   });
 });
