@@ -11,21 +11,11 @@ import type { HttpResponse } from './request-response.js';
  * Over the limit, the bytes up to it are flushed and then the connection is
  * cut, so the client sees a broken body (no clean chunked terminator) rather
  * than a truncated image that looks complete.
- */
-export function streamBody(
-  body: SourceBody,
-  res: HttpResponse,
-  limit: number,
-  record: RequestRecord,
-  onSourceError: (error: EcamoError) => void,
-): void {
-  new BodyStream(body, res, limit, record, onSourceError).start({ watchClient: true });
-}
-
-/**
- * streamBody as an object, for an answer that already watches its client
- * for the whole request (http/proxy.ts): it calls `clientGone` itself, and
- * the response carries one 'close' listener instead of one per step.
+ *
+ * An answer that already watches its client for the whole request
+ * (http/proxy.ts) starts it with `watchClient: false` and calls
+ * `clientGone` itself: the response then carries one 'close' listener
+ * instead of one per step.
  */
 export class BodyStream implements BodySink {
   readonly #onDrain = (): void => this.body.resume();

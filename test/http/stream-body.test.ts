@@ -1,9 +1,9 @@
 /**
- * streamBody (src/http/stream-body.ts) between three real parts on 127.0.0.1:
+ * BodyStream (src/http/stream-body.ts) between three real parts on 127.0.0.1:
  * a source, a relay whose handler fetches the source with the real
- * SourceFetcher and streams the body with streamBody, and a client. Each test
- * asserts what the client received (bytes, and whether the body ended cleanly
- * or was cut), what streamBody counted, what it reported as a source failure,
+ * SourceFetcher and streams the body with a BodyStream watching its client,
+ * and a client. Each test asserts what the client received (bytes, and
+ * whether the body ended cleanly or was cut), what the stream counted, what it reported as a source failure,
  * and what the source saw of its own connection.
  */
 import assert from 'node:assert/strict';
@@ -13,12 +13,12 @@ import type { AddressInfo, Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import type { EcamoError } from '../../src/errors.js';
 import { newRequestRecord, type RequestRecord } from '../../src/http/request-record.js';
-import { streamBody } from '../../src/http/stream-body.js';
+import { BodyStream } from '../../src/http/stream-body.js';
 import { SourceFetcher } from '../../src/upstream/fetch.js';
 import { fetchCutOff, startSource, type Source } from '../helpers/harness.js';
 import { startRawSource, type RawSource } from '../helpers/hostile.js';
 
-/** What the relay did with one request: the record streamBody counted into, and the failures it reported. */
+/** What the relay did with one request: the record the stream counted into, and the failures it reported. */
 interface Transfer {
   readonly record: RequestRecord;
   readonly sourceErrors: EcamoError[];
@@ -53,7 +53,7 @@ before(async () => {
     privateSourceAllowedRegexp: /^http:\/\/127\.0\.0\.1:\d+\//,
     userAgent: 'ecamo-test',
   });
-  // The relay: ?limit= is streamBody's byte limit, ?raw sends the request to the raw source.
+  // The relay: ?limit= is the stream's byte limit, ?raw sends the request to the raw source.
   relay = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://relay.test');
     const origin = url.searchParams.has('raw') ? rawSource.origin : source.origin;
@@ -63,7 +63,8 @@ before(async () => {
       (answer) => {
         const length = answer.headers['content-length'];
         res.writeHead(200, typeof length === 'string' ? { 'content-length': length } : {});
-        streamBody(answer.body, res, Number(url.searchParams.get('limit')), transfer.record, (error) => transfer.sourceErrors.push(error));
+        const stream = new BodyStream(answer.body, res, Number(url.searchParams.get('limit')), transfer.record, (error) => transfer.sourceErrors.push(error));
+        stream.start({ watchClient: true });
       },
       () => res.writeHead(502).end(),
     );
@@ -100,7 +101,7 @@ function watchSource(path: string, route: Route): { readonly closed: Promise<{ r
 
 const chunkOf = (length: number, fill: number): Buffer => Buffer.alloc(length, fill);
 
-describe('streamBody: the byte limit', () => {
+describe('BodyStream: the byte limit', () => {
   test('a body within the limit, and one exactly at it, arrive whole', async () => {
     for (const [path, limit] of [['/within', 2_000], ['/exactly', 1_400]] as const) {
       routes.set(path, (_req, res) => {
@@ -134,7 +135,7 @@ describe('streamBody: the byte limit', () => {
   });
 
   test('the limit reached exactly at a chunk end: the next chunk cuts the body without writing any of it', async () => {
-    // The second chunk is sent only once the client holds the first, so they reach streamBody apart.
+    // The second chunk is sent only once the client holds the first, so they reach the stream apart.
     let sendNext = (): void => {};
     const watched = watchSource('/boundary', (_req, res) => {
       res.writeHead(200);
@@ -161,7 +162,7 @@ describe('streamBody: the byte limit', () => {
   });
 });
 
-describe('streamBody: sources that fail mid-body', () => {
+describe('BodyStream: sources that fail mid-body', () => {
   test('a body that ends short of its Content-Length: the bytes sent, a cut, and one 502 source-request reported', async () => {
     rawAnswer = `HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n${'x'.repeat(10)}`;
     const received = await fetchCutOff(`${relayOrigin}/short?raw&limit=1000`, 'relay.test');
@@ -215,7 +216,7 @@ describe('streamBody: sources that fail mid-body', () => {
   });
 });
 
-describe('streamBody: the client', () => {
+describe('BodyStream: the client', () => {
   test('a client that leaves mid-body stops the source transfer: the source sees its connection closed, nothing is reported', { timeout: 20_000 }, async () => {
     const watched = watchSource('/left', (_req, res) => {
       res.writeHead(200, { 'content-length': 1000 });
