@@ -1,7 +1,8 @@
 /**
- * How much CPU went to processes that are not part of the benchmark during a
- * run. On a shared 2-core machine somebody's test suite can halve a result;
- * this makes such a run visible instead of silently wrong. Linux /proc only.
+ * CPU time from /proc (Linux only): what each server spends per request, and
+ * how much went to processes that are not part of the benchmark during a run.
+ * On a shared 2-core machine somebody's test suite can halve a result; the
+ * latter makes such a run visible instead of silently wrong.
  */
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
@@ -22,19 +23,49 @@ function busyTicks(): number | undefined {
   }
 }
 
+/** utime and stime of a process, in ticks; zero once it is gone. */
+function cpuTicks(pid: number | 'self'): { user: number; system: number; childrenUser: number; childrenSystem: number } {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name: state is [0], utime [11], stime [12], cutime [13], cstime [14].
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
+    return { user: fields[11]!, system: fields[12]!, childrenUser: fields[13]!, childrenSystem: fields[14]! };
+  } catch {
+    return { user: 0, system: 0, childrenUser: 0, childrenSystem: 0 };
+  }
+}
+
 /**
  * utime + stime of a process, in ticks; with `children`, also the CPU of its
  * exited and reaped children (for the benchmark itself: every finished wrk).
  */
 function processTicks(pid: number | 'self', children = false): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Fields after the command name: state is [0], utime [11], stime [12], cutime [13], cstime [14].
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
-    return fields[11]! + fields[12]! + (children ? fields[13]! + fields[14]! : 0);
-  } catch {
-    return 0;
-  }
+  const ticks = cpuTicks(pid);
+  return ticks.user + ticks.system + (children ? ticks.childrenUser + ticks.childrenSystem : 0);
+}
+
+/** CPU time of one server's process tree over a run, split as the kernel accounts it. */
+export interface ServerCpu {
+  /** In the server's own code (user mode). */
+  readonly userSeconds: number;
+  /** In the kernel on the server's behalf: socket reads and writes, and loopback delivery to the peer. */
+  readonly systemSeconds: number;
+}
+
+/** Starts counting the CPU of `root` and its descendants (nginx's worker, ecamo's cluster workers). */
+export function watchServerCpu(root: number): { stop(): ServerCpu } {
+  const pids = processTree(root);
+  const sum = (): { user: number; system: number } => pids.reduce((total, pid) => {
+    const ticks = cpuTicks(pid);
+    return { user: total.user + ticks.user, system: total.system + ticks.system };
+  }, { user: 0, system: 0 });
+  const before = sum();
+  return {
+    stop() {
+      const after = sum();
+      return { userSeconds: (after.user - before.user) / TICKS_PER_SECOND, systemSeconds: (after.system - before.system) / TICKS_PER_SECOND };
+    },
+  };
 }
 
 export interface CpuWatch {

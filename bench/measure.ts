@@ -4,7 +4,7 @@
  * in which every target runs once per round in rotating order.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { waitForQuiet, watchForeignCpu } from './cpu.js';
+import { waitForQuiet, watchForeignCpu, watchServerCpu } from './cpu.js';
 import { sampleMemory } from './memory.js';
 import type { Options } from './options.js';
 import type { Tools } from './prerequisites.js';
@@ -119,13 +119,16 @@ async function measureOnce(tools: Tools, lab: Lab, scripts: WrkScripts, target: 
   }
   const memorySampler = options.watchMemory ? sampleMemory(target.server.pid) : undefined;
   const cpu = watchForeignCpu(pids);
+  const serverCpu = watchServerCpu(target.server.pid);
   const result = await runWrk(tools.wrk, options.once ? scripts.once : scripts.timed, options.once, target.url, requestsFile, options.settings);
+  const targetCpu = serverCpu.stop();
   const foreignCpuPercent = cpu.stop();
   const memory = memorySampler?.stop();
   for (const server of lab.servers) server.assertAlive();
   await sleep(SETTLE_MS);
   return {
     ...result,
+    serverCpu: targetCpu,
     ...(memory === undefined ? {} : { memory }),
     ...(foreignCpuPercent === undefined ? {} : { foreignCpuPercent }),
   };

@@ -2,11 +2,14 @@
  * Medians over rounds, ratios, and the two outputs: a Markdown report for
  * people and a JSON file for comparing runs over time.
  */
+import type { ServerCpu } from './cpu.js';
 import type { MemoryReading } from './memory.js';
 import type { WrkResult } from './wrk.js';
 
 export interface Run extends WrkResult {
   readonly round: number;
+  /** CPU of the target's process tree during the run. */
+  readonly serverCpu: ServerCpu;
   /** Only for scenarios that watch memory. */
   readonly memory?: MemoryReading;
   /** CPU used by processes outside the benchmark during the run, as a share of the machine. */
@@ -40,6 +43,9 @@ export interface Summary {
   readonly p99Ms: number;
   readonly bytesPerResponse: number;
   readonly errors: number;
+  /** The server's CPU per answered request, in µs, user and kernel apart. */
+  readonly userMicrosPerRequest: number;
+  readonly systemMicrosPerRequest: number;
   readonly peakRssMb?: number;
   readonly hwmMb?: number;
 }
@@ -62,6 +68,8 @@ export function summarize(runs: readonly Run[]): Summary {
     p99Ms: of((run) => run.latencyMs.p99),
     bytesPerResponse: of((run) => run.bytesPerResponse),
     errors: runs.reduce((sum, run) => sum + run.errorCount, 0),
+    userMicrosPerRequest: of((run) => perRequest(run, run.serverCpu.userSeconds)),
+    systemMicrosPerRequest: of((run) => perRequest(run, run.serverCpu.systemSeconds)),
     ...(withMemory.length === 0
       ? {}
       : {
@@ -71,7 +79,11 @@ export function summarize(runs: readonly Run[]): Summary {
   };
 }
 
-export type Metric = 'requestsPerSecond' | 'megabytesPerSecond' | 'p99Ms' | 'peakRssMb';
+function perRequest(run: Run, seconds: number): number {
+  return run.requests === 0 ? NaN : (seconds * 1e6) / run.requests;
+}
+
+export type Metric = 'requestsPerSecond' | 'megabytesPerSecond' | 'p99Ms' | 'peakRssMb' | 'cpuPerRequest';
 
 export interface RatioSpec {
   readonly label: string;
@@ -107,6 +119,8 @@ function metricOf(run: Run, metric: Metric): number | undefined {
       return run.latencyMs.p99;
     case 'peakRssMb':
       return run.memory?.peakRssMb;
+    case 'cpuPerRequest':
+      return perRequest(run, run.serverCpu.userSeconds + run.serverCpu.systemSeconds);
   }
 }
 
@@ -217,6 +231,7 @@ const integer = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
 const decimal = new Intl.NumberFormat('en-US', { minimumFractionDigits: 1, maximumFractionDigits: 1 });
 const fmt = (value: number | undefined, format = integer): string => (value === undefined || Number.isNaN(value) ? '–' : format.format(value));
 const ms = (value: number): string => (value < 10 ? value.toFixed(2) : value.toFixed(1));
+const cpu = (s: Summary): string => `${fmt(s.userMicrosPerRequest)} + ${fmt(s.systemMicrosPerRequest)}`;
 
 export function markdown(header: readonly string[], results: readonly ScenarioResult[], ratios: readonly Ratio[], memory: readonly MemoryFigure[], notes: readonly string[]): string {
   const out: string[] = ['# ecamo benchmark', '', ...header.map((line) => `${line}  `), ''];
@@ -226,20 +241,20 @@ export function markdown(header: readonly string[], results: readonly ScenarioRe
     const memory = Object.values(result.runs).some((runs) => runs.some((run) => run.memory !== undefined));
     out.push(`## ${result.title}`, '');
     out.push(result.bulk
-      ? '| target | MB/s | req/s | p50 ms | p99 ms | peak RSS MiB | idle RSS MiB | errors | MB/s per round |'
-      : `| target | req/s | p50 ms | p99 ms | MB/s |${memory ? ' peak RSS MiB |' : ''} errors | req/s per round |`);
-    out.push(result.bulk ? '|---|--:|--:|--:|--:|--:|--:|--:|---|' : `|---|--:|--:|--:|--:|${memory ? '--:|' : ''}--:|---|`);
+      ? '| target | MB/s | req/s | p50 ms | p99 ms | CPU µs/req, user + kernel | peak RSS MiB | idle RSS MiB | errors | MB/s per round |'
+      : `| target | req/s | p50 ms | p99 ms | MB/s | CPU µs/req, user + kernel |${memory ? ' peak RSS MiB |' : ''} errors | req/s per round |`);
+    out.push(result.bulk ? '|---|--:|--:|--:|--:|--:|--:|--:|--:|---|' : `|---|--:|--:|--:|--:|--:|${memory ? '--:|' : ''}--:|---|`);
     for (const target of result.targets) {
       const runs = result.runs[target.id] ?? [];
       const s = summarize(runs);
       if (result.bulk) {
         const rounds = runs.map((run) => decimal.format(run.megabytesPerSecond)).join(' / ');
         out.push(`| ${target.label} | ${fmt(s.megabytesPerSecond, decimal)} | ${fmt(s.requestsPerSecond)} | ${ms(s.p50Ms)} | ${ms(s.p99Ms)} | ` +
-          `${fmt(s.peakRssMb)} | ${fmt(target.idleRssMb)} | ${s.errors} | ${rounds} |`);
+          `${cpu(s)} | ${fmt(s.peakRssMb)} | ${fmt(target.idleRssMb)} | ${s.errors} | ${rounds} |`);
       } else {
         const rounds = runs.map((run) => integer.format(run.requestsPerSecond)).join(' / ');
         const rss = memory ? ` ${fmt(s.peakRssMb)} |` : '';
-        out.push(`| ${target.label} | ${fmt(s.requestsPerSecond)} | ${ms(s.p50Ms)} | ${ms(s.p99Ms)} | ${fmt(s.megabytesPerSecond, decimal)} |${rss} ${s.errors} | ${rounds} |`);
+        out.push(`| ${target.label} | ${fmt(s.requestsPerSecond)} | ${ms(s.p50Ms)} | ${ms(s.p99Ms)} | ${fmt(s.megabytesPerSecond, decimal)} | ${cpu(s)} |${rss} ${s.errors} | ${rounds} |`);
       }
     }
     out.push('');
