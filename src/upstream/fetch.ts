@@ -161,14 +161,13 @@ class Hops implements HeadWatcher {
     );
   }
 
+  // No try/catch: undici's dispatch throws only for a handler that is not an object; any other failure
+  // (a header it refuses, a pool closed at shutdown) reaches the exchange's onResponseError, as a refused
+  // connection does (test/upstream/fetch.test.ts).
   #dispatch(origin: string, headers: Record<string, string>): void {
-    try {
-      const url = this.#url;
-      const exchange = new Exchange(this.deadline, url.protocol === 'https:', this, this.request.trace?.hop(url, headers));
-      this.agents.for(url).dispatch({ origin, path: url.pathname + url.search, method: 'GET', headers }, exchange);
-    } catch (error) {
-      this.failed(error);
-    }
+    const url = this.#url;
+    const exchange = new Exchange(this.deadline, url.protocol === 'https:', this, this.request.trace?.hop(url, headers));
+    this.agents.for(url).dispatch({ origin, path: url.pathname + url.search, method: 'GET', headers }, exchange);
   }
 
   head(exchange: Exchange, statusCode: number, headers: SourceHeaders): void {
