@@ -9,6 +9,7 @@ import type http from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'undici';
+import { cacheKey } from '../../src/cache/cache.js';
 import { urlDigest } from '../../src/tokens/digest.js';
 import { signProxyToken } from '../../src/tokens/proxy-token.js';
 import { CANONICAL_HOST, SERVICE_ORIGIN, startEcamo, startSource, type Ecamo, type Source } from '../helpers/harness.js';
@@ -117,6 +118,88 @@ describe('coalescing', () => {
     held.open();
     for (const answer of await Promise.all(answers)) assert.deepEqual(answer.bytes, PNG);
     assert.equal(images.requests.length, 5);
+  });
+
+  // Clients that leave while their request waits on the fetch.
+
+  /** A proxied request whose client can leave before its answer comes. */
+  async function leavable(url: string): Promise<{ readonly settled: Promise<unknown>; leave(): void }> {
+    const token = await signProxyToken({ url, serviceOrigin: SERVICE_ORIGIN, sendToken: false }, ecamo.config.ecamoKeys.signing, 45);
+    const leaving = new AbortController();
+    const settled = request(`${ecamo.url}/${ecamo.config.prefix}/v1/p/${urlDigest(url)}?t=${token}`, { headers: { host: CANONICAL_HOST }, signal: leaving.signal }).catch(
+      (error: unknown) => error,
+    );
+    return { settled, leave: () => leaving.abort() };
+  }
+
+  /** Resolves once ecamo has seen all but `count` of its requests end: a client that left has been told to the cache by then. */
+  async function inFlight(count: number): Promise<void> {
+    await until(async () => (await ecamo.server.app.metrics.inFlight.get()).values[0]?.value === count);
+  }
+
+  /** A source that holds its first request until `held` opens (recording when its connection closes), and answers the rest at once. */
+  async function holdingFirst(held: Promise<void>): Promise<{ readonly images: Source; readonly firstClosed: Promise<void> }> {
+    let closed!: () => void;
+    const firstClosed = new Promise<void>((resolve) => (closed = resolve));
+    const images = await source((req, res) => {
+      const answer = (): void => void res.writeHead(200, { 'content-type': 'image/png', 'cache-control': 'max-age=600' }).end(PNG);
+      if (images.requests.length > 1) return answer();
+      req.socket.once('close', closed);
+      void held.then(answer);
+    });
+    return { images, firstClosed };
+  }
+
+  test('the fetching request\'s client leaves before the source answers: the fetch goes on for the request waiting on it, which gets the image, kept', async () => {
+    const held = gate();
+    const { images } = await holdingFirst(held.opened);
+    const url = `${images.origin}/leader-leaves.png`;
+    const leader = await leavable(url);
+    await until(() => images.requests.length === 1);
+    const follower = proxied(ecamo, url);
+    await joined(ecamo, url, 1);
+    leader.leave();
+    await inFlight(1);
+    held.open();
+    const answer = await follower;
+    assert.deepEqual([answer.status, answer.bytes], [200, PNG]);
+    assert.ok(await leader.settled instanceof Error);
+    assert.equal((await proxied(ecamo, url)).header('x-ecamo-cache'), 'hit');
+    assert.equal(images.requests.length, 1);
+  });
+
+  test('a waiting request\'s client leaves: the fetching request still gets the image', async () => {
+    const held = gate();
+    const { images } = await holdingFirst(held.opened);
+    const url = `${images.origin}/follower-leaves.png`;
+    const leader = proxied(ecamo, url);
+    await until(() => images.requests.length === 1);
+    const follower = await leavable(url);
+    await joined(ecamo, url, 1);
+    follower.leave();
+    await until(() => ecamo.server.app.cache!.waitingOn(cacheKey(url, SERVICE_ORIGIN, false), 'other') === 0);
+    held.open();
+    const answer = await leader;
+    assert.deepEqual([answer.status, answer.header('x-ecamo-cache'), answer.bytes], [200, 'miss', PNG]);
+    assert.equal(images.requests.length, 1);
+  });
+
+  test('every client leaves before the source answers: the source connection is closed, nothing is kept, and the next request fetches afresh', async () => {
+    const { images, firstClosed } = await holdingFirst(new Promise(() => {}));
+    const url = `${images.origin}/all-leave.png`;
+    const leader = await leavable(url);
+    await until(() => images.requests.length === 1);
+    const follower = await leavable(url);
+    await joined(ecamo, url, 1);
+    // The fetching request's client first: the fetch goes on for the waiting one, until it leaves too.
+    leader.leave();
+    await inFlight(1);
+    follower.leave();
+    await firstClosed;
+    await inFlight(0);
+    const answer = await proxied(ecamo, url);
+    assert.deepEqual([answer.status, answer.header('x-ecamo-cache'), answer.bytes], [200, 'miss', PNG]);
+    assert.equal(images.requests.length, 2);
   });
 });
 

@@ -148,13 +148,13 @@ describe('a streamed miss answers as a kept one does', () => {
   });
 });
 
-describe('a client that leaves a streamed miss', { skip: TRANSPORT === 'h2' ? 'a plain HTTP/1.1 client leaves here' : false }, () => {
-  /** Asks `off` for `path`, and leaves once the source has the request (`at: 'asked'`) or the first body bytes have come (`'body'`). */
-  async function leave(path: string, at: 'asked' | 'body'): Promise<boolean> {
+describe('a client that leaves a miss, streamed or kept', { skip: TRANSPORT === 'h2' ? 'a plain HTTP/1.1 client leaves here' : false }, () => {
+  /** Asks `ecamo` for `path`, and leaves once the source has the request (`at: 'asked'`) or the first body bytes have come (`'body'`). */
+  async function leave(ecamo: Ecamo, path: string, at: 'asked' | 'body'): Promise<boolean> {
     const asked = new Promise<void>((resolve) => (arrived = (got) => got === path && resolve()));
-    const proxyPath = await off.proxyPath(`${source.origin}${path}`);
+    const proxyPath = await ecamo.proxyPath(`${source.origin}${path}`);
     await new Promise<void>((resolve, reject) => {
-      const request = http.get(`${off.url}${proxyPath}`, { headers: { host: CANONICAL_HOST }, agent: false }, (res) => {
+      const request = http.get(`${ecamo.url}${proxyPath}`, { headers: { host: CANONICAL_HOST }, agent: false }, (res) => {
         res.on('error', () => {});
         res.once('data', () => {
           if (at === 'body') {
@@ -174,15 +174,18 @@ describe('a client that leaves a streamed miss', { skip: TRANSPORT === 'h2' ? 'a
     return sourceClosed.get(path)!;
   }
 
-  test('before the source answers: the source connection is closed', async () => {
-    assert.equal(await leave('/stall-before-head', 'asked'), false);
-  });
+  // The kept path: the request leads the cache's fetch, and nobody else waits on it.
+  for (const [name, ecamo] of [['streamed', () => off], ['kept', () => kept]] as const) {
+    test(`${name}, before the source answers: the source connection is closed`, async () => {
+      assert.equal(await leave(ecamo(), `/stall-before-head?as=${name}`, 'asked'), false);
+    });
 
-  test('once the source has sent its head and the first bytes, short of the byte check\'s window: the source connection is closed', async () => {
-    assert.equal(await leave('/stall-in-window', 'asked'), false);
-  });
+    test(`${name}, once the source has sent its head and the first bytes, short of the byte check's window: the source connection is closed`, async () => {
+      assert.equal(await leave(ecamo(), `/stall-in-window?as=${name}`, 'asked'), false);
+    });
 
-  test('mid-body: the source connection is closed', async () => {
-    assert.equal(await leave('/stall-mid-body', 'body'), false);
-  });
+    test(`${name}, mid-body: the source connection is closed`, async () => {
+      assert.equal(await leave(ecamo(), `/stall-mid-body?as=${name}`, 'body'), false);
+    });
+  }
 });
