@@ -50,7 +50,17 @@ export function checkContentThen(source: SourceResponse, declared: string | unde
       return;
     }
     judgeBytes(window, rules).then(
-      (later) => tell(watcher, source, body, declared, later, logger),
+      (later) => {
+        // The source failed while file-type judged (a compressed format's verdict waits on zlib's threads):
+        // nothing is answered yet, so the client gets its error, as for a failure within the window.
+        const failure = body.failure;
+        if (failure === undefined) {
+          tell(watcher, source, body, declared, later, logger);
+          return;
+        }
+        body.discard();
+        watcher.refused(failure);
+      },
       (error: unknown) => {
         body.discard();
         watcher.refused(error);
@@ -143,8 +153,13 @@ class WindowedBody implements SourceBody, BodySink {
   /** What a sink given during #delivering said of the held chunks: whether the source may go on. */
   #wantsMore = true;
   #sink: BodySink | undefined;
-  /** How the source ended while nothing flowed yet: told to the sink when it comes. */
-  #ended: { readonly error: EcamoError | undefined } | undefined;
+  /** The source ended while nothing flowed yet: told to the sink when it comes. */
+  #ended = false;
+  /**
+   * The source failed while nothing flowed yet: told through the window's callback, or, once the
+   * window was read, by the verdict's (checkContentThen), so no failed body is ever given a sink.
+   */
+  #failure: EcamoError | undefined;
   #discarded = false;
 
   constructor(
@@ -154,6 +169,10 @@ class WindowedBody implements SourceBody, BodySink {
   ) {
     this.#onWindow = onWindow;
     source.flow(this);
+  }
+
+  get failure(): EcamoError | undefined {
+    return this.#failure;
   }
 
   // The source flows into the body itself: held until the window is read, then straight to the sink once there is one.
@@ -176,13 +195,13 @@ class WindowedBody implements SourceBody, BodySink {
 
   end(): void {
     if (this.#sink !== undefined) return this.#sink.end();
-    this.#ended = { error: undefined };
+    this.#ended = true;
     this.#readWindow();
   }
 
   error(error: EcamoError): void {
     if (this.#sink !== undefined) return this.#sink.error(error);
-    this.#ended = { error };
+    this.#failure = error;
     const onWindow = this.#onWindow;
     this.#onWindow = undefined;
     onWindow?.(this, error);
@@ -199,9 +218,8 @@ class WindowedBody implements SourceBody, BodySink {
       // The sink may have discarded the body (over ECAMO_MAX_LENGTH).
       if (this.#sink !== sink) return;
     }
-    if (this.#ended !== undefined) {
-      if (this.#ended.error === undefined) sink.end();
-      else sink.error(this.#ended.error);
+    if (this.#ended) {
+      sink.end();
       return;
     }
     if (this.#delivering) this.#wantsMore = wantsMore;
