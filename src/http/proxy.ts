@@ -327,7 +327,12 @@ class StreamedAnswer implements FetchWatcher, ContentWatcher {
     this.reject(error);
   }
 
-  /** The last step: the answer's promise settles as it returns or throws. */
+  /**
+   * The last step: the answer's promise settles as it returns or throws. Only a bug throws
+   * (checkedContentType refusing an unchecked response: every header value is checked before
+   * writeHead), and it is answered as one (500 `unknown`) instead of thrown into undici's
+   * callback, which would abort the source and leave the client without an answer.
+   */
   #settle(answer: () => void): void {
     try {
       answer();
@@ -410,6 +415,7 @@ function answerFromSource(
     fields.push('x-ecamo-cache', cacheStatus);
     res.writeHead(200, fields);
   } catch (error) {
+    // A bug only (see StreamedAnswer's #settle): the source is let go before the 500.
     body.discard();
     throw error;
   }
