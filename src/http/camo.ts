@@ -33,7 +33,7 @@ export function handleCamo(
     throw error;
   }
   app.metrics.tokenVerified('camo', 'valid');
-  const source = sourceRequestOf(parseSourceUrl(url, 'camo URL').href, CAMO_SERVICE, false);
+  const source = sourceRequestOf(parseSourceUrl(url, 'camo URL'), CAMO_SERVICE, false);
   admitSource(app, record, source);
   return serveSource(app, req, res, record, source);
 }

@@ -35,10 +35,14 @@ export interface SourceRequest {
   readonly sendToken: boolean;
   /** What the response cache keys it by, worked out once: a string used again keeps its hash, so a cached token's lookups hash nothing. */
   readonly cacheKey: string;
+  /** `url` as it was parsed when the request was checked: the fetch starts from it instead of parsing it again. */
+  readonly parsedUrl: URL;
 }
 
-export function sourceRequestOf(url: string, service: string, sendToken: boolean): SourceRequest {
-  return { url, service, sendToken, cacheKey: cacheKey(url, service, sendToken) };
+/** The source request for `url`, a source URL parsed and checked (tokens/source-url.ts). */
+export function sourceRequestOf(url: URL, service: string, sendToken: boolean): SourceRequest {
+  const href = url.href;
+  return { url: href, service, sendToken, cacheKey: cacheKey(href, service, sendToken), parsedUrl: url };
 }
 
 /** The proxy endpoint and camo URLs only answer on ecamo's own origin. */
@@ -89,7 +93,7 @@ function serveClaims(app: App, req: HttpRequest, res: HttpResponse, record: Requ
   // source request (with its cache key) is the one built then.
   const admitted = admissions.get(claims);
   const source: SourceRequest =
-    admitted?.digest === digest ? admitted.source : sourceRequestOf(claims.url, claims.serviceOrigin, claims.sendToken);
+    admitted?.digest === digest ? admitted.source : sourceRequestOf(claims.sourceUrl, claims.serviceOrigin, claims.sendToken);
   admitSource(app, record, source);
   if (source !== admitted?.source) {
     assertDigestMatches(digest, claims.url);
@@ -236,7 +240,7 @@ function fetchRequestOf(
         return `Bearer ${idToken}`;
       }
     : undefined;
-  return { url: sourceRequest.url, accept, authorize, timeoutMs: config.timeoutMs, validators, trace };
+  return { url: sourceRequest.url, parsedUrl: sourceRequest.parsedUrl, accept, authorize, timeoutMs: config.timeoutMs, validators, trace };
 }
 
 /** Straight from the source to the client, nothing kept: the cache is off, or another request's answer could not be shared. */

@@ -10,6 +10,12 @@ export type { BodySink, SourceBody, SourceHeaders } from './exchange.js';
 
 export interface SourceRequest {
   readonly url: string;
+  /**
+   * `url` as the caller already parsed it, if it did: the first hop starts
+   * from it, so that a request parses its source URL once. Used only while
+   * it still serialises to `url`; otherwise `url` is parsed anew.
+   */
+  readonly parsedUrl?: URL | undefined;
   /** The Accept to send: the fixed one of the client's class (cache/accept-class.ts), the only trace of a client header. */
   readonly accept: string | undefined;
   /**
@@ -137,7 +143,8 @@ class Hops implements HeadWatcher {
     private readonly deadline: Deadline,
     private readonly watcher: FetchWatcher,
   ) {
-    this.#url = new URL(request.url);
+    const parsed = request.parsedUrl;
+    this.#url = parsed !== undefined && parsed.href === request.url ? parsed : new URL(request.url);
     this.#firstOrigin = this.#url.origin;
   }
 

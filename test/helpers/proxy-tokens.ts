@@ -6,6 +6,7 @@
 import { jwtVerify, type JWTPayload, type JWK } from 'jose';
 import { loadEcamoKeys, type SigningKey } from '../../src/config/keys.js';
 import type { GeneratedKey } from '../../src/config/generate-key.js';
+import type { ProxyTokenClaims, VerifiedProxyToken } from '../../src/tokens/proxy-token.js';
 
 /** The signing key ecamo would make of `privateJwk` under `kid`: its private key and derived MAC key. */
 export async function signingKeyOf(privateJwk: JWK, kid: string): Promise<SigningKey> {
@@ -21,4 +22,11 @@ export async function proxyTokenMacKeyOf(key: GeneratedKey): Promise<Uint8Array>
 export async function verifyMintedProxyToken(token: string, key: GeneratedKey): Promise<{ payload: JWTPayload; alg: string }> {
   const { payload, protectedHeader } = await jwtVerify(token, await proxyTokenMacKeyOf(key), { issuer: 'ecamo:s', audience: 'ecamo:p', algorithms: ['HS256'] });
   return { payload, alg: protectedHeader.alg };
+}
+
+/** The claims verified proxy-token claims carry, as a plain object to compare (they are a class, with more of their own). */
+export function claimsOf(verified: VerifiedProxyToken | undefined): (ProxyTokenClaims & { readonly exp: number }) | undefined {
+  if (verified === undefined) return undefined;
+  const { url, serviceOrigin, sendToken, exp } = verified;
+  return { url, serviceOrigin, sendToken, exp };
 }

@@ -18,6 +18,7 @@ import { signProxyToken, verifyProxyToken } from '../../src/tokens/proxy-token.j
 import { Metrics } from '../../src/metrics.js';
 import { TokenService } from '../../src/tokens/token-service.js';
 import { verifyUrlToken } from '../../src/tokens/url-token.js';
+import { claimsOf } from '../helpers/proxy-tokens.js';
 
 const CLAIMS = { url: 'https://images.example/a.png', serviceOrigin: 'https://wiki.example', sendToken: true };
 /** Order of the P-256 group. */
@@ -105,7 +106,7 @@ describe('proxy tokens: byte for byte', () => {
     const { payload, protectedHeader } = await jwtVerify(token, keys.signing.proxyTokenMacKey.export(), { issuer: 'ecamo:s', audience: 'ecamo:p', algorithms: ['HS256'] });
     assert.deepEqual(protectedHeader, { alg: 'HS256', kid: 'k1' });
     assert.deepEqual(Object.keys(payload).sort(), ['aud', 'ecamo:svc', 'ecamo:tok', 'ecamo:url', 'exp', 'iat', 'iss', 'nbf']);
-    assert.deepEqual(await verifyProxyToken(token, keys), { ...CLAIMS, exp: payload.exp });
+    assert.deepEqual(claimsOf(await verifyProxyToken(token, keys)), { ...CLAIMS, exp: payload.exp });
   });
 
   test('with ES256, ecamo mints what a plain ES256 verifier (the reference server) accepts', async () => {
@@ -113,7 +114,7 @@ describe('proxy tokens: byte for byte', () => {
     const token = await signProxyToken(CLAIMS, keys.signing, 45, 'ES256');
     const { payload, protectedHeader } = await jwtVerify(token, publicKey, { issuer: 'ecamo:s', audience: 'ecamo:p', algorithms: ['ES256'] });
     assert.deepEqual(protectedHeader, { alg: 'ES256', kid: 'k1' });
-    assert.deepEqual(await verifyProxyToken(token, keys), { ...CLAIMS, exp: payload.exp });
+    assert.deepEqual(claimsOf(await verifyProxyToken(token, keys)), { ...CLAIMS, exp: payload.exp });
   });
 
   test('one valid string per HS256 token: the same claims at the same second mint the same string', async () => {

@@ -15,6 +15,7 @@ import { signProxyToken } from '../../src/tokens/proxy-token.js';
 import { TokenService } from '../../src/tokens/token-service.js';
 import { ecamoKey, secondKey, serviceKey } from '../config/fixture.js';
 import { es256, jws } from '../helpers/hostile.js';
+import { claimsOf } from '../helpers/proxy-tokens.js';
 
 const S1 = 'https://wiki.example';
 const S2 = 'https://other.example';
@@ -117,9 +118,20 @@ describe('TokenService caches', () => {
     assert.equal(service.cacheStats().proxyTokens.entries, 0, 'nothing kept of a first admission');
     assert.equal(service.rememberedProxyToken(first), undefined);
     assert.equal(service.rememberProxyToken(first, await service.verifyProxyToken(first)), true);
-    assert.deepEqual(service.rememberedProxyToken(first), { url: IMAGE, serviceOrigin: S1, sendToken: false, exp: T + 45 });
+    assert.deepEqual(claimsOf(service.rememberedProxyToken(first)), { url: IMAGE, serviceOrigin: S1, sendToken: false, exp: T + 45 });
     assert.equal(service.rememberedProxyToken(second), undefined, 'the other token was admitted once');
     assert.equal(await verifications(metrics, 'proxy'), 3);
+  });
+
+  test('verified proxy-token claims keep their source URL as parsed, the WHATWG form of the url claim; nothing else is enumerated', async () => {
+    const { service } = await newService();
+    const token = await signProxyToken({ url: 'HTTPS://Images.Example:443/a/../b.png', serviceOrigin: S1, sendToken: false }, service.keys.ecamoKeys.signing, 45);
+    const claims = service.verifyProxyToken(token);
+    assert.ok(!(claims instanceof Promise));
+    assert.equal(claims.url, 'https://images.example/b.png');
+    assert.ok(claims.sourceUrl instanceof URL);
+    assert.equal(claims.sourceUrl.href, claims.url);
+    assert.deepEqual(Object.keys(claims).sort(), ['exp', 'sendToken', 'serviceOrigin', 'url']);
   });
 
   test('an HS256 proxy token is verified at once (claims, or a throw), an ES256 one later; each counted by its outcome', async () => {
@@ -132,14 +144,14 @@ describe('TokenService caches', () => {
     const hs256 = await service.issueProxyToken(claims);
     const now = service.verifyProxyToken(hs256);
     assert.ok(!(now instanceof Promise));
-    assert.deepEqual(now, { ...claims, exp: T + 45 });
+    assert.deepEqual(claimsOf(now), { ...claims, exp: T + 45 });
     // One more character of MAC: 33 bytes.
     assert.throws(() => service.verifyProxyToken(`${hs256}A`), (error: unknown) => error instanceof EcamoError && error.code === 'invalid-token');
     assert.deepEqual(await outcomes(), { valid: 1, invalid: 1 });
     const es256Token = await signProxyToken(claims, service.keys.ecamoKeys.signing, 45, 'ES256');
     const later = service.verifyProxyToken(es256Token);
     assert.ok(later instanceof Promise);
-    assert.deepEqual(await later, { ...claims, exp: T + 45 });
+    assert.deepEqual(claimsOf(await later), { ...claims, exp: T + 45 });
     const forged = `${es256Token.slice(0, -2)}${es256Token.endsWith('AA') ? 'AQ' : 'AA'}`;
     const refusal = service.verifyProxyToken(forged);
     assert.ok(refusal instanceof Promise, 'a forged ES256 signature is refused later, from the thread pool');

@@ -142,4 +142,39 @@ describe('the fetcher following redirects', () => {
     }
     assert.equal(target.requests.length, 0);
   });
+
+  /** Fetches the start URL with `parsedUrl`, noting the URL each hop was sent from. */
+  const startFrom = async (parsedUrl: URL): Promise<{ readonly hops: URL[]; readonly outcome: unknown }> => {
+    const hops: URL[] = [];
+    const trace = {
+      hop: (url: URL) => {
+        hops.push(url);
+        return { answered: () => undefined, ended: () => undefined };
+      },
+    };
+    const url = `http://127.0.0.1:${first.port}/start`;
+    const outcome = await fetcher.fetch({ url, parsedUrl, accept: undefined, authorize: undefined, timeoutMs: 10_000, trace }).response.catch((error: unknown) => error);
+    return { hops, outcome };
+  };
+
+  test('a source URL parsed by the caller is the first hop as given; its redirect is still judged by the address guard', async () => {
+    location = `http://127.0.0.1:${target.port}/img.png`;
+    const parsed = new URL(`http://127.0.0.1:${first.port}/start`);
+    const { hops, outcome } = await startFrom(parsed);
+    assert.equal(hops[0], parsed, 'not parsed again');
+    assert.equal(hops.length, 2);
+    assert.ok(findEcamoError(outcome) instanceof PrivateAddressError, String(outcome));
+    assert.equal(target.requests.length, 0);
+  });
+
+  test('a parsed URL that does not serialise to the source URL is not used: the source URL is fetched', async () => {
+    location = `http://127.0.0.1:${target.port}/img.png`;
+    const asked = first.requests.length;
+    const other = new URL(`http://127.0.0.1:${target.port}/elsewhere.png`);
+    const { hops } = await startFrom(other);
+    assert.notEqual(hops[0], other);
+    assert.equal(hops[0]?.href, `http://127.0.0.1:${first.port}/start`);
+    assert.equal(first.requests.length, asked + 1);
+    assert.equal(target.requests.length, 0);
+  });
 });
