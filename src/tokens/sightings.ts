@@ -38,15 +38,20 @@ export class Sightings {
 const FINGERPRINTED = 12;
 
 /**
- * FNV-1a over the 12 characters before the last one of the token, never 0
- * (an empty slot). A token is noted only once admitted, so it verified: its
- * end is its MAC or signature, as good as random, and 12 of its characters
- * (72 bits; the last one carries spare bits) tell it from the others as well
- * as all of them would, for a hash of 30 times fewer characters.
+ * FNV-1a over the 12 characters before the last one of the token. A token's
+ * end is its MAC or signature, as good as random once verified, and 12 of
+ * its characters (72 bits; the last one carries spare bits) tell it from the
+ * others as well as all of them would, for a hash of 30 times fewer
+ * characters. (The verified-token cache counts its keys by it too.)
  */
-function fingerprint(token: string): number {
+export function tokenEndHash(token: string): number {
   let hash = 0x811c9dc5;
   const end = token.length - 1;
   for (let i = Math.max(0, end - FINGERPRINTED); i < end; i++) hash = Math.imul(hash ^ token.charCodeAt(i), 0x01000193);
-  return (hash & 0x7fffffff) || 1;
+  return hash;
+}
+
+/** A token's end hashed, never 0 (an empty slot). A token is noted only once admitted, so it verified. */
+function fingerprint(token: string): number {
+  return (tokenEndHash(token) & 0x7fffffff) || 1;
 }

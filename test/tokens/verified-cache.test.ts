@@ -77,4 +77,41 @@ describe('VerifiedCache', () => {
     assert.equal(cache.get('short'), undefined);
     assert.equal(cache.entries, 0);
   });
+
+  test('counting keys by their end (countsKeyEnds) gives the answers of the plain cache through adds, replacements, expiry, eviction, refusals and clears', (t) => {
+    t.mock.timers.enable({ apis: ['Date'], now: 1_000_000 });
+    const limits = { maxBytes: 6000, maxEntryBytes: 1200, maxTtlMs: 50_000 };
+    const plain = new VerifiedCache<string>(limits, sizeOf);
+    const counted = new VerifiedCache<string>(limits, sizeOf, { countsKeyEnds: true });
+    // Half the keys share their end, so that one count stands for several keys at once.
+    const keys = Array.from({ length: 40 }, (_, i) => (i % 2 === 0 ? `token-${i}.same-end-of-mac` : `token-${i}.end-of-mac-${i * 7919}`));
+    let seed = 7;
+    const next = (below: number): number => {
+      seed = (Math.imul(seed, 1_103_515_245) + 12_345) >>> 0;
+      return (seed >>> 8) % below;
+    };
+    let hits = 0;
+    for (let step = 0; step < 20_000; step++) {
+      const key = keys[next(keys.length)] ?? '';
+      const op = next(100);
+      if (op < 45) {
+        // A value of one of a few sizes (the largest refused), expiring soon or late (or already).
+        const value = 'v'.repeat([10, 200, 600, 1500][next(4)] ?? 10);
+        const expiresAt = Date.now() + ([-1, 5_000, 40_000, 100_000][next(4)] ?? 0);
+        plain.set(key, value, expiresAt);
+        counted.set(key, value, expiresAt);
+      } else if (op < 97) {
+        const value = plain.get(key);
+        assert.equal(counted.get(key), value, `step ${step}: ${key}`);
+        if (value !== undefined) hits++;
+      } else if (op < 99) {
+        t.mock.timers.setTime(Date.now() + next(20_000));
+      } else {
+        plain.clear();
+        counted.clear();
+      }
+      assert.equal(counted.entries, plain.entries, `step ${step}`);
+    }
+    assert.ok(hits > 1000, `${hits} lookups found their key`);
+  });
 });
