@@ -5,7 +5,7 @@
  * characters), or both go-camo's unpadded base64url (27 digest characters);
  * the query form takes either digest encoding.
  */
-import { timingSafeEqual, type KeyObject } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import { EcamoError } from '../errors.js';
 import { decodeStrictBase64url } from './digest.js';
 import { hmacOf } from './hmac.js';
@@ -75,7 +75,7 @@ export function matchingCamoKey(keys: readonly KeyObject[], decoded: DecodedCamo
   let matched: number | undefined;
   for (let index = 0; index < keys.length; index++) {
     const key = keys[index];
-    if (key !== undefined && timingSafeEqual(hmacOf('sha1', key).digest(decoded.urlBytes), decoded.digest)) matched ??= index;
+    if (key !== undefined && hmacOf('sha1', key).matches(decoded.urlBytes, decoded.digest)) matched ??= index;
   }
   return matched;
 }

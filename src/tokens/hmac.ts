@@ -7,7 +7,7 @@
  * than hashing the message (docs/performance.md), where `crypto.hash`
  * reuses the digest it fetched once.
  */
-import { hash, type KeyObject } from 'node:crypto';
+import { hash, timingSafeEqual, type KeyObject } from 'node:crypto';
 
 export type HmacAlgorithm = 'sha1' | 'sha256';
 
@@ -24,6 +24,8 @@ export class PreparedHmac {
   #inner: Buffer;
   /** The key XOR opad, followed by the inner digest. */
   readonly #outer: Buffer;
+  /** The last MAC `matches` worked out. */
+  readonly #result: Buffer;
 
   constructor(algorithm: HmacAlgorithm, key: Buffer) {
     this.#algorithm = algorithm;
@@ -32,6 +34,7 @@ export class PreparedHmac {
     (key.length > BLOCK_BYTES ? hash(algorithm, key, 'buffer') : key).copy(block);
     this.#inner = Buffer.alloc(BLOCK_BYTES + 512);
     this.#outer = Buffer.alloc(BLOCK_BYTES + OUTPUT_BYTES[algorithm]);
+    this.#result = Buffer.alloc(OUTPUT_BYTES[algorithm]);
     for (let i = 0; i < BLOCK_BYTES; i++) {
       const byte = block[i] ?? 0;
       this.#inner[i] = byte ^ INNER_PAD;
@@ -41,6 +44,26 @@ export class PreparedHmac {
 
   /** The MAC of `message`: bytes as they are, or a string taken one byte a character (latin1, as a JWS signing input is). */
   digest(message: Buffer | string): Buffer {
+    return Buffer.from(this.#digestText(message), 'latin1');
+  }
+
+  /**
+   * Whether `mac` is the MAC of `message`, compared in constant time
+   * (`timingSafeEqual`, which throws for a `mac` of another length than the
+   * digest's): into a buffer of this object's own, where `digest` makes one
+   * per call.
+   */
+  matches(message: Buffer | string, mac: Uint8Array): boolean {
+    this.#result.write(this.#digestText(message), 0, 'latin1');
+    return timingSafeEqual(this.#result, mac);
+  }
+
+  /**
+   * The MAC as a latin1 ('binary') string, one character a byte. The digests are asked
+   * for as strings: `crypto.hash` giving a Buffer cost 0.5-0.6 µs more a
+   * call than giving a string (Node 20 and 26, micro benchmark), twice a MAC.
+   */
+  #digestText(message: Buffer | string): string {
     const length = typeof message === 'string' ? message.length : message.length;
     if (this.#inner.length < BLOCK_BYTES + length) {
       const grown = Buffer.alloc(BLOCK_BYTES + length);
@@ -49,9 +72,8 @@ export class PreparedHmac {
     }
     if (typeof message === 'string') this.#inner.write(message, BLOCK_BYTES, length, 'latin1');
     else message.copy(this.#inner, BLOCK_BYTES);
-    const innerDigest = hash(this.#algorithm, this.#inner.subarray(0, BLOCK_BYTES + length), 'buffer');
-    innerDigest.copy(this.#outer, BLOCK_BYTES);
-    return hash(this.#algorithm, this.#outer, 'buffer');
+    this.#outer.write(hash(this.#algorithm, this.#inner.subarray(0, BLOCK_BYTES + length), 'binary'), BLOCK_BYTES, 'latin1');
+    return hash(this.#algorithm, this.#outer, 'binary');
   }
 }
 

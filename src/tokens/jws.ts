@@ -1,4 +1,4 @@
-import { KeyObject, timingSafeEqual, verify as verifySignature } from 'node:crypto';
+import { KeyObject, verify as verifySignature } from 'node:crypto';
 import { TextDecoder } from 'node:util';
 import type { CryptoKey } from 'jose';
 import { EcamoError } from '../errors.js';
@@ -236,7 +236,7 @@ function headerOf(segment: string): Readonly<Record<string, unknown>> {
  * would cost more than the MAC itself.
  */
 function macMatches(signingInput: string, key: KeyObject, mac: Buffer): boolean {
-  return timingSafeEqual(hmacOf('sha256', key).digest(signingInput), mac);
+  return hmacOf('sha256', key).matches(signingInput, mac);
 }
 
 const keyObjects = new WeakMap<CryptoKey, KeyObject>();

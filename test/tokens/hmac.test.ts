@@ -35,6 +35,27 @@ describe('PreparedHmac', () => {
   });
 });
 
+describe('PreparedHmac.matches', () => {
+  test("is true for the message's MAC only: any other byte anywhere, or another message, is false; a MAC of another length throws, as timingSafeEqual does", () => {
+    for (const algorithm of ALGORITHMS) {
+      const key = randomBytes(32);
+      const hmac = new PreparedHmac(algorithm, key);
+      const message = randomBytes(300);
+      const mac = createHmac(algorithm, key).update(message).digest();
+      assert.equal(hmac.matches(message, mac), true, algorithm);
+      assert.equal(hmac.matches(message.toString('latin1'), mac), true, `${algorithm}, as text`);
+      for (let at = 0; at < mac.length; at++) {
+        const other = Buffer.from(mac);
+        other[at] = (other[at] ?? 0) ^ 1;
+        assert.equal(hmac.matches(message, other), false, `${algorithm}, byte ${at}`);
+      }
+      assert.equal(hmac.matches(message.subarray(1), mac), false, `${algorithm}, another message`);
+      assert.throws(() => hmac.matches(message, mac.subarray(1)), RangeError);
+      assert.equal(hmac.matches(message, mac), true, `${algorithm}, again after the others`);
+    }
+  });
+});
+
 describe('hmacOf', () => {
   test('prepares a key once per algorithm, and each algorithm on its own', () => {
     const key = createSecretKey(randomBytes(32));
