@@ -17,6 +17,19 @@ describe('essenceOf', () => {
     for (const [given, expected] of cases) assert.equal(essenceOf(given), expected, given);
   });
 
+  it('answers each value by itself, whatever was asked before (the last answer is kept)', () => {
+    const sequence: [string | undefined, string | undefined][] = [
+      ['image/png', 'image/png'],
+      ['image/png', 'image/png'],
+      ['image/png, text/html', undefined],
+      ['image/png, text/html', undefined],
+      [undefined, undefined],
+      ['IMAGE/GIF', 'image/gif'],
+      ['image/png', 'image/png'],
+    ];
+    for (const [given, expected] of sequence) assert.equal(essenceOf(given), expected, String(given));
+  });
+
   it('lower-cases type and subtype', () => {
     assert.equal(essenceOf('IMAGE/PNG'), 'image/png');
     assert.equal(essenceOf('Image/Svg+XML'), 'image/svg+xml');
