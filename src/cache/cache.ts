@@ -140,16 +140,16 @@ export class ImageCache {
     this.#admission = new Admission(options.minUses, admissionWindow(options.maxBytes));
   }
 
-  /** A fresh entry from memory, or undefined: the whole hit path, synchronous. */
-  fresh(key: string, variant: AcceptClass, now: number): CacheEntry | undefined {
+  /**
+   * A fresh entry from memory (the whole hit path, synchronous); else the
+   * request is counted (see Admission) and told how it goes on. One lookup
+   * of the memory tier either way: a miss looked it up twice.
+   */
+  lookup(key: string, variant: AcceptClass, now: number): CacheEntry | Admitted {
     const entry = this.#stored(key, variant);
-    return entry !== undefined && entry.freshUntil > now ? entry : undefined;
-  }
-
-  /** Counts a request `fresh` could not answer (see Admission), and says how it goes on. */
-  admission(key: string, variant: AcceptClass): Admitted {
+    if (entry !== undefined && entry.freshUntil > now) return entry;
     if (this.#admission.use(key)) return 'keep';
-    return this.#options.shared !== undefined || this.#stored(key, variant) !== undefined ? 'look' : 'stream';
+    return this.#options.shared !== undefined || entry !== undefined ? 'look' : 'stream';
   }
 
   /** Joins the fetch in flight for this request, or starts one. */

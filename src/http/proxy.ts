@@ -142,17 +142,16 @@ export function serveSource(app: App, req: HttpRequest, res: HttpResponse, recor
   if (cache === undefined) return proxyFromSource(app, req, res, record, sourceRequest, accept);
   const key = sourceRequest.cacheKey;
   const now = cache.now();
-  const fresh = cache.fresh(key, variant, now);
-  if (fresh !== undefined) {
-    answerFromEntry(res, record, fresh, 'hit', now);
+  const found = cache.lookup(key, variant, now);
+  if (typeof found !== 'string') {
+    answerFromEntry(res, record, found, 'hit', now);
     return;
   }
   // An image not (yet) worth keeping, of which nothing is kept: as with the cache off.
-  const admission = cache.admission(key, variant);
-  if (admission === 'stream') return proxyFromSource(app, req, res, record, sourceRequest, accept);
+  if (found === 'stream') return proxyFromSource(app, req, res, record, sourceRequest, accept);
   const ticket = cache.obtain({
     key,
-    admission,
+    admission: found,
     query: { url: sourceRequest.url, variant, sendToken: sourceRequest.sendToken },
     trace: record.trace,
     fetch: (validators) => startFetch(app, fetchRequestOf(app, req, sourceRequest, accept, validators, record.trace)),
