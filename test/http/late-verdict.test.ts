@@ -25,6 +25,8 @@ import { SNIFF_WINDOW_BYTES } from '../../src/content/sniff.js';
 import { gate, type Gate } from '../cache/fixture.js';
 import { CANONICAL_HOST, startEcamo, startSource, TRANSPORT, type Ecamo, type Source } from '../helpers/harness.js';
 import { PNG } from '../helpers/images.js';
+import { until } from '../helpers/poll.js';
+import { count } from '../helpers/prometheus.js';
 
 /** A gzip stream of about 40 KB (random bytes do not compress), labelled and allowed as application/gzip. */
 const GZIP = gzipSync(randomBytes(40_000));
@@ -148,6 +150,9 @@ for (const [name, instance] of [['streamed', () => off], ['kept', () => kept]] a
       failNow.set(path, cut);
       const windowIn = received(path, SNIFF_WINDOW_BYTES);
       const sourceFailed = ended(path, 'undici:request:error');
+      const counted = async (): Promise<number> =>
+        count(await ecamo.server.app.metrics.registry.metrics(), 'ecamo_requests_total', { route: 'proxy', status: '502', error: 'source-request' });
+      const countedBefore = await counted();
       const release = await holdThreadPool();
       const answer = ecamo.get(proxyPath, { host: CANONICAL_HOST });
       try {
@@ -159,6 +164,8 @@ for (const [name, instance] of [['streamed', () => off], ['kept', () => kept]] a
       }
       const { status, headers } = await answer;
       assert.deepEqual([status, headers['x-ecamo-error']], [502, 'source-request']);
+      // Counted as it is answered (once the response has closed).
+      await until(async () => (await counted()) === countedBefore + 1);
       // Nothing kept: the next request fetches again, and gets the image whole.
       const again = await ecamo.get(proxyPath, { host: CANONICAL_HOST });
       assert.deepEqual([again.status, again.header('x-ecamo-cache'), again.bytes], [200, name === 'kept' ? 'miss' : 'bypass', GZIP]);
