@@ -49,6 +49,13 @@ function takeHttp2Authority(req: HttpRequest): void {
 type RequestListener = (req: HttpRequest, res: HttpResponse) => void;
 
 /**
+ * The status a request that ended before its answer's head was sent (the
+ * client left) is counted and logged with, as nginx logs it: nothing was
+ * answered, and `res.statusCode` would still say 200.
+ */
+const CLIENT_CLOSED_REQUEST = 499;
+
+/**
  * The request path of the plain listener (server/http-server.ts builds the
  * servers). `outOfDescriptors` is the server's: a request that fails for
  * want of descriptors counts with the accepts that did.
@@ -68,11 +75,12 @@ export function requestListener(app: App, outOfDescriptors: ThrottledLog): Reque
     res.on('close', () => {
       app.metrics.inFlight.dec();
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      app.metrics.requestAnswered(record.route, res.statusCode, record.error, record.bytes);
+      const status = res.headersSent ? res.statusCode : CLIENT_CLOSED_REQUEST;
+      app.metrics.requestAnswered(record.route, status, record.error, record.bytes);
       app.metrics.requestTimed(record.route, seconds);
       if (record.cache !== undefined) app.metrics.cacheAnswered(record.cache);
-      logAccess(app, req, res, record, seconds);
-      record.trace?.end(record, res.statusCode);
+      logAccess(app, req, record, status, res.writableFinished, seconds);
+      record.trace?.end(record, res.headersSent ? status : undefined);
     });
     let answering: Answering;
     try {
@@ -186,7 +194,7 @@ async function countRefusal(app: App, quarantineKey: string): Promise<void> {
   }
 }
 
-function logAccess(app: App, req: HttpRequest, res: HttpResponse, record: RequestRecord, seconds: number): void {
+function logAccess(app: App, req: HttpRequest, record: RequestRecord, status: number, complete: boolean, seconds: number): void {
   const level = record.error !== undefined && errorAnswer(record.error).log === 'stack' ? 'error' : 'info';
   if (!app.logger.isLevelEnabled(level)) return;
   app.logger[level](
@@ -194,8 +202,8 @@ function logAccess(app: App, req: HttpRequest, res: HttpResponse, record: Reques
       method: req.method,
       client: record.client,
       route: record.route,
-      status: res.statusCode,
-      complete: res.writableFinished,
+      status,
+      complete,
       action: record.action,
       error: record.error,
       service: record.service,

@@ -37,8 +37,8 @@ export interface RequestTrace extends HopObserver {
   step<T>(name: string, work: () => Promise<T>): Promise<T>;
   /** One GET of the response cache's shared tier in Redis, as a client span; `found` names its reply (`found`, `none`, `unavailable`). */
   sharedGet<T>(get: () => Promise<T>, found: (reply: T) => string): Promise<T>;
-  /** Ends the server span with what the request did. */
-  end(outcome: RequestOutcome, status: number): void;
+  /** Ends the server span with what the request did; `status` undefined when the client left before any answer. */
+  end(outcome: RequestOutcome, status: number | undefined): void;
 }
 
 export interface Tracing {

@@ -124,7 +124,7 @@ class ServerTrace implements RequestTrace {
     return childSpan(span, get, (reply) => span.setAttribute('ecamo.cache.shared', found(reply)));
   }
 
-  end(outcome: RequestOutcome, status: number): void {
+  end(outcome: RequestOutcome, status: number | undefined): void {
     const span = this.#span;
     const route = ROUTE_TEMPLATES[outcome.route];
     if (route !== undefined) {
@@ -132,7 +132,7 @@ class ServerTrace implements RequestTrace {
       span.setAttribute('http.route', route);
     }
     span.setAttribute('ecamo.route', outcome.route);
-    span.setAttribute('http.response.status_code', status);
+    if (status !== undefined) span.setAttribute('http.response.status_code', status);
     span.setAttribute('http.response.body.size', outcome.bytes);
     span.setAttribute('client.address', outcome.client);
     if (outcome.action !== undefined) span.setAttribute('ecamo.action', outcome.action);
@@ -142,7 +142,7 @@ class ServerTrace implements RequestTrace {
     if (source !== undefined) span.setAttribute('ecamo.source.url', sourceUrlForSpan(source));
     if (outcome.sourceStatus !== undefined) span.setAttribute('ecamo.source.status_code', outcome.sourceStatus);
     // Semantic conventions: a server span is an error for a 5xx only (a 4xx is the client's).
-    if (status >= 500) {
+    if (status !== undefined && status >= 500) {
       span.setStatus({ code: SpanStatusCode.ERROR });
       span.setAttribute('error.type', outcome.error ?? String(status));
     }

@@ -11,6 +11,7 @@ import http from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { CANONICAL_HOST, startEcamo, startSource, TRANSPORT, type Answer, type Ecamo, type Source } from '../helpers/harness.js';
 import { IMAGES, largePng, PNG } from '../helpers/images.js';
+import { count } from '../helpers/prometheus.js';
 
 const HTML = Buffer.from('<!DOCTYPE html><html><body><script>alert(1)</script></body></html>');
 const LARGE = largePng(300_000);
@@ -59,11 +60,12 @@ function sourceHandler(req: http.IncomingMessage, res: http.ServerResponse): voi
     case '/stall-before-head':
       return; // only the client's leaving ends this
     case '/stall-in-window':
-      res.writeHead(200, { 'content-type': 'image/png', 'content-length': LARGE.length });
+      // Within ECAMO_MAX_LENGTH: a longer declared length is refused at the head, with no client leaving it.
+      res.writeHead(200, { 'content-type': 'image/png', 'content-length': MAX_LENGTH });
       res.write(LARGE.subarray(0, 100));
       return;
     case '/stall-mid-body':
-      res.writeHead(200, { 'content-type': 'image/png', 'content-length': LARGE.length });
+      res.writeHead(200, { 'content-type': 'image/png', 'content-length': MAX_LENGTH });
       res.write(LARGE.subarray(0, 20_000));
       return;
     default:
@@ -174,18 +176,26 @@ describe('a client that leaves a miss, streamed or kept', { skip: TRANSPORT === 
     return sourceClosed.get(path)!;
   }
 
+  /** How `leave` moved the proxy route's request count of `status` (no error code): the count is taken when the client's connection closes. */
+  async function countedAs(ecamo: Ecamo, status: string, leaving: () => Promise<boolean>): Promise<{ closedWhole: boolean; counted: number }> {
+    const requests = async (): Promise<number> => count(await ecamo.server.app.metrics.registry.metrics(), 'ecamo_requests_total', { route: 'proxy', status, error: '' });
+    const before = await requests();
+    const closedWhole = await leaving();
+    return { closedWhole, counted: (await requests()) - before };
+  }
+
   // The kept path: the request leads the cache's fetch, and nobody else waits on it.
   for (const [name, ecamo] of [['streamed', () => off], ['kept', () => kept]] as const) {
-    test(`${name}, before the source answers: the source connection is closed`, async () => {
-      assert.equal(await leave(ecamo(), `/stall-before-head?as=${name}`, 'asked'), false);
+    test(`${name}, before the source answers: the source connection is closed, the request counted as 499 (nothing answered)`, async () => {
+      assert.deepEqual(await countedAs(ecamo(), '499', () => leave(ecamo(), `/stall-before-head?as=${name}`, 'asked')), { closedWhole: false, counted: 1 });
     });
 
-    test(`${name}, once the source has sent its head and the first bytes, short of the byte check's window: the source connection is closed`, async () => {
-      assert.equal(await leave(ecamo(), `/stall-in-window?as=${name}`, 'asked'), false);
+    test(`${name}, once the source has sent its head and the first bytes, short of the byte check's window: the source connection is closed, the request counted as 499`, async () => {
+      assert.deepEqual(await countedAs(ecamo(), '499', () => leave(ecamo(), `/stall-in-window?as=${name}`, 'asked')), { closedWhole: false, counted: 1 });
     });
 
-    test(`${name}, mid-body: the source connection is closed`, async () => {
-      assert.equal(await leave(ecamo(), `/stall-mid-body?as=${name}`, 'body'), false);
+    test(`${name}, mid-body: the source connection is closed, the request counted as the 200 it was answered with`, async () => {
+      assert.deepEqual(await countedAs(ecamo(), '200', () => leave(ecamo(), `/stall-mid-body?as=${name}`, 'body')), { closedWhole: false, counted: 1 });
     });
   }
 });

@@ -6,6 +6,7 @@
  * redis-server, and nothing secret in the exported bytes.
  */
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { cacheKey } from '../../src/cache/cache.js';
 import { redisKey } from '../../src/cache/redis-tier.js';
@@ -26,6 +27,7 @@ const ERROR = 2;
 /** The client's trace context (W3C), one trace per endpoint. */
 const REDIRECT_TRACE = '0af7651916cd43dd8448eb211c80319c';
 const PROXY_TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
+const LEFT_TRACE = '5c0b8b4a6e1f4d2a9c3e7f8091a2b3c4';
 const CLIENT_SPAN = '00f067aa0ba902b7';
 
 function traceparent(traceId: string): string {
@@ -49,11 +51,13 @@ describe('tracing on (OTLP http/json): spans of the three endpoints', () => {
   const secrets: string[] = [];
   let spans: ReceivedSpan[];
   let sourceTraceparents: (string | undefined)[];
+  let sourceAsked: () => void = () => {};
 
   before(async () => {
     receiver = await startOtlpReceiver();
     source = await startSource((req, res) => {
       if (req.url?.startsWith('/hop') === true) res.writeHead(302, { location: '/img.png?signature=query-secret' }).end();
+      else if (req.url === '/stall.png') sourceAsked();
       // Public: with ecamo's ID token sent, only an answer that says so may be kept (RFC 9111 section 3.5).
       else res.writeHead(200, { 'content-type': 'image/png', 'content-length': IMAGE.length, 'cache-control': 'public, max-age=60' }).end(IMAGE);
     });
@@ -81,6 +85,14 @@ describe('tracing on (OTLP http/json): spans of the three endpoints', () => {
     // A forged proxy token: refused, and traced with its error code.
     const forged = await fetchAnswer(`${ecamo.url}/.ecamo/v1/p/${'A'.repeat(64)}?t=forged-token-secret`, { host: CANONICAL_HOST });
     assert.equal(forged.status >= 400 && forged.status < 500, true);
+    // A client that leaves before any answer, once the source has the request (which never answers).
+    const asked = new Promise<void>((resolve) => (sourceAsked = resolve));
+    const stallPath = await ecamo.proxyPath(`${source.origin}/stall.png`);
+    const leaving = http.get(`${ecamo.url}${stallPath}`, { headers: { host: CANONICAL_HOST, traceparent: traceparent(LEFT_TRACE) }, agent: false });
+    leaving.on('error', () => {}); // the client's own leaving
+    await asked;
+    leaving.destroy();
+    await until(() => source.requests.at(-1)!.socket.destroyed);
 
     sourceTraceparents = source.requests.map((req) => req.headers.traceparent as string | undefined);
     secrets.push(
@@ -90,6 +102,7 @@ describe('tracing on (OTLP http/json): spans of the three endpoints', () => {
       ...camoUrl.split('/').filter((part) => part !== ''),
       'query-secret',
       'forged-token-secret',
+      new URL(stallPath, 'http://x').searchParams.get('t')!,
       ...source.requests.map((req) => req.headers.authorization).filter((value) => value !== undefined).map((value) => value.replace(/^Bearer /, '')),
     );
     // Closing drains and flushes: every span is exported by the time close() resolves.
@@ -101,6 +114,13 @@ describe('tracing on (OTLP http/json): spans of the three endpoints', () => {
     await ecamo.close();
     await source.close();
     await receiver.close();
+  });
+
+  it('a request whose client left before any answer: a server span with no response status', () => {
+    const server = only(spans, (span) => span.kind === SERVER && span.traceId === LEFT_TRACE, 'abandoned request server');
+    assert.equal(server.attributes['ecamo.route'], 'proxy');
+    assert.equal(server.attributes['http.response.status_code'], undefined);
+    assert.notEqual(server.statusCode, ERROR);
   });
 
   it('exports over OTLP/JSON to /v1/traces, as the configured service', () => {
