@@ -44,7 +44,12 @@ const SVG = 'image/svg+xml';
 
 /** The verdict on a body's first bytes (at most SNIFF_WINDOW_BYTES of them; fewer when that is all the body is). */
 export async function judgeBytes(bytes: Buffer, rules: ContentRules): Promise<Verdict> {
-  return judgeBytesAtOnce(bytes, rules) ?? judgeSniffed(bytes, (await fileTypeFromBuffer(bytes))?.mime, rules);
+  return judgeBytesAtOnce(bytes, rules) ?? judgeByFileType(bytes, rules);
+}
+
+/** The verdict judgeBytesAtOnce left to file-type (it answered undefined for these bytes). */
+export async function judgeByFileType(bytes: Buffer, rules: ContentRules): Promise<Verdict> {
+  return judgeSniffed(bytes, (await fileTypeFromBuffer(bytes))?.mime, rules);
 }
 
 /**

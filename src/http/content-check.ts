@@ -1,5 +1,5 @@
 import type { SharedTier } from '../cache/cache.js';
-import { judgeBytes, judgeBytesAtOnce, SNIFF_WINDOW_BYTES, type ContentRules, type Verdict } from '../content/sniff.js';
+import { judgeByFileType, judgeBytes, judgeBytesAtOnce, SNIFF_WINDOW_BYTES, type ContentRules, type Verdict } from '../content/sniff.js';
 import { EcamoError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { BodySink, SourceBody, SourceHeaders, SourceResponse } from '../upstream/fetch.js';
@@ -49,7 +49,7 @@ export function checkContentThen(source: SourceResponse, declared: string | unde
       tell(watcher, source, body, declared, verdict, logger);
       return;
     }
-    judgeBytes(window, rules).then(
+    judgeByFileType(window, rules).then(
       (later) => {
         // The source failed while file-type judged (a compressed format's verdict waits on zlib's threads):
         // nothing is answered yet, so the client gets its error, as for a failure within the window.
